@@ -1,0 +1,12 @@
+/* cli.h: the parts of reactcfg-lua shared between its files. */
+#ifndef RC_CLI_H
+#define RC_CLI_H
+
+#include "reactcfg.h"
+
+/* Formats an rc_error as "FILE:LINE: message" (or "FILE: message"). */
+void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n);
+/* --run [--json] POLICY: runs the engine until SIGINT/SIGTERM. Returns the exit code. */
+int cli_run(const char *policy, bool json);
+
+#endif

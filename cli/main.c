@@ -1,0 +1,89 @@
+/* main.c: reactcfg-lua's entry point: parses the command line and dispatches to
+ * --version, --check, --run. (The interactive REPL and scenario runner come in #5.) */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char USAGE[] =
+  "usage: reactcfg-lua [options]\n"
+  "  --version               print the version and exit\n"
+  "  --check POLICY          load and check POLICY; exit 0 if it loads, else print\n"
+  "                          POLICY:LINE: message on stderr and exit 1\n"
+  "  --run [--json] POLICY   run the engine on POLICY and print every commit and event\n"
+  "                          (--json: one JSON object per line); SIGINT/SIGTERM stop it\n"
+  "  -h, --help              this text\n";
+
+void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n) {
+  const char *file = err->file[0] ? err->file : fallback_file;
+  if (file && err->line > 0)
+    snprintf(out, n, "%s:%d: %s", file, err->line, err->message);
+  else if (file && strncmp(err->message, file, strlen(file)) != 0)
+    snprintf(out, n, "%s: %s", file, err->message);
+  else
+    snprintf(out, n, "%s", err->message);
+}
+
+static int check(const char *policy) {
+  rc_error err = {0};
+  rc_engine_t *eng = rc_engine_new(&err);
+  if (!eng) {
+    fprintf(stderr, "reactcfg-lua: %s\n", err.message);
+    return 1;
+  }
+  int rc = rc_engine_load_policy(eng, policy, &err);
+  rc_engine_free(eng);
+  if (rc) {
+    char msg[1024];
+    cli_format_error(&err, policy, msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    return 1;
+  }
+  printf("%s: ok\n", policy);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  bool json = false;
+  const char *mode = NULL, *policy = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--version")) {
+      printf("reactcfg-lua %s\n", rc_version());
+      return 0;
+    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(USAGE, stdout);
+      return 0;
+    } else if (!strcmp(a, "--json")) {
+      json = true;
+    } else if (!strcmp(a, "--check") || !strcmp(a, "--run")) {
+      if (mode) {
+        fprintf(stderr, "reactcfg-lua: %s and %s cannot be combined\n", mode, a);
+        return 2;
+      }
+      mode = a;
+    } else if (a[0] == '-' && a[1]) {
+      fprintf(stderr, "reactcfg-lua: unknown option '%s'\n%s", a, USAGE);
+      return 2;
+    } else if (!policy) {
+      policy = a;
+    } else {
+      fprintf(stderr, "reactcfg-lua: unexpected argument '%s'\n%s", a, USAGE);
+      return 2;
+    }
+  }
+  if (!mode) {
+    fprintf(stderr, "reactcfg-lua: the interactive REPL is not built yet (#5); use --check or "
+                    "--run\n%s", USAGE);
+    return 2;
+  }
+  if (!policy) {
+    fprintf(stderr, "reactcfg-lua: %s needs a POLICY file\n%s", mode, USAGE);
+    return 2;
+  }
+  if (json && strcmp(mode, "--run") != 0) {
+    fprintf(stderr, "reactcfg-lua: --json goes with --run\n");
+    return 2;
+  }
+  return strcmp(mode, "--check") == 0 ? check(policy) : cli_run(policy, json);
+}

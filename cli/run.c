@@ -1,0 +1,175 @@
+/* run.c: `reactcfg-lua --run [--json] POLICY`: runs the engine on this thread's libuv
+ * loop and prints each commit and event as it happens, in a form for people or, with
+ * --json, one JSON object per line for programs. SIGINT/SIGTERM stop it cleanly. */
+#include "cli.h"
+#include "internal.h"
+#include "value.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+typedef struct run_ctx {
+  rc_engine_t *eng;
+  bool json;
+  uv_signal_t sigint, sigterm;
+  int exit_code;
+} run_ctx;
+
+/* Appends `s` as a JSON string. */
+static void json_str(rc__buf *b, const char *s) {
+  rc_value_t *v = rc__value_string(s, strlen(s));
+  if (!v) {
+    b->oom = 1;
+    return;
+  }
+  rc__json_write(b, v, false, false);
+  rc__value_unref(v);
+}
+
+static void json_val(rc__buf *b, const rc_value_t *v) {
+  if (v)
+    rc__json_write(b, v, false, false);
+  else
+    rc__buf_adds(b, "null");
+}
+
+static void emit_line(rc__buf *b) {
+  if (b->oom) {
+    fputs("reactcfg-lua: out of memory formatting output\n", stderr);
+  } else {
+    fwrite(b->p, 1, b->n, stdout);
+    fputc('\n', stdout);
+  }
+  fflush(stdout);
+  rc__buf_reset(b);
+}
+
+static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch, size_t n) {
+  run_ctx *ctx = ud;
+  rc__buf b;
+  rc__buf_init(&b);
+  if (ctx->json) {
+    rc__buf_printf(&b, "{\"revision\":%llu,\"time_ns\":%lld,\"changes\":[",
+                   (unsigned long long)rc_snapshot_revision(snap),
+                   (long long)rc_snapshot_time_ns(snap));
+    for (size_t i = 0; i < n; i++) {
+      rc__buf_adds(&b, i ? ",{\"path\":" : "{\"path\":");
+      json_str(&b, ch[i].path);
+      rc__buf_printf(&b, ",\"kind\":\"%s\",\"old\":", rc_change_kind_name(ch[i].kind));
+      json_val(&b, ch[i].old_value);
+      rc__buf_adds(&b, ",\"new\":");
+      json_val(&b, ch[i].new_value);
+      rc__buf_addc(&b, '}');
+    }
+    rc__buf_adds(&b, "]}");
+    emit_line(&b);
+  } else {
+    rc__buf_printf(&b, "[rev %llu] %zu %s", (unsigned long long)rc_snapshot_revision(snap), n,
+                   n == 1 ? "change" : "changes");
+    emit_line(&b);
+    for (size_t i = 0; i < n; i++) {
+      rc__buf_printf(&b, "  %-9s %s", rc_change_kind_name(ch[i].kind), ch[i].path);
+      switch (ch[i].kind) {
+        case RC_CHANGE_ADDED:
+          rc__buf_adds(&b, " = ");
+          json_val(&b, ch[i].new_value);
+          break;
+        case RC_CHANGE_REMOVED:
+          rc__buf_adds(&b, " (was ");
+          json_val(&b, ch[i].old_value);
+          rc__buf_addc(&b, ')');
+          break;
+        case RC_CHANGE_MODIFIED:
+          rc__buf_adds(&b, ": ");
+          json_val(&b, ch[i].old_value);
+          rc__buf_adds(&b, " -> ");
+          json_val(&b, ch[i].new_value);
+          break;
+      }
+      emit_line(&b);
+    }
+  }
+  rc__buf_free(&b);
+}
+
+static void on_event(void *ud, const rc_event_t *ev) {
+  run_ctx *ctx = ud;
+  if (ev->type == RC_EVENT_COMMIT) return; /* printed by on_commit, with its changes */
+  rc__buf b;
+  rc__buf_init(&b);
+  if (ctx->json) {
+    rc__buf_adds(&b, "{\"event\":");
+    json_str(&b, ev->name);
+    rc__buf_printf(&b, ",\"time_ns\":%lld", (long long)rc__real_ns());
+    if (ev->component[0]) {
+      rc__buf_adds(&b, ",\"component\":");
+      json_str(&b, ev->component);
+    }
+    rc__buf_adds(&b, ",\"message\":");
+    json_str(&b, ev->message);
+    if (ev->file[0]) {
+      rc__buf_adds(&b, ",\"file\":");
+      json_str(&b, ev->file);
+    }
+    if (ev->line) rc__buf_printf(&b, ",\"line\":%d", ev->line);
+    if (ev->column) rc__buf_printf(&b, ",\"column\":%d", ev->column);
+    if (ev->code) rc__buf_printf(&b, ",\"code\":\"%s\"", rc_err_name(ev->code));
+    rc__buf_addc(&b, '}');
+  } else {
+    bool bad = ev->type == RC_EVENT_SOURCE_ERROR || ev->type == RC_EVENT_POLICY_ERROR;
+    rc__buf_printf(&b, "%s %s", bad ? "!" : "*", ev->name);
+    if (ev->component[0]) rc__buf_printf(&b, " [%s]", ev->component);
+    rc__buf_addc(&b, ' ');
+    if (ev->file[0] && ev->line)
+      rc__buf_printf(&b, "%s:%d:%d: ", ev->file, ev->line, ev->column);
+    rc__buf_adds(&b, ev->message);
+  }
+  emit_line(&b);
+  rc__buf_free(&b);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  run_ctx *ctx = s->data;
+  RC__UNUSED(signum);
+  rc_engine_stop(ctx->eng);
+  uv_close((uv_handle_t *)&ctx->sigint, NULL);
+  uv_close((uv_handle_t *)&ctx->sigterm, NULL);
+}
+
+int cli_run(const char *policy, bool json) {
+  run_ctx ctx = {.json = json};
+  rc_error err = {0};
+  char msg[1024];
+  ctx.eng = rc_engine_new(&err);
+  if (!ctx.eng) {
+    fprintf(stderr, "reactcfg-lua: %s\n", err.message);
+    return 1;
+  }
+  if (rc_engine_load_policy(ctx.eng, policy, &err) != 0) {
+    cli_format_error(&err, policy, msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    rc_engine_free(ctx.eng);
+    return 1;
+  }
+  rc_engine_on_event(ctx.eng, on_event, &ctx);
+  rc_subscribe(ctx.eng, "**", on_commit, &ctx, NULL);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uv_signal_init(&loop, &ctx.sigint);
+  uv_signal_init(&loop, &ctx.sigterm);
+  ctx.sigint.data = ctx.sigterm.data = &ctx;
+  uv_signal_start(&ctx.sigint, on_signal, SIGINT);
+  uv_signal_start(&ctx.sigterm, on_signal, SIGTERM);
+  if (rc_engine_attach(ctx.eng, &loop, &err) != 0) {
+    cli_format_error(&err, policy, msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    uv_close((uv_handle_t *)&ctx.sigint, NULL);
+    uv_close((uv_handle_t *)&ctx.sigterm, NULL);
+    ctx.exit_code = 1;
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  rc_engine_free(ctx.eng);
+  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  return ctx.exit_code;
+}

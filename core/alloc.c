@@ -1,0 +1,54 @@
+/* alloc.c: the replaceable allocator behind rc__malloc and friends, plus rc_free.
+ * The default is the C library's realloc/free. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *default_fn(void *ud, void *ptr, size_t size) {
+  RC__UNUSED(ud);
+  if (size == 0) {
+    free(ptr);
+    return NULL;
+  }
+  return realloc(ptr, size);
+}
+
+static void *(*alloc_fn)(void *, void *, size_t) = default_fn;
+static void *alloc_ud;
+
+void rc_set_allocator(void *(*fn)(void *ud, void *ptr, size_t size), void *ud) {
+  alloc_fn = fn ? fn : default_fn;
+  alloc_ud = fn ? ud : NULL;
+}
+
+void *rc__malloc(size_t n) { return alloc_fn(alloc_ud, NULL, n ? n : 1); }
+
+void *rc__calloc(size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size) return NULL;
+  void *p = rc__malloc(n * size);
+  if (p) memset(p, 0, n * size > 0 ? n * size : 1);
+  return p;
+}
+
+void *rc__realloc(void *p, size_t n) { return alloc_fn(alloc_ud, p, n ? n : 1); }
+
+void rc__free(void *p) {
+  if (!p) return;
+  int saved = errno;
+  alloc_fn(alloc_ud, p, 0);
+  errno = saved;
+}
+
+void rc_free(void *ptr) { rc__free(ptr); }
+
+char *rc__strndup(const char *s, size_t n) {
+  char *d = rc__malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, s, n);
+  d[n] = '\0';
+  return d;
+}
+
+char *rc__strdup(const char *s) { return rc__strndup(s, strlen(s)); }

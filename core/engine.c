@@ -1,0 +1,391 @@
+/* engine.c: the engine's lifecycle (new, start on its own thread or attach to the
+ * application's loop, stop, free), the queue by which other threads reach the loop, and
+ * event emission. The pipeline itself lives in wave.c; sources in watchers/. */
+#include "engine.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- events ---- */
+
+static const char *event_name(rc_event_type_t t) {
+  switch (t) {
+    case RC_EVENT_COMMIT: return "commit";
+    case RC_EVENT_SOURCE_ERROR: return "source.error";
+    case RC_EVENT_SOURCE_RECOVERED: return "source.recovered";
+    case RC_EVENT_POLICY_ERROR: return "policy.error";
+    case RC_EVENT_STARTED: return "engine.started";
+    case RC_EVENT_STOPPED: return "engine.stopped";
+  }
+  return "unknown";
+}
+
+static void emit_msg(rc_engine_t *eng, rc_event_type_t type, const char *component,
+                     const char *file, int line, int col, int code, uint64_t revision,
+                     size_t changes, const char *msg) {
+  if (!eng->event_fn) return;
+  rc_event_t ev = {
+    .type = type, .name = event_name(type), .component = component ? component : "",
+    .message = msg, .file = file ? file : "", .line = line, .column = col, .code = code,
+    .revision = revision, .changes = changes,
+  };
+  eng->event_fn(eng->event_ud, &ev);
+}
+
+void rc__emit(rc_engine_t *eng, rc_event_type_t type, const char *component,
+              const char *file, int line, int col, int code, const char *fmt, ...) {
+  if (!eng->event_fn) return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  emit_msg(eng, type, component, file, line, col, code, 0, 0, msg);
+}
+
+void rc__emit_commit(rc_engine_t *eng, uint64_t revision, size_t changes) {
+  char msg[64];
+  snprintf(msg, sizeof msg, "revision %llu: %zu %s", (unsigned long long)revision, changes,
+           changes == 1 ? "change" : "changes");
+  emit_msg(eng, RC_EVENT_COMMIT, NULL, NULL, 0, 0, 0, revision, changes, msg);
+}
+
+void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err) {
+  rc__emit(eng, RC_EVENT_SOURCE_ERROR, c ? c->name : NULL, err->file, err->line,
+           err->column, err->code, "%s", err->message);
+}
+
+void rc_engine_on_event(rc_engine_t *eng, rc_event_fn fn, void *ud) {
+  if (!eng) return;
+  eng->event_fn = fn;
+  eng->event_ud = ud;
+}
+
+/* ---- creation ---- */
+
+rc_engine_t *rc_engine_new(rc_error *err) {
+  rc_engine_t *eng = rc__calloc(1, sizeof *eng);
+  if (!eng) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&eng->ready_mu, NULL);
+  pthread_cond_init(&eng->ready_cv, NULL);
+  pthread_mutex_init(&eng->req_mu, NULL);
+  pthread_mutex_init(&eng->sub_mu, NULL);
+  atomic_init(&eng->current, NULL);
+  atomic_init(&eng->acquiring, 0);
+  atomic_init(&eng->revision, 0);
+  eng->on_change_ref = LUA_NOREF;
+  rc__changeset_init(&eng->cs);
+  eng->L = rc__lua_new_state(eng);
+  if (!eng->L) {
+    rc_engine_free(eng);
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "cannot create the Lua state: out of memory");
+    return NULL;
+  }
+  eng->state = RC__ST_NEW;
+  return eng;
+}
+
+/* ---- handles ---- */
+
+void rc__handle_opened(rc_engine_t *eng) { eng->open_handles++; }
+void rc__handle_closed(rc_engine_t *eng) { eng->open_handles--; }
+
+static void on_engine_handle_closed(uv_handle_t *h) { rc__handle_closed(h->data); }
+
+static void close_handle(rc_engine_t *eng, uv_handle_t *h) {
+  if (!uv_is_closing(h)) {
+    h->data = eng;
+    uv_close(h, on_engine_handle_closed);
+  }
+}
+
+/* ---- requests from other threads ---- */
+
+static void run_request(rc_engine_t *eng, rc__request *r);
+
+static void wake_cb(uv_async_t *a) {
+  rc_engine_t *eng = a->data;
+  pthread_mutex_lock(&eng->req_mu);
+  rc__request *list = eng->requests;
+  eng->requests = NULL;
+  pthread_mutex_unlock(&eng->req_mu);
+  /* The list was pushed at the head: reverse it to run requests in order. */
+  rc__request *ordered = NULL;
+  while (list) {
+    rc__request *next = list->next;
+    list->next = ordered;
+    ordered = list;
+    list = next;
+  }
+  while (ordered) {
+    rc__request *next = ordered->next;
+    run_request(eng, ordered);
+    rc__free(ordered->name);
+    rc__free(ordered->value);
+    rc__free(ordered);
+    ordered = next;
+  }
+}
+
+static int post(rc_engine_t *eng, rc__request *r) {
+  pthread_mutex_lock(&eng->req_mu);
+  r->next = eng->requests;
+  eng->requests = r;
+  pthread_mutex_unlock(&eng->req_mu);
+  return uv_async_send(&eng->wake) == 0 ? 0 : RC_ESYS;
+}
+
+/* ---- attach: the part of starting that runs on the loop thread ---- */
+
+static void stop_on_loop(rc_engine_t *eng);
+
+static int create_sources(rc_engine_t *eng, rc_error *err) {
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    if (strcmp(c->src_kind, "file") == 0)
+      c->src = rc__file_source_new(c, err);
+    else if (strcmp(c->src_kind, "env") == 0)
+      c->src = rc__env_source_new(c, err);
+    else
+      return rc__err(err, RC_EPOLICY, eng->policy_path, c->line, 0,
+                     "component '%s': unknown source kind '%s'", c->name, c->src_kind);
+    if (!c->src) return err ? err->code : RC_ENOMEM;
+  }
+  return 0;
+}
+
+static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
+  eng->loop = loop;
+  int rc = uv_async_init(loop, &eng->wake, wake_cb);
+  if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_async_init: %s", uv_strerror(rc));
+  eng->wake.data = eng;
+  rc__handle_opened(eng);
+  uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer};
+  for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
+    uv_timer_init(loop, timers[i]);
+    timers[i]->data = eng;
+    rc__handle_opened(eng);
+  }
+  eng->handles_init = true;
+
+  if (rc__sched_init(&eng->sched, eng->ncomps))
+    return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  for (size_t i = 0; i < eng->ncomps; i++)
+    rc__sched_config(&eng->sched, i, eng->comps[i]->debounce_ms,
+                     eng->comps[i]->debounce_max_ms);
+  if ((rc = rc__lua_open_luv(eng, err))) return rc;
+  if ((rc = create_sources(eng, err))) return rc;
+
+  /* The first read of every source is delivered without debounce and committed as
+   * revision 1 before start returns, so a snapshot exists from then on. */
+  eng->initial = true;
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    if ((rc = c->src->ops->start(c->src, err))) {
+      eng->initial = false;
+      return rc;
+    }
+    c->dirty = true;
+  }
+  eng->initial = false;
+  eng->state = RC__ST_RUNNING;
+  rc__wave(eng);
+  if (!atomic_load(&eng->current)) {
+    /* Nothing at all is configured yet: still commit an empty revision 1. */
+    rc__object_builder b;
+    rc__object_begin(&b);
+    rc_value_t *root = rc__object_end(&b);
+    if (!root || !rc__publish(eng, root))
+      return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    rc__emit_commit(eng, 1, 0);
+  }
+  rc__emit(eng, RC_EVENT_STARTED, NULL, eng->policy_path, 0, 0, 0, "engine started with %zu %s",
+           eng->ncomps, eng->ncomps == 1 ? "component" : "components");
+  return 0;
+}
+
+/* ---- own thread ---- */
+
+static void *engine_thread(void *arg) {
+  rc_engine_t *eng = arg;
+  rc_error err = {0};
+  int rc = attach_on_loop(eng, eng->loop, &err);
+  if (rc) stop_on_loop(eng);
+  pthread_mutex_lock(&eng->ready_mu);
+  eng->ready_rc = rc;
+  eng->ready_err = err;
+  pthread_cond_signal(&eng->ready_cv);
+  pthread_mutex_unlock(&eng->ready_mu);
+  uv_run(eng->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+int rc_engine_start(rc_engine_t *eng, rc_error *err) {
+  if (!eng) return rc__err(err, RC_EINVAL, NULL, 0, 0, "no engine");
+  if (eng->state != RC__ST_LOADED)
+    return rc__err(err, RC_ESTATE, NULL, 0, 0,
+                   eng->state == RC__ST_NEW ? "no policy loaded" : "engine already started");
+  int rc = uv_loop_init(&eng->own_loop);
+  if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_loop_init: %s", uv_strerror(rc));
+  eng->owns_loop = true;
+  eng->loop = &eng->own_loop;
+  eng->ready_rc = -1;
+  if (pthread_create(&eng->thread, NULL, engine_thread, eng) != 0) {
+    uv_loop_close(&eng->own_loop);
+    eng->owns_loop = false;
+    return rc__err(err, RC_ESYS, NULL, 0, 0, "cannot start the engine thread");
+  }
+  eng->thread_started = true;
+  pthread_mutex_lock(&eng->ready_mu);
+  while (eng->ready_rc == -1) pthread_cond_wait(&eng->ready_cv, &eng->ready_mu);
+  rc = eng->ready_rc;
+  pthread_mutex_unlock(&eng->ready_mu);
+  if (rc) {
+    if (err) *err = eng->ready_err;
+    pthread_join(eng->thread, NULL);
+    eng->thread_started = false;
+    eng->state = RC__ST_STOPPED;
+  }
+  return rc;
+}
+
+int rc_engine_attach(rc_engine_t *eng, void *uv_loop, rc_error *err) {
+  if (!eng || !uv_loop) return rc__err(err, RC_EINVAL, NULL, 0, 0, "engine and loop needed");
+  if (eng->state != RC__ST_LOADED)
+    return rc__err(err, RC_ESTATE, NULL, 0, 0,
+                   eng->state == RC__ST_NEW ? "no policy loaded" : "engine already started");
+  int rc = attach_on_loop(eng, uv_loop, err);
+  if (rc) stop_on_loop(eng);
+  return rc;
+}
+
+/* ---- stopping ---- */
+
+static void source_stopped(rc__source *s) { RC__UNUSED(s); }
+
+/* Closes anything a policy opened through luv on our own loop. */
+static void close_foreign(uv_handle_t *h, void *arg) {
+  RC__UNUSED(arg);
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void stop_on_loop(rc_engine_t *eng) {
+  if (eng->state == RC__ST_STOPPING || eng->state == RC__ST_STOPPED) return;
+  bool was_running = eng->state == RC__ST_RUNNING;
+  eng->state = RC__ST_STOPPING;
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    if (c->src) c->src->ops->stop(c->src, source_stopped);
+  }
+  rc__filewatch_close(eng);
+  if (eng->handles_init) {
+    close_handle(eng, (uv_handle_t *)&eng->sched_timer);
+    close_handle(eng, (uv_handle_t *)&eng->wave_timer);
+    close_handle(eng, (uv_handle_t *)&eng->retire_timer);
+    close_handle(eng, (uv_handle_t *)&eng->wake);
+  }
+  if (eng->owns_loop) uv_walk(eng->loop, close_foreign, NULL);
+  eng->state = RC__ST_STOPPED;
+  if (was_running)
+    rc__emit(eng, RC_EVENT_STOPPED, NULL, eng->policy_path, 0, 0, 0, "engine stopped");
+}
+
+static void run_request(rc_engine_t *eng, rc__request *r) {
+  switch (r->kind) {
+    case RC__REQ_STOP:
+      stop_on_loop(eng);
+      break;
+    case RC__REQ_SETENV:
+      if (r->value)
+        setenv(r->name, r->value, 1);
+      else
+        unsetenv(r->name);
+      if (eng->state == RC__ST_RUNNING) rc__env_rescan_all(eng);
+      break;
+  }
+}
+
+int rc_engine_stop(rc_engine_t *eng) {
+  if (!eng) return RC_EINVAL;
+  if (eng->owns_loop && eng->thread_started) {
+    if (pthread_equal(pthread_self(), eng->thread)) return RC_ESTATE;
+    rc__request *r = rc__calloc(1, sizeof *r);
+    if (r) {
+      r->kind = RC__REQ_STOP;
+      post(eng, r);
+    }
+    pthread_join(eng->thread, NULL);
+    eng->thread_started = false;
+    return 0;
+  }
+  if (eng->state == RC__ST_RUNNING) stop_on_loop(eng);
+  return 0;
+}
+
+int rc_engine_setenv(rc_engine_t *eng, const char *name, const char *value) {
+  if (!eng || !name || !*name || strchr(name, '=')) return RC_EINVAL;
+  if (eng->state != RC__ST_RUNNING) {
+    int rc = value ? setenv(name, value, 1) : unsetenv(name);
+    return rc == 0 ? 0 : RC_ESYS;
+  }
+  rc__request *r = rc__calloc(1, sizeof *r);
+  if (!r) return RC_ENOMEM;
+  r->kind = RC__REQ_SETENV;
+  r->name = rc__strdup(name);
+  r->value = value ? rc__strdup(value) : NULL;
+  if (!r->name || (value && !r->value)) {
+    rc__free(r->name);
+    rc__free(r->value);
+    rc__free(r);
+    return RC_ENOMEM;
+  }
+  return post(eng, r);
+}
+
+void rc_engine_free(rc_engine_t *eng) {
+  if (!eng) return;
+  rc_engine_stop(eng);
+  if (eng->loop && eng->handles_init) {
+    /* Embedded mode: let the application's loop finish our close callbacks. Own mode:
+     * the thread ran the loop until every handle closed; close the loop itself. */
+    while (eng->open_handles > 0 && uv_run(eng->loop, UV_RUN_NOWAIT) >= 0)
+      if (eng->open_handles > 0 && !uv_loop_alive(eng->loop)) break;
+  }
+  if (eng->owns_loop) {
+    uv_run(&eng->own_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&eng->own_loop);
+  }
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    if (c->src) c->src->ops->free(c->src);
+    c->src = NULL;
+  }
+  if (eng->L) {
+    if (eng->on_change_ref != LUA_NOREF) luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
+    rc__lua_close(eng->L);
+  }
+  rc__components_free(eng);
+  rc__sched_free(&eng->sched);
+  rc__snapshots_drop(eng);
+  rc__subs_free(eng);
+  rc__changeset_free(&eng->cs);
+  while (eng->requests) {
+    rc__request *r = eng->requests;
+    eng->requests = r->next;
+    rc__free(r->name);
+    rc__free(r->value);
+    rc__free(r);
+  }
+  rc__free(eng->policy_path);
+  rc__free(eng->policy_dir);
+  pthread_mutex_destroy(&eng->ready_mu);
+  pthread_cond_destroy(&eng->ready_cv);
+  pthread_mutex_destroy(&eng->req_mu);
+  pthread_mutex_destroy(&eng->sub_mu);
+  rc__free(eng);
+}

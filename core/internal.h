@@ -1,0 +1,53 @@
+/* internal.h: what every reactcfg source file shares: allocation, growable buffers,
+ * hashing and filling an rc_error. Private: never installed. */
+#ifndef RC_INTERNAL_H
+#define RC_INTERNAL_H
+
+#include "reactcfg.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RC__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define RC__UNUSED(x) ((void)(x))
+
+/* ---- allocation: every C allocation goes through these (rc_set_allocator) ---- */
+void *rc__malloc(size_t n);                 /* NULL on failure */
+void *rc__calloc(size_t n, size_t size);    /* zeroed; NULL on failure or overflow */
+void *rc__realloc(void *p, size_t n);       /* on failure returns NULL, `p` stays valid */
+void rc__free(void *p);                     /* NULL ok; preserves errno */
+char *rc__strdup(const char *s);            /* NULL on failure */
+char *rc__strndup(const char *s, size_t n); /* copies n bytes + NUL; NULL on failure */
+
+/* ---- growable byte buffer; on allocation failure `oom` is set and later appends are
+ * no-ops, so callers check once at the end. `p` is always NUL-terminated when non-NULL. */
+typedef struct rc__buf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} rc__buf;
+void rc__buf_init(rc__buf *b);
+void rc__buf_free(rc__buf *b);
+void rc__buf_reset(rc__buf *b); /* n = 0, keeps capacity */
+int rc__buf_reserve(rc__buf *b, size_t extra); /* 0 or RC_ENOMEM */
+void rc__buf_add(rc__buf *b, const void *data, size_t n);
+void rc__buf_adds(rc__buf *b, const char *s);
+void rc__buf_addc(rc__buf *b, char c);
+void rc__buf_printf(rc__buf *b, const char *fmt, ...) RC__PRINTF(2, 3);
+char *rc__buf_take(rc__buf *b); /* returns p (caller frees with rc__free), resets b */
+
+/* ---- hashing: 64-bit, fast, not cryptographic (content change detection) ---- */
+uint64_t rc__hash64(const void *data, size_t n);
+
+/* ---- errors ---- */
+/* Fills `err` (if not NULL) and returns `code`. `file` may be NULL. */
+int rc__err(rc_error *err, int code, const char *file, int line, int col, const char *fmt,
+            ...) RC__PRINTF(6, 7);
+int rc__verr(rc_error *err, int code, const char *file, int line, int col, const char *fmt,
+             va_list ap);
+
+/* ---- time ---- */
+uint64_t rc__mono_ns(void);  /* CLOCK_MONOTONIC */
+int64_t rc__real_ns(void);   /* CLOCK_REALTIME */
+
+#endif

@@ -1,0 +1,326 @@
+/* lmodule.c: `require "reactcfg"` from a plain lua5.4. Returns the policy vocabulary plus
+ * `reactcfg.engine(policy)`, a real engine run in-process on a private libuv loop that
+ * the caller drives with e:run(...), so busted specs can test the whole pipeline with
+ * exact counts of commits and events. The engine keeps its own Lua state, as always. */
+#include "engine.h"
+#include "lvalue.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#define ENGINE_MT "reactcfg.engine"
+
+typedef struct lengine {
+  rc_engine_t *eng;
+  uv_loop_t loop;
+  bool loop_init;
+  lua_State *L;       /* the caller's state while it runs the loop, else NULL */
+  int sub;
+} lengine;
+
+/* Engines by box address, weak, so C callbacks find the box without keeping it alive. */
+static const char BOXES_KEY = 'b';
+
+/* Pushes the weak table of boxes. [-0, +1, m] */
+static void push_boxes(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &BOXES_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &BOXES_KEY);
+  }
+}
+
+/* ---- recording commits and events into the engine's uservalue tables ---- */
+
+/* Appends the value at the top to uservalue table `slot` of the box at `box`, when the
+ * caller's state is known (inside start/run). [-1, +0, m] */
+static void append(lengine *b, int slot) {
+  lua_State *L = b->L;
+  push_boxes(L);                               /* stack: item, boxes */
+  lua_rawgetp(L, -1, b);                       /* stack: item, boxes, box */
+  lua_getiuservalue(L, -1, slot);              /* stack: item, boxes, box, list */
+  lua_pushvalue(L, -4);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 4);
+}
+
+static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *changes,
+                      size_t n) {
+  lengine *b = ud;
+  if (!b->L) return;
+  lua_State *L = b->L;
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)rc_snapshot_revision(snap));
+  lua_setfield(L, -2, "revision");
+  lua_pushinteger(L, (lua_Integer)rc_snapshot_time_ns(snap));
+  lua_setfield(L, -2, "time_ns");
+  rc__lua_push_changes(L, changes, n);
+  lua_setfield(L, -2, "changes");
+  append(b, 1);
+}
+
+static void on_event(void *ud, const rc_event_t *ev) {
+  lengine *b = ud;
+  if (!b->L) return;
+  lua_State *L = b->L;
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, ev->name);
+  lua_setfield(L, -2, "event");
+  lua_pushstring(L, ev->component);
+  lua_setfield(L, -2, "component");
+  lua_pushstring(L, ev->message);
+  lua_setfield(L, -2, "message");
+  lua_pushstring(L, ev->file);
+  lua_setfield(L, -2, "file");
+  lua_pushinteger(L, ev->line);
+  lua_setfield(L, -2, "line");
+  lua_pushinteger(L, ev->column);
+  lua_setfield(L, -2, "column");
+  if (ev->code) {
+    lua_pushstring(L, rc_err_name(ev->code));
+    lua_setfield(L, -2, "code");
+  }
+  if (ev->type == RC_EVENT_COMMIT) {
+    lua_pushinteger(L, (lua_Integer)ev->revision);
+    lua_setfield(L, -2, "revision");
+  }
+  append(b, 2);
+}
+
+/* ---- methods ---- */
+
+static lengine *check_engine(lua_State *L) {
+  lengine *b = luaL_checkudata(L, 1, ENGINE_MT);
+  if (!b->eng) luaL_error(L, "engine is closed");
+  return b;
+}
+
+static void close_engine(lengine *b) {
+  if (b->eng) {
+    rc_engine_free(b->eng); /* stops, finishes close callbacks on our loop */
+    b->eng = NULL;
+  }
+  if (b->loop_init) {
+    while (uv_loop_close(&b->loop) == UV_EBUSY) uv_run(&b->loop, UV_RUN_NOWAIT);
+    b->loop_init = false;
+  }
+}
+
+/* reactcfg.engine(policy_path) -> engine | nil, "policy:line: message", code */
+static int l_engine_new(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lengine *b = lua_newuserdatauv(L, sizeof *b, 2);
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, ENGINE_MT);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1); /* commits */
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 2); /* events */
+  rc_error err = {0};
+  b->eng = rc_engine_new(&err);
+  if (!b->eng) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err.message);
+    lua_pushstring(L, rc_err_name(err.code));
+    return 3;
+  }
+  rc_engine_on_event(b->eng, on_event, b);
+  b->sub = rc_subscribe(b->eng, "**", on_commit, b, NULL);
+  if (rc_engine_load_policy(b->eng, path, &err) != 0) {
+    close_engine(b);
+    luaL_pushfail(L);
+    if (err.line > 0)
+      lua_pushfstring(L, "%s:%d: %s", err.file, err.line, err.message);
+    else if (err.file[0] && strncmp(err.message, err.file, strlen(err.file)) != 0)
+      lua_pushfstring(L, "%s: %s", err.file, err.message);
+    else
+      lua_pushstring(L, err.message);
+    lua_pushstring(L, rc_err_name(err.code));
+    return 3;
+  }
+  push_boxes(L);
+  lua_pushvalue(L, -2);
+  lua_rawsetp(L, -2, b); /* so callbacks find the box */
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* e:start() -> true | nil, message, code: attaches to a private loop; commits rev 1. */
+static int l_start(lua_State *L) {
+  lengine *b = check_engine(L);
+  if (!b->loop_init) {
+    if (uv_loop_init(&b->loop) != 0) return luaL_error(L, "cannot create a libuv loop");
+    b->loop_init = true;
+  }
+  rc_error err = {0};
+  b->L = L;
+  int rc = rc_engine_attach(b->eng, &b->loop, &err);
+  b->L = NULL;
+  if (rc) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err.message);
+    lua_pushstring(L, rc_err_name(rc));
+    return 3;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static double duration_arg(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "reactcfg.duration");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "parse");
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 2);
+    if (lua_isnil(L, -2)) luaL_argerror(L, idx, lua_tostring(L, -1));
+    double ms = lua_tonumber(L, -2);
+    lua_pop(L, 3);
+    return ms;
+  }
+  return luaL_checknumber(L, idx) * 1000.0;
+}
+
+static void timeout_cb(uv_timer_t *t) { *(bool *)t->data = true; }
+
+/* Runs the loop until `stop` is true (or, with a predicate at `pred`, until it returns
+ * true). Returns whether the predicate was met. [-0, +0, e] */
+static bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
+  bool expired = false, met = false;
+  uv_timer_t timer;
+  uv_timer_init(&b->loop, &timer);
+  timer.data = &expired;
+  uv_timer_start(&timer, timeout_cb, (uint64_t)(ms + 0.5), 0);
+  b->L = L;
+  for (;;) {
+    if (pred) {
+      lua_pushvalue(L, pred);
+      if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        b->L = NULL;
+        uv_close((uv_handle_t *)&timer, NULL);
+        uv_run(&b->loop, UV_RUN_NOWAIT);
+        lua_error(L);
+      }
+      met = lua_toboolean(L, -1);
+      lua_pop(L, 1);
+      if (met) break;
+    }
+    if (expired) break;
+    uv_run(&b->loop, UV_RUN_ONCE);
+  }
+  b->L = NULL;
+  uv_close((uv_handle_t *)&timer, NULL);
+  uv_run(&b->loop, UV_RUN_NOWAIT); /* finish the timer's close */
+  return met;
+}
+
+/* e:run(duration): runs the engine's loop for that long ("200ms", or seconds). */
+static int l_run(lua_State *L) {
+  lengine *b = check_engine(L);
+  if (!b->loop_init) return luaL_error(L, "engine not started (call e:start())");
+  run_loop(L, b, duration_arg(L, 2), 0);
+  return 0;
+}
+
+/* e:run_until(fn, timeout) -> boolean: runs until fn() is true or the timeout passes. */
+static int l_run_until(lua_State *L) {
+  lengine *b = check_engine(L);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!b->loop_init) return luaL_error(L, "engine not started (call e:start())");
+  double ms = lua_isnoneornil(L, 3) ? 5000.0 : duration_arg(L, 3);
+  lua_pushboolean(L, run_loop(L, b, ms, 2));
+  return 1;
+}
+
+/* e:get(path) -> value | nil: reads the committed snapshot. */
+static int l_get(lua_State *L) {
+  lengine *b = check_engine(L);
+  const char *path = luaL_optstring(L, 2, "");
+  rc_snapshot_t *s = rc_snapshot_acquire(b->eng);
+  if (!s) return 0;
+  const rc_value_t *v = *path ? rc_snapshot_get(s, path) : rc_snapshot_root(s);
+  if (v)
+    rc__lua_push_value(L, v);
+  else
+    lua_pushnil(L);
+  rc_snapshot_release(s);
+  return 1;
+}
+
+static int l_revision(lua_State *L) {
+  lengine *b = check_engine(L);
+  lua_pushinteger(L, (lua_Integer)rc_engine_revision(b->eng));
+  return 1;
+}
+
+/* Returns uservalue list `slot` and replaces it with a fresh one. */
+static int drain(lua_State *L, int slot) {
+  check_engine(L);
+  lua_getiuservalue(L, 1, slot);
+  lua_newtable(L);
+  lua_setiuservalue(L, 1, slot);
+  return 1;
+}
+static int l_commits(lua_State *L) { return drain(L, 1); }
+static int l_events(lua_State *L) { return drain(L, 2); }
+
+/* e:setenv(name, value|nil) */
+static int l_setenv(lua_State *L) {
+  lengine *b = check_engine(L);
+  const char *name = luaL_checkstring(L, 2);
+  const char *value = luaL_optstring(L, 3, NULL);
+  int rc = rc_engine_setenv(b->eng, name, value);
+  if (rc) return luaL_error(L, "setenv(%s): %s", name, rc_strerror(rc));
+  return 0;
+}
+
+static int l_stop(lua_State *L) {
+  lengine *b = check_engine(L);
+  rc_engine_stop(b->eng);
+  return 0;
+}
+
+static int l_close(lua_State *L) {
+  lengine *b = luaL_checkudata(L, 1, ENGINE_MT);
+  close_engine(b);
+  return 0;
+}
+
+static int l_gc(lua_State *L) {
+  close_engine(luaL_checkudata(L, 1, ENGINE_MT));
+  return 0;
+}
+
+static const luaL_Reg methods[] = {
+  {"start", l_start}, {"run", l_run}, {"run_until", l_run_until}, {"get", l_get},
+  {"revision", l_revision}, {"commits", l_commits}, {"events", l_events},
+  {"setenv", l_setenv}, {"stop", l_stop}, {"close", l_close}, {NULL, NULL},
+};
+
+__attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L) {
+  rc__lua_preload(L);
+  /* Run the vocabulary through its preloader so that `null` and `array_mt` are set. */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_getfield(L, -1, "reactcfg");
+  lua_pushliteral(L, "reactcfg");
+  lua_call(L, 1, 1);                        /* stack: preload, M */
+  lua_remove(L, -2);
+  if (luaL_newmetatable(L, ENGINE_MT)) {
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_engine_new);
+  lua_setfield(L, -2, "engine");
+  return 1;
+}

@@ -1,0 +1,30 @@
+/* lvalue.h: converting between the core value tree and Lua values (private contract).
+ * Objects become tables, arrays become sequences tagged with the metatable
+ * `reactcfg.array` (so an empty array survives a round trip), null becomes
+ * `reactcfg.null` (a light userdata NULL, the same value as cjson.null). */
+#ifndef RC_LVALUE_H
+#define RC_LVALUE_H
+
+#include "value.h"
+#include <lua.h>
+
+/* Pushes `v` (NULL pushes nil) as a plain Lua value; containers become fresh tables.
+ * [-0, +1, m] */
+void rc__lua_push_value(lua_State *L, const rc_value_t *v);
+
+/* Converts the Lua value at `idx` into a new value (refs 1). Tables with only keys 1..n
+ * (n >= 1), or with the `reactcfg.array` metatable, become arrays; other tables need
+ * string keys and become objects; an empty untagged table is an empty object. Integers
+ * stay integers. Functions, userdata (except null), threads, non-string keys, NaN keys,
+ * and nesting deeper than `max_depth` (cycles hit this) are errors: returns NULL and
+ * writes a message naming the path into `err` (size `errsz`). Never raises except for
+ * memory errors. [-0, +0, m] */
+rc_value_t *rc__lua_to_value(lua_State *L, int idx, int max_depth, char *err, size_t errsz);
+
+/* Pushes the shared `reactcfg.null` sentinel. [-0, +1, -] */
+void rc__lua_push_null(lua_State *L);
+/* Pushes the shared `reactcfg.array` metatable (created on first use in the registry).
+ * [-0, +1, m] */
+void rc__lua_push_array_mt(lua_State *L);
+
+#endif

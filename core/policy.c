@@ -1,0 +1,487 @@
+/* policy.c: the engine's Lua state. Creates it with our embedded modules preloaded,
+ * loads a policy file through reactcfg.loader into components, shares the engine's loop
+ * with luv, and calls the policy's on_change handler. Every call into Lua is protected. */
+#include "engine.h"
+#include "lvalue.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <lualib.h>
+#include <luv/luv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rc__embedded {
+  const char *name, *chunk, *text;
+  size_t len;
+};
+extern const struct rc__embedded rc__embedded_lua[];
+extern int luaopen_cjson(lua_State *L);
+
+static const char ENGINE_KEY = 'e'; /* registry: light userdata rc_engine_t* */
+
+/* Memory cap of the engine's Lua state; growth past it fails like any allocation. */
+#define RC_LUA_MEM_LIMIT ((size_t)512 << 20)
+
+typedef struct lua_mem {
+  size_t used, limit;
+} lua_mem;
+
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  lua_mem *m = ud;
+  if (!ptr) osize = 0;
+  if (nsize == 0) {
+    m->used -= osize;
+    rc__free(ptr);
+    return NULL;
+  }
+  if (nsize > osize && m->used + (nsize - osize) > m->limit) return NULL;
+  void *p = rc__realloc(ptr, nsize);
+  if (p) m->used = m->used - osize + nsize;
+  return p;
+}
+
+/* ---- protected calls ---- */
+
+/* Message handler: keeps error tables as they are, adds a traceback to strings. */
+static int msgh(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TTABLE) return 1;
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Fills `err` from the error value at the top: a table { message, line } from the
+ * loader, or a string "chunk:line: message\nstack traceback...". [-0, +0, -] */
+static void error_from_lua(lua_State *L, int status, rc_error *err) {
+  int code = status == LUA_ERRMEM ? RC_ENOMEM : RC_EPOLICY;
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "message");
+    lua_getfield(L, -2, "line");
+    const char *msg = lua_tostring(L, -2);
+    int line = (int)lua_tointeger(L, -1);
+    rc__err(err, code, NULL, line, 0, "%s", msg ? msg : "error");
+    lua_pop(L, 2);
+    return;
+  }
+  const char *msg = lua_tostring(L, -1);
+  rc__err(err, code, NULL, 0, 0, "%s", msg ? msg : "error (not a string)");
+}
+
+int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err) {
+  int base = lua_gettop(L) - nargs; /* the function's index */
+  lua_pushcfunction(L, msgh);
+  lua_insert(L, base);
+  int status = lua_pcall(L, nargs, nres, base);
+  lua_remove(L, base);
+  if (status != LUA_OK) {
+    error_from_lua(L, status, err);
+    lua_pop(L, 1);
+    return status == LUA_ERRMEM ? RC_ENOMEM : RC_EPOLICY;
+  }
+  return 0;
+}
+
+/* ---- embedded modules ---- */
+
+/* package.preload entry: runs the embedded text of module `upvalue 1` (index).
+ * [-0, +1, e] */
+static int l_embedded_loader(lua_State *L) {
+  const struct rc__embedded *m = &rc__embedded_lua[lua_tointeger(L, lua_upvalueindex(1))];
+  if (luaL_loadbufferx(L, m->text, m->len, m->chunk, "t") != LUA_OK) return lua_error(L);
+  lua_call(L, 0, 1);
+  if (strcmp(m->name, "reactcfg") == 0 && lua_istable(L, -1)) {
+    rc__lua_push_null(L);
+    lua_setfield(L, -2, "null");
+    rc__lua_push_array_mt(L);
+    lua_setfield(L, -2, "array_mt");
+  }
+  return 1;
+}
+
+void rc__lua_preload(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* stack: preload */
+  for (lua_Integer i = 0; rc__embedded_lua[i].name; i++) {
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, l_embedded_loader, 1);
+    lua_setfield(L, -2, rc__embedded_lua[i].name);
+  }
+  lua_pop(L, 1);
+}
+
+/* [-0, +0, e]: opens the standard libraries, cjson and our preloads. */
+static int l_init_state(lua_State *L) {
+  luaL_openlibs(L);
+  luaL_requiref(L, "cjson", luaopen_cjson, 0);
+  lua_pop(L, 1);
+  rc__lua_preload(L);
+  return 0;
+}
+
+lua_State *rc__lua_new_state(rc_engine_t *eng) {
+  lua_mem *m = rc__malloc(sizeof *m);
+  if (!m) return NULL;
+  m->used = 0;
+  m->limit = RC_LUA_MEM_LIMIT;
+  lua_State *L = lua_newstate(lua_alloc, m);
+  if (!L) {
+    rc__free(m);
+    return NULL;
+  }
+  lua_pushcfunction(L, l_init_state);
+  if (rc__lua_pcall(L, 0, 0, NULL) != 0) {
+    lua_close(L);
+    rc__free(m);
+    return NULL;
+  }
+  lua_pushlightuserdata(L, eng);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ENGINE_KEY);
+  return L;
+}
+
+void rc__lua_close(lua_State *L) {
+  if (!L) return;
+  void *ud;
+  lua_getallocf(L, &ud);
+  lua_close(L);
+  rc__free(ud);
+}
+
+/* ---- luv on the engine's loop ---- */
+
+static rc_engine_t *engine_of(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ENGINE_KEY);
+  rc_engine_t *eng = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return eng;
+}
+
+/* luv calls this for every Lua callback (timers, handles). luv's default exits the
+ * process on an uncaught error; we report it as a policy.error event instead.
+ * Returns the number of results, or a negative status (as luv_cfpcall does). */
+static int luv_callback_pcall(lua_State *L, int nargs, int nresult, int flags) {
+  RC__UNUSED(flags);
+  int top = lua_gettop(L) - nargs - 1;
+  rc_error err = {0};
+  if (rc__lua_pcall(L, nargs, nresult, &err) != 0) {
+    rc_engine_t *eng = engine_of(L);
+    if (eng) rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, err.line, 0,
+                      RC_EPOLICY, "error in a Lua callback: %s", err.message);
+    return -LUA_ERRRUN;
+  }
+  return nresult == LUA_MULTRET ? lua_gettop(L) - top : nresult;
+}
+
+static int l_open_luv(lua_State *L) {
+  luaL_requiref(L, "luv", luaopen_luv, 0);
+  return 0;
+}
+
+int rc__lua_open_luv(rc_engine_t *eng, rc_error *err) {
+  luv_set_loop(eng->L, eng->loop);
+  luv_set_callback(eng->L, luv_callback_pcall);
+  lua_pushcfunction(eng->L, l_open_luv);
+  return rc__lua_pcall(eng->L, 0, 0, err);
+}
+
+/* ---- loading a policy ---- */
+
+static char *read_file(const char *path, size_t *len, rc_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    rc__err(err, RC_EIO, path, 0, 0, "cannot open policy: %s", strerror(errno));
+    return NULL;
+  }
+  rc__buf b;
+  rc__buf_init(&b);
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) rc__buf_add(&b, chunk, n);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad || b.oom) {
+    rc__buf_free(&b);
+    rc__err(err, bad ? RC_EIO : RC_ENOMEM, path, 0, 0, "cannot read policy");
+    return NULL;
+  }
+  *len = b.n;
+  return rc__buf_take(&b);
+}
+
+/* String field `k` of the table at `idx`, copied; NULL if absent. [-0, +0, m] */
+static char *dup_field(lua_State *L, int idx, const char *k) {
+  lua_getfield(L, idx, k);
+  char *s = lua_type(L, -1) == LUA_TSTRING ? rc__strdup(lua_tostring(L, -1)) : NULL;
+  lua_pop(L, 1);
+  return s;
+}
+
+static uint64_t ms_field(lua_State *L, int idx, const char *k, uint64_t dflt) {
+  lua_getfield(L, idx, k);
+  uint64_t v = lua_isnumber(L, -1) ? (uint64_t)(lua_tonumber(L, -1) + 0.5) : dflt;
+  lua_pop(L, 1);
+  return v;
+}
+
+static void component_free(rc__component *c) {
+  if (!c) return;
+  rc__free(c->name);
+  rc__value_unref(c->default_value);
+  rc__value_unref(c->value);
+  rc__value_unref(c->pending);
+  rc__free(c->src_kind);
+  rc__free(c->src_path);
+  rc__free(c->src_name);
+  rc__free(c->src_prefix);
+  rc__free(c->src_format);
+  rc__free(c);
+}
+
+void rc__components_free(rc_engine_t *eng) {
+  for (size_t i = 0; i < eng->ncomps; i++) component_free(eng->comps[i]);
+  rc__free(eng->comps);
+  eng->comps = NULL;
+  eng->ncomps = 0;
+}
+
+/* Reads one normalized component (table at top) into a new struct. [-0, +0, m] */
+static rc__component *component_from_lua(lua_State *L, int index, rc_error *err,
+                                         const char *policy) {
+  int t = lua_gettop(L);
+  rc__component *c = rc__calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->index = index;
+  c->name = dup_field(L, t, "name");
+  lua_getfield(L, t, "line");
+  c->line = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  c->debounce_ms = ms_field(L, t, "debounce_ms", 0);
+  c->debounce_max_ms = ms_field(L, t, "debounce_max_ms", 0);
+  lua_getfield(L, t, "on_missing");
+  c->keep_on_missing = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "keep") == 0;
+  lua_pop(L, 1);
+  lua_getfield(L, t, "default");
+  if (!lua_isnil(L, -1)) {
+    char msg[256];
+    c->default_value = rc__lua_to_value(L, -1, 64, msg, sizeof msg);
+    if (!c->default_value) {
+      lua_pop(L, 1);
+      rc__err(err, RC_EPOLICY, policy, c->line, 0, "component '%s': default: %s",
+              c->name ? c->name : "?", msg);
+      component_free(c);
+      return NULL;
+    }
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "source");
+  int s = lua_gettop(L);
+  c->src_kind = dup_field(L, s, "kind");
+  c->src_path = dup_field(L, s, "path");
+  c->src_name = dup_field(L, s, "name");
+  c->src_prefix = dup_field(L, s, "prefix");
+  c->src_format = dup_field(L, s, "format");
+  lua_getfield(L, s, "lower");
+  c->src_lower = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  c->src_interval_ms = ms_field(L, s, "interval_ms", 1000);
+  c->src_settle_ms = ms_field(L, s, "settle_ms", 25);
+  c->src_missing_grace_ms = ms_field(L, s, "missing_grace_ms", 100);
+  lua_settop(L, t);
+  if (!c->name || !c->src_kind) {
+    component_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* Runs reactcfg.loader.load(text, path, dir) and leaves its result on the stack.
+ * [-0, +1, e] */
+static int l_run_loader(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "reactcfg.loader");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "load");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
+  if (!eng || !path) return rc__err(err, RC_EINVAL, NULL, 0, 0, "engine and path needed");
+  if (eng->state != RC__ST_NEW)
+    return rc__err(err, RC_ESTATE, path, 0, 0, "a policy is already loaded");
+  size_t len;
+  char *text = read_file(path, &len, err);
+  if (!text) return err ? err->code : RC_EIO;
+  char real[PATH_MAX];
+  if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
+  char *slash = strrchr(real, '/');
+  char *dir = slash ? rc__strndup(real, slash == real ? 1 : (size_t)(slash - real))
+                    : rc__strdup(".");
+  eng->policy_path = rc__strdup(path);
+  eng->policy_dir = dir;
+  if (!eng->policy_path || !dir) {
+    rc__free(text);
+    return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  }
+
+  lua_State *L = eng->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, l_run_loader);
+  lua_pushlstring(L, text, len);
+  lua_pushstring(L, path);
+  lua_pushstring(L, dir);
+  rc__free(text);
+  rc_error lerr = {0};
+  int rc = rc__lua_pcall(L, 3, 1, &lerr);
+  if (rc != 0) {
+    /* Loader errors are "message" + line; Lua errors already start "path:line:". */
+    if (err) {
+      *err = lerr;
+      snprintf(err->file, sizeof err->file, "%s", path);
+      char *nl = strchr(err->message, '\n');
+      if (nl) *nl = '\0';
+    }
+    lua_settop(L, top);
+    return rc;
+  }
+  int spec = lua_gettop(L);
+  lua_getfield(L, spec, "components");
+  size_t n = lua_rawlen(L, -1);
+  eng->comps = rc__calloc(n ? n : 1, sizeof *eng->comps);
+  if (!eng->comps) {
+    lua_settop(L, top);
+    return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    rc_error cerr = {0};
+    rc__component *c = component_from_lua(L, (int)i, &cerr, path);
+    lua_pop(L, 1);
+    if (!c) {
+      rc__components_free(eng);
+      lua_settop(L, top);
+      if (cerr.code) {
+        if (err) *err = cerr;
+        return cerr.code;
+      }
+      return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+    }
+    c->src = NULL;
+    c->eng = eng;
+    eng->comps[eng->ncomps++] = c;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, spec, "on_change");
+  eng->on_change_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+  lua_settop(L, top);
+  eng->state = RC__ST_LOADED;
+  return 0;
+}
+
+/* ---- on_change ---- */
+
+typedef struct snap_box {
+  rc_snapshot_t *snap;
+} snap_box;
+
+static int l_snap_gc(lua_State *L) {
+  snap_box *b = lua_touserdata(L, 1);
+  rc_snapshot_release(b->snap);
+  b->snap = NULL;
+  return 0;
+}
+
+/* snapshot[name] -> the component's value as a plain Lua value (cached). [-0, +1, m] */
+static int l_snap_index(lua_State *L) {
+  snap_box *b = lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_type(L, 2) != LUA_TSTRING || !b->snap) return 0;
+  const char *k = lua_tostring(L, 2);
+  if (strcmp(k, "revision") == 0) {
+    lua_pushinteger(L, (lua_Integer)b->snap->revision);
+    return 1;
+  }
+  const rc_value_t *v = rc_value_get(b->snap->root, k);
+  if (!v) return 0;
+  rc__lua_push_value(L, v);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* Pushes a table that converts components of `snap` on first access. [-0, +1, m] */
+static void push_snapshot(lua_State *L, const struct rc_snapshot *snap) {
+  lua_newtable(L);                                        /* stack: proxy */
+  lua_createtable(L, 0, 2);                               /* stack: proxy, mt */
+  snap_box *b = lua_newuserdatauv(L, sizeof *b, 0);       /* stack: proxy, mt, box */
+  b->snap = rc_snapshot_retain((rc_snapshot_t *)snap);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, l_snap_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushcclosure(L, l_snap_index, 1);                   /* stack: proxy, mt, index */
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);                                /* stack: proxy */
+}
+
+void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n) {
+  luaL_checkstack(L, 4, NULL);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, changes[i].path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, rc_change_kind_name(changes[i].kind));
+    lua_setfield(L, -2, "kind");
+    if (changes[i].old_value) {
+      rc__lua_push_value(L, changes[i].old_value);
+      lua_setfield(L, -2, "old");
+    }
+    if (changes[i].new_value) {
+      rc__lua_push_value(L, changes[i].new_value);
+      lua_setfield(L, -2, "new");
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+}
+
+typedef struct on_change_args {
+  const struct rc_snapshot *snap;
+  const rc_change_t *changes;
+  size_t n;
+  int ref;
+} on_change_args;
+
+/* [-0, +0, e] */
+static int l_on_change(lua_State *L) {
+  on_change_args *a = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref);
+  rc__lua_push_changes(L, a->changes, a->n);
+  push_snapshot(L, a->snap);
+  lua_call(L, 2, 0);
+  return 0;
+}
+
+void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
+                       const rc_change_t *changes, size_t n) {
+  if (eng->on_change_ref == LUA_NOREF) return;
+  on_change_args a = {snap, changes, n, eng->on_change_ref};
+  lua_pushcfunction(eng->L, l_on_change);
+  lua_pushlightuserdata(eng->L, &a);
+  rc_error err = {0};
+  if (rc__lua_pcall(eng->L, 1, 0, &err) != 0) {
+    char *nl = strchr(err.message, '\n');
+    if (nl) *nl = '\0';
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, err.line, 0, err.code,
+             "on_change: %s", err.message);
+  }
+}

@@ -1,0 +1,155 @@
+/* value.h: the core's immutable, reference-counted value tree (private contract).
+ * Parsers build it, the diff engine walks it, snapshots hold it, Lua converts to and from
+ * it. A published value is never modified; sharing a subtree is taking a reference. */
+#ifndef RC_VALUE_H
+#define RC_VALUE_H
+
+#include "internal.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* One node. Scalars and strings are leaves; arrays and objects own references to their
+ * children. `refs` is atomic because snapshots are released from any thread; the
+ * constants null/true/false are immortal (RC__IMMORTAL) and never freed. */
+struct rc_value {
+  _Atomic uint32_t refs;
+  uint8_t type;               /* rc_type_t */
+  uint32_t len;               /* string bytes, array elements, object members */
+  union {
+    bool b;
+    int64_t i;
+    double f;
+    char *s;                  /* RC_TYPE_STRING: points just past the node, NUL-ended */
+    struct rc_value **items;  /* RC_TYPE_ARRAY: `len` children */
+    struct rc__member *members; /* RC_TYPE_OBJECT: `len` members, insertion order */
+  } u;
+  uint32_t *sorted;           /* RC_TYPE_OBJECT: member indices in key order (memcmp,
+                                 shorter first on a tie), for lookup and diff */
+};
+
+/* An object member: `key` is NUL-terminated and owned by the object node. */
+typedef struct rc__member {
+  const char *key;
+  uint32_t klen;
+  struct rc_value *val;
+} rc__member;
+
+#define RC__IMMORTAL UINT32_MAX
+
+/* ---- references ---- */
+rc_value_t *rc__value_ref(const rc_value_t *v);  /* +1, returns v; NULL ok */
+void rc__value_unref(rc_value_t *v);             /* -1, frees at 0; NULL ok */
+
+/* ---- constructors: each returns a new value with refs = 1, or NULL on OOM ---- */
+rc_value_t *rc__value_null(void);                /* immortal constant */
+rc_value_t *rc__value_bool(bool b);              /* immortal constants */
+rc_value_t *rc__value_int(int64_t i);
+rc_value_t *rc__value_float(double f);
+rc_value_t *rc__value_string(const char *s, size_t len);  /* copies */
+
+/* Builders for containers. Children are *moved* in (the builder takes the caller's
+ * reference); on failure every child added so far is released. */
+typedef struct rc__array_builder {
+  rc_value_t **items;
+  size_t n, cap;
+  int oom;
+} rc__array_builder;
+void rc__array_begin(rc__array_builder *b);
+void rc__array_push(rc__array_builder *b, rc_value_t *child); /* child NULL => oom */
+rc_value_t *rc__array_end(rc__array_builder *b);   /* NULL on OOM; builder reset */
+void rc__array_abort(rc__array_builder *b);        /* releases children */
+
+typedef struct rc__object_builder {
+  rc__member *members;   /* keys here are owned copies until end */
+  size_t n, cap;
+  size_t keybytes;
+  int oom;
+} rc__object_builder;
+void rc__object_begin(rc__object_builder *b);
+/* Adds a member (key copied, value moved in). A later duplicate key replaces the earlier
+ * value but keeps the earlier position (JSON.parse semantics). */
+void rc__object_put(rc__object_builder *b, const char *key, size_t klen, rc_value_t *val);
+rc_value_t *rc__object_end(rc__object_builder *b);  /* NULL on OOM; builder reset */
+void rc__object_abort(rc__object_builder *b);
+
+/* Object member lookup by key bytes: index into u.members or -1. O(log n). */
+long rc__object_find(const rc_value_t *obj, const char *key, size_t klen);
+
+/* A new object equal to `obj` with `key` set to `val` (moved in; NULL removes the key).
+ * Unchanged members are shared by reference. `obj` may be NULL (empty object).
+ * Returns NULL on OOM (val is released). Used to build a new snapshot root. */
+rc_value_t *rc__object_with(const rc_value_t *obj, const char *key, rc_value_t *val);
+
+/* ---- paths: `a.b[3]["x.y"]` ---- */
+/* Appends one key segment to a path buffer, quoting it as ["..."] when it is not a bare
+ * key ([A-Za-z0-9_-]+), with a '.' separator when `b` is not empty. */
+void rc__path_add_key(rc__buf *b, const char *key, size_t klen);
+void rc__path_add_index(rc__buf *b, size_t index);  /* "[3]" */
+/* Iterates the segments of `path`: on each call fills *key and *klen (key segment, possibly
+ * unescaped into `scratch`) or *index (index segment, *key = NULL). Returns 1 for a
+ * segment, 0 at the end, -1 for a malformed path. `*pos` starts at 0. */
+int rc__path_next(const char *path, size_t *pos, rc__buf *scratch, const char **key,
+                  size_t *klen, size_t *index);
+
+/* ---- diff ---- */
+typedef struct rc__changeset {
+  rc_change_t *items;     /* after rc__diff_finish: path points into `paths` */
+  size_t n, cap;
+  rc__buf paths;          /* all paths, NUL-separated */
+  rc__buf cur;            /* scratch: the path being walked */
+  int oom;
+} rc__changeset;
+void rc__changeset_init(rc__changeset *cs);
+void rc__changeset_free(rc__changeset *cs);
+void rc__changeset_reset(rc__changeset *cs);   /* keeps capacity */
+/* Compares `a` (old) and `b` (new), either may be NULL (absent), and appends the changes
+ * below `prefix` ("" for the root; a prefix that is not "" is used verbatim as the first
+ * path segment(s)). Shared subtrees (same pointer) are skipped without a walk. Objects are
+ * compared by key, arrays by index; a type change is one modification. Old/new pointers
+ * in the result are borrowed from `a` and `b`. Returns 0 or RC_ENOMEM. */
+int rc__diff(const rc_value_t *a, const rc_value_t *b, const char *prefix,
+             rc__changeset *cs);
+/* Turns stored path offsets into pointers; call once after the last rc__diff. */
+void rc__diff_finish(rc__changeset *cs);
+
+/* ---- JSON text ---- */
+/* Appends `v` as JSON (pretty: 2-space indent). Non-finite floats are written as
+ * null-free tokens `nan`, `inf`, `-inf` only when `allow_nonfinite`, else as null. */
+void rc__json_write(rc__buf *b, const rc_value_t *v, bool pretty, bool allow_nonfinite);
+
+/* ---- parsing: bytes in, value or an error with file, line, column, message ---- */
+typedef struct rc__parse_limits {
+  size_t max_bytes;       /* default 256 MiB */
+  uint32_t max_depth;     /* default 512 */
+  size_t max_string;      /* default 64 MiB */
+  size_t max_nodes;       /* default 50 million */
+} rc__parse_limits;
+void rc__parse_limits_default(rc__parse_limits *lim);
+
+/* Input buffers handed to parsers should have RC__PARSE_PADDING readable bytes after
+ * `len` (the file reader allocates so); parsers must not depend on their content. */
+#define RC__PARSE_PADDING 64
+
+typedef enum rc__format {
+  RC__FMT_AUTO = 0, RC__FMT_JSON, RC__FMT_DOTENV, RC__FMT_TEXT,
+} rc__format;
+/* "json", "dotenv"/"env", "text"; RC__FMT_AUTO for NULL or unknown. */
+rc__format rc__format_from_name(const char *name, bool *known);
+/* By extension: .json, .env (also a file named ".env" or "*.env"); RC__FMT_AUTO if none. */
+rc__format rc__format_from_path(const char *path);
+const char *rc__format_name(rc__format f);
+
+/* Parses `len` bytes (see RC__PARSE_PADDING; `cap` is the allocated size so a parser may
+ * use the padding without copying when cap >= len + padding). On success *out is a new
+ * value (refs 1). On failure returns RC_EPARSE / RC_ELIMIT / RC_ENOMEM and fills `err`
+ * with `file` (may be NULL), 1-based line and column, and a message a person understands.
+ * Thread: any; reentrant. */
+int rc__parse(rc__format fmt, const char *data, size_t len, size_t cap, const char *file,
+              const rc__parse_limits *lim, rc_value_t **out, rc_error *err);
+int rc__parse_json(const char *data, size_t len, size_t cap, const char *file,
+                   const rc__parse_limits *lim, rc_value_t **out, rc_error *err);
+int rc__parse_dotenv(const char *data, size_t len, const char *file,
+                     const rc__parse_limits *lim, rc_value_t **out, rc_error *err);
+
+#endif

@@ -1,0 +1,144 @@
+/* wave.c: from delivered source values to a committed snapshot. Sources deliver into
+ * their component; the scheduler decides when (debounce); a wave builds the new root
+ * from every component, diffs it against the committed one, and commits and notifies
+ * only when something changed. */
+#include "engine.h"
+
+#include <string.h>
+
+static void wave_cb(uv_timer_t *t) { rc__wave(t->data); }
+
+/* Runs a wave at the start of the next loop turn, so that everything delivered in this
+ * turn (an overflow rescan, several env variables) becomes one commit. */
+static void schedule_wave(rc_engine_t *eng) {
+  if (!uv_is_active((uv_handle_t *)&eng->wave_timer))
+    uv_timer_start(&eng->wave_timer, wave_cb, 0, 0);
+}
+
+static void set_value(rc__component *c, rc_value_t *v) {
+  rc__value_unref(c->value);
+  c->value = v;
+  c->dirty = true;
+}
+
+void rc__deliver(rc__component *c, rc_value_t *v) {
+  rc_engine_t *eng = c->eng;
+  if (eng->state != RC__ST_RUNNING && !eng->initial) {
+    rc__value_unref(v);
+    return;
+  }
+  if (c->in_error) {
+    c->in_error = false;
+    rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->src_path, 0, 0, 0,
+             "source delivers again");
+  }
+  if (!v && c->keep_on_missing && c->value) return; /* on_missing = "keep" */
+  if (eng->initial) {
+    set_value(c, v);
+    return;
+  }
+  if (c->debounce_ms == 0) {
+    rc__value_unref(c->pending);
+    c->pending = NULL;
+    c->has_pending = false;
+    rc__sched_cancel(&eng->sched, (size_t)c->index);
+    set_value(c, v);
+    schedule_wave(eng);
+    return;
+  }
+  rc__value_unref(c->pending);
+  c->pending = v;
+  c->has_pending = true;
+  rc__sched_event(&eng->sched, (size_t)c->index, uv_now(eng->loop));
+  rc__reschedule(eng);
+}
+
+void rc__deliver_error(rc__component *c, const rc_error *err) {
+  c->in_error = true;
+  rc__emit_error(c->eng, c, err);
+}
+
+static void sched_cb(uv_timer_t *t) {
+  rc_engine_t *eng = t->data;
+  size_t due[64];
+  size_t n;
+  bool any = false;
+  while ((n = rc__sched_take_due(&eng->sched, uv_now(eng->loop), due, 64)) > 0) {
+    for (size_t i = 0; i < n; i++) {
+      rc__component *c = eng->comps[due[i]];
+      if (!c->has_pending) continue;
+      set_value(c, c->pending);
+      c->pending = NULL;
+      c->has_pending = false;
+      any = true;
+    }
+  }
+  if (any) rc__wave(eng);
+  rc__reschedule(eng);
+}
+
+void rc__reschedule(rc_engine_t *eng) {
+  if (eng->state != RC__ST_RUNNING) return;
+  uint64_t due;
+  if (!rc__sched_next(&eng->sched, &due)) {
+    uv_timer_stop(&eng->sched_timer);
+    return;
+  }
+  uint64_t now = uv_now(eng->loop);
+  uv_timer_start(&eng->sched_timer, sched_cb, due > now ? due - now : 0, 0);
+}
+
+/* The root object: each present component in declaration order, by reference. */
+static rc_value_t *build_root(rc_engine_t *eng) {
+  rc__object_builder b;
+  rc__object_begin(&b);
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    rc_value_t *v = c->value ? c->value : c->default_value;
+    c->dirty = false;
+    if (v) rc__object_put(&b, c->name, strlen(c->name), rc__value_ref(v));
+  }
+  return rc__object_end(&b);
+}
+
+void rc__wave(rc_engine_t *eng) {
+  if (eng->state != RC__ST_RUNNING) return;
+  rc_value_t *root = build_root(eng);
+  if (!root) {
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
+             "out of memory building the new configuration; the last one stays");
+    return;
+  }
+  struct rc_snapshot *cur = atomic_load(&eng->current);
+  /* Hold the old root: the diff's old values point into it, and publishing may release
+   * the old snapshot before subscribers have seen the changes. */
+  rc_value_t *old_root = cur ? rc__value_ref(cur->root) : NULL;
+  rc__changeset *cs = &eng->cs;
+  rc__changeset_reset(cs);
+  if (rc__diff(old_root, root, "", cs)) {
+    rc__value_unref(old_root);
+    rc__value_unref(root);
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
+             "out of memory computing changes; the last configuration stays");
+    return;
+  }
+  rc__diff_finish(cs);
+  if (cs->n == 0 && cur) { /* unchanged input: no commit, no notification */
+    rc__value_unref(old_root);
+    rc__value_unref(root);
+    return;
+  }
+  struct rc_snapshot *snap = rc__publish(eng, root);
+  if (!snap) {
+    rc__value_unref(old_root);
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
+             "out of memory committing; the last configuration stays");
+    return;
+  }
+  rc_snapshot_retain(snap);
+  rc__emit_commit(eng, snap->revision, cs->n);
+  rc__notify_subscribers(eng, snap, cs->items, cs->n);
+  rc__lua_on_change(eng, snap, cs->items, cs->n);
+  rc_snapshot_release(snap);
+  rc__value_unref(old_root);
+}

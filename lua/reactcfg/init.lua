@@ -1,0 +1,120 @@
+-- reactcfg: the policy vocabulary (`require "reactcfg"`). A policy calls these to declare
+-- components and their sources; they only build and check descriptions, the engine does
+-- the watching. The same text runs inside the engine and in a plain lua5.4.
+
+local duration = require "reactcfg.duration"
+
+local M = {}
+
+-- Line of the policy code that called a vocabulary function, so that load errors can
+-- point at the declaration. Level 3: the caller of the function that calls `caller_line`.
+local getinfo = debug and debug.getinfo
+local function caller_line()
+  if not getinfo then return nil end
+  for level = 3, 6 do
+    local info = getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" and not info.source:find("^@lua/reactcfg/") then
+      return info.currentline
+    end
+  end
+  return nil
+end
+
+local SOURCE = {}   -- metatable marking a source description
+local POLICY = {}   -- metatable marking a policy description
+SOURCE.__name = "reactcfg.source"
+POLICY.__name = "reactcfg.policy"
+SOURCE.__metatable = "reactcfg.source"
+POLICY.__metatable = "reactcfg.policy"
+SOURCE.__tostring = function(s)
+  return ("%s(%s)"):format(s.kind, s.path or s.name or s.prefix or "?")
+end
+
+local function argerror(n, fname, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
+end
+
+local function check_options(fname, opts, allowed)
+  for k in pairs(opts) do
+    if not allowed[k] then
+      error(("%s: unknown option '%s'"):format(fname, tostring(k)), 3)
+    end
+  end
+end
+
+--- rc.file(path [, opts]): the contents of a file, parsed by format (extension or
+--- opts.format). opts: format, settle, missing_grace.
+function M.file(path, opts)
+  if type(path) == "table" and opts == nil then
+    opts, path = path, path.path
+  end
+  if type(path) ~= "string" or path == "" then
+    argerror(1, "file", "a file path (string) expected, got " .. type(path))
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then argerror(2, "file", "options table expected") end
+  check_options("file", opts, { path = true, format = true, settle = true, missing_grace = true })
+  return setmetatable({
+    kind = "file", path = path, format = opts.format,
+    settle = opts.settle, missing_grace = opts.missing_grace, line = caller_line(),
+  }, SOURCE)
+end
+
+--- rc.env("NAME") or rc.env { name = "NAME" | prefix = "APP_", interval = "1s",
+--- lower = true }: one environment variable (a string), or every variable with a
+--- prefix gathered into a table (prefix removed, keys lower-cased unless lower = false).
+function M.env(arg)
+  local spec
+  if type(arg) == "string" then
+    spec = { name = arg }
+  elseif type(arg) == "table" then
+    check_options("env", arg, { name = true, prefix = true, interval = true, lower = true })
+    spec = { name = arg.name, prefix = arg.prefix, interval = arg.interval, lower = arg.lower }
+  else
+    argerror(1, "env", "a variable name or an options table expected, got " .. type(arg))
+  end
+  if (spec.name == nil) == (spec.prefix == nil) then
+    error("env: give exactly one of 'name' or 'prefix'", 2)
+  end
+  if spec.name ~= nil and (type(spec.name) ~= "string" or spec.name == "") then
+    error("env: 'name' must be a non-empty string", 2)
+  end
+  if spec.prefix ~= nil and type(spec.prefix) ~= "string" then
+    error("env: 'prefix' must be a string", 2)
+  end
+  if spec.lower ~= nil and type(spec.lower) ~= "boolean" then
+    error("env: 'lower' must be a boolean", 2)
+  end
+  spec.kind = "env"
+  spec.line = caller_line()
+  return setmetatable(spec, SOURCE)
+end
+
+--- rc.policy { components = {...}, on_change = function(changes, snapshot) end }
+function M.policy(t)
+  if type(t) ~= "table" then
+    argerror(1, "policy", "a table expected, got " .. type(t))
+  end
+  t.line = t.line or caller_line()
+  return setmetatable(t, POLICY)
+end
+
+--- rc.duration("200ms") -> milliseconds (number); see reactcfg.duration.
+M.duration = duration.parse
+
+--- Whether a value is a source description made by rc.file, rc.env, ...
+function M.is_source(v)
+  return getmetatable(v) == "reactcfg.source"
+end
+
+function M.is_policy(v)
+  return getmetatable(v) == "reactcfg.policy"
+end
+
+-- M.null (the JSON null of config values, the same value as cjson.null) and M.array_mt
+-- (the metatable that marks a table as an array) are added by the C loader.
+
+M.version = "0.1.0"
+
+return M

@@ -1,0 +1,217 @@
+-- reactcfg.loader: loads a policy file's text into a fresh sandboxed environment, runs
+-- it, and turns what it returns into the normalized description the C engine reads.
+-- Every problem becomes an error table { message = "...", line = N } so the engine can
+-- report "policy.lua:LINE: message".
+
+local rc = require "reactcfg"
+local duration = require "reactcfg.duration"
+local sandbox = require "reactcfg.sandbox"
+
+local M = {}
+
+local function fail(line, fmt, ...)
+  error({ message = fmt:format(...), line = line }, 0)
+end
+
+-- Finds the line where `key` is assigned (`key =` or `["key"] =`) nearest to `anchor`
+-- (a line inside the component's declaration), so that errors about a key point at it
+-- even though Lua keeps no line numbers for table fields.
+local function locate(lines, key, anchor)
+  if not lines or type(key) ~= "string" then return anchor end
+  local best, bestdist
+  local plain = "%f[%w_]" .. key:gsub("%p", "%%%0") .. "%s*="
+  local quoted = "%[%s*[\"']" .. key:gsub("%p", "%%%0") .. "[\"']%s*%]%s*="
+  for i, text in ipairs(lines) do
+    local code = text:gsub("%-%-.*$", "")
+    if code:find(plain) or code:find(quoted) then
+      local dist = anchor and math.abs(i - anchor) or i
+      if anchor and i < anchor then dist = dist + 0.5 end -- prefer lines after a tie
+      if not bestdist or dist < bestdist then best, bestdist = i, dist end
+    end
+  end
+  return best or anchor
+end
+
+local COMPONENT_KEYS = {
+  source = true, default = true, format = true, debounce = true, on_missing = true,
+}
+-- Keys that later parts of the policy language will give meaning to; naming them now is
+-- an error that says so rather than "unknown key".
+local FUTURE_KEYS = {
+  throttle = "#4", depends_on = "#4", update = "#4", condition = "#4", validate = "#4",
+  transform = "#4", filter = "#4", only = "#4", ignore = "#4", force = "#4",
+  dynamic = "#4", secret = "#4", on_error = "#4", startup = "#6", retry = "#6",
+}
+local FORMATS = { json = true, dotenv = true, env = true, text = true }
+local MISSING = { default = true, keep = true }
+
+local function check_duration(v, what, line)
+  local ms, err = duration.parse(v)
+  if not ms then fail(line, "%s: %s", what, err) end
+  return ms
+end
+
+local function normalize_debounce(d, line, what)
+  if d == nil then return 0, 0 end
+  if type(d) == "table" then
+    for k in pairs(d) do
+      if k ~= "quiet" and k ~= "max" then
+        fail(line, "%s: unknown key '%s' (expected quiet, max)", what, tostring(k))
+      end
+    end
+    local quiet = check_duration(d.quiet or 0, what .. ".quiet", line)
+    local max = d.max and check_duration(d.max, what .. ".max", line) or quiet * 4
+    if max < quiet then
+      fail(line, "%s: max (%gms) is shorter than quiet (%gms)", what, max, quiet)
+    end
+    return quiet, max
+  end
+  local quiet = check_duration(d, what, line)
+  return quiet, quiet * 4
+end
+
+local function normalize_source(src, name, line, basedir, lines)
+  if not rc.is_source(src) then
+    fail(line, "component '%s': 'source' must be a source such as rc.file \"app.json\" "
+      .. "or rc.env \"NAME\", got %s", name, type(src))
+  end
+  local out = { kind = src.kind }
+  if src.kind == "file" then
+    local path = src.path
+    if path:sub(1, 1) ~= "/" then path = basedir .. "/" .. path end
+    out.path = path
+    out.settle_ms = src.settle and check_duration(src.settle, "settle", line) or 25
+    out.missing_grace_ms = src.missing_grace
+      and check_duration(src.missing_grace, "missing_grace", line) or 100
+    out.format = src.format
+    if out.format ~= nil and not FORMATS[out.format] then
+      fail(locate(lines, "format", line), "component '%s': unknown format '%s' "
+        .. "(expected json, dotenv, text)", name, tostring(out.format))
+    end
+  elseif src.kind == "env" then
+    out.name, out.prefix = src.name, src.prefix
+    out.lower = src.lower ~= false
+    out.interval_ms = src.interval and check_duration(src.interval, "interval", line) or 1000
+    if out.interval_ms < 1 then
+      fail(line, "component '%s': env interval must be at least 1ms", name)
+    end
+  else
+    fail(line, "component '%s': unknown source kind '%s'", name, tostring(src.kind))
+  end
+  return out
+end
+
+local function normalize_component(name, c, basedir, lines, policy_line)
+  local anchor = locate(lines, name, policy_line)
+  if type(c) ~= "table" or rc.is_source(c) then
+    if rc.is_source(c) then
+      c = { source = c }   -- shorthand: `settings = rc.file "app.json"`
+    else
+      fail(anchor, "component '%s' must be a table with a 'source', got %s", name, type(c))
+    end
+  end
+  local line = (type(c.source) == "table" and rawget(c.source, "line")) or anchor
+  for k in pairs(c) do
+    if type(k) ~= "string" then
+      fail(line, "component '%s': keys must be strings, got %s", name, type(k))
+    elseif FUTURE_KEYS[k] then
+      fail(locate(lines, k, line), "component '%s': '%s' is not supported yet (see issue %s)",
+        name, k, FUTURE_KEYS[k])
+    elseif not COMPONENT_KEYS[k] then
+      fail(locate(lines, k, line), "component '%s': unknown key '%s' (expected one of: "
+        .. "source, default, format, debounce, on_missing)", name, k)
+    end
+  end
+  if c.source == nil then
+    fail(line, "component '%s' has no 'source'", name)
+  end
+  local out = {
+    name = name, line = line,
+    source = normalize_source(c.source, name, line, basedir, lines),
+    default = c.default,
+  }
+  if c.format ~= nil then
+    if not FORMATS[c.format] then
+      fail(locate(lines, "format", line), "component '%s': unknown format '%s' "
+        .. "(expected json, dotenv, text)", name, tostring(c.format))
+    end
+    out.source.format = c.format
+  end
+  if c.default ~= nil and type(c.default) == "function" then
+    fail(locate(lines, "default", line), "component '%s': 'default' must be a value, "
+      .. "not a function", name)
+  end
+  out.debounce_ms, out.debounce_max_ms =
+    normalize_debounce(c.debounce, locate(lines, "debounce", line),
+      ("component '%s': debounce"):format(name))
+  local om = c.on_missing or "default"
+  if not MISSING[om] then
+    fail(locate(lines, "on_missing", line), "component '%s': on_missing must be "
+      .. "\"default\" or \"keep\", got %s", name, tostring(om))
+  end
+  out.on_missing = om
+  return out
+end
+
+local NAME_PATTERN = "^[%a_][%w_%-]*$"
+
+--- load(text, path, basedir) -> normalized policy; raises { message, line } on error.
+function M.load(text, path, basedir)
+  local lines = {}
+  for l in (text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local env = sandbox.env()
+  local chunk, err = load(text, "@" .. path, "t", env)
+  if not chunk then
+    local line, msg = tostring(err):match(":(%d+): (.*)$")
+    fail(tonumber(line) or 0, "%s", msg or tostring(err))
+  end
+  local ok, result = pcall(chunk)
+  if not ok then
+    if type(result) == "table" then error(result, 0) end
+    local line, msg = tostring(result):match("^[^:]*:(%d+): (.*)$")
+    fail(tonumber(line) or 0, "%s", msg or tostring(result))
+  end
+  if type(result) ~= "table" then
+    fail(#lines, "the policy must return rc.policy { components = { ... } }, got %s",
+      type(result))
+  end
+  local policy_line = rawget(result, "line") or 1
+  for k in pairs(result) do
+    if k ~= "components" and k ~= "on_change" and k ~= "line" then
+      fail(locate(lines, k, policy_line), "unknown policy key '%s' (expected components, "
+        .. "on_change)", tostring(k))
+    end
+  end
+  local comps = result.components
+  if type(comps) ~= "table" then
+    fail(locate(lines, "components", policy_line),
+      "'components' must be a table of named components")
+  end
+  if result.on_change ~= nil and type(result.on_change) ~= "function" then
+    fail(locate(lines, "on_change", policy_line), "'on_change' must be a function")
+  end
+  local names = {}
+  for name in pairs(comps) do
+    if type(name) ~= "string" or not name:match(NAME_PATTERN) then
+      fail(policy_line, "component names must be identifiers ([A-Za-z_][A-Za-z0-9_-]*), "
+        .. "got %q", tostring(name))
+    end
+    names[#names + 1] = name
+  end
+  -- Declaration order is what a person reads; Lua tables do not keep it, so order by the
+  -- line where each name is assigned, then by name.
+  local at = {}
+  for _, n in ipairs(names) do at[n] = locate(lines, n, policy_line) or 0 end
+  table.sort(names, function(a, b)
+    if at[a] ~= at[b] then return at[a] < at[b] end
+    return a < b
+  end)
+  local out = { components = {}, on_change = result.on_change }
+  for _, name in ipairs(names) do
+    out.components[#out.components + 1] =
+      normalize_component(name, comps[name], basedir, lines, policy_line)
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,85 @@
+-- reactcfg.sandbox: the environment a policy runs in. One reviewed allow list, read-only
+-- library tables, a `require` that only knows our modules, and errors for undeclared
+-- globals (typos) instead of silent nils.
+
+local M = {}
+
+-- A read-only view of `t`: reads go through, writes raise, the metatable is hidden.
+local function readonly(t, name)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function(_, k)
+      error(("attempt to modify read-only table '%s' (field '%s')"):format(name, tostring(k)), 2)
+    end,
+    __pairs = function() return next, t, nil end,
+    __len = function() return #t end,
+    __metatable = name,
+  })
+end
+M.readonly = readonly
+
+local function copy(t, keys)
+  local out = {}
+  for _, k in ipairs(keys) do out[k] = t[k] end
+  return out
+end
+
+-- Each entry is allowed for a reason:
+local BASE = {
+  -- pure functions on values
+  "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
+  "type", "xpcall", "rawequal", "rawlen", "rawget", "rawset",
+  -- metatables on the policy's own tables (ours are protected by __metatable)
+  "getmetatable", "setmetatable",
+}
+local LIBS = {
+  string = { "byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
+             "rep", "reverse", "sub", "upper", "pack", "packsize", "unpack" }, -- no dump
+  table = { "concat", "insert", "move", "pack", "remove", "sort", "unpack" },
+  math = { "abs", "ceil", "cos", "deg", "exp", "floor", "fmod", "huge", "log", "max",
+           "maxinteger", "min", "mininteger", "modf", "pi", "rad", "random", "sin", "sqrt",
+           "tan", "tointeger", "type", "ult", "atan", "asin", "acos" },
+  utf8 = { "char", "charpattern", "codepoint", "codes", "len", "offset" },
+  os = { "time", "clock", "date", "difftime" },   -- time only: no files, no processes
+}
+
+-- Modules a policy may require; each is returned as a read-only view.
+local REQUIRABLE = { reactcfg = true, ["reactcfg.duration"] = true }
+
+local cache = {}
+local function policy_require(name)
+  if type(name) ~= "string" or not REQUIRABLE[name] then
+    error(("module '%s' is not available to policies (allowed: reactcfg)"):format(
+      tostring(name)), 2)
+  end
+  if not cache[name] then cache[name] = readonly(require(name), name) end
+  return cache[name]
+end
+
+local function print_to_log(...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  io.stderr:write("[policy] ", table.concat(parts, "\t", 1, parts.n), "\n")
+end
+
+--- env() -> a fresh environment table for one policy load.
+function M.env()
+  local env = copy(_G, BASE)
+  for lib, names in pairs(LIBS) do env[lib] = readonly(copy(_G[lib], names), lib) end
+  env.require = policy_require
+  env.print = print_to_log
+  env._VERSION = _VERSION
+  env._G = env
+  return setmetatable(env, {
+    __index = function(_, k)
+      error(("undeclared global '%s' (declare it with 'local')"):format(tostring(k)), 2)
+    end,
+    __newindex = function(_, k)
+      error(("assignment to undeclared global '%s' (declare it with 'local')")
+        :format(tostring(k)), 2)
+    end,
+    __metatable = "reactcfg.env",
+  })
+end
+
+return M

@@ -1,0 +1,99 @@
+-- reactcfg-lua's first part: --version, --check, --run [--json], clean stop on signals.
+local H = require "helpers"
+local cjson = require "cjson"
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)\n?$"))
+  return out:gsub("exit=%d+\n?$", ""), code
+end
+
+describe("reactcfg-lua", function()
+  local lua_bin = H.bin("reactcfg-lua")
+  local dir
+  before_each(function() dir = H.tmpdir("cli") end)
+  after_each(function() H.rmdir(dir) end)
+
+  it("prints its version", function()
+    local out, code = sh(lua_bin .. " --version")
+    assert.equal(0, code)
+    assert.matches("^reactcfg%-lua %d+%.%d+%.%d+\n$", out)
+  end)
+
+  it("--check exits 0 for a good policy and prints POLICY:LINE: message for a bad one", function()
+    H.write(dir .. "/good.lua",
+      'local rc = require "reactcfg"\nreturn rc.policy { components = { a = rc.file "a.json" } }\n')
+    local _, code = sh(lua_bin .. " --check " .. dir .. "/good.lua")
+    assert.equal(0, code)
+    H.write(dir .. "/bad.lua", 'local rc = require "reactcfg"\nreturn rc.policy {\n'
+      .. '  components = { a = { source = rc.file "a.json", debounce = "soon" } } }\n')
+    local out
+    out, code = sh(lua_bin .. " --check " .. dir .. "/bad.lua 2>&1 >/dev/null")
+    assert.equal(1, code)
+    assert.equal(dir .. "/bad.lua:3: component 'a': debounce: invalid duration \"soon\": "
+      .. "expected a number followed by a unit (us, ms, s, m, h), e.g. \"200ms\" or \"1m30s\"\n",
+      out)
+  end)
+
+  it("rejects unknown options with a usage message", function()
+    local out, code = sh(lua_bin .. " --frobnicate")
+    assert.equal(2, code)
+    assert.matches("unknown option '%-%-frobnicate'", out)
+  end)
+
+  it("--run --json prints one JSON object per commit and event, and stops on SIGTERM", function()
+    H.write(dir .. "/app.json", '{"port": 1}')
+    H.write(dir .. "/policy.lua", 'local rc = require "reactcfg"\n'
+      .. 'return rc.policy { components = { app = rc.file "app.json" } }\n')
+    local out_file = dir .. "/out.jsonl"
+    -- Start, wait for the first commit, save twice (one good, one broken), then SIGTERM.
+    local script = ([[
+%s --run --json %s/policy.lua > %s 2>&1 &
+pid=$!
+for i in $(seq 100); do grep -q '"revision":1' %s && break; sleep 0.05; done
+printf '{"port": 2}' > %s/app.json.tmp && mv %s/app.json.tmp %s/app.json
+for i in $(seq 100); do grep -q '"revision":2' %s && break; sleep 0.05; done
+printf '{"port": }' > %s/app.json.tmp && mv %s/app.json.tmp %s/app.json
+for i in $(seq 100); do grep -q 'source.error' %s && break; sleep 0.05; done
+kill -TERM $pid
+wait $pid
+echo "status=$?"
+]]):format(lua_bin, dir, out_file, out_file, dir, dir, dir, out_file, dir, dir, dir, out_file)
+    local out = sh(script)
+    assert.matches("status=0", out)
+    local lines = {}
+    for line in io.lines(out_file) do lines[#lines + 1] = cjson.decode(line) end
+    local commits, errors = {}, {}
+    for _, l in ipairs(lines) do
+      if l.revision then commits[#commits + 1] = l end
+      if l.event == "source.error" then errors[#errors + 1] = l end
+    end
+    assert.equal(2, #commits)
+    assert.equal(1, commits[1].revision)
+    assert.equal("added", commits[1].changes[1].kind)
+    assert.equal("app", commits[1].changes[1].path)
+    assert.same({ port = 1 }, commits[1].changes[1].new)
+    assert.same({ path = "app.port", kind = "modified", old = 1, new = 2 }, commits[2].changes[1])
+    assert.truthy(commits[2].time_ns > 1.6e18)
+    assert.equal(1, #errors)
+    assert.equal("app", errors[1].component)
+    assert.equal(1, errors[1].line)
+    assert.equal("engine.stopped", lines[#lines].event)
+  end)
+
+  it("--run prints changes for people by default", function()
+    H.write(dir .. "/app.json", '{"port": 1}')
+    H.write(dir .. "/policy.lua", 'local rc = require "reactcfg"\n'
+      .. 'return rc.policy { components = { app = rc.file "app.json" } }\n')
+    local out = sh(([[
+%s --run %s/policy.lua > %s/out.txt 2>&1 &
+pid=$!
+for i in $(seq 100); do grep -q 'rev 1' %s/out.txt && break; sleep 0.05; done
+kill -INT $pid; wait $pid; echo "status=$?"; cat %s/out.txt
+]]):format(lua_bin, dir, dir, dir, dir))
+    assert.matches("status=0", out)
+    assert.matches("%[rev 1%] 1 change\n  added     app = {\"port\":1}\n", out)
+  end)
+end)

@@ -1,0 +1,56 @@
+-- helpers.lua: shared by the specs: temporary directories, file writes, and an engine
+-- started on a policy text.
+local rc = require "reactcfg"
+
+local H = {}
+
+local base = os.getenv("RC_TEST_TMP") or "/tmp"
+os.execute("mkdir -p '" .. base .. "'")
+
+function H.tmpdir(name)
+  local p = io.popen("mktemp -d '" .. base .. "/" .. name .. ".XXXXXX'")
+  local dir = p:read("*l")
+  p:close()
+  return dir
+end
+
+function H.rmdir(dir)
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
+function H.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+--- Writes `policy` into a new directory (plus any `files`), creates and starts an
+--- engine on it. Returns engine, dir.
+function H.engine(policy, files, name)
+  local dir = H.tmpdir(name or "spec")
+  for rel, text in pairs(files or {}) do H.write(dir .. "/" .. rel, text) end
+  H.write(dir .. "/policy.lua", policy)
+  local e = assert(rc.engine(dir .. "/policy.lua"))
+  assert(e:start())
+  return e, dir
+end
+
+--- Runs until `n` commits have arrived (at most 5 s), then 300 ms more so that any extra
+--- commit is counted; returns every commit seen.
+function H.commits(e, n, quiet)
+  local got = {}
+  e:run_until(function()
+    for _, c in ipairs(e:commits()) do got[#got + 1] = c end
+    return #got >= n
+  end, "5s")
+  e:run(quiet or "300ms")
+  for _, c in ipairs(e:commits()) do got[#got + 1] = c end
+  return got
+end
+
+--- Path of a built program (reactcfg-lua, ...).
+function H.bin(name)
+  return (os.getenv("RC_BIN") or "build") .. "/" .. name
+end
+
+return H

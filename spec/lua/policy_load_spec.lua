@@ -1,0 +1,150 @@
+local rc = require "reactcfg"
+local H = require "helpers"
+
+-- Loads `text` as a policy; returns the engine or nil, "policy.lua:LINE: message".
+local function load(text)
+  local dir = H.tmpdir("load")
+  H.write(dir .. "/policy.lua", text)
+  local e, err = rc.engine(dir .. "/policy.lua")
+  H.rmdir(dir)
+  if e then e:close() end
+  return e, err and err:gsub("^.*/policy%.lua", "policy.lua")
+end
+
+describe("loading a policy", function()
+  it("accepts the first part of the vocabulary", function()
+    local e, err = load([[
+local rc = require "reactcfg"
+return rc.policy {
+  components = {
+    settings = { source = rc.file "app.json", debounce = "200ms" },
+    tuned    = { source = rc.file("tuned.env", { format = "dotenv" }),
+                 debounce = { quiet = "50ms", max = "2s" } },
+    mode     = { source = rc.env "APP_MODE", default = "production" },
+    app      = { source = rc.env { prefix = "APP_", interval = "5s" } },
+    kept     = { source = rc.file "kept.json", on_missing = "keep", format = "json" },
+    short    = rc.file "short.json",
+  },
+}
+]])
+    assert.is_nil(err)
+    assert.truthy(e)
+  end)
+
+  it("names the line of an unknown key", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy {
+  components = {
+    settings = { source = rc.file "app.json",
+                 debouncee = "200ms" },
+  },
+}
+]])
+    assert.equal("policy.lua:5: component 'settings': unknown key 'debouncee' (expected one "
+      .. "of: source, default, format, debounce, on_missing)", err)
+  end)
+
+  it("names the line of a bad duration", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy {
+  components = {
+    a = { source = rc.file "a.json" },
+    b = { source = rc.file "b.json",
+          debounce = "200" },
+  },
+}
+]])
+    assert.matches("^policy.lua:6: component 'b': debounce: invalid duration \"200\"", err)
+  end)
+
+  it("rejects an unknown format with its line", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.cfg", format = "ini" },
+} }
+]])
+    assert.equal("policy.lua:3: component 'a': unknown format 'ini' (expected json, dotenv, "
+      .. "text)", err)
+  end)
+
+  it("rejects a component without a source", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { default = 1 },
+} }
+]])
+    assert.equal("policy.lua:3: component 'a' has no 'source'", err)
+  end)
+
+  it("says which later issue brings a key that is not supported yet", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json",
+        throttle = { every = "5s" } },
+} }
+]])
+    assert.equal("policy.lua:4: component 'a': 'throttle' is not supported yet (see issue #4)",
+      err)
+  end)
+
+  it("reports syntax errors with their line", function()
+    local _, err = load("local rc = require 'reactcfg'\nreturn rc.policy {\n  components = {\n")
+    assert.matches("^policy.lua:4: .*expected", err)
+  end)
+
+  it("reports runtime errors and undeclared globals with their line", function()
+    local _, err = load("local rc = require 'reactcfg'\nlocal x = undefined_thing\nreturn {}\n")
+    assert.equal("policy.lua:2: undeclared global 'undefined_thing' (declare it with 'local')",
+      err)
+    _, err = load("local rc = require 'reactcfg'\ncomponents = {}\nreturn {}\n")
+    assert.matches("^policy.lua:2: assignment to undeclared global 'components'", err)
+  end)
+
+  it("rejects a policy that returns something else", function()
+    local _, err = load("return 42\n")
+    assert.matches("the policy must return rc.policy", err)
+  end)
+
+  it("rejects unknown top-level keys and source options", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy {
+  components = {},
+  on_chang = function() end,
+}
+]])
+    assert.matches("^policy.lua:4: unknown policy key 'on_chang'", err)
+    _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = { a = { source = rc.file("a.json", { formt = "json" }) } } }
+]])
+    assert.matches("^policy.lua:2: file: unknown option 'formt'", err)
+  end)
+
+  it("keeps policies away from io, os.execute, debug and other modules", function()
+    for _, code in ipairs {
+      "io.open('/etc/passwd')", "os.execute('true')", "debug.getinfo(1)",
+      "require 'luv'", "string.dump(print)", "load('return 1')",
+    } do
+      local _, err = load("local rc = require 'reactcfg'\nlocal x = " .. code .. "\nreturn {}\n")
+      assert.truthy(err, code)
+      assert.matches("^policy.lua:2: ", err)
+    end
+  end)
+
+  it("does not let one policy change the vocabulary for the next", function()
+    local _, err = load("local rc = require 'reactcfg'\nrc.file = nil\nreturn {}\n")
+    assert.matches("^policy.lua:2: attempt to modify read%-only table 'reactcfg'", err)
+  end)
+
+  it("fails cleanly on a missing policy file", function()
+    local e, err = rc.engine("/nonexistent/policy.lua")
+    assert.is_nil(e)
+    assert.matches("cannot open policy", err)
+  end)
+end)
