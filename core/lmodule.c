@@ -202,9 +202,9 @@ static bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
     if (pred) {
       lua_pushvalue(L, pred);
       if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        b->L = NULL;
         uv_close((uv_handle_t *)&timer, NULL);
         uv_run(&b->loop, UV_RUN_NOWAIT);
+        b->L = NULL;
         lua_error(L);
       }
       met = lua_toboolean(L, -1);
@@ -214,9 +214,9 @@ static bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
     if (expired) break;
     uv_run(&b->loop, UV_RUN_ONCE);
   }
-  b->L = NULL;
   uv_close((uv_handle_t *)&timer, NULL);
-  uv_run(&b->loop, UV_RUN_NOWAIT); /* finish the timer's close */
+  uv_run(&b->loop, UV_RUN_NOWAIT); /* finish the timer's close (may deliver events too) */
+  b->L = NULL;
   return met;
 }
 
@@ -303,13 +303,20 @@ static const luaL_Reg methods[] = {
   {"setenv", l_setenv}, {"stop", l_stop}, {"close", l_close}, {NULL, NULL},
 };
 
-__attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L) {
+__attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L);
+
+/* [-0, +1, e] */
+int luaopen_reactcfg(lua_State *L) {
   rc__lua_preload(L);
   /* Run the vocabulary through its preloader so that `null` and `array_mt` are set. */
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_getfield(L, -1, "reactcfg");
   lua_pushliteral(L, "reactcfg");
   lua_call(L, 1, 1);                        /* stack: preload, M */
+  /* A later require "reactcfg" (busted restores package.loaded between files) must come
+   * back here, not to the bare vocabulary. */
+  lua_pushcfunction(L, luaopen_reactcfg);
+  lua_setfield(L, -3, "reactcfg");
   lua_remove(L, -2);
   if (luaL_newmetatable(L, ENGINE_MT)) {
     luaL_newlib(L, methods);

@@ -88,6 +88,14 @@ void rc__reschedule(rc_engine_t *eng) {
   uv_timer_start(&eng->sched_timer, sched_cb, due > now ? due - now : 0, 0);
 }
 
+/* Before the first commit the old root is an empty object, so that revision 1 lists one
+ * "added" per component rather than one change for the whole root. */
+static rc_value_t *empty_object(void) {
+  rc__object_builder b;
+  rc__object_begin(&b);
+  return rc__object_end(&b);
+}
+
 /* The root object: each present component in declaration order, by reference. */
 static rc_value_t *build_root(rc_engine_t *eng) {
   rc__object_builder b;
@@ -112,7 +120,7 @@ void rc__wave(rc_engine_t *eng) {
   struct rc_snapshot *cur = atomic_load(&eng->current);
   /* Hold the old root: the diff's old values point into it, and publishing may release
    * the old snapshot before subscribers have seen the changes. */
-  rc_value_t *old_root = cur ? rc__value_ref(cur->root) : NULL;
+  rc_value_t *old_root = cur ? rc__value_ref(cur->root) : empty_object();
   rc__changeset *cs = &eng->cs;
   rc__changeset_reset(cs);
   if (rc__diff(old_root, root, "", cs)) {

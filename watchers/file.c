@@ -332,8 +332,8 @@ static rc__format format_for(const file_source *s) {
 
 /* Reads, hashes and (if changed) parses; runs on the loop or on the thread pool. */
 static void do_read(read_job *j, const char *display, rc__format fmt) {
-  char *data;
-  size_t len, cap;
+  char *data = NULL;
+  size_t len = 0, cap = 0;
   j->err_no = read_all(j->path, &data, &len, &cap);
   if (j->err_no) return;
   j->hash = rc__hash64(data, len);

@@ -31,7 +31,7 @@ typedef struct harness {
 } harness;
 
 /* A fresh temporary directory for the test. */
-static void h_tmpdir(harness *h, const char *name) {
+static inline void h_tmpdir(harness *h, const char *name) {
   const char *base = getenv("RC_TEST_TMP");
   if (!base || !*base) base = "/tmp";
   mkdir(base, 0755);
@@ -42,12 +42,12 @@ static void h_tmpdir(harness *h, const char *name) {
   }
 }
 
-static void h_path(const harness *h, const char *rel, char *out, size_t n) {
+static inline void h_path(const harness *h, const char *rel, char *out, size_t n) {
   snprintf(out, n, "%s/%s", h->dir, rel);
 }
 
 /* Writes `text` to `rel` in place (truncate + write + close). */
-static void h_write(const harness *h, const char *rel, const char *text) {
+static inline void h_write(const harness *h, const char *rel, const char *text) {
   char p[1024];
   h_path(h, rel, p, sizeof p);
   FILE *f = fopen(p, "wb");
@@ -59,7 +59,7 @@ static void h_write(const harness *h, const char *rel, const char *text) {
   fclose(f);
 }
 
-static void h_value_str(const rc_value_t *v, char *out, size_t n) {
+static inline void h_value_str(const rc_value_t *v, char *out, size_t n) {
   if (!v) {
     snprintf(out, n, "-");
     return;
@@ -69,7 +69,7 @@ static void h_value_str(const rc_value_t *v, char *out, size_t n) {
   rc_free(j);
 }
 
-static void h_on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch, size_t n) {
+static inline void h_on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch, size_t n) {
   harness *h = ud;
   (void)snap;
   h->commits++;
@@ -82,7 +82,7 @@ static void h_on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *
   }
 }
 
-static void h_on_event(void *ud, const rc_event_t *ev) {
+static inline void h_on_event(void *ud, const rc_event_t *ev) {
   harness *h = ud;
   if (ev->type == RC_EVENT_SOURCE_ERROR) {
     h->errors++;
@@ -95,7 +95,7 @@ static void h_on_event(void *ud, const rc_event_t *ev) {
 
 /* Writes policy.lua with `policy_text`, loads it and attaches the engine to h->loop.
  * Returns the load/attach code (0 on success). */
-static int h_start(harness *h, const char *policy_text) {
+static inline int h_start(harness *h, const char *policy_text) {
   h_write(h, "policy.lua", policy_text);
   char p[1024];
   h_path(h, "policy.lua", p, sizeof p);
@@ -111,12 +111,12 @@ static int h_start(harness *h, const char *policy_text) {
   return rc;
 }
 
-static void h_timeout(uv_timer_t *t) { *(int *)t->data = 1; }
+static inline void h_timeout(uv_timer_t *t) { *(int *)t->data = 1; }
 
 /* Runs the loop until `commits` reaches `want` (or errors reach `want_errors` when that
  * is >= 0), at most `limit_ms`; then keeps running `quiet_ms` more so that any extra
  * commit would be counted. */
-static void h_run(harness *h, int want, int want_errors, int limit_ms, int quiet_ms) {
+static inline void h_run(harness *h, int want, int want_errors, int limit_ms, int quiet_ms) {
   int expired = 0;
   uv_timer_t t;
   uv_timer_init(&h->loop, &t);
@@ -133,7 +133,7 @@ static void h_run(harness *h, int want, int want_errors, int limit_ms, int quiet
 
 /* Stops and frees the engine, closes the loop, removes the directory. Returns whether the
  * loop closed cleanly (every handle closed). */
-static int h_finish(harness *h) {
+static inline int h_finish(harness *h) {
   rc_engine_free(h->eng);
   h->eng = NULL;
   int rc = uv_loop_close(&h->loop);
@@ -144,7 +144,7 @@ static int h_finish(harness *h) {
 }
 
 /* Index of the first logged change starting with `prefix`, or -1. */
-static int h_find_change(const harness *h, const char *prefix) {
+static inline int h_find_change(const harness *h, const char *prefix) {
   for (int i = 0; i < h->nchanges; i++)
     if (strncmp(h->changes[i], prefix, strlen(prefix)) == 0) return i;
   return -1;

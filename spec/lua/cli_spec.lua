@@ -3,7 +3,7 @@ local H = require "helpers"
 local cjson = require "cjson"
 
 local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"exit=$?\"")
+  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit=$?\"")
   local out = p:read("*a")
   p:close()
   local code = tonumber(out:match("exit=(%d+)\n?$"))
@@ -29,9 +29,11 @@ describe("reactcfg-lua", function()
     assert.equal(0, code)
     H.write(dir .. "/bad.lua", 'local rc = require "reactcfg"\nreturn rc.policy {\n'
       .. '  components = { a = { source = rc.file "a.json", debounce = "soon" } } }\n')
-    local out
-    out, code = sh(lua_bin .. " --check " .. dir .. "/bad.lua 2>&1 >/dev/null")
+    _, code = sh(lua_bin .. " --check " .. dir .. "/bad.lua >/dev/null 2>" .. dir .. "/err.txt")
     assert.equal(1, code)
+    local f = assert(io.open(dir .. "/err.txt"))
+    local out = f:read("a")
+    f:close()
     assert.equal(dir .. "/bad.lua:3: component 'a': debounce: invalid duration \"soon\": "
       .. "expected a number followed by a unit (us, ms, s, m, h), e.g. \"200ms\" or \"1m30s\"\n",
       out)

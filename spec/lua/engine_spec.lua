@@ -67,6 +67,7 @@ local rc = require "reactcfg"
 return rc.policy { components = { s = { source = rc.file "app.json" } } }
 ]], { ["app.json"] = '{"a": 1}' })
     e:events()
+    e:commits()
     H.write(dir .. "/app.json", '{"a": 1,\n "b": }')
     local commits = H.commits(e, 0)
     assert.equal(0, #commits)

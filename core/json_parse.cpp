@@ -1,0 +1,740 @@
+/* json_parse.cpp: JSON bytes -> value tree. simdjson's DOM parser (one per thread,
+ * reused) validates, then we build our nodes while walking its DOM. simdjson says what
+ * failed but not where, so a failed document is read again by yajl, whose byte offset
+ * becomes line and column and whose complaint becomes a sentence. yajl also builds the
+ * tree when only simdjson's number range failed (integers beyond 64 bits become floats).
+ * C++17 behind a C-linkage entry point; no exception leaves this file. */
+#include <simdjson.h>
+#include <yajl/yajl_parse.h>
+
+#include <cerrno>
+#include <clocale>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <locale.h>
+#include <new>
+#include <stdatomic.h>
+
+/* value.h is C11. Its one construct C++17 lacks is the `_Atomic` qualifier of a node's
+ * reference count, which this file never touches (nodes are made and released through
+ * value.c); read as a plain uint32_t the layout is the same. */
+#define _Atomic
+extern "C" {
+#include "value.h"
+}
+#undef _Atomic
+
+static_assert(RC__PARSE_PADDING == simdjson::SIMDJSON_PADDING,
+              "file readers pad for simdjson: keep the two paddings equal");
+
+namespace {
+
+/* ==== positions ==== */
+
+/* 1-based line and column of byte `off`; columns count characters (UTF-8 lead bytes). */
+void position(const char *s, size_t off, int *line, int *col) {
+  int l = 1;
+  size_t ls = 0;
+  for (size_t k = 0; k < off; k++)
+    if (s[k] == '\n') {
+      l++;
+      ls = k + 1;
+    }
+  int c = 1;
+  for (size_t k = ls; k < off; k++)
+    if ((static_cast<unsigned char>(s[k]) & 0xC0) != 0x80) c++;
+  *line = l;
+  *col = c;
+}
+
+int fail_at(rc_error *err, int code, const char *file, const char *s, size_t off,
+            const char *fmt, ...) RC__PRINTF(6, 7);
+int fail_at(rc_error *err, int code, const char *file, const char *s, size_t off,
+            const char *fmt, ...) {
+  int line = 0, col = 0;
+  if (off != SIZE_MAX) position(s, off, &line, &col);
+  va_list ap;
+  va_start(ap, fmt);
+  rc__verr(err, code, file, line, col, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+bool json_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool structural(char c) {
+  return c == '{' || c == '}' || c == '[' || c == ']' || c == ':' || c == ',';
+}
+
+/* ==== a small JSON tokenizer, for placing errors only ====
+ * Tokens are strings (escapes honoured, maybe unterminated), single structural
+ * characters, and runs of anything else (numbers, literals, garbage). */
+struct token {
+  size_t start, end;
+  bool closed; /* strings: the closing quote was found */
+};
+
+size_t token_end(const char *s, size_t n, size_t i, bool *closed) {
+  *closed = true;
+  if (s[i] == '"') {
+    for (i++; i < n; i++) {
+      if (s[i] == '\\') {
+        i++;
+      } else if (s[i] == '"') {
+        return i + 1;
+      }
+    }
+    *closed = false;
+    return n;
+  }
+  if (structural(s[i])) return i + 1;
+  while (i < n && !json_ws(s[i]) && !structural(s[i]) && s[i] != '"') i++;
+  return i;
+}
+
+/* The token containing byte `off` (or the last one before it), and the one before that.
+ * Returns false when there is no token at or before `off`. */
+bool token_at(const char *s, size_t n, size_t off, token *tok, token *prev) {
+  token cur{0, 0, true}, last{SIZE_MAX, SIZE_MAX, true}, before{SIZE_MAX, SIZE_MAX, true};
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && json_ws(s[i])) i++;
+    if (i >= n || i > off) break;
+    cur.start = i;
+    cur.end = i = token_end(s, n, i, &cur.closed);
+    before = last;
+    last = cur;
+    if (cur.end > off) break;
+  }
+  if (last.start == SIZE_MAX) return false;
+  *tok = last;
+  if (prev) *prev = before;
+  return true;
+}
+
+/* ==== locating limits in text that simdjson or yajl accepted ==== */
+
+enum class goal { depth, string, nodes, surrogate };
+
+unsigned hex4(const char *p) {
+  unsigned v = 0;
+  for (int k = 0; k < 4; k++) {
+    char c = p[k];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
+    else return 0x110000; /* not hex */
+  }
+  return v;
+}
+
+/* Scans the string token at s[q] (the quote): its decoded length and the offset of the
+ * first unpaired surrogate escape (SIZE_MAX if none). Returns the index after it. */
+size_t scan_string(const char *s, size_t n, size_t q, size_t *decoded, size_t *bad_sur) {
+  size_t len = 0, i = q + 1;
+  *bad_sur = SIZE_MAX;
+  while (i < n && s[i] != '"') {
+    if (s[i] != '\\') {
+      len++;
+      i++;
+      continue;
+    }
+    if (i + 1 < n && s[i + 1] == 'u' && i + 6 <= n) {
+      unsigned u = hex4(s + i + 2);
+      if (u >= 0xD800 && u <= 0xDBFF) {
+        unsigned lo = i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u' ? hex4(s + i + 8) : 0;
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+          len += 4;
+          i += 12;
+          continue;
+        }
+        if (*bad_sur == SIZE_MAX) *bad_sur = i;
+      } else if (u >= 0xDC00 && u <= 0xDFFF && *bad_sur == SIZE_MAX) {
+        *bad_sur = i;
+      }
+      len += u < 0x80 ? 1 : u < 0x800 ? 2 : 3;
+      i += 6;
+      continue;
+    }
+    len++;
+    i += 2;
+  }
+  *decoded = len;
+  return i + 1;
+}
+
+/* Offset where the goal's limit is first exceeded, or SIZE_MAX. Node counting matches
+ * the tree walk: every value counts, keys do not. */
+size_t locate(const char *s, size_t n, goal g, size_t limit) {
+  size_t depth = 0, nodes = 0, i = 0;
+  while (i < n) {
+    char c = s[i];
+    if (json_ws(c) || c == ':' || c == ',') {
+      i++;
+      continue;
+    }
+    if (c == '}' || c == ']') {
+      if (depth) depth--;
+      i++;
+      continue;
+    }
+    if (c == '"') {
+      size_t dec, sur;
+      size_t end = scan_string(s, n, i, &dec, &sur);
+      size_t k = end;
+      while (k < n && json_ws(s[k])) k++;
+      bool key = k < n && s[k] == ':';
+      if (g == goal::string && dec > limit) return i;
+      if (g == goal::surrogate && sur != SIZE_MAX) return sur;
+      if (g == goal::nodes && !key && ++nodes > limit) return i;
+      i = end;
+      continue;
+    }
+    if (g == goal::nodes && ++nodes > limit) return i;
+    if (c == '{' || c == '[') {
+      if (g == goal::depth && ++depth > limit) return i;
+      i++;
+      continue;
+    }
+    bool closed;
+    i = token_end(s, n, i, &closed);
+  }
+  return SIZE_MAX;
+}
+
+/* ==== limits shared by both tree builders ==== */
+
+enum class failure { none, oom, depth, string, nodes };
+
+int limit_error(failure f, const rc__parse_limits *lim, const char *s, size_t n,
+                const char *file, rc_error *err) {
+  switch (f) {
+  case failure::depth:
+    return fail_at(err, RC_ELIMIT, file, s, locate(s, n, goal::depth, lim->max_depth),
+                   "nesting deeper than %u levels", static_cast<unsigned>(lim->max_depth));
+  case failure::string:
+    return fail_at(err, RC_ELIMIT, file, s, locate(s, n, goal::string, lim->max_string),
+                   "string longer than the limit of %zu bytes", lim->max_string);
+  case failure::nodes:
+    return fail_at(err, RC_ELIMIT, file, s, locate(s, n, goal::nodes, lim->max_nodes),
+                   "more than %zu values in the document", lim->max_nodes);
+  case failure::oom:
+  case failure::none:
+    break;
+  }
+  return rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading JSON");
+}
+
+/* ==== the simdjson path ==== */
+
+struct walker {
+  const rc__parse_limits *lim;
+  size_t nodes;
+  failure fail;
+};
+
+rc_value_t *build(const simdjson::dom::element &e, walker &w, uint32_t depth) {
+  using simdjson::dom::element_type;
+  if (++w.nodes > w.lim->max_nodes) {
+    w.fail = failure::nodes;
+    return nullptr;
+  }
+  rc_value_t *v = nullptr;
+  switch (e.type()) {
+  case element_type::OBJECT: {
+    if (depth >= w.lim->max_depth) {
+      w.fail = failure::depth;
+      return nullptr;
+    }
+    simdjson::dom::object obj = e.get_object().value_unsafe(); /* type checked above */
+    rc__object_builder b;
+    rc__object_begin(&b);
+    for (simdjson::dom::key_value_pair kv : obj) {
+      if (kv.key.size() > w.lim->max_string) {
+        w.fail = failure::string;
+        rc__object_abort(&b);
+        return nullptr;
+      }
+      rc_value_t *c = build(kv.value, w, depth + 1);
+      if (!c) {
+        rc__object_abort(&b);
+        return nullptr;
+      }
+      rc__object_put(&b, kv.key.data(), kv.key.size(), c);
+    }
+    v = rc__object_end(&b);
+    break;
+  }
+  case element_type::ARRAY: {
+    if (depth >= w.lim->max_depth) {
+      w.fail = failure::depth;
+      return nullptr;
+    }
+    simdjson::dom::array arr = e.get_array().value_unsafe();
+    rc__array_builder b;
+    rc__array_begin(&b);
+    for (simdjson::dom::element item : arr) {
+      rc_value_t *c = build(item, w, depth + 1);
+      if (!c) {
+        rc__array_abort(&b);
+        return nullptr;
+      }
+      rc__array_push(&b, c);
+    }
+    v = rc__array_end(&b);
+    break;
+  }
+  case element_type::STRING: {
+    std::string_view sv = e.get_string().value_unsafe();
+    if (sv.size() > w.lim->max_string) {
+      w.fail = failure::string;
+      return nullptr;
+    }
+    v = rc__value_string(sv.data(), sv.size());
+    break;
+  }
+  case element_type::INT64: {
+    v = rc__value_int(e.get_int64().value_unsafe());
+    break;
+  }
+  case element_type::UINT64: { /* only above INT64_MAX: a float, like any big number */
+    v = rc__value_float(static_cast<double>(e.get_uint64().value_unsafe()));
+    break;
+  }
+  case element_type::DOUBLE: {
+    v = rc__value_float(e.get_double().value_unsafe());
+    break;
+  }
+  case element_type::BOOL: {
+    return rc__value_bool(e.get_bool().value_unsafe());
+  }
+  case element_type::NULL_VALUE:
+    return rc__value_null();
+  }
+  if (!v) w.fail = failure::oom;
+  return v;
+}
+
+/* A thread's parser keeps its buffers between documents (most files are re-read many
+ * times); after a document above this size they are given back instead. */
+constexpr size_t kKeepCapacity = size_t(64) << 20;
+
+simdjson::dom::parser &thread_parser() {
+  static thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+/* ==== the yajl path: placing errors, and numbers simdjson cannot hold ==== */
+
+locale_t c_numeric_locale() {
+  static locale_t loc = newlocale(LC_NUMERIC_MASK, "C", static_cast<locale_t>(nullptr));
+  return loc;
+}
+
+struct yframe {
+  bool object;
+  rc__array_builder ab;
+  rc__object_builder ob;
+  size_t keyoff, keylen; /* pending key in ybuild::keys */
+};
+
+struct ybuild {
+  const rc__parse_limits *lim;
+  yframe *stack;
+  size_t n, cap;
+  rc__buf keys;
+  rc_value_t *root;
+  size_t nodes;
+  failure fail;
+};
+
+int y_stop(ybuild *y, failure f) {
+  y->fail = f;
+  return 0; /* yajl: cancel the parse */
+}
+
+/* Places a finished value into its parent (or makes it the root). */
+int y_add(ybuild *y, rc_value_t *v, bool counted) {
+  if (!v) return y_stop(y, failure::oom);
+  if (!counted && ++y->nodes > y->lim->max_nodes) {
+    rc__value_unref(v);
+    return y_stop(y, failure::nodes);
+  }
+  if (y->n == 0) {
+    y->root = v;
+    return 1;
+  }
+  yframe *f = &y->stack[y->n - 1];
+  if (f->object) {
+    rc__object_put(&f->ob, y->keys.p + f->keyoff, f->keylen, v);
+    y->keys.n = f->keyoff;
+    if (f->ob.oom) return y_stop(y, failure::oom);
+  } else {
+    rc__array_push(&f->ab, v);
+    if (f->ab.oom) return y_stop(y, failure::oom);
+  }
+  return 1;
+}
+
+int y_open(ybuild *y, bool object) {
+  if (++y->nodes > y->lim->max_nodes) return y_stop(y, failure::nodes);
+  if (y->n >= y->lim->max_depth) return y_stop(y, failure::depth);
+  if (y->n == y->cap) {
+    size_t cap = y->cap ? y->cap * 2 : 16;
+    auto *st = static_cast<yframe *>(rc__realloc(y->stack, cap * sizeof(yframe)));
+    if (!st) return y_stop(y, failure::oom);
+    y->stack = st;
+    y->cap = cap;
+  }
+  yframe *f = &y->stack[y->n++];
+  f->object = object;
+  rc__array_begin(&f->ab);
+  rc__object_begin(&f->ob);
+  f->keyoff = y->keys.n;
+  f->keylen = 0;
+  return 1;
+}
+
+int y_close(ybuild *y) {
+  yframe *f = &y->stack[--y->n];
+  rc_value_t *v = f->object ? rc__object_end(&f->ob) : rc__array_end(&f->ab);
+  return y_add(y, v, true);
+}
+
+int y_null(void *ctx) { return y_add(static_cast<ybuild *>(ctx), rc__value_null(), false); }
+int y_bool(void *ctx, int b) {
+  return y_add(static_cast<ybuild *>(ctx), rc__value_bool(b != 0), false);
+}
+
+/* Integers that fit int64 stay integers; anything else (fractions, exponents, integers
+ * beyond 64 bits) becomes the nearest double, as JSON.parse would read it. */
+int y_number(void *ctx, const char *s, size_t len) {
+  auto *y = static_cast<ybuild *>(ctx);
+  char small[64];
+  char *buf = len < sizeof small ? small : static_cast<char *>(rc__malloc(len + 1));
+  if (!buf) return y_stop(y, failure::oom);
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  rc_value_t *v = nullptr;
+  bool integer = !memchr(s, '.', len) && !memchr(s, 'e', len) && !memchr(s, 'E', len);
+  bool done = false;
+  if (integer) {
+    errno = 0;
+    long long i = strtoll(buf, nullptr, 10);
+    if (errno != ERANGE) {
+      v = rc__value_int(i);
+      done = true;
+    }
+  }
+  if (!done) {
+    locale_t loc = c_numeric_locale();
+    double d = loc ? strtod_l(buf, nullptr, loc) : strtod(buf, nullptr);
+    v = rc__value_float(d);
+  }
+  if (buf != small) rc__free(buf);
+  return y_add(y, v, false);
+}
+
+int y_string(void *ctx, const unsigned char *s, size_t len) {
+  auto *y = static_cast<ybuild *>(ctx);
+  if (len > y->lim->max_string) return y_stop(y, failure::string);
+  return y_add(y, rc__value_string(reinterpret_cast<const char *>(s), len), false);
+}
+
+int y_start_map(void *ctx) { return y_open(static_cast<ybuild *>(ctx), true); }
+int y_start_array(void *ctx) { return y_open(static_cast<ybuild *>(ctx), false); }
+int y_end(void *ctx) { return y_close(static_cast<ybuild *>(ctx)); }
+
+int y_key(void *ctx, const unsigned char *s, size_t len) {
+  auto *y = static_cast<ybuild *>(ctx);
+  if (len > y->lim->max_string) return y_stop(y, failure::string);
+  yframe *f = &y->stack[y->n - 1];
+  f->keyoff = y->keys.n;
+  f->keylen = len;
+  rc__buf_add(&y->keys, s, len);
+  return y->keys.oom ? y_stop(y, failure::oom) : 1;
+}
+
+const yajl_callbacks ycallbacks = {
+  y_null, y_bool, nullptr, nullptr, y_number, y_string,
+  y_start_map, y_key, y_end, y_start_array, y_end,
+};
+
+void y_discard(ybuild *y) {
+  while (y->n) {
+    yframe *f = &y->stack[--y->n];
+    rc__array_abort(&f->ab);
+    rc__object_abort(&f->ob);
+  }
+  rc__free(y->stack);
+  rc__buf_free(&y->keys);
+  rc__value_unref(y->root);
+  y->root = nullptr;
+}
+
+/* First byte at or after `from` that does not start valid UTF-8. */
+size_t first_bad_utf8(const char *str, size_t n, size_t from) {
+  const auto *s = reinterpret_cast<const unsigned char *>(str);
+  size_t i = from;
+  while (i < n) {
+    unsigned c = s[i];
+    size_t l = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+    if (!l || i + l > n) return i;
+    for (size_t k = 1; k < l; k++)
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+    if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] >= 0xA0) ||
+        (c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] >= 0x90))
+      return i;
+    i += l;
+  }
+  return n;
+}
+
+int utf8_char_len(unsigned char c) { return c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
+
+/* The description of the token at `start` for a message: "'}'", "a string", ... */
+void describe(const char *s, size_t n, const token &t, char *out, size_t outsz) {
+  char c = s[t.start];
+  if (c == '"')
+    snprintf(out, outsz, "a string");
+  else if (structural(c))
+    snprintf(out, outsz, "'%c'", c);
+  else if (c == '-' || (c >= '0' && c <= '9'))
+    snprintf(out, outsz, "a number");
+  else if (static_cast<unsigned char>(c) >= 0x80 && first_bad_utf8(s, n, t.start) > t.start)
+    snprintf(out, outsz, "'%.*s'", utf8_char_len(static_cast<unsigned char>(c)), s + t.start);
+  else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F)
+    snprintf(out, outsz, "byte 0x%02X", static_cast<unsigned char>(c));
+  else
+    snprintf(out, outsz, "'%.*s'", static_cast<int>(t.end - t.start > 20 ? 20 : t.end - t.start),
+             s + t.start);
+}
+
+/* Turns yajl's complaint (`text`, at byte `off`, `complete` if it came from
+ * yajl_complete_parse) into a position and a sentence. yajl reports lexical errors where
+ * its lexer stopped and grammar errors after the token it could not accept, so each
+ * kind is moved back to the byte a person should look at. */
+int syntax_error(const char *s, size_t n, const char *text, size_t off, bool complete,
+                 const char *file, rc_error *err) {
+  token tok{0, 0, true}, prev{SIZE_MAX, SIZE_MAX, true};
+  char what[48];
+  if (strstr(text, "premature EOF")) {
+    if (token_at(s, n, n ? n - 1 : 0, &tok, nullptr) && s[tok.start] == '"' && !tok.closed)
+      return fail_at(err, RC_EPARSE, file, s, tok.start, "unterminated string");
+    return fail_at(err, RC_EPARSE, file, s, n, "unexpected end of input");
+  }
+  /* yajl_complete_parse reports on the last token, with no useful offset */
+  size_t at = complete ? n : off;
+  bool have = token_at(s, n, at ? at - 1 : 0, &tok, &prev);
+  size_t tstart = have ? tok.start : at;
+  if (strstr(text, "lexical error")) {
+    if (strstr(text, "invalid bytes in UTF8 string"))
+      return fail_at(err, RC_EPARSE, file, s, first_bad_utf8(s, n, tstart),
+                     "invalid UTF-8 in string");
+    if (strstr(text, "invalid character inside string")) {
+      unsigned char c = static_cast<unsigned char>(s[off < n ? off : n - 1]);
+      if (c < 0x20)
+        return fail_at(err, RC_EPARSE, file, s, off,
+                       "control character 0x%02X in string must be escaped (\\u%04X)", c, c);
+      return fail_at(err, RC_EPARSE, file, s, off, "invalid character in string");
+    }
+    if (strstr(text, "before a character which it may not")) {
+      size_t b = off > 0 && s[off - 1] == '\\' ? off - 1 : off;
+      return fail_at(err, RC_EPARSE, file, s, b, "invalid escape '\\%c' in string",
+                     b + 1 < n ? s[b + 1] : '?');
+    }
+    if (strstr(text, "after '\\u'")) {
+      size_t b = off;
+      while (b > tstart && !(s[b] == '\\' && s[b + 1] == 'u')) b--;
+      return fail_at(err, RC_EPARSE, file, s, b,
+                     "invalid \\u escape: expected 4 hexadecimal digits");
+    }
+    if (const char *m = strstr(text, "malformed number, ")) {
+      char why[128];
+      snprintf(why, sizeof why, "%s", m + strlen("malformed number, "));
+      size_t wl = strlen(why);
+      while (wl && (why[wl - 1] == '.' || json_ws(why[wl - 1]))) why[--wl] = '\0';
+      return fail_at(err, RC_EPARSE, file, s, tstart, "invalid number: %s", why);
+    }
+    if (strstr(text, "comment"))
+      return fail_at(err, RC_EPARSE, file, s, off, "comments are not allowed in JSON");
+    if (strstr(text, "invalid string in json text")) {
+      describe(s, n, tok, what, sizeof what);
+      return fail_at(err, RC_EPARSE, file, s, tstart,
+                     "invalid literal %s (expected true, false or null)", what);
+    }
+    if (strstr(text, "invalid char in json text")) {
+      size_t b = off > 0 ? off - 1 : 0;
+      token one{b, b + 1, true};
+      describe(s, n, one, what, sizeof what);
+      return fail_at(err, RC_EPARSE, file, s, b, "unexpected character %s", what);
+    }
+    const char *m = strstr(text, "lexical error: ");
+    return fail_at(err, RC_EPARSE, file, s, tstart, "%s", m ? m + 15 : text);
+  }
+  /* grammar errors: the offending token ends at `off` */
+  describe(s, n, tok, what, sizeof what);
+  char pc = prev.start != SIZE_MAX ? s[prev.start] : '\0';
+  /* yajl reads "01" as 0 then 1 and complains about the second number */
+  size_t z = tstart + (tstart < n && s[tstart] == '-');
+  if (z + 1 < n && s[z] == '0' && s[z + 1] >= '0' && s[z + 1] <= '9')
+    return fail_at(err, RC_EPARSE, file, s, tstart,
+                   "invalid number: leading zeros are not allowed");
+  if (strstr(text, "trailing garbage"))
+    return fail_at(err, RC_EPARSE, file, s, tstart, "trailing content after the JSON value");
+  if (strstr(text, "separated by a colon"))
+    return fail_at(err, RC_EPARSE, file, s, tstart, "expected ':' after object key, found %s",
+                   what);
+  if (strstr(text, "inside map, I expect"))
+    return fail_at(err, RC_EPARSE, file, s, tstart,
+                   "expected ',' or '}' after object member, found %s", what);
+  if (strstr(text, "after array element"))
+    return fail_at(err, RC_EPARSE, file, s, tstart,
+                   "expected ',' or ']' after array element, found %s", what);
+  if (strstr(text, "invalid object key")) {
+    if (s[tstart] == '}' && pc == ',')
+      return fail_at(err, RC_EPARSE, file, s, prev.start, "trailing comma before '}'");
+    return fail_at(err, RC_EPARSE, file, s, tstart,
+                   "expected a string as object key, found %s", what);
+  }
+  if (strstr(text, "unallowed token")) {
+    if (s[tstart] == ']' && pc == ',')
+      return fail_at(err, RC_EPARSE, file, s, prev.start, "trailing comma before ']'");
+    if (pc == ':')
+      return fail_at(err, RC_EPARSE, file, s, tstart, "expected a value after ':', found %s",
+                     what);
+    return fail_at(err, RC_EPARSE, file, s, tstart, "unexpected %s", what);
+  }
+  const char *m = strstr(text, "parse error: ");
+  return fail_at(err, RC_EPARSE, file, s, tstart, "%s", m ? m + 13 : text);
+}
+
+/* The message for a simdjson failure that yajl did not see (yajl is more lenient about
+ * \u surrogates, for one). */
+int simdjson_only_error(simdjson::error_code code, const char *s, size_t n, const char *file,
+                        rc_error *err) {
+  if (code == simdjson::STRING_ERROR) {
+    size_t at = locate(s, n, goal::surrogate, 0);
+    if (at != SIZE_MAX)
+      return fail_at(err, RC_EPARSE, file, s, at, "invalid \\u escape: unpaired UTF-16 surrogate");
+  }
+  return fail_at(err, RC_EPARSE, file, s, SIZE_MAX, "invalid JSON: %s",
+                 simdjson::error_message(code));
+}
+
+/* Parses with yajl, building the tree. Used when simdjson failed: either yajl finds the
+ * error and says where, or the document is valid and only simdjson's number range was
+ * exceeded, in which case *out receives the tree (if `keep`). */
+int yajl_parse_doc(const char *s, size_t n, const rc__parse_limits *lim, const char *file,
+                   bool keep, simdjson::error_code sj, rc_value_t **out, rc_error *err) {
+  ybuild y{};
+  y.lim = lim;
+  rc__buf_init(&y.keys);
+  /* yajl's own allocations stay on the C library's allocator: yajl does not survive an
+   * allocation failure, so it is kept out of the embedder's (possibly failing) one. */
+  yajl_handle h = yajl_alloc(&ycallbacks, nullptr, &y);
+  if (!h) return rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading JSON");
+  yajl_status st = yajl_parse(h, reinterpret_cast<const unsigned char *>(s), n);
+  bool complete = false;
+  size_t off = yajl_get_bytes_consumed(h);
+  if (st == yajl_status_ok) {
+    complete = true;
+    st = yajl_complete_parse(h);
+  }
+  int rc = 0;
+  if (st == yajl_status_client_canceled || y.fail != failure::none) {
+    rc = limit_error(y.fail, lim, s, n, file, err);
+  } else if (st != yajl_status_ok) {
+    unsigned char *text = yajl_get_error(h, 0, nullptr, 0);
+    rc = syntax_error(s, n, text ? reinterpret_cast<const char *>(text) : "parse error", off,
+                      complete, file, err);
+    if (text) yajl_free_error(h, text);
+  } else if (!keep || !y.root) {
+    rc = simdjson_only_error(sj, s, n, file, err);
+  } else if (locate(s, n, goal::surrogate, 0) != SIZE_MAX) {
+    rc = simdjson_only_error(simdjson::STRING_ERROR, s, n, file, err);
+  }
+  yajl_free(h);
+  if (rc == 0) {
+    *out = y.root;
+    y.root = nullptr;
+  }
+  y_discard(&y);
+  return rc;
+}
+
+int parse_json(const char *data, size_t len, size_t cap, const char *file,
+               const rc__parse_limits *lim, rc_value_t **out, rc_error *err) {
+  if (len > lim->max_bytes)
+    return rc__err(err, RC_ELIMIT, file, 0, 0,
+                   "input is %zu bytes, more than the limit of %zu bytes", len, lim->max_bytes);
+  size_t skip = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0; /* a BOM */
+  size_t k = skip;
+  while (k < len && json_ws(data[k])) k++;
+  if (k == len) return fail_at(err, RC_EPARSE, file, data, len, "empty document");
+
+  /* simdjson reads up to SIMDJSON_PADDING bytes past the end: use the caller's padding
+   * when there is some, else a padded copy. */
+  const char *buf = data;
+  char *copy = nullptr;
+  if (cap < len + simdjson::SIMDJSON_PADDING) {
+    copy = static_cast<char *>(rc__malloc(len + simdjson::SIMDJSON_PADDING));
+    if (!copy) return rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading JSON");
+    memcpy(copy, data, len);
+    memset(copy + len, 0, simdjson::SIMDJSON_PADDING);
+    buf = copy;
+  }
+  simdjson::dom::parser &parser = thread_parser();
+  size_t want_depth = static_cast<size_t>(lim->max_depth) + 2;
+  simdjson::error_code code = simdjson::SUCCESS;
+  if (parser.max_depth() != want_depth)
+    code = parser.allocate(len - skip > parser.capacity() ? len - skip : parser.capacity(),
+                           want_depth);
+  simdjson::dom::element root;
+  if (!code) code = parser.parse(buf + skip, len - skip, false).get(root);
+  /* From here on positions are computed on the text after the BOM. */
+  const char *text = data + skip;
+  size_t tlen = len - skip;
+  int rc = 0;
+  if (!code) {
+    walker w{lim, 0, failure::none};
+    *out = build(root, w, 0);
+    if (!*out) rc = limit_error(w.fail, lim, text, tlen, file, err);
+  } else if (code == simdjson::MEMALLOC) {
+    rc = rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading JSON");
+  } else if (code == simdjson::CAPACITY) {
+    rc = rc__err(err, RC_ELIMIT, file, 0, 0, "document too large for the JSON parser");
+  } else if (code == simdjson::DEPTH_ERROR) {
+    rc = limit_error(failure::depth, lim, text, tlen, file, err);
+  } else {
+    rc = yajl_parse_doc(text, tlen, lim, file, code == simdjson::NUMBER_ERROR, code, out, err);
+  }
+  /* the BOM is one character of line 1 */
+  if (rc && skip && err && err->line == 1 && err->column > 0) err->column++;
+  if (parser.capacity() > kKeepCapacity) parser = simdjson::dom::parser();
+  rc__free(copy);
+  return rc;
+}
+
+} // namespace
+
+extern "C" int rc__parse_json(const char *data, size_t len, size_t cap, const char *file,
+                              const rc__parse_limits *lim, rc_value_t **out, rc_error *err) {
+  rc__parse_limits def;
+  if (!lim) {
+    rc__parse_limits_default(&def);
+    lim = &def;
+  }
+  *out = nullptr;
+  try {
+    return parse_json(data, len, cap, file, lim, out, err);
+  } catch (const std::bad_alloc &) {
+    return rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading JSON");
+  } catch (...) {
+    return rc__err(err, RC_EPARSE, file, 0, 0, "internal error in the JSON parser");
+  }
+}

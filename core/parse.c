@@ -1,0 +1,90 @@
+/* parse.c: the front of the parsers: default limits, format names and detection by file
+ * name, and rc__parse, which hands bytes to the parser of a format. The parsers
+ * themselves are json_parse.cpp and dotenv.c; "text" is the bytes as one string. */
+#include "value.h"
+
+#include <string.h>
+#include <strings.h>
+
+void rc__parse_limits_default(rc__parse_limits *lim) {
+  lim->max_bytes = (size_t)256 << 20;
+  lim->max_depth = 512;
+  lim->max_string = (size_t)64 << 20;
+  lim->max_nodes = 50000000;
+}
+
+rc__format rc__format_from_name(const char *name, bool *known) {
+  static const struct {
+    const char *name;
+    rc__format fmt;
+  } names[] = {
+    {"json", RC__FMT_JSON}, {"dotenv", RC__FMT_DOTENV}, {"env", RC__FMT_DOTENV},
+    {"text", RC__FMT_TEXT}, {"auto", RC__FMT_AUTO},
+  };
+  if (known) *known = name == NULL; /* no name is not an unknown name */
+  if (!name) return RC__FMT_AUTO;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strcasecmp(name, names[i].name) == 0) {
+      if (known) *known = true;
+      return names[i].fmt;
+    }
+  }
+  return RC__FMT_AUTO;
+}
+
+/* Besides the extensions, `.env.local`, `.env.production` and the like (dotenv's usual
+ * per-environment names) are dotenv too. TOML and YAML come with #3. */
+rc__format rc__format_from_path(const char *path) {
+  if (!path) return RC__FMT_AUTO;
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (strcmp(base, ".env") == 0 || strncmp(base, ".env.", 5) == 0) return RC__FMT_DOTENV;
+  const char *dot = strrchr(base, '.');
+  if (!dot || dot == base) return RC__FMT_AUTO;
+  if (strcasecmp(dot, ".json") == 0) return RC__FMT_JSON;
+  if (strcasecmp(dot, ".env") == 0) return RC__FMT_DOTENV;
+  return RC__FMT_AUTO;
+}
+
+const char *rc__format_name(rc__format f) {
+  switch (f) {
+  case RC__FMT_AUTO: return "auto";
+  case RC__FMT_JSON: return "json";
+  case RC__FMT_DOTENV: return "dotenv";
+  case RC__FMT_TEXT: return "text";
+  }
+  return "unknown";
+}
+
+static int parse_text(const char *data, size_t len, const char *file,
+                      const rc__parse_limits *lim, rc_value_t **out, rc_error *err) {
+  if (len > lim->max_string)
+    return rc__err(err, RC_ELIMIT, file, 0, 0,
+                   "text is %zu bytes, more than the limit of %zu bytes for a string", len,
+                   lim->max_string);
+  *out = rc__value_string(data, len);
+  if (!*out) return rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading text");
+  return 0;
+}
+
+/* RC__FMT_AUTO here means no better idea than the default: JSON. */
+int rc__parse(rc__format fmt, const char *data, size_t len, size_t cap, const char *file,
+              const rc__parse_limits *lim, rc_value_t **out, rc_error *err) {
+  rc__parse_limits def;
+  if (!lim) {
+    rc__parse_limits_default(&def);
+    lim = &def;
+  }
+  *out = NULL;
+  if (len > lim->max_bytes)
+    return rc__err(err, RC_ELIMIT, file, 0, 0,
+                   "input is %zu bytes, more than the limit of %zu bytes", len,
+                   lim->max_bytes);
+  switch (fmt) {
+  case RC__FMT_DOTENV: return rc__parse_dotenv(data, len, file, lim, out, err);
+  case RC__FMT_TEXT: return parse_text(data, len, file, lim, out, err);
+  case RC__FMT_AUTO:
+  case RC__FMT_JSON: break;
+  }
+  return rc__parse_json(data, len, cap, file, lim, out, err);
+}

@@ -1,0 +1,303 @@
+/* test_diff.c: the change list: every kind (added, removed, modified) at the root, in
+ * objects and arrays, nested; arrays growing and shrinking; type changes; whole
+ * subtrees as one change; quoted key paths; the exact output order; prefixes; several
+ * diffs into one changeset; shared subtrees skipped (counted, not timed); and allocation
+ * failure at every step. */
+#include "check.h"
+#include "failalloc.h"
+#include "value.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+extern _Thread_local size_t rc__diff_walked; /* diff.c: container pairs entered */
+
+static rc_value_t *J(const char *json) {
+  rc_value_t *v = NULL;
+  rc_error err;
+  if (rc__parse_json(json, strlen(json), 0, NULL, NULL, &v, &err)) {
+    fprintf(stderr, "bad test JSON: %s: %s\n", json, err.message);
+    exit(2);
+  }
+  return v;
+}
+
+/* The changes as "kind path old new" lines joined by '\n'. */
+static char *render(const rc__changeset *cs) {
+  rc__buf b;
+  rc__buf_init(&b);
+  for (size_t i = 0; i < cs->n; i++) {
+    const rc_change_t *c = &cs->items[i];
+    char *o = c->old_value ? rc_value_to_json(c->old_value, false) : NULL;
+    char *n = c->new_value ? rc_value_to_json(c->new_value, false) : NULL;
+    rc__buf_printf(&b, "%s%s %s %s %s", i ? "\n" : "", rc_change_kind_name(c->kind), c->path,
+                   o ? o : "-", n ? n : "-");
+    rc_free(o);
+    rc_free(n);
+  }
+  return rc__buf_take(&b);
+}
+
+/* Diffs two JSON texts under `prefix` and compares the rendered change list. */
+static void expect(const char *a, const char *b, const char *prefix, const char *want,
+                   int line) {
+  rc_value_t *va = a ? J(a) : NULL, *vb = b ? J(b) : NULL;
+  rc__changeset cs;
+  rc__changeset_init(&cs);
+  CHECK_EQ_INT(rc__diff(va, vb, prefix, &cs), 0);
+  rc__diff_finish(&cs);
+  char *got = render(&cs);
+  if (strcmp(got, want) != 0) fprintf(stderr, "test_diff.c:%d: diff mismatch\n", line);
+  CHECK_EQ_STR(got, want);
+  rc_free(got);
+  rc__changeset_free(&cs);
+  rc__value_unref(va);
+  rc__value_unref(vb);
+}
+#define EXPECT(a, b, prefix, want) expect(a, b, prefix, want, __LINE__)
+
+static void test_kinds(void) {
+  EXPECT("1", "1", "", "");
+  EXPECT("1", "2", "", "modified  1 2");
+  EXPECT("{\"a\":1}", "{\"a\":1}", "", "");
+  EXPECT(NULL, "{\"a\":1}", "", "added  - {\"a\":1}");
+  EXPECT("{\"a\":1}", NULL, "cfg", "removed cfg {\"a\":1} -");
+  EXPECT(NULL, NULL, "", "");
+  EXPECT("{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":3}", "", "modified b 2 3");
+  EXPECT("{\"a\":1,\"b\":2}", "{\"b\":2}", "", "removed a 1 -");
+  EXPECT("{\"b\":2}", "{\"a\":1,\"b\":2}", "", "added a - 1");
+  /* scalar types and values */
+  EXPECT("[null,true,1,1.5,\"s\"]", "[null,true,1,1.5,\"s\"]", "", "");
+  EXPECT("[true,1,1.5,\"s\",\"s\"]", "[false,2,2.5,\"t\",\"s2\"]", "",
+         "modified [0] true false\nmodified [1] 1 2\nmodified [2] 1.5 2.5\n"
+         "modified [3] \"s\" \"t\"\nmodified [4] \"s\" \"s2\"");
+  EXPECT("{\"x\":1}", "{\"x\":1.0}", "", "modified x 1 1.0");   /* int -> float */
+  EXPECT("{\"x\":0.0}", "{\"x\":-0.0}", "", "modified x 0.0 -0.0"); /* by bits */
+  EXPECT("{\"x\":null}", "{\"x\":false}", "", "modified x null false");
+}
+
+static void test_nested_and_order(void) {
+  /* removed, added and modified interleave in key order; nested paths are complete */
+  EXPECT("{\"z\":1,\"m\":{\"k\":[1,2,{\"deep\":true}]},\"a\":0,\"c\":5}",
+         "{\"b\":2,\"m\":{\"k\":[1,3,{\"deep\":false}],\"n\":null},\"c\":5,\"zz\":[]}", "",
+         "removed a 0 -\n"
+         "added b - 2\n"
+         "modified m.k[1] 2 3\n"
+         "modified m.k[2].deep true false\n"
+         "added m.n - null\n"
+         "removed z 1 -\n"
+         "added zz - []");
+  /* prefix becomes the first segment(s), verbatim */
+  EXPECT("{\"db\":{\"port\":1}}", "{\"db\":{\"port\":2}}", "settings",
+         "modified settings.db.port 1 2");
+  EXPECT("{\"a\":1}", "{\"a\":2}", "x[\"y.z\"]", "modified x[\"y.z\"].a 1 2");
+}
+
+static void test_arrays(void) {
+  EXPECT("[1,2]", "[1,2,3,4]", "", "added [2] - 3\nadded [3] - 4");
+  EXPECT("[1,2,3,4]", "[1,9]", "", "modified [1] 2 9\nremoved [2] 3 -\nremoved [3] 4 -");
+  EXPECT("[]", "[[]]", "", "added [0] - []");
+  EXPECT("{\"l\":[{\"a\":1},{\"a\":2}]}", "{\"l\":[{\"a\":1}]}", "",
+         "removed l[1] {\"a\":2} -");
+  EXPECT("[[1,[2]]]", "[[1,[3]]]", "", "modified [0][1][0] 2 3");
+}
+
+static void test_type_change_and_subtrees(void) {
+  /* a type change is one modification, however big either side */
+  EXPECT("{\"a\":{\"x\":1,\"y\":2}}", "{\"a\":[1,2]}", "",
+         "modified a {\"x\":1,\"y\":2} [1,2]");
+  EXPECT("{\"a\":[1]}", "{\"a\":\"1\"}", "", "modified a [1] \"1\"");
+  EXPECT("[1]", "{}", "", "modified  [1] {}");
+  /* an added or removed subtree is one change at its path */
+  EXPECT("{}", "{\"t\":{\"u\":{\"v\":[1,2,3]}}}", "", "added t - {\"u\":{\"v\":[1,2,3]}}");
+  EXPECT("{\"t\":{\"u\":{\"v\":[1,2,3]}}}", "{}", "", "removed t {\"u\":{\"v\":[1,2,3]}} -");
+}
+
+static void test_quoted_paths(void) {
+  EXPECT("{\"flags\":{\"a.b\":true,\"c d\":1,\"q\\\"\":[0]}}",
+         "{\"flags\":{\"a.b\":false,\"c d\":2,\"q\\\"\":[1]}}", "",
+         "modified flags[\"a.b\"] true false\n"
+         "modified flags[\"c d\"] 1 2\n"
+         "modified flags[\"q\\\"\"][0] 0 1");
+  EXPECT("{\"\":1}", "{\"\":2}", "", "modified [\"\"] 1 2");
+  EXPECT("{\"a b\":{\"c\":1}}", "{\"a b\":{\"c\":2}}", "", "modified [\"a b\"].c 1 2");
+}
+
+/* Old and new pointers are borrowed from the two trees; NaN equals NaN. */
+static void test_pointers(void) {
+  rc__array_builder b;
+  rc__array_begin(&b);
+  rc__array_push(&b, rc__value_float(NAN));
+  rc__array_push(&b, rc__value_int(1));
+  rc_value_t *a = rc__array_end(&b);
+  rc__array_begin(&b);
+  rc__array_push(&b, rc__value_float(NAN));
+  rc__array_push(&b, rc__value_int(2));
+  rc_value_t *c = rc__array_end(&b);
+  rc__changeset cs;
+  rc__changeset_init(&cs);
+  CHECK_EQ_INT(rc__diff(a, c, "", &cs), 0);
+  rc__diff_finish(&cs);
+  CHECK_EQ_INT(cs.n, 1);
+  if (cs.n == 1) {
+    CHECK_EQ_STR(cs.items[0].path, "[1]");
+    CHECK(cs.items[0].old_value == rc_value_at(a, 1));
+    CHECK(cs.items[0].new_value == rc_value_at(c, 1));
+    CHECK_EQ_INT(cs.items[0].kind, RC_CHANGE_MODIFIED);
+  }
+  /* reset keeps the changeset usable */
+  rc__changeset_reset(&cs);
+  CHECK_EQ_INT(cs.n, 0);
+  CHECK_EQ_INT(rc__diff(a, a, "", &cs), 0);
+  rc__diff_finish(&cs);
+  CHECK_EQ_INT(cs.n, 0);
+  rc__changeset_free(&cs);
+  rc__value_unref(a);
+  rc__value_unref(c);
+}
+
+/* Several diffs into one changeset (one per component, as a wave does), with enough
+ * changes that the path storage moves: every path is still right after finish. */
+static void test_accumulate(void) {
+  rc__buf ja, jb;
+  rc__buf_init(&ja);
+  rc__buf_init(&jb);
+  rc__buf_adds(&ja, "{");
+  rc__buf_adds(&jb, "{");
+  for (int i = 0; i < 2000; i++) {
+    rc__buf_printf(&ja, "%s\"key_number_%04d\":%d", i ? "," : "", i, i);
+    rc__buf_printf(&jb, "%s\"key_number_%04d\":%d", i ? "," : "", i, i + 1);
+  }
+  rc__buf_adds(&ja, "}");
+  rc__buf_adds(&jb, "}");
+  rc_value_t *a = J(ja.p), *b = J(jb.p);
+  rc__changeset cs;
+  rc__changeset_init(&cs);
+  CHECK_EQ_INT(rc__diff(a, b, "one", &cs), 0);
+  CHECK_EQ_INT(rc__diff(b, a, "two", &cs), 0);
+  CHECK_EQ_INT(rc__diff(NULL, a, "three", &cs), 0);
+  rc__diff_finish(&cs);
+  CHECK_EQ_INT(cs.n, 4001);
+  bool ok = true;
+  char want[64];
+  for (int i = 0; i < 2000 && ok; i++) {
+    snprintf(want, sizeof want, "one.key_number_%04d", i);
+    ok = strcmp(cs.items[i].path, want) == 0;
+    snprintf(want, sizeof want, "two.key_number_%04d", i);
+    ok = ok && strcmp(cs.items[2000 + i].path, want) == 0;
+  }
+  CHECK(ok);
+  CHECK_EQ_STR(cs.items[4000].path, "three");
+  CHECK_EQ_INT(cs.items[4000].kind, RC_CHANGE_ADDED);
+  rc__changeset_free(&cs);
+  rc__value_unref(a);
+  rc__value_unref(b);
+  rc__buf_free(&ja);
+  rc__buf_free(&jb);
+}
+
+/* Builds {"big": <shared>, "small": {"v": n}} where <shared> is a deep, wide tree. */
+static rc_value_t *with_shared(rc_value_t *shared, int n) {
+  rc__object_builder ob, small;
+  rc__object_begin(&small);
+  rc__object_put(&small, "v", 1, rc__value_int(n));
+  rc__object_begin(&ob);
+  rc__object_put(&ob, "big", 3, rc__value_ref(shared));
+  rc__object_put(&ob, "small", 5, rc__object_end(&small));
+  return rc__object_end(&ob);
+}
+
+static void test_shared_skip(void) {
+  rc__buf j;
+  rc__buf_init(&j);
+  rc__buf_adds(&j, "[");
+  for (int i = 0; i < 1000; i++)
+    rc__buf_printf(&j, "%s{\"id\":%d,\"tags\":[\"a\",\"b\"],\"o\":{\"x\":{\"y\":%d}}}",
+                   i ? "," : "", i, i);
+  rc__buf_adds(&j, "]");
+  rc_value_t *shared = J(j.p);
+  rc__buf_free(&j);
+  rc_value_t *a = with_shared(shared, 1), *b = with_shared(shared, 2);
+  rc__changeset cs;
+  rc__changeset_init(&cs);
+  size_t before = rc__diff_walked;
+  CHECK_EQ_INT(rc__diff(a, b, "", &cs), 0);
+  rc__diff_finish(&cs);
+  /* root and "small" only: the 4000 containers under "big" are never entered */
+  CHECK_EQ_INT(rc__diff_walked - before, 2);
+  CHECK_EQ_INT(cs.n, 1);
+  CHECK_EQ_STR(cs.items[0].path, "small.v");
+  /* the same content without sharing is walked in full, and still equal */
+  rc__changeset_reset(&cs);
+  char *text = rc_value_to_json(shared, false);
+  rc_value_t *copy = J(text);
+  rc_free(text);
+  before = rc__diff_walked;
+  CHECK_EQ_INT(rc__diff(shared, copy, "", &cs), 0);
+  CHECK_EQ_INT(rc__diff_walked - before, 1 + 1000 * 4);
+  CHECK_EQ_INT(cs.n, 0);
+  rc__changeset_free(&cs);
+  rc__value_unref(copy);
+  rc__value_unref(a);
+  rc__value_unref(b);
+  rc__value_unref(shared);
+}
+
+/* Allocation failure anywhere in a diff gives RC_ENOMEM and a changeset that can be
+ * reset and reused; nothing leaks at any N. */
+static void test_alloc_failure(void) {
+  rc__buf ja, jb;
+  rc__buf_init(&ja);
+  rc__buf_init(&jb);
+  rc__buf_adds(&ja, "{\"list\":[");
+  rc__buf_adds(&jb, "{\"list\":[");
+  for (int i = 0; i < 300; i++) {
+    rc__buf_printf(&ja, "%s{\"k%d\":%d}", i ? "," : "", i, i);
+    rc__buf_printf(&jb, "%s{\"k%d\":%d}", i ? "," : "", i, i % 3 ? i : -i);
+  }
+  rc__buf_adds(&ja, "],\"gone\":1,\"a long key that needs quoting\":{\"x\":1}}");
+  rc__buf_adds(&jb, "],\"new\":2,\"a long key that needs quoting\":{\"x\":2}}");
+  rc_value_t *a = J(ja.p), *b = J(jb.p);
+  rc__buf_free(&ja);
+  rc__buf_free(&jb);
+  long n;
+  bool ok = false;
+  for (n = 0; n < 1000 && !ok; n++) {
+    rc__changeset cs;
+    fa_install(n);
+    long base = fa_live;
+    rc__changeset_init(&cs);
+    int rc = rc__diff(a, b, "root", &cs);
+    if (rc == 0) {
+      rc__diff_finish(&cs);
+      CHECK_EQ_INT(cs.n, 102);
+      CHECK_EQ_STR(cs.items[101].path, "root.new");
+      ok = true;
+    } else {
+      CHECK_EQ_INT(rc, RC_ENOMEM);
+      rc__changeset_reset(&cs); /* usable again after a failure */
+      fa_install(-1);
+      CHECK_EQ_INT(rc__diff(a, b, "", &cs), 0);
+    }
+    rc__changeset_free(&cs);
+    CHECK_EQ_INT(fa_live, base);
+  }
+  CHECK(ok);
+  CHECK(n > 3);
+  fa_uninstall();
+  rc__value_unref(a);
+  rc__value_unref(b);
+}
+
+int main(void) {
+  test_kinds();
+  test_nested_and_order();
+  test_arrays();
+  test_type_change_and_subtrees();
+  test_quoted_paths();
+  test_pointers();
+  test_accumulate();
+  test_shared_skip();
+  test_alloc_failure();
+  return check_report("diff");
+}
