@@ -162,7 +162,7 @@ static bool same_in_order(const rc_value_t *a, const rc_value_t *b) {
       __builtin_prefetch(mb[i + AHEAD].val);
     }
     const rc__member *x = &ma[i], *y = &mb[i];
-    if (x->klen != y->klen || !bytes_eq(x->key, y->key, x->klen)) return false;
+    if (x->klen != y->klen) return false;
     const rc_value_t *va = x->val, *vb = y->val;
     if (va != vb && (va->type != vb->type || va->type >= RC_TYPE_ARRAY || !scalar_eq(va, vb)))
       return false;

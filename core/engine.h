@@ -64,8 +64,9 @@ typedef struct rc__sub {
   char *pattern;
   rc_change_fn fn;
   void *ud;
-  bool dead;
-  struct rc__sub *next;
+  _Atomic bool dead;
+  /* Appended at the tail under sub_mu while the loop thread may be walking: atomic. */
+  _Atomic(struct rc__sub *) next;
 } rc__sub;
 
 /* Requests posted from other threads to the loop thread (rc__post). */
@@ -118,7 +119,7 @@ struct rc_engine {
 
   /* notification */
   pthread_mutex_t sub_mu;
-  rc__sub *subs;
+  _Atomic(rc__sub *) subs;
   int next_sub_id;
   int notifying;                 /* depth of subscription walks (unlink deferred) */
   rc_event_fn event_fn;

@@ -1,6 +1,7 @@
 /* subscribe.c: C subscriptions by path pattern and their delivery after each commit.
- * The list is appended at the head under a mutex; the loop thread walks it without the
- * lock, and unsubscribing during a walk only marks the entry, which the walk unlinks. */
+ * The list is appended at the tail under a mutex (subscribers are called in the order
+ * they subscribed); the loop thread walks it without the lock, and unsubscribing during
+ * a walk only marks the entry, which is unlinked when no walk runs. */
 #include "engine.h"
 
 #include <string.h>
@@ -131,10 +132,12 @@ int rc_subscribe(rc_engine_t *eng, const char *pattern, rc_change_fn fn, void *u
   s->pattern = copy;
   s->fn = fn;
   s->ud = ud;
+  atomic_init(&s->next, NULL);
   pthread_mutex_lock(&eng->sub_mu);
   s->id = ++eng->next_sub_id;
-  s->next = eng->subs;
-  eng->subs = s;
+  _Atomic(rc__sub *) *tail = &eng->subs;
+  while (atomic_load(tail)) tail = &atomic_load(tail)->next;
+  atomic_store(tail, s);
   pthread_mutex_unlock(&eng->sub_mu);
   return s->id;
 }
@@ -146,11 +149,11 @@ static void sub_free(rc__sub *s) {
 
 /* Unlinks dead entries; caller holds sub_mu and no walk is running. */
 static void sweep(rc_engine_t *eng) {
-  rc__sub **pp = &eng->subs;
-  while (*pp) {
-    rc__sub *s = *pp;
-    if (s->dead) {
-      *pp = s->next;
+  _Atomic(rc__sub *) *pp = &eng->subs;
+  rc__sub *s;
+  while ((s = atomic_load(pp))) {
+    if (atomic_load(&s->dead)) {
+      atomic_store(pp, atomic_load(&s->next));
       sub_free(s);
     } else {
       pp = &s->next;
@@ -162,9 +165,9 @@ int rc_unsubscribe(rc_engine_t *eng, int id) {
   if (!eng) return RC_EINVAL;
   int rc = RC_ENOTFOUND;
   pthread_mutex_lock(&eng->sub_mu);
-  for (rc__sub *s = eng->subs; s; s = s->next) {
-    if (s->id == id && !s->dead) {
-      s->dead = true;
+  for (rc__sub *s = atomic_load(&eng->subs); s; s = atomic_load(&s->next)) {
+    if (s->id == id && !atomic_load(&s->dead)) {
+      atomic_store(&s->dead, true);
       rc = 0;
     }
   }
@@ -176,13 +179,13 @@ int rc_unsubscribe(rc_engine_t *eng, int id) {
 void rc__notify_subscribers(rc_engine_t *eng, const struct rc_snapshot *snap,
                             const rc_change_t *changes, size_t n) {
   pthread_mutex_lock(&eng->sub_mu);
-  rc__sub *head = eng->subs;
+  rc__sub *head = atomic_load(&eng->subs);
   eng->notifying++;
   pthread_mutex_unlock(&eng->sub_mu);
 
   rc_change_t *subset = NULL;
-  for (rc__sub *s = head; s; s = s->next) {
-    if (s->dead) continue;
+  for (rc__sub *s = head; s; s = atomic_load(&s->next)) {
+    if (atomic_load(&s->dead)) continue;
     size_t k = 0;
     bool all = strcmp(s->pattern, "**") == 0 || s->pattern[0] == '\0';
     if (!all) {
@@ -201,10 +204,10 @@ void rc__notify_subscribers(rc_engine_t *eng, const struct rc_snapshot *snap,
 }
 
 void rc__subs_free(rc_engine_t *eng) {
-  rc__sub *s = eng->subs;
-  eng->subs = NULL;
+  rc__sub *s = atomic_load(&eng->subs);
+  atomic_store(&eng->subs, NULL);
   while (s) {
-    rc__sub *next = s->next;
+    rc__sub *next = atomic_load(&s->next);
     sub_free(s);
     s = next;
   }

@@ -8,13 +8,17 @@ typedef struct seen {
   int calls;
   int changes;
   char first[256];
+  int order;            /* when it was last called, among all subscribers */
   int unsubscribe_id;   /* when > 0, unsubscribe this id from inside the callback */
   rc_engine_t *eng;
 } seen;
 
+static int calls_so_far;
+
 static void on_change(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch, size_t n) {
   seen *s = ud;
   (void)snap;
+  s->order = ++calls_so_far;
   s->calls++;
   s->changes += (int)n;
   if (n) snprintf(s->first, sizeof s->first, "%s", ch[0].path);
@@ -65,6 +69,8 @@ int main(void) {
   CHECK_EQ_INT(all.changes, 3);
   CHECK_EQ_INT(none.calls, 0);
   CHECK_EQ_INT(once.calls, 1);
+  /* called in the order they subscribed */
+  CHECK(pool.order < host.order && host.order < all.order && all.order < once.order);
 
   /* a whole subtree replaced by a scalar reaches subscribers below it */
   h_write(&h, "a.json", "{\"db\": 5, \"other\": 2}");
