@@ -32,7 +32,7 @@ class Gen:
         rng = self.rng
         while True:
             r = rng.random()
-            if r < 0.5:
+            if r < 0.6:
                 k = rng.choice(WORDS)
             elif r < 0.9:
                 k = rng.choice(WORDS) + "_" + rng.choice(WORDS)
@@ -48,18 +48,19 @@ class Gen:
         r = rng.random() if hint is None else hint
         if r < 0.30:
             s = rng.random()
+            if s < 0.3:
+                return "%s-%d.%s" % (rng.choice(WORDS), rng.randint(0, 99), rng.choice(TLDS))
             if s < 0.4:
-                return "%s-%d.%s.%s" % (rng.choice(WORDS), rng.randint(0, 99),
-                                        rng.choice(REGIONS), rng.choice(TLDS))
-            if s < 0.6:
-                return "https://%s.%s/v%d/%s" % (rng.choice(WORDS), rng.choice(TLDS),
-                                                 rng.randint(1, 3), rng.choice(WORDS))
+                return "https://%s.%s/%s" % (rng.choice(WORDS), rng.choice(TLDS),
+                                             rng.choice(WORDS))
+            if s < 0.5:
+                return rng.choice(REGIONS)
             return rng.choice(WORDS) + "-" + rng.choice(WORDS)
         if r < 0.65:
             return rng.choice((rng.randint(0, 10), rng.randint(0, 65535),
-                               rng.randint(0, 10**9)))
+                               rng.randint(0, 10**6)))
         if r < 0.80:
-            return round(rng.random() * rng.choice((1, 100, 10000)), rng.randint(1, 6))
+            return round(rng.random() * rng.choice((1, 100, 10000)), rng.randint(1, 4))
         return rng.random() < 0.5
 
     def record_shape(self, n):
@@ -72,6 +73,13 @@ class Gen:
         rng = self.rng
         taken = set()
         obj = {}
+        if depth >= max_depth and budget > 40:
+            # too much for one flat object: a list of records, as in `rules: [...]`
+            obj[self.key(taken)] = self.node(8, depth + 1, max_depth)
+            shape = self.record_shape(rng.randint(3, 8))
+            obj[self.key(taken)] = [{k: self.scalar(h) for k, h in shape}
+                                    for _ in range(max(1, (budget - 8) // len(shape)))]
+            return obj
         if depth >= max_depth or budget <= 12:
             for _ in range(max(1, budget)):
                 obj[self.key(taken)] = self.scalar()
@@ -105,7 +113,7 @@ class Gen:
         nsec = max(1, min(64, leaves // 2000))
         for i in range(nsec):
             budget = (leaves - self.leaves) // (nsec - i)
-            root["section_%02d" % i] = self.node(budget, 1, rng.randint(3, 6))
+            root["section_%02d" % i] = self.node(budget, 1, rng.randint(2, 5))
         return root
 
 

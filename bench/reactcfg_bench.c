@@ -110,10 +110,17 @@ static int cmd_diff(int argc, char **argv) {
   rc__changeset_init(&cs);
   double *parse_ms = NULL, *diff_ms = NULL;
 
-  /* warm-up (page faults, the parser's buffers), and the size of one round */
-  double t0 = now_ms();
+  /* warm-up (page faults, the parser's buffers), then one timed round to size N */
   rc_value_t *a = parse(paths[0], &fb[0]), *b = a ? parse(paths[1], &fb[1]) : NULL;
   if (!a || !b) goto out;
+  if (rc__diff(a, b, "", &cs)) goto oom;
+  rc__value_unref(a);
+  rc__value_unref(b);
+  double t0 = now_ms();
+  a = parse(paths[0], &fb[0]);
+  b = a ? parse(paths[1], &fb[1]) : NULL;
+  if (!a || !b) goto out;
+  rc__changeset_reset(&cs);
   if (rc__diff(a, b, "", &cs)) goto oom;
   double round_ms = now_ms() - t0;
   if (!iterations) {

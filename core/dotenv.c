@@ -1,12 +1,14 @@
-/* dotenv.c: `.env` files as an object of strings, in file order, the last of duplicate
- * keys winning (at the first one's position). One `KEY=value` per line, optional
- * `export ` prefix, `#` comments, single quotes (literal) and double quotes (escapes,
- * may span lines). There is deliberately no variable expansion: `$HOME` stays `$HOME`,
- * so a value never depends on the environment of whoever reads the file. */
+/* dotenv.c: `.env` files as an object of strings in file order: `KEY=value` lines, an
+ * optional `export `, `#` comments, single quotes (literal) and double quotes (escapes,
+ * may span lines); a duplicate key keeps its first position and takes the last value. */
 #include "value.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* There is deliberately no variable expansion: `$HOME` and `${HOME}` stay as written, so
+ * a value never depends on the environment of whoever reads the file (the env source is
+ * the way to read the environment). Backquotes are not special either. */
 
 typedef struct dp {
   const char *s;

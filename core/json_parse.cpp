@@ -1,14 +1,13 @@
-/* json_parse.cpp: JSON bytes -> value tree. simdjson's DOM parser (one per thread,
- * reused) validates, then we build our nodes while walking its DOM. simdjson says what
- * failed but not where, so a failed document is read again by yajl, whose byte offset
- * becomes line and column and whose complaint becomes a sentence. yajl also builds the
- * tree when only simdjson's number range failed (integers beyond 64 bits become floats).
- * C++17 behind a C-linkage entry point; no exception leaves this file. */
+/* json_parse.cpp: JSON bytes -> value tree, through simdjson's DOM (one parser per
+ * thread, reused) and a walk that builds our nodes. simdjson says what failed but not
+ * where, so a failed document is read again by yajl for the position and the sentence.
+ * C++17 behind one C-linkage entry point; no exception leaves this file. */
 #include <simdjson.h>
 #include <yajl/yajl_parse.h>
 
 #include <cerrno>
 #include <clocale>
+#include <cmath>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +29,9 @@ extern "C" {
 
 static_assert(RC__PARSE_PADDING == simdjson::SIMDJSON_PADDING,
               "file readers pad for simdjson: keep the two paddings equal");
+
+/* Big integers: simdjson rejects integers beyond 64 bits; yajl reads those documents
+ * instead and builds the tree itself (such integers become floats, as in JSON.parse). */
 
 namespace {
 
@@ -117,7 +119,7 @@ bool token_at(const char *s, size_t n, size_t off, token *tok, token *prev) {
 
 /* ==== locating limits in text that simdjson or yajl accepted ==== */
 
-enum class goal { depth, string, nodes, surrogate };
+enum class goal { depth, string, nodes, surrogate, range };
 
 unsigned hex4(const char *p) {
   unsigned v = 0;
@@ -167,6 +169,16 @@ size_t scan_string(const char *s, size_t n, size_t q, size_t *decoded, size_t *b
   return i + 1;
 }
 
+/* Parses a JSON number (`len` bytes at `s`) as a double; *overflow when its magnitude is
+ * beyond the largest double. Integers that fit 64 bits are handled by the caller. */
+double to_double(const char *s, size_t len, bool *overflow);
+
+bool overflows(const char *s, size_t len) {
+  bool over = false;
+  (void)to_double(s, len, &over);
+  return over;
+}
+
 /* Offset where the goal's limit is first exceeded, or SIZE_MAX. Node counting matches
  * the tree walk: every value counts, keys do not. */
 size_t locate(const char *s, size_t n, goal g, size_t limit) {
@@ -201,14 +213,17 @@ size_t locate(const char *s, size_t n, goal g, size_t limit) {
       continue;
     }
     bool closed;
-    i = token_end(s, n, i, &closed);
+    size_t end = token_end(s, n, i, &closed);
+    if (g == goal::range && (c == '-' || (c >= '0' && c <= '9')) && overflows(s + i, end - i))
+      return i;
+    i = end;
   }
   return SIZE_MAX;
 }
 
 /* ==== limits shared by both tree builders ==== */
 
-enum class failure { none, oom, depth, string, nodes };
+enum class failure { none, oom, depth, string, nodes, range };
 
 int limit_error(failure f, const rc__parse_limits *lim, const char *s, size_t n,
                 const char *file, rc_error *err) {
@@ -222,6 +237,15 @@ int limit_error(failure f, const rc__parse_limits *lim, const char *s, size_t n,
   case failure::nodes:
     return fail_at(err, RC_ELIMIT, file, s, locate(s, n, goal::nodes, lim->max_nodes),
                    "more than %zu values in the document", lim->max_nodes);
+  case failure::range: {
+    size_t at = locate(s, n, goal::range, 0);
+    bool closed;
+    size_t end = at == SIZE_MAX ? at : token_end(s, n, at, &closed);
+    return fail_at(err, RC_EPARSE, file, s, at,
+                   "number out of range: %.*s is beyond the largest double",
+                   at == SIZE_MAX ? 0 : static_cast<int>(end - at > 40 ? 40 : end - at),
+                   at == SIZE_MAX ? "" : s + at);
+  }
   case failure::oom:
   case failure::none:
     break;
@@ -233,10 +257,12 @@ int limit_error(failure f, const rc__parse_limits *lim, const char *s, size_t n,
 
 struct walker {
   const rc__parse_limits *lim;
-  size_t nodes;
-  failure fail;
+  size_t nodes; /* values built so far, for max_nodes */
+  failure fail; /* why build() returned NULL */
 };
 
+/* Builds the value of `e`, a container at nesting `depth` (0 for the root) or a scalar.
+ * Returns NULL with w.fail set on a limit or out of memory, having freed its part. */
 rc_value_t *build(const simdjson::dom::element &e, walker &w, uint32_t depth) {
   using simdjson::dom::element_type;
   if (++w.nodes > w.lim->max_nodes) {
@@ -335,6 +361,21 @@ locale_t c_numeric_locale() {
   return loc;
 }
 
+/* strtod in the "C" locale (an application may have set a decimal comma); NaN if the
+ * copy of a long number could not be allocated. */
+double to_double(const char *s, size_t len, bool *overflow) {
+  char small[64];
+  char *buf = len < sizeof small ? small : static_cast<char *>(rc__malloc(len + 1));
+  if (!buf) return std::nan("");
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  locale_t loc = c_numeric_locale();
+  double d = loc ? strtod_l(buf, nullptr, loc) : strtod(buf, nullptr);
+  if (buf != small) rc__free(buf);
+  *overflow = std::isinf(d);
+  return d;
+}
+
 struct yframe {
   bool object;
   rc__array_builder ab;
@@ -411,32 +452,25 @@ int y_bool(void *ctx, int b) {
 }
 
 /* Integers that fit int64 stay integers; anything else (fractions, exponents, integers
- * beyond 64 bits) becomes the nearest double, as JSON.parse would read it. */
+ * beyond 64 bits) becomes the nearest double, as JSON.parse would read it. A magnitude
+ * beyond the largest double is an error rather than an infinity: infinities cannot be
+ * written back as JSON, and simdjson rejects them too. */
 int y_number(void *ctx, const char *s, size_t len) {
   auto *y = static_cast<ybuild *>(ctx);
-  char small[64];
-  char *buf = len < sizeof small ? small : static_cast<char *>(rc__malloc(len + 1));
-  if (!buf) return y_stop(y, failure::oom);
-  memcpy(buf, s, len);
-  buf[len] = '\0';
-  rc_value_t *v = nullptr;
   bool integer = !memchr(s, '.', len) && !memchr(s, 'e', len) && !memchr(s, 'E', len);
-  bool done = false;
-  if (integer) {
+  if (integer && len < 21) {
+    char buf[24];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
     errno = 0;
     long long i = strtoll(buf, nullptr, 10);
-    if (errno != ERANGE) {
-      v = rc__value_int(i);
-      done = true;
-    }
+    if (errno != ERANGE) return y_add(y, rc__value_int(i), false);
   }
-  if (!done) {
-    locale_t loc = c_numeric_locale();
-    double d = loc ? strtod_l(buf, nullptr, loc) : strtod(buf, nullptr);
-    v = rc__value_float(d);
-  }
-  if (buf != small) rc__free(buf);
-  return y_add(y, v, false);
+  bool over = false;
+  double d = to_double(s, len, &over);
+  if (over) return y_stop(y, failure::range);
+  if (std::isnan(d)) return y_stop(y, failure::oom); /* to_double's allocation failed */
+  return y_add(y, rc__value_float(d), false);
 }
 
 int y_string(void *ctx, const unsigned char *s, size_t len) {
@@ -667,6 +701,7 @@ int yajl_parse_doc(const char *s, size_t n, const rc__parse_limits *lim, const c
   return rc;
 }
 
+/* rc__parse_json without the exception barrier. */
 int parse_json(const char *data, size_t len, size_t cap, const char *file,
                const rc__parse_limits *lim, rc_value_t **out, rc_error *err) {
   if (len > lim->max_bytes)

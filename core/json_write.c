@@ -133,6 +133,13 @@ static void write_value(rc__buf *b, const rc_value_t *v, bool pretty, bool nf, i
   case RC_TYPE_INT: write_int(b, v->u.i); return;
   case RC_TYPE_FLOAT: write_float(b, v->u.f, nf); return;
   case RC_TYPE_STRING: write_string(b, v->u.s, v->len); return;
+  case RC_TYPE_DATETIME: {
+    /* JSON has no date-time: its RFC 3339 text, as TOML wrote it */
+    char text[48];
+    size_t n = rc__datetime_format(v->u.dt, text, sizeof text);
+    write_string(b, text, n);
+    return;
+  }
   case RC_TYPE_ARRAY:
     rc__buf_addc(b, '[');
     for (uint32_t i = 0; i < v->len; i++) {

@@ -4,6 +4,7 @@
  * keys, a cycle) is reported by path, and everything built so far is freed. */
 #include "lvalue.h"
 
+#include <assert.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 /* Registry key of the array metatable: the address of this variable. */
 static const char array_mt_key = 0;
 
+/* The JSON null: a light userdata NULL, which is also cjson.null. [-0, +1, -] */
 void rc__lua_push_null(lua_State *L) { lua_pushlightuserdata(L, NULL); }
 
+/* Created on first use; `__name` makes it recognisable when printed. [-0, +1, m] */
 void rc__lua_push_array_mt(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) != LUA_TNIL) return;
   lua_pop(L, 1);
@@ -25,7 +28,9 @@ void rc__lua_push_array_mt(lua_State *L) {
 
 /* ==== value -> Lua ==== */
 
-/* Pushes `v`; the array metatable is at absolute index `mt`. [-0, +1, m] */
+/* Pushes `v`; the array metatable is at absolute index `mt`. Depth is bounded by the
+ * parse limits (512 by default), far below what luaL_checkstack can grant, so its
+ * "stack overflow" error is not expected in practice. [-0, +1, m] */
 static void push(lua_State *L, const rc_value_t *v, int mt) {
   switch (rc_value_type(v)) {
   case RC_TYPE_NULL: lua_pushlightuserdata(L, NULL); return;
@@ -33,6 +38,13 @@ static void push(lua_State *L, const rc_value_t *v, int mt) {
   case RC_TYPE_INT: lua_pushinteger(L, (lua_Integer)v->u.i); return;
   case RC_TYPE_FLOAT: lua_pushnumber(L, (lua_Number)v->u.f); return;
   case RC_TYPE_STRING: lua_pushlstring(L, v->u.s, v->len); return;
+  case RC_TYPE_DATETIME: {
+    /* Lua has no date-time type: policies see the RFC 3339 text. */
+    char text[48];
+    size_t n = rc__datetime_format(v->u.dt, text, sizeof text);
+    lua_pushlstring(L, text, n);
+    return;
+  }
   case RC_TYPE_ARRAY:
     luaL_checkstack(L, 3, "value nested too deeply");
     lua_createtable(L, (int)(v->len > INT32_MAX ? INT32_MAX : v->len), 0);
@@ -40,7 +52,7 @@ static void push(lua_State *L, const rc_value_t *v, int mt) {
     lua_setmetatable(L, -2);                         /* stack: t */
     for (uint32_t i = 0; i < v->len; i++) {
       push(L, v->u.items[i], mt);                    /* stack: t, item */
-      lua_rawseti(L, -2, (lua_Integer)i + 1);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);        /* stack: t */
     }
     return;
   case RC_TYPE_OBJECT:
@@ -50,12 +62,13 @@ static void push(lua_State *L, const rc_value_t *v, int mt) {
       const rc__member *m = &v->u.members[i];
       lua_pushlstring(L, m->key, m->klen);
       push(L, m->val, mt);                           /* stack: t, key, val */
-      lua_rawset(L, -3);
+      lua_rawset(L, -3);                             /* stack: t */
     }
     return;
   }
 }
 
+/* [-0, +1, m] */
 void rc__lua_push_value(lua_State *L, const rc_value_t *v) {
   if (!v) {
     lua_pushnil(L);
@@ -135,6 +148,8 @@ static rc_value_t *table(conv *c, int idx, int depth) {
   size_t count = 0, ints = 0, strs = 0;
   lua_Integer max = 0;
   int bad_key = LUA_TNONE;
+  int top = lua_gettop(L); /* debug builds check each loop turn against it */
+  (void)top;
   lua_pushnil(L);
   while (lua_next(L, idx)) {                         /* stack: key, value */
     count++;
@@ -147,6 +162,7 @@ static rc_value_t *table(conv *c, int idx, int depth) {
       bad_key = lua_type(L, -2);
     }
     lua_pop(L, 1);                                   /* stack: key */
+    assert(lua_gettop(L) == top + 1);
   }
   bool array = tagged || (count > 0 && ints == count);
   if (array) {
@@ -165,6 +181,7 @@ static rc_value_t *table(conv *c, int idx, int depth) {
         return NULL;
       }
       rc__array_push(&b, v);
+      assert(lua_gettop(L) == top);
     }
     rc_value_t *v = rc__array_end(&b);
     return v ? v : oom(c);
@@ -188,6 +205,7 @@ static rc_value_t *table(conv *c, int idx, int depth) {
       return NULL;
     }
     rc__object_put(&b, key, klen, v);
+    assert(lua_gettop(L) == top + 1);
   }
   rc_value_t *obj = rc__object_end(&b);
   if (!obj) return oom(c);
@@ -235,10 +253,10 @@ static rc_value_t *convert(conv *c, int idx, int depth) {
   return fail(c, "a %s cannot be a config value", luaL_typename(L, idx));
 }
 
+/* [-0, +0, m]: in fact nothing here raises (lua_checkstack, not luaL_checkstack), except
+ * creating the array metatable on first use, which happens before any C allocation. */
 rc_value_t *rc__lua_to_value(lua_State *L, int idx, int max_depth, char *err, size_t errsz) {
   idx = lua_absindex(L, idx);
-  /* The only call here that can raise (memory error creating the metatable on first use)
-   * comes before any C allocation. */
   rc__lua_push_array_mt(L);                          /* stack: mt */
   conv c = {L, max_depth, lua_gettop(L), {0}, err, errsz};
   rc__buf_init(&c.path);

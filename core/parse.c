@@ -1,7 +1,10 @@
 /* parse.c: the front of the parsers: default limits, format names and detection by file
  * name, and rc__parse, which hands bytes to the parser of a format. The parsers
- * themselves are json_parse.cpp and dotenv.c; "text" is the bytes as one string. */
+ * themselves are json_parse.cpp, dotenv.c, yaml_parse.c and toml.c; "text" is the bytes
+ * as one string. */
+#include "toml.h"
 #include "value.h"
+#include "yaml_parse.h"
 
 #include <string.h>
 #include <strings.h>
@@ -19,7 +22,8 @@ rc__format rc__format_from_name(const char *name, bool *known) {
     rc__format fmt;
   } names[] = {
     {"json", RC__FMT_JSON}, {"dotenv", RC__FMT_DOTENV}, {"env", RC__FMT_DOTENV},
-    {"text", RC__FMT_TEXT}, {"auto", RC__FMT_AUTO},
+    {"text", RC__FMT_TEXT}, {"yaml", RC__FMT_YAML}, {"yml", RC__FMT_YAML},
+    {"toml", RC__FMT_TOML}, {"auto", RC__FMT_AUTO},
   };
   if (known) *known = name == NULL; /* no name is not an unknown name */
   if (!name) return RC__FMT_AUTO;
@@ -33,7 +37,7 @@ rc__format rc__format_from_name(const char *name, bool *known) {
 }
 
 /* Besides the extensions, `.env.local`, `.env.production` and the like (dotenv's usual
- * per-environment names) are dotenv too. TOML and YAML come with #3. */
+ * per-environment names) are dotenv too. */
 rc__format rc__format_from_path(const char *path) {
   if (!path) return RC__FMT_AUTO;
   const char *base = strrchr(path, '/');
@@ -43,6 +47,8 @@ rc__format rc__format_from_path(const char *path) {
   if (!dot || dot == base) return RC__FMT_AUTO;
   if (strcasecmp(dot, ".json") == 0) return RC__FMT_JSON;
   if (strcasecmp(dot, ".env") == 0) return RC__FMT_DOTENV;
+  if (strcasecmp(dot, ".yaml") == 0 || strcasecmp(dot, ".yml") == 0) return RC__FMT_YAML;
+  if (strcasecmp(dot, ".toml") == 0) return RC__FMT_TOML;
   return RC__FMT_AUTO;
 }
 
@@ -52,6 +58,8 @@ const char *rc__format_name(rc__format f) {
   case RC__FMT_JSON: return "json";
   case RC__FMT_DOTENV: return "dotenv";
   case RC__FMT_TEXT: return "text";
+  case RC__FMT_YAML: return "yaml";
+  case RC__FMT_TOML: return "toml";
   }
   return "unknown";
 }
@@ -83,6 +91,8 @@ int rc__parse(rc__format fmt, const char *data, size_t len, size_t cap, const ch
   switch (fmt) {
   case RC__FMT_DOTENV: return rc__parse_dotenv(data, len, file, lim, out, err);
   case RC__FMT_TEXT: return parse_text(data, len, file, lim, out, err);
+  case RC__FMT_YAML: return rc__parse_yaml(data, len, file, lim, out, err);
+  case RC__FMT_TOML: return rc__parse_toml(data, len, file, lim, out, err);
   case RC__FMT_AUTO:
   case RC__FMT_JSON: break;
   }

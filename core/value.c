@@ -74,13 +74,18 @@ rc_value_t *rc__value_float(double f) {
   return v;
 }
 
+/* String bytes and object keys are followed by at least RC__TAIL readable (zero) bytes
+ * inside their allocation, so that diff.c compares them eight bytes at a time with a
+ * mask instead of byte by byte, without ever loading past the block. */
+#define RC__TAIL 8
+
 rc_value_t *rc__value_string(const char *s, size_t len) {
   if (len > UINT32_MAX - 1) return NULL;
-  rc_value_t *v = node_new(sizeof *v + len + 1, RC_TYPE_STRING, (uint32_t)len);
+  rc_value_t *v = node_new(sizeof *v + len + RC__TAIL, RC_TYPE_STRING, (uint32_t)len);
   if (!v) return NULL;
   v->u.s = (char *)(v + 1);
   if (len) memcpy(v->u.s, s, len);
-  v->u.s[len] = '\0';
+  memset(v->u.s + len, 0, RC__TAIL); /* the NUL terminator and the tail */
   return v;
 }
 
@@ -198,8 +203,8 @@ void rc__object_abort(rc__object_builder *b) {
 }
 
 /* Key order: bytes as unsigned (memcmp's order), a prefix before the longer key.
- * Inline, eight bytes at a time: keys are short, and a call to memcmp per comparison
- * was a tenth of the time of parsing a large document (sorting) and of diffing it. */
+ * Inline and eight bytes at a time, because keys are short and a call to memcmp costs
+ * more than the comparison itself. */
 static inline uint64_t load_be64(const char *p) {
   uint64_t v;
   memcpy(&v, p, 8);
@@ -380,7 +385,8 @@ static void dedupe(rc_value_t *v, uint32_t *map) {
 
 /* Offsets inside an object node (see the layout note above). */
 static size_t obj_size(size_t n, size_t keybytes) {
-  return sizeof(struct rc_value) + n * (sizeof(rc__member) + sizeof(uint32_t)) + keybytes;
+  return sizeof(struct rc_value) + n * (sizeof(rc__member) + sizeof(uint32_t)) + keybytes +
+         RC__TAIL;
 }
 
 rc_value_t *rc__object_end(rc__object_builder *b) {
@@ -398,6 +404,7 @@ rc_value_t *rc__object_end(rc__object_builder *b) {
   uint32_t *ix = (uint32_t *)(m + n);
   char *keys = (char *)(ix + n);
   if (b->keybytes) memcpy(keys, builder_keys(b), b->keybytes);
+  memset(keys + b->keybytes, 0, RC__TAIL);
   for (size_t i = 0; i < n; i++) {
     m[i].key = keys + (uintptr_t)b->members[i].key;
     m[i].klen = b->members[i].klen;
@@ -472,6 +479,7 @@ const char *rc_type_name(rc_type_t t) {
   case RC_TYPE_STRING: return "string";
   case RC_TYPE_ARRAY: return "array";
   case RC_TYPE_OBJECT: return "object";
+  case RC_TYPE_DATETIME: return "datetime";
   }
   return "unknown";
 }
@@ -548,6 +556,7 @@ bool rc_value_equal(const rc_value_t *a, const rc_value_t *b) {
   case RC_TYPE_INT: return a->u.i == b->u.i;
   case RC_TYPE_FLOAT: return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0;
   case RC_TYPE_STRING: return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
+  case RC_TYPE_DATETIME: return rc__datetime_equal(a->u.dt, b->u.dt);
   case RC_TYPE_ARRAY:
     if (a->len != b->len) return false;
     for (uint32_t i = 0; i < a->len; i++)

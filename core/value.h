@@ -23,6 +23,7 @@ struct rc_value {
     char *s;                  /* RC_TYPE_STRING: points just past the node, NUL-ended */
     struct rc_value **items;  /* RC_TYPE_ARRAY: `len` children */
     struct rc__member *members; /* RC_TYPE_OBJECT: `len` members, insertion order */
+    rc_datetime_t *dt;        /* RC_TYPE_DATETIME: points just past the node */
   } u;
   uint32_t *sorted;           /* RC_TYPE_OBJECT: member indices in key order (memcmp,
                                  shorter first on a tie), for lookup and diff */
@@ -47,6 +48,16 @@ rc_value_t *rc__value_bool(bool b);              /* immortal constants */
 rc_value_t *rc__value_int(int64_t i);
 rc_value_t *rc__value_float(double f);
 rc_value_t *rc__value_string(const char *s, size_t len);  /* copies */
+
+/* A date-time (copied into the node, like a string's bytes). datetime.c. */
+rc_value_t *rc__value_datetime(const rc_datetime_t *dt);
+/* Same kind and same date, time, nanoseconds and offset; the number of fraction digits
+ * written and "Z" versus "+00:00" do not count. */
+bool rc__datetime_equal(const rc_datetime_t *a, const rc_datetime_t *b);
+/* RFC 3339 / TOML text keeping kind and precision ("1979-05-27T00:32:00.999-07:00",
+ * "07:32:00", "1979-05-27"). Returns the length written (NUL-terminated, truncated to
+ * n - 1 when short; 40 bytes always suffice). */
+size_t rc__datetime_format(const rc_datetime_t *dt, char *out, size_t n);
 
 /* Builders for containers. Children are *moved* in (the builder takes the caller's
  * reference); on failure every child added so far is released. */
@@ -132,7 +143,7 @@ void rc__parse_limits_default(rc__parse_limits *lim);
 #define RC__PARSE_PADDING 64
 
 typedef enum rc__format {
-  RC__FMT_AUTO = 0, RC__FMT_JSON, RC__FMT_DOTENV, RC__FMT_TEXT,
+  RC__FMT_AUTO = 0, RC__FMT_JSON, RC__FMT_DOTENV, RC__FMT_TEXT, RC__FMT_YAML, RC__FMT_TOML,
 } rc__format;
 /* "json", "dotenv"/"env", "text"; RC__FMT_AUTO for NULL or unknown. */
 rc__format rc__format_from_name(const char *name, bool *known);

@@ -97,11 +97,31 @@ typedef enum rc_type {
   RC_TYPE_STRING,   /* bytes with a length; also NUL-terminated */
   RC_TYPE_ARRAY,
   RC_TYPE_OBJECT,   /* string keys, insertion order kept, unique keys */
+  RC_TYPE_DATETIME, /* a date, a time, or both, with or without offset (TOML) */
 } rc_type_t;
+
+/* A date-time value as written in the source, with its kind and precision kept. */
+typedef enum rc_datetime_kind {
+  RC_DATETIME_OFFSET = 1,   /* 1979-05-27T07:32:00Z, 1979-05-27T00:32:00.999-07:00 */
+  RC_DATETIME_LOCAL,        /* 1979-05-27T07:32:00 (no offset) */
+  RC_DATE_LOCAL,            /* 1979-05-27 */
+  RC_TIME_LOCAL,            /* 07:32:00.999999 */
+} rc_datetime_kind_t;
+
+typedef struct rc_datetime {
+  rc_datetime_kind_t kind;
+  int year, month, day;          /* 0 for RC_TIME_LOCAL */
+  int hour, minute, second;      /* 0 for RC_DATE_LOCAL */
+  int nanosecond;                /* 0..999999999 */
+  int precision;                 /* digits of fractional seconds written: 0..9 */
+  int offset_minutes;            /* RC_DATETIME_OFFSET only: east of UTC */
+  bool offset_z;                 /* written as "Z" rather than "+00:00" */
+} rc_datetime_t;
 
 /* Type of `v`; RC_TYPE_NULL for a NULL pointer. Thread: any. */
 RC_API rc_type_t rc_value_type(const rc_value_t *v);
-/* Name of a type: "null", "boolean", "integer", "float", "string", "array", "object". */
+/* Name of a type: "null", "boolean", "integer", "float", "string", "array", "object",
+ * "datetime". */
 RC_API const char *rc_type_name(rc_type_t t);
 
 /* Scalar accessors. Each returns 0 and stores the value, or RC_ETYPE when `v` has another
@@ -111,6 +131,7 @@ RC_API int rc_value_bool(const rc_value_t *v, bool *out);
 RC_API int rc_value_int(const rc_value_t *v, int64_t *out);
 RC_API int rc_value_number(const rc_value_t *v, double *out);
 RC_API int rc_value_string(const rc_value_t *v, const char **out, size_t *len);
+RC_API int rc_value_datetime(const rc_value_t *v, rc_datetime_t *out);
 
 /* Number of elements of an array or members of an object; 0 for anything else. */
 RC_API size_t rc_value_len(const rc_value_t *v);

@@ -42,7 +42,9 @@ local FUTURE_KEYS = {
   transform = "#4", filter = "#4", only = "#4", ignore = "#4", force = "#4",
   dynamic = "#4", secret = "#4", on_error = "#4", startup = "#6", retry = "#6",
 }
-local FORMATS = { json = true, dotenv = true, env = true, text = true }
+local FORMATS = {
+  json = true, dotenv = true, env = true, text = true, yaml = true, yml = true, toml = true,
+}
 local MISSING = { default = true, keep = true }
 
 local function check_duration(v, what, line)
@@ -86,7 +88,7 @@ local function normalize_source(src, name, line, basedir, lines)
     out.format = src.format
     if out.format ~= nil and not FORMATS[out.format] then
       fail(locate(lines, "format", line), "component '%s': unknown format '%s' "
-        .. "(expected json, dotenv, text)", name, tostring(out.format))
+        .. "(expected json, yaml, toml, dotenv, text)", name, tostring(out.format))
     end
   elseif src.kind == "env" then
     out.name, out.prefix = src.name, src.prefix
@@ -133,7 +135,7 @@ local function normalize_component(name, c, basedir, lines, policy_line)
   if c.format ~= nil then
     if not FORMATS[c.format] then
       fail(locate(lines, "format", line), "component '%s': unknown format '%s' "
-        .. "(expected json, dotenv, text)", name, tostring(c.format))
+        .. "(expected json, yaml, toml, dotenv, text)", name, tostring(c.format))
     end
     out.source.format = c.format
   end

@@ -11,6 +11,7 @@
 static long fa_countdown = -1; /* allocations left before the failing one; -1: never fail */
 static long fa_live;           /* blocks allocated and not yet freed */
 static long fa_failures;       /* allocations refused so far */
+static long fa_allocs;         /* allocations (and reallocations) asked for so far */
 
 static void *fa_fn(void *ud, void *ptr, size_t size) {
   (void)ud;
@@ -21,6 +22,7 @@ static void *fa_fn(void *ud, void *ptr, size_t size) {
     }
     return NULL;
   }
+  fa_allocs++;
   if (fa_countdown >= 0 && fa_countdown-- == 0) {
     fa_failures++;
     return NULL; /* like realloc: `ptr` stays valid */

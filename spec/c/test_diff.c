@@ -156,6 +156,36 @@ static void test_pointers(void) {
   rc__value_unref(c);
 }
 
+/* Date-times (from TOML or YAML) compare by value, not by node or by how they were
+ * written: equal ones in distinct nodes are no change. */
+static void test_datetimes(void) {
+  rc_datetime_t d1 = {.kind = RC_DATETIME_OFFSET, .year = 1979, .month = 5, .day = 27,
+                      .hour = 7, .minute = 32, .offset_z = true};
+  rc_datetime_t d2 = d1, d3 = d1;
+  d2.offset_z = false; /* "+00:00" instead of "Z": the same instant, written otherwise */
+  d3.minute = 33;
+  rc__array_builder b;
+  rc__array_begin(&b);
+  rc__array_push(&b, rc__value_datetime(&d1));
+  rc__array_push(&b, rc__value_datetime(&d1));
+  rc_value_t *a = rc__array_end(&b);
+  rc__array_begin(&b);
+  rc__array_push(&b, rc__value_datetime(&d2));
+  rc__array_push(&b, rc__value_datetime(&d3));
+  rc_value_t *c = rc__array_end(&b);
+  rc__changeset cs;
+  rc__changeset_init(&cs);
+  CHECK_EQ_INT(rc__diff(a, c, "", &cs), 0);
+  rc__diff_finish(&cs);
+  char *got = render(&cs);
+  CHECK_EQ_STR(got, "modified [1] \"1979-05-27T07:32:00Z\" \"1979-05-27T07:33:00Z\"");
+  rc_free(got);
+  CHECK_EQ_STR(rc_type_name(RC_TYPE_DATETIME), "datetime");
+  rc__changeset_free(&cs);
+  rc__value_unref(a);
+  rc__value_unref(c);
+}
+
 /* Several diffs into one changeset (one per component, as a wave does), with enough
  * changes that the path storage moves: every path is still right after finish. */
 static void test_accumulate(void) {
@@ -296,6 +326,7 @@ int main(void) {
   test_type_change_and_subtrees();
   test_quoted_paths();
   test_pointers();
+  test_datetimes();
   test_accumulate();
   test_shared_skip();
   test_alloc_failure();

@@ -66,8 +66,8 @@ return rc.policy { components = {
   a = { source = rc.file "a.cfg", format = "ini" },
 } }
 ]])
-    assert.equal("policy.lua:3: component 'a': unknown format 'ini' (expected json, dotenv, "
-      .. "text)", err)
+    assert.equal("policy.lua:3: component 'a': unknown format 'ini' (expected json, yaml, "
+      .. "toml, dotenv, text)", err)
   end)
 
   it("rejects a component without a source", function()
