@@ -6,6 +6,8 @@
 
 /* Formats an rc_error as "FILE:LINE: message" (or "FILE: message"). */
 void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n);
+/* --dump FILE [--format F] [--tagged]: prints FILE parsed, as JSON. Exit code. */
+int cli_dump(const char *path, const char *format, bool tagged);
 /* --run [--json] POLICY: runs the engine until SIGINT/SIGTERM. Returns the exit code. */
 int cli_run(const char *policy, bool json);
 

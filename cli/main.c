@@ -1,5 +1,5 @@
 /* main.c: reactcfg-lua's entry point: parses the command line and dispatches to
- * --version, --check, --run. (The interactive REPL and scenario runner come in #5.) */
+ * --version, --check, --run, --dump. (The interactive REPL and scenarios come in #5.) */
 #include "cli.h"
 
 #include <stdio.h>
@@ -12,6 +12,10 @@ static const char USAGE[] =
   "                          POLICY:LINE: message on stderr and exit 1\n"
   "  --run [--json] POLICY   run the engine on POLICY and print every commit and event\n"
   "                          (--json: one JSON object per line); SIGINT/SIGTERM stop it\n"
+  "  --dump FILE [--format F] [--tagged]\n"
+  "                          parse FILE (json, yaml, toml, dotenv, text; by extension\n"
+  "                          unless --format) and print it as JSON, or as toml-test's\n"
+  "                          type-tagged JSON; errors as FILE:LINE:COL: message, exit 1\n"
   "  -h, --help              this text\n";
 
 void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n) {
@@ -44,8 +48,8 @@ static int check(const char *policy) {
 }
 
 int main(int argc, char **argv) {
-  bool json = false;
-  const char *mode = NULL, *policy = NULL;
+  bool json = false, tagged = false;
+  const char *mode = NULL, *policy = NULL, *format = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--version")) {
@@ -56,7 +60,15 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--json")) {
       json = true;
-    } else if (!strcmp(a, "--check") || !strcmp(a, "--run")) {
+    } else if (!strcmp(a, "--tagged")) {
+      tagged = true;
+    } else if (!strcmp(a, "--format")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "reactcfg-lua: --format needs a format name\n");
+        return 2;
+      }
+      format = argv[++i];
+    } else if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump")) {
       if (mode) {
         fprintf(stderr, "reactcfg-lua: %s and %s cannot be combined\n", mode, a);
         return 2;
@@ -78,12 +90,18 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (!policy) {
-    fprintf(stderr, "reactcfg-lua: %s needs a POLICY file\n%s", mode, USAGE);
+    fprintf(stderr, "reactcfg-lua: %s needs a %s\n%s", mode,
+            strcmp(mode, "--dump") ? "POLICY file" : "FILE", USAGE);
     return 2;
   }
   if (json && strcmp(mode, "--run") != 0) {
     fprintf(stderr, "reactcfg-lua: --json goes with --run\n");
     return 2;
   }
+  if ((tagged || format) && strcmp(mode, "--dump") != 0) {
+    fprintf(stderr, "reactcfg-lua: --tagged and --format go with --dump\n");
+    return 2;
+  }
+  if (strcmp(mode, "--dump") == 0) return cli_dump(policy, format, tagged);
   return strcmp(mode, "--check") == 0 ? check(policy) : cli_run(policy, json);
 }

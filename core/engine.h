@@ -57,6 +57,7 @@ struct rc__component {
   char *src_kind, *src_path, *src_name, *src_prefix, *src_format;
   bool src_lower;
   uint64_t src_interval_ms, src_settle_ms, src_missing_grace_ms;
+  rc__parse_limits limits;    /* parser limits: the defaults, or the source's `limits` */
 };
 
 typedef struct rc__sub {

@@ -222,6 +222,7 @@ static char *dup_field(lua_State *L, int idx, const char *k) {
   return s;
 }
 
+/* Numeric field `k` of the table at `idx`, rounded; `dflt` if absent. [-0, +0, -] */
 static uint64_t ms_field(lua_State *L, int idx, const char *k, uint64_t dflt) {
   lua_getfield(L, idx, k);
   uint64_t v = lua_isnumber(L, -1) ? (uint64_t)(lua_tonumber(L, -1) + 0.5) : dflt;
@@ -292,6 +293,14 @@ static rc__component *component_from_lua(lua_State *L, int index, rc_error *err,
   c->src_interval_ms = ms_field(L, s, "interval_ms", 1000);
   c->src_settle_ms = ms_field(L, s, "settle_ms", 25);
   c->src_missing_grace_ms = ms_field(L, s, "missing_grace_ms", 100);
+  rc__parse_limits_default(&c->limits);
+  if (lua_getfield(L, s, "limits") == LUA_TTABLE) {
+    int l = lua_gettop(L);
+    c->limits.max_bytes = (size_t)ms_field(L, l, "max_bytes", c->limits.max_bytes);
+    c->limits.max_string = (size_t)ms_field(L, l, "max_string", c->limits.max_string);
+    c->limits.max_depth = (uint32_t)ms_field(L, l, "max_depth", c->limits.max_depth);
+    c->limits.max_nodes = (size_t)ms_field(L, l, "max_nodes", c->limits.max_nodes);
+  }
   lua_settop(L, t);
   if (!c->name || !c->src_kind) {
     component_free(c);

@@ -157,7 +157,8 @@ static const uint8_t cls[256] = {R64_(0), R64_(64), R64_(128), R64_(192)};
 static inline bool dig(char c) { return (unsigned char)(c - '0') < 10; }
 
 /* Length of the valid UTF-8 sequence at s, or 0 (overlong forms, surrogates and code
- * points above U+10FFFF are invalid). Reads at most 4 bytes; the padding makes that safe. */
+ * points above U+10FFFF are invalid). Reads at most 4 bytes; the padding makes that
+ * safe. */
 static size_t utf8_len(const char *str) {
   const unsigned char *s = (const unsigned char *)str;
   unsigned c = s[0];
@@ -643,8 +644,9 @@ static int unterminated(tp *p, const char *c, const char *open, const char *kind
                         const char *close) {
   int line, col;
   position(p->s, (size_t)(open - p->s), &line, &col);
-  return fail(p, RC_EPARSE, c, "unterminated %s (opened at line %d, column %d): expected %s",
-              kind, line, col, close);
+  return fail(p, RC_EPARSE, c,
+              "unterminated %s (opened at line %d, column %d): expected %s", kind, line,
+              col, close);
 }
 
 /* A basic string; `c` is just after the opening quote. Returns the position after the
@@ -1086,7 +1088,8 @@ static const char *number(tp *p, const char *c, rc_value_t **out) {
     neg = *c == '-';
     c++;
   }
-  if ((c[0] == 'i' && c[1] == 'n' && c[2] == 'f') || (c[0] == 'n' && c[1] == 'a' && c[2] == 'n')) {
+  if ((c[0] == 'i' && c[1] == 'n' && c[2] == 'f') ||
+      (c[0] == 'n' && c[1] == 'a' && c[2] == 'n')) {
     double f = c[0] == 'i' ? INFINITY : NAN;
     c += 3;
     if (!(CL(*c) & C_END)) return bad_value(p, start, "expected a number");
@@ -1321,6 +1324,8 @@ static const char *datetime(tp *p, const char *c, rc_value_t **out) {
   return new_scalar(p, start, c, rc__value_datetime(&dt), out);
 }
 
+/* [ values ], elements separated by commas with blanks, line ends and comments around
+ * them and an optional trailing comma; `c` is at '['. */
 static const char *array(tp *p, const char *c, uint32_t depth, rc_value_t **out) {
   const char *open = c;
   if (depth >= p->lim->max_depth) return too_deep(p, c), NULL;
@@ -1364,6 +1369,7 @@ fail:
   return NULL;
 }
 
+/* { key = value, ... } on one line, no trailing comma; `c` is at '{'. */
 static const char *inline_table(tp *p, const char *c, uint32_t depth, rc_value_t **out) {
   const char *open = c;
   if (depth >= p->lim->max_depth) return too_deep(p, c), NULL;
@@ -1422,6 +1428,8 @@ fail:
   return NULL;
 }
 
+/* Any value at `c` (not at a line end: callers check); `depth` is the nesting level an
+ * array or inline table here would have. Stores a new value in *out. */
 static const char *value(tp *p, const char *c, uint32_t depth, rc_value_t **out) {
   const char *s;
   size_t n;
@@ -1616,6 +1624,7 @@ static const char *header(tp *p, const char *c, uint32_t *cur) {
 
 /* ==== the document ==== */
 
+/* The whole input: key/value lines, headers, comments and blank lines. */
 static int document(tp *p) {
   const char *c = p->s;
   if ((unsigned char)c[0] == 0xEF && (unsigned char)c[1] == 0xBB &&

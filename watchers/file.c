@@ -273,8 +273,10 @@ void rc__filewatch_close(rc_engine_t *eng) {
 
 /* ---- reading ---- */
 
-/* Reads the whole file with RC__PARSE_PADDING spare bytes. Returns 0 or an errno. */
-static int read_all(const char *path, char **out, size_t *len, size_t *cap) {
+/* Reads the whole file with RC__PARSE_PADDING spare bytes. Returns 0 or an errno; EFBIG
+ * when the file is longer than `max` (checked before reading, and while reading in case
+ * it grows), so an oversized file never costs its size in memory. */
+static int read_all(const char *path, size_t max, char **out, size_t *len, size_t *cap) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   struct stat st;
@@ -286,6 +288,10 @@ static int read_all(const char *path, char **out, size_t *len, size_t *cap) {
   if (S_ISDIR(st.st_mode)) {
     close(fd);
     return EISDIR;
+  }
+  if ((size_t)st.st_size > max) {
+    close(fd);
+    return EFBIG;
   }
   size_t c = (size_t)st.st_size + RC__PARSE_PADDING + 1;
   char *p = rc__malloc(c);
@@ -315,6 +321,11 @@ static int read_all(const char *path, char **out, size_t *len, size_t *cap) {
     }
     if (r == 0) break;
     n += (size_t)r;
+    if (n > max) {
+      rc__free(p);
+      close(fd);
+      return EFBIG;
+    }
   }
   close(fd);
   memset(p + n, 0, RC__PARSE_PADDING + 1);
@@ -331,10 +342,11 @@ static rc__format format_for(const file_source *s) {
 }
 
 /* Reads, hashes and (if changed) parses; runs on the loop or on the thread pool. */
-static void do_read(read_job *j, const char *display, rc__format fmt) {
+static void do_read(read_job *j, const char *display, rc__format fmt,
+                    const rc__parse_limits *lim) {
   char *data = NULL;
   size_t len = 0, cap = 0;
-  j->err_no = read_all(j->path, &data, &len, &cap);
+  j->err_no = read_all(j->path, lim->max_bytes, &data, &len, &cap);
   if (j->err_no) return;
   j->hash = rc__hash64(data, len);
   j->size = len;
@@ -343,9 +355,7 @@ static void do_read(read_job *j, const char *display, rc__format fmt) {
     rc__free(data);
     return;
   }
-  rc__parse_limits lim;
-  rc__parse_limits_default(&lim);
-  j->parse_rc = rc__parse(fmt, data, len, cap, display, &lim, &j->value, &j->perr);
+  j->parse_rc = rc__parse(fmt, data, len, cap, display, lim, &j->value, &j->perr);
   rc__free(data);
 }
 
@@ -355,6 +365,14 @@ static void missing(file_source *s);
 static void apply_read(file_source *s, read_job *j) {
   if (j->err_no == ENOENT || j->err_no == ENOTDIR) {
     missing(s);
+    return;
+  }
+  if (j->err_no == EFBIG) {
+    rc_error e = {0};
+    rc__err(&e, RC_ELIMIT, s->path, 0, 0, "%s is larger than the limit of %zu bytes "
+            "(limits.max_bytes); the last good value stays", s->path,
+            s->base.comp->limits.max_bytes);
+    rc__deliver_error(s->base.comp, &e);
     return;
   }
   if (j->err_no) {
@@ -380,7 +398,7 @@ static void apply_read(file_source *s, read_job *j) {
 
 static void job_work(uv_work_t *req) {
   read_job *j = req->data;
-  do_read(j, j->src->path, format_for(j->src));
+  do_read(j, j->src->path, format_for(j->src), &j->src->base.comp->limits);
 }
 
 static void source_maybe_done(file_source *s);
@@ -496,7 +514,7 @@ static void check(file_source *s) {
       return;
     }
   }
-  do_read(j, s->path, format_for(s));
+  do_read(j, s->path, format_for(s), &s->base.comp->limits);
   apply_read(s, j);
   rc__value_unref(j->value);
   rc__free(j->path);

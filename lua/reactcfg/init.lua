@@ -44,7 +44,7 @@ local function check_options(fname, opts, allowed)
 end
 
 --- rc.file(path [, opts]): the contents of a file, parsed by format (extension or
---- opts.format). opts: format, settle, missing_grace.
+--- opts.format). opts: format, settle, missing_grace, limits.
 function M.file(path, opts)
   if type(path) == "table" and opts == nil then
     opts, path = path, path.path
@@ -54,9 +54,11 @@ function M.file(path, opts)
   end
   opts = opts or {}
   if type(opts) ~= "table" then argerror(2, "file", "options table expected") end
-  check_options("file", opts, { path = true, format = true, settle = true, missing_grace = true })
+  check_options("file", opts, {
+    path = true, format = true, settle = true, missing_grace = true, limits = true,
+  })
   return setmetatable({
-    kind = "file", path = path, format = opts.format,
+    kind = "file", path = path, format = opts.format, limits = opts.limits,
     settle = opts.settle, missing_grace = opts.missing_grace, line = caller_line(),
   }, SOURCE)
 end

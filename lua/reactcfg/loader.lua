@@ -72,6 +72,37 @@ local function normalize_debounce(d, line, what)
   return quiet, quiet * 4
 end
 
+local SIZE_UNITS = { [""] = 1, b = 1, kb = 1e3, mb = 1e6, gb = 1e9,
+  kib = 1024, mib = 1024 ^ 2, gib = 1024 ^ 3 }
+local LIMIT_KEYS = { max_bytes = "size", max_string = "size", max_depth = "count",
+  max_nodes = "count" }
+
+-- Parser limits of one source: sizes as numbers of bytes or "10MB", "64KiB"; counts as
+-- positive integers. Unset limits keep the engine's defaults.
+local function normalize_limits(limits, what, line)
+  if limits == nil then return nil end
+  if type(limits) ~= "table" then fail(line, "%s: 'limits' must be a table", what) end
+  local out = {}
+  for k, v in pairs(limits) do
+    local kind = LIMIT_KEYS[k]
+    if not kind then
+      fail(line, "%s: unknown limit '%s' (expected max_bytes, max_string, max_depth, "
+        .. "max_nodes)", what, tostring(k))
+    end
+    local n = v
+    if kind == "size" and type(v) == "string" then
+      local num, unit = v:lower():match("^%s*(%d+%.?%d*)%s*(%a*)%s*$")
+      n = num and SIZE_UNITS[unit] and tonumber(num) * SIZE_UNITS[unit]
+    end
+    if type(n) ~= "number" or n < 1 or n ~= n or n == math.huge then
+      fail(line, "%s: limit %s must be a positive %s, got %s", what, k,
+        kind == "size" and "size (bytes, or like \"10MB\")" or "integer", tostring(v))
+    end
+    out[k] = math.floor(n)
+  end
+  return out
+end
+
 local function normalize_source(src, name, line, basedir, lines)
   if not rc.is_source(src) then
     fail(line, "component '%s': 'source' must be a source such as rc.file \"app.json\" "
@@ -86,6 +117,8 @@ local function normalize_source(src, name, line, basedir, lines)
     out.missing_grace_ms = src.missing_grace
       and check_duration(src.missing_grace, "missing_grace", line) or 100
     out.format = src.format
+    out.limits = normalize_limits(src.limits, ("component '%s'"):format(name),
+      locate(lines, "limits", line))
     if out.format ~= nil and not FORMATS[out.format] then
       fail(locate(lines, "format", line), "component '%s': unknown format '%s' "
         .. "(expected json, yaml, toml, dotenv, text)", name, tostring(out.format))

@@ -87,21 +87,26 @@ static void test_strings(void) {
   /* tabs and UTF-8 as they are; a '#' inside quotes is not a comment */
   T("s = \"a\tb é # c\" # real", "{\"s\":{\"type\":\"string\",\"value\":\"a\\tb é # c\"}}");
   /* literal strings: no escapes */
-  T("s = 'C:\\path\\n \"q\"'", "{\"s\":{\"type\":\"string\",\"value\":\"C:\\\\path\\\\n \\\"q\\\"\"}}");
+  T("s = 'C:\\path\\n \"q\"'",
+    "{\"s\":{\"type\":\"string\",\"value\":\"C:\\\\path\\\\n \\\"q\\\"\"}}");
   T("s = ''", "{\"s\":{\"type\":\"string\",\"value\":\"\"}}");
   /* multi-line basic: the first newline is dropped, CRLF becomes LF */
-  T("s = \"\"\"\nline1\r\nline2\n\"\"\"", "{\"s\":{\"type\":\"string\",\"value\":\"line1\\nline2\\n\"}}");
+  T("s = \"\"\"\nline1\r\nline2\n\"\"\"",
+    "{\"s\":{\"type\":\"string\",\"value\":\"line1\\nline2\\n\"}}");
   T("s = \"\"\"\r\nx\"\"\"", "{\"s\":{\"type\":\"string\",\"value\":\"x\"}}");
   /* line-ending backslash swallows blanks and line ends, also with trailing blanks */
   T("s = \"\"\"one \\\n   \n  two \\  \t\r\n three\"\"\"",
     "{\"s\":{\"type\":\"string\",\"value\":\"one two three\"}}");
   T("s = \"\"\"\\\n\"\"\"", "{\"s\":{\"type\":\"string\",\"value\":\"\"}}");
   /* up to two quotes inside and right before the closing delimiter */
-  T("s = \"\"\"a\"b\"\"c\"\"\"\"\"", "{\"s\":{\"type\":\"string\",\"value\":\"a\\\"b\\\"\\\"c\\\"\\\"\"}}");
+  T("s = \"\"\"a\"b\"\"c\"\"\"\"\"",
+    "{\"s\":{\"type\":\"string\",\"value\":\"a\\\"b\\\"\\\"c\\\"\\\"\"}}");
   T("s = \"\"\"\"\"\"\"\"", "{\"s\":{\"type\":\"string\",\"value\":\"\\\"\\\"\"}}");
-  T("s = \"\"\"esc \\\"\\\"\\\" \\u0041\"\"\"", "{\"s\":{\"type\":\"string\",\"value\":\"esc \\\"\\\"\\\" A\"}}");
+  T("s = \"\"\"esc \\\"\\\"\\\" \\u0041\"\"\"",
+    "{\"s\":{\"type\":\"string\",\"value\":\"esc \\\"\\\"\\\" A\"}}");
   /* multi-line literal */
-  T("s = '''\nC:\\n\r\n''x'''''", "{\"s\":{\"type\":\"string\",\"value\":\"C:\\\\n\\n''x''\"}}");
+  T("s = '''\nC:\\n\r\n''x'''''",
+    "{\"s\":{\"type\":\"string\",\"value\":\"C:\\\\n\\n''x''\"}}");
   T("s = '''\t'''", "{\"s\":{\"type\":\"string\",\"value\":\"\\t\"}}");
   /* rejected */
   REJECT("s = \"\\x41\"");
@@ -166,7 +171,8 @@ static void test_floats(void) {
   T("f = 3.14", "{\"f\":{\"type\":\"float\",\"value\":\"3.14\"}}");
   T("a = +1.0\nb = -0.01\nc = 5e+22\nd = 1e06\ne = -2E-2\nf = 6.626e-34",
     "{\"a\":{\"type\":\"float\",\"value\":\"1\"},\"b\":{\"type\":\"float\",\"value\":\"-0.01\"},"
-    "\"c\":{\"type\":\"float\",\"value\":\"5e+22\"},\"d\":{\"type\":\"float\",\"value\":\"1000000\"},"
+    "\"c\":{\"type\":\"float\",\"value\":\"5e+22\"},"
+    "\"d\":{\"type\":\"float\",\"value\":\"1000000\"},"
     "\"e\":{\"type\":\"float\",\"value\":\"-0.02\"},"
     "\"f\":{\"type\":\"float\",\"value\":\"6.626e-34\"}}");
   T("a = 224_617.445_991_228\nb = 1e1_0\nc = 0e0\nd = 0.0\ne = 1e007",
@@ -268,12 +274,14 @@ static void test_datetimes(void) {
   E("t = 24:00:00", "ERR 1:5: hour 24 is out of range (00 to 23)");
   E("t = 12:60:00", "ERR 1:8: minute 60 is out of range (00 to 59)");
   E("t = 12:00:61", "ERR 1:11: second 61 is out of range (00 to 60)");
-  E("t = 12:00", "ERR 1:5: expected a time as HH:MM:SS (two digits each; seconds are required)");
+  E("t = 12:00",
+    "ERR 1:5: expected a time as HH:MM:SS (two digits each; seconds are required)");
   E("d = 1979-05-27T07:32:00+24:00",
     "ERR 1:24: UTC offset +24:00 is out of range (hours 00 to 23, minutes 00 to 59)");
   E("d = 1979-05-27T07:32:00Zx",
     "ERR 1:25: expected the end of the date-time '1979-05-27T07:32:00Z', found 'x'");
-  E("d = 10000-01-01", "ERR 1:5: invalid date: the year must have four digits (YYYY-MM-DD)");
+  E("d = 10000-01-01",
+    "ERR 1:5: invalid date: the year must have four digits (YYYY-MM-DD)");
   REJECT("d = 1979-5-27");
   REJECT("d = 1979-05-27T");
   REJECT("d = 1979-05-27T7:32:00");
@@ -392,13 +400,15 @@ static void test_arrays(void) {
 }
 
 static void test_inline_tables(void) {
-  J("t = {}\nu = { }\nv = {a = 1, b = \"x\"}", "{\"t\":{},\"u\":{},\"v\":{\"a\":1,\"b\":\"x\"}}");
+  J("t = {}\nu = { }\nv = {a = 1, b = \"x\"}",
+    "{\"t\":{},\"u\":{},\"v\":{\"a\":1,\"b\":\"x\"}}");
   J("p = { x = 1, y.z = 2, y.w = 3, \"q.r\" = { s = [] } }",
     "{\"p\":{\"x\":1,\"y\":{\"z\":2,\"w\":3},\"q.r\":{\"s\":[]}}}");
   J("a = {b = {c = {d = 1}}}", "{\"a\":{\"b\":{\"c\":{\"d\":1}}}}");
   E("a = {b = 1,}", "ERR 1:12: an inline table cannot end with ',' (no trailing comma)");
   E("a = {b = 1\n}",
-    "ERR 1:11: an inline table must be on one line: expected ',' or '}' before the end of the line");
+    "ERR 1:11: an inline table must be on one line: expected ',' or '}' before the end "
+    "of the line");
   E("a = {b = 1, b = 2}", "ERR 1:13: duplicate key 'b': it is already defined");
   E("a = {b.c = 1, b = 2}",
     "ERR 1:15: duplicate key 'b': it is already defined as a table (defined by dotted keys)");
@@ -417,10 +427,12 @@ static void test_tables(void) {
   J("[ a . \"b.c\" . 'd' ]\nk = 1", "{\"a\":{\"b.c\":{\"d\":{\"k\":1}}}}");
   J("[a]\n[a.b]\n[a.c]\n", "{\"a\":{\"b\":{},\"c\":{}}}");
   /* keys keep document order, not sorted */
-  J("z = 1\na = 2\nm = 3\n[t]\nc = 1\nb = 2", "{\"z\":1,\"a\":2,\"m\":3,\"t\":{\"c\":1,\"b\":2}}");
+  J("z = 1\na = 2\nm = 3\n[t]\nc = 1\nb = 2",
+    "{\"z\":1,\"a\":2,\"m\":3,\"t\":{\"c\":1,\"b\":2}}");
   /* dotted keys create and extend tables within a section */
   J("a.b.c = 1\na.b.d = 2\na.e = 3", "{\"a\":{\"b\":{\"c\":1,\"d\":2},\"e\":3}}");
-  J("[fruit]\napple.color = \"red\"\napple.taste.sweet = true\n[fruit.apple.texture]\nsmooth = true",
+  J("[fruit]\napple.color = \"red\"\napple.taste.sweet = true\n"
+    "[fruit.apple.texture]\nsmooth = true",
     "{\"fruit\":{\"apple\":{\"color\":\"red\",\"taste\":{\"sweet\":true},"
     "\"texture\":{\"smooth\":true}}}}");
   /* dotted keys may extend a table a header created only implicitly */
@@ -428,7 +440,8 @@ static void test_tables(void) {
   /* quoted keys: escapes, empty, dots inside, same as bare when equal */
   J("\"a.b\" = 1\n'c d' = 2\n\"\" = 3\n\"\\u0065\" = 4\n1234 = 5\n- = 6\n_ = 7",
     "{\"a.b\":1,\"c d\":2,\"\":3,\"e\":4,\"1234\":5,\"-\":6,\"_\":7}");
-  E("e = 1\n\"\\u0065\" = 2", "ERR 2:1: duplicate key '\"\\u0065\"': it is already defined");
+  E("e = 1\n\"\\u0065\" = 2",
+    "ERR 2:1: duplicate key '\"\\u0065\"': it is already defined");
   /* blanks around dots and '=' */
   J("a . b\t=\t1", "{\"a\":{\"b\":1}}");
   /* keys that look like numbers or booleans */
@@ -456,7 +469,8 @@ static void test_redefinition(void) {
   E("a = 1\na = 2", "ERR 2:1: duplicate key 'a': it is already defined");
   E("[a]\nb = 1\n[a]", "ERR 3:2: table [a] is defined twice");
   E("[a.b]\n[a]\n[a]", "ERR 3:2: table [a] is defined twice");
-  E("[a]\nb = 1\n[a.b]", "ERR 3:4: cannot define table [a.b]: the key is already an integer");
+  E("[a]\nb = 1\n[a.b]",
+    "ERR 3:4: cannot define table [a.b]: the key is already an integer");
   E("a.b = 1\n[a]",
     "ERR 2:2: table [a] was already defined by dotted keys; a header cannot define it again");
   E("[x]\na.b.c = 1\n[x.a.b]",
@@ -475,13 +489,15 @@ static void test_redefinition(void) {
     "ERR 2:3: cannot append to 'a' with [[a]]: it is an array written with '=', and such "
     "arrays cannot be extended");
   E("[[a]]\n[a]", "ERR 2:2: 'a' is an array of tables: write [[a]] to add an element");
-  E("[a]\n[[a]]", "ERR 2:3: cannot define array of tables [[a]]: the key is already a table");
+  E("[a]\n[[a]]",
+    "ERR 2:3: cannot define array of tables [[a]]: the key is already a table");
   E("[[a.b]]\n[[a]]",
     "ERR 2:3: cannot define array of tables [[a]]: the key is already a table");
   E("[[a.b]]\n[a]\nb.y = 2",
     "ERR 3:1: cannot add to 'b' with a dotted key: it is an array of tables");
   E("[[t]]\n[t]\n", "ERR 2:2: 't' is an array of tables: write [[t]] to add an element");
-  E("[a]\nb = [1]\n[a.b.c]", "ERR 3:4: cannot use 'a.b' as a table: it is already an array");
+  E("[a]\nb = [1]\n[a.b.c]",
+    "ERR 3:4: cannot use 'a.b' as a table: it is already an array");
   E("[a.b]\nc = 1\n[a]\nb = 2",
     "ERR 4:1: duplicate key 'b': it is already defined as a table");
   E("a = [{b = 1}]\n[a.c]", "ERR 2:2: cannot use 'a' as a table: it is already an array");
@@ -489,7 +505,8 @@ static void test_redefinition(void) {
 
 static void test_document_syntax(void) {
   /* BOM, comments everywhere, CRLF, blank lines, no final newline */
-  J("\xef\xbb\xbf# top\r\n\r\n a = 1 # c\r\n\t[t] # c\r\nb = 2", "{\"a\":1,\"t\":{\"b\":2}}");
+  J("\xef\xbb\xbf# top\r\n\r\n a = 1 # c\r\n\t[t] # c\r\nb = 2",
+    "{\"a\":1,\"t\":{\"b\":2}}");
   J("", "{}");
   J("\n\n# only comments\n  \t\n", "{}");
   J("# é UTF-8 and \t tab in comments\na = 1", "{\"a\":1}");
@@ -500,7 +517,8 @@ static void test_document_syntax(void) {
   E("# c\x01", "ERR 1:4: control character U+0001 is not allowed in a comment");
   E("# c\xff", "ERR 1:4: invalid UTF-8 in a comment (byte 0xFF)");
   E("a = \"x\xc3\"", "ERR 1:7: invalid UTF-8 in a string (byte 0xC3)");
-  E("\xc3\xa9 = 1", "ERR 1:1: expected a key, found 'é' (U+00E9): bare keys may contain only "
+  E("\xc3\xa9 = 1",
+    "ERR 1:1: expected a key, found 'é' (U+00E9): bare keys may contain only "
                     "A-Z, a-z, 0-9, '_' and '-'; put other keys in quotes");
   E("\xef\xbb\xbf\xef\xbb\xbf" "a = 1",
     "ERR 1:2: expected a key, found the invisible character U+FEFF: bare keys may contain "
@@ -523,45 +541,56 @@ static void test_document_syntax(void) {
 static void test_error_positions(void) {
   E("name", "ERR 1:5: expected '=' after key 'name'");
   E("a = 1\nname \"x\"", "ERR 2:6: expected '=' after key 'name', found '\"'");
-  E("a = 1\n\n  b = ", "ERR 3:7: expected a value after '=' for key 'b', found the end of the "
+  E("a = 1\n\n  b = ",
+    "ERR 3:7: expected a value after '=' for key 'b', found the end of the "
                        "input");
-  E("k = \"open", "ERR 1:10: unterminated string (opened at line 1, column 5): expected '\"' "
+  E("k = \"open",
+    "ERR 1:10: unterminated string (opened at line 1, column 5): expected '\"' "
                   "before the end of the line (use \"\"\" for a multi-line string)");
-  E("k = \"\"\"\nabc\n", "ERR 3:1: unterminated multi-line string (opened at line 1, column "
+  E("k = \"\"\"\nabc\n",
+    "ERR 3:1: unterminated multi-line string (opened at line 1, column "
                          "5): expected \"\"\"");
   E("k = [1, 2\nx = 3", "ERR 2:1: expected ',' or ']' after an array element, found 'x'");
-  E("k = { a = 1 b = 2 }", "ERR 1:13: expected ',' or '}' after a value in an inline table, "
+  E("k = { a = 1 b = 2 }",
+    "ERR 1:13: expected ',' or '}' after a value in an inline table, "
                            "found 'b'");
-  E("k = 0x", "ERR 1:7: expected a hexadecimal digit after '0x', found the end of the input");
+  E("k = 0x",
+    "ERR 1:7: expected a hexadecimal digit after '0x', found the end of the input");
   E("k = 012", "ERR 1:5: leading zeros are not allowed in decimal numbers");
   E("k = 1__0", "ERR 1:6: '_' in a number must be between two digits");
   E("k = 1.e3", "ERR 1:7: a decimal point must be followed by a digit");
   E("k = -0x1", "ERR 1:5: hexadecimal, octal and binary integers cannot have a sign");
-  E("k = \"a\\qb\"", "ERR 1:7: invalid escape: '\\' followed by 'q' (valid escapes are \\b \\t "
+  E("k = \"a\\qb\"",
+    "ERR 1:7: invalid escape: '\\' followed by 'q' (valid escapes are \\b \\t "
                      "\\n \\f \\r \\\" \\\\ \\uXXXX \\UXXXXXXXX)");
-  E("k = \"\\uD83D\"", "ERR 1:6: '\\uD83D' is not a Unicode scalar value (surrogates and code "
+  E("k = \"\\uD83D\"",
+    "ERR 1:6: '\\uD83D' is not a Unicode scalar value (surrogates and code "
                        "points above U+10FFFF cannot be written)");
   E("k = \"\\u12G4\"", "ERR 1:6: '\\u' must be followed by exactly 4 hexadecimal digits");
   E("k = hello", "ERR 1:5: invalid value 'hello': expected a string in quotes, a number, "
                  "true, false, a date-time, an array or an inline table");
-  E("k = True", "ERR 1:5: invalid value 'True': expected a string in quotes, a number, true, "
+  E("k = True",
+    "ERR 1:5: invalid value 'True': expected a string in quotes, a number, true, "
                 "false, a date-time, an array or an inline table");
   E("[a", "ERR 1:3: expected ']' or '.' after key 'a'");
   E("[]", "ERR 1:2: empty table header: expected a table name");
-  E("[[a]", "ERR 1:5: expected ']]' to close the array-of-tables header [[a]], found the end "
+  E("[[a]",
+    "ERR 1:5: expected ']]' to close the array-of-tables header [[a]], found the end "
             "of the input");
   E("[a.]", "ERR 1:4: expected a key, found ']'");
   E("a$b = 1", "ERR 1:2: invalid character '$' in key 'a': bare keys may contain only A-Z, "
                "a-z, 0-9, '_' and '-'; put other keys in quotes");
   E("= 1", "ERR 1:1: missing key before '='");
   E("\"\"\"k\"\"\" = 1", "ERR 1:1: a multi-line string cannot be a key");
-  E("s = \"\"\"x\\  y\"\"\"", "ERR 1:9: a '\\' followed by blanks must be the last character "
+  E("s = \"\"\"x\\  y\"\"\"",
+    "ERR 1:9: a '\\' followed by blanks must be the last character "
                              "on its line (line-ending backslash)");
   E("s = '''a''''''", "ERR 1:14: too many quotes: at most two may come before the closing "
                       "''' of a multi-line literal string; escape the others");
   /* columns count characters, not bytes */
   E("k = \"é\" x", "ERR 1:9: expected the end of the line after a value, found 'x'");
-  E("# ééé\nk = \"ü\"\x01", "ERR 2:8: expected the end of the line after a value, found the "
+  E("# ééé\nk = \"ü\"\x01",
+    "ERR 2:8: expected the end of the line after a value, found the "
                               "control character U+0001");
 }
 

@@ -291,13 +291,19 @@ int main(int argc, char **argv) {
   bool verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
   const char *candidates[4];
   int nc = 0;
+  /* An explicit RC_TOML_TEST_DIR is the only place looked at, so a wrong one fails
+   * loudly; otherwise: next to the source tree (the repository is cloned beside shared/),
+   * then relative to the working directory (the repository, or a build tree in it). */
   const char *env = getenv("RC_TOML_TEST_DIR");
-  if (env && *env) candidates[nc++] = env;
+  if (env && *env) {
+    candidates[nc++] = env;
+  } else {
 #ifdef RC_SOURCE_DIR
-  candidates[nc++] = RC_SOURCE_DIR "/../shared/testdata/toml-test";
+    candidates[nc++] = RC_SOURCE_DIR "/../shared/testdata/toml-test";
 #endif
-  candidates[nc++] = "../shared/testdata/toml-test";
-  candidates[nc++] = "../../shared/testdata/toml-test";
+    candidates[nc++] = "../shared/testdata/toml-test";
+    candidates[nc++] = "../../shared/testdata/toml-test";
+  }
   const char *dir = NULL;
   for (int i = 0; i < nc && !dir; i++)
     if (is_dir_with_list(candidates[i])) dir = candidates[i];
