@@ -46,7 +46,7 @@
  * - inline tables and static arrays are immutable once written. */
 
 #define NONE UINT32_MAX
-#define PAD 16         /* zero bytes after the input copy; the longest look-ahead is 12 */
+#define PAD 16         /* zero bytes after the input copy, for look-ahead */
 #define SMALL_TABLE 8  /* tables with more keys than this are indexed in the hash map */
 
 enum { E_VALUE, E_TABLE, E_AOT };
@@ -87,7 +87,7 @@ typedef struct chunk {
   char data[];
 } chunk;
 
-/* One key segment as decoded, and where it was written. */
+/* One key segment, decoded (pointing into the input copy or the key arena). */
 typedef struct keyp {
   const char *s;
   uint32_t len;
