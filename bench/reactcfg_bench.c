@@ -14,9 +14,14 @@ static const char *prog = "reactcfg-bench";
 static int usage(void) {
   fprintf(stderr,
           "usage: %s diff OLD.json NEW.json [--iterations N]\n"
-          "  diff  parse both files and diff the trees; prints\n"
-          "        changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n",
-          prog);
+          "       %s parse FILE [--format json|yaml|toml|dotenv] [--iterations N]\n"
+          "       %s latency --help\n"
+          "  diff     parse both files and diff the trees; prints\n"
+          "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
+          "  parse    parse one file N times; prints\n"
+          "           format=<f> bytes=<n> parse_ms=<median ms> mb_per_s=<throughput>\n"
+          "  latency  save-to-callback latency of a watched file (see --help)\n",
+          prog, prog, prog);
   return 1;
 }
 
@@ -167,6 +172,7 @@ out:
 }
 
 int rc_bench_latency_main(int argc, char **argv); /* bench/latency.c */
+int rc_bench_parse_main(int argc, char **argv);   /* bench/parse_bench.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -175,6 +181,7 @@ static const struct {
 } commands[] = {
   {"diff", cmd_diff},
   {"latency", rc_bench_latency_main},
+  {"parse", rc_bench_parse_main},
 };
 
 int main(int argc, char **argv) {
