@@ -12,8 +12,8 @@
 int rc_bench_parse_main(int argc, char **argv);
 
 enum {
-  TARGET_MS = 2000,     /* default N: about this long in total ... */
-  MIN_ITERATIONS = 5,   /* ... but at least this many parses ... */
+  TARGET_MS = 2000,       /* default N: about this long in total ... */
+  MIN_ITERATIONS = 5,     /* ... but at least this many parses ... */
   MAX_ITERATIONS = 10000, /* ... and at most this many */
 };
 

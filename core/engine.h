@@ -182,9 +182,12 @@ bool rc__pattern_match(const char *pattern, const char *path);
 lua_State *rc__lua_new_state(rc_engine_t *eng);
 /* Opens luv on the engine's loop (called once the loop is known). */
 int rc__lua_open_luv(rc_engine_t *eng, rc_error *err);
-/* Calls the function at the top of the stack with `nargs` arguments below it, protected,
- * with a traceback handler; on error fills `err` and pops it. [-(nargs+1), +nres|0, -] */
+/* Calls the function below its `nargs` arguments, protected, with a traceback handler
+ * and a time budget (the default one for calls into a policy); on error fills `err` and
+ * pops it. Nested calls share the outermost budget. [-(nargs+1), +nres|0, -] */
 int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err);
+int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
+                         rc_error *err);
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);
 /* Frees every component (engine free, failed load). */

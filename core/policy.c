@@ -24,9 +24,19 @@ static const char ENGINE_KEY = 'e'; /* registry: light userdata rc_engine_t* */
 
 /* Memory cap of the engine's Lua state; growth past it fails like any allocation. */
 #define RC_LUA_MEM_LIMIT ((size_t)512 << 20)
+/* Time budgets: loading a policy, and each later call into it (on_change, callbacks).
+ * Fixed for now; #4 makes them part of the policy. */
+#define RC_LUA_LOAD_BUDGET_MS 2000
+#define RC_LUA_CALL_BUDGET_MS 1000
 
+/* Per-state bookkeeping, reached from the allocator and the hook through the allocator's
+ * user data: memory in use and its cap, and the running call's time budget. */
 typedef struct lua_mem {
   size_t used, limit;
+  uint64_t deadline_ns;   /* 0: no budget armed */
+  uint64_t budget_ms;
+  int depth;              /* nested protected calls: only the outermost arms the budget */
+  bool expired;
 } lua_mem;
 
 static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -74,18 +84,59 @@ static void error_from_lua(lua_State *L, int status, rc_error *err) {
   rc__err(err, code, NULL, 0, 0, "%s", msg ? msg : "error (not a string)");
 }
 
-int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err) {
+/* Count hook: every few thousand instructions, compare the clock with the deadline. Once
+ * past it, the hook re-arms on every line and count so the error is raised again right
+ * after any pcall in the policy that caught it: the budget cannot be swallowed. */
+static void budget_hook(lua_State *L, lua_Debug *ar) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  lua_mem *m = ud;
+  if (!m->expired) {
+    if (m->deadline_ns == 0 || rc__mono_ns() < m->deadline_ns) return;
+    m->expired = true;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+  }
+  /* Our own modules (the loader reporting the error) may finish; policy code may not. */
+  if (lua_getinfo(L, "S", ar) && strncmp(ar->source, "@lua/reactcfg/", 14) == 0) return;
+  /* Level 0 in a hook is the interrupted function itself: name its line. */
+  luaL_where(L, 0);
+  lua_pushfstring(L, "stopped: the policy ran longer than its time budget of %d ms",
+                  (int)m->budget_ms);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
+                         rc_error *err) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  lua_mem *m = ud;
+  if (m->depth++ == 0) {
+    m->expired = false;
+    m->budget_ms = budget_ms;
+    m->deadline_ns = rc__mono_ns() + budget_ms * 1000000u;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1000);
+  }
   int base = lua_gettop(L) - nargs; /* the function's index */
   lua_pushcfunction(L, msgh);
   lua_insert(L, base);
   int status = lua_pcall(L, nargs, nres, base);
   lua_remove(L, base);
+  if (--m->depth == 0) {
+    lua_sethook(L, NULL, 0, 0);
+    m->deadline_ns = 0;
+    m->expired = false;
+  }
   if (status != LUA_OK) {
     error_from_lua(L, status, err);
     lua_pop(L, 1);
     return status == LUA_ERRMEM ? RC_ENOMEM : RC_EPOLICY;
   }
   return 0;
+}
+
+int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err) {
+  return rc__lua_pcall_budget(L, nargs, nres, RC_LUA_CALL_BUDGET_MS, err);
 }
 
 /* ---- embedded modules ---- */
@@ -127,7 +178,7 @@ static int l_init_state(lua_State *L) {
 lua_State *rc__lua_new_state(rc_engine_t *eng) {
   lua_mem *m = rc__malloc(sizeof *m);
   if (!m) return NULL;
-  m->used = 0;
+  memset(m, 0, sizeof *m);
   m->limit = RC_LUA_MEM_LIMIT;
   lua_State *L = lua_newstate(lua_alloc, m);
   if (!L) {
@@ -350,7 +401,7 @@ int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
   lua_pushstring(L, dir);
   rc__free(text);
   rc_error lerr = {0};
-  int rc = rc__lua_pcall(L, 3, 1, &lerr);
+  int rc = rc__lua_pcall_budget(L, 3, 1, RC_LUA_LOAD_BUDGET_MS, &lerr);
   if (rc != 0) {
     /* Loader errors are "message" + line; Lua errors already start "path:line:". */
     if (err) {

@@ -127,6 +127,31 @@ return rc.policy { components = {
     assert.equal("production", commits[1].changes[1].new)
   end)
 
+  it("stops an on_change handler that never returns and keeps running", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy {
+  components = { s = { source = rc.file "app.json" } },
+  on_change = function(changes, snapshot)
+    if snapshot.s.spin then pcall(function() while true do end end) end
+  end,
+}
+]], { ["app.json"] = '{"spin": false}' })
+    e:events()
+    e:commits()
+    H.write(dir .. "/app.json", '{"spin": true}')
+    assert.equal(1, #H.commits(e, 1))
+    local errs = {}
+    for _, ev in ipairs(e:events()) do
+      if ev.event == "policy.error" then errs[#errs + 1] = ev.message end
+    end
+    assert.equal(1, #errs)
+    assert.matches("time budget", errs[1])
+    H.write(dir .. "/app.json", '{"spin": false, "after": 1}')
+    assert.equal(1, #H.commits(e, 1))
+    assert.equal(1, e:get("s.after"))
+  end)
+
   it("runs the policy's on_change with the changes and the new snapshot", function()
     e, dir = H.engine([[
 local rc = require "reactcfg"

@@ -142,6 +142,21 @@ return rc.policy { components = { a = { source = rc.file("a.json", { formt = "js
     assert.matches("^policy.lua:2: attempt to modify read%-only table 'reactcfg'", err)
   end)
 
+  it("stops a policy that loops forever, even inside pcall", function()
+    local _, err = load("local rc = require 'reactcfg'\nwhile true do end\n")
+    assert.matches("^policy.lua:2: stopped: the policy ran longer than its time budget", err)
+    _, err = load("local rc = require 'reactcfg'\n"
+      .. "for i = 1, 3 do pcall(function() while true do end end) end\nreturn {}\n")
+    assert.matches("^policy.lua:2: stopped: the policy ran longer than its time budget", err)
+  end)
+
+  it("stops a policy that allocates without end", function()
+    local _, err = load("local rc = require 'reactcfg'\nlocal t = {}\n"
+      .. "while true do t[#t + 1] = ('x'):rep(1 << 20) .. #t end\n")
+    assert.truthy(err)
+    assert.matches("policy.lua", err)
+  end)
+
   it("fails cleanly on a missing policy file", function()
     local e, err = rc.engine("/nonexistent/policy.lua")
     assert.is_nil(e)
