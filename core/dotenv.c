@@ -17,26 +17,10 @@ typedef struct dp {
   rc_error *err;
 } dp;
 
-/* 1-based line and column of byte `off`; columns count characters (UTF-8 lead bytes). */
-static void position(const char *s, size_t off, int *line, int *col) {
-  int l = 1;
-  size_t ls = 0;
-  for (size_t k = 0; k < off; k++)
-    if (s[k] == '\n') {
-      l++;
-      ls = k + 1;
-    }
-  int c = 1;
-  for (size_t k = ls; k < off; k++)
-    if (((unsigned char)s[k] & 0xC0) != 0x80) c++;
-  *line = l;
-  *col = c;
-}
-
 static int fail(const dp *p, int code, size_t off, const char *fmt, ...) RC__PRINTF(4, 5);
 static int fail(const dp *p, int code, size_t off, const char *fmt, ...) {
   int line, col;
-  position(p->s, off, &line, &col);
+  rc__text_position(p->s, off, &line, &col);
   va_list ap;
   va_start(ap, fmt);
   rc__verr(p->err, code, p->file, line, col, fmt, ap);
@@ -80,7 +64,7 @@ static size_t double_quoted(const dp *p, size_t q, rc__buf *val, int *rc) {
   for (;;) {
     if (i >= p->n) {
       int line, col;
-      position(s, q, &line, &col);
+      rc__text_position(s, q, &line, &col);
       *rc = fail(p, RC_EPARSE, p->n, "unterminated double-quoted value (opened at line %d)",
                  line);
       return 0;

@@ -37,28 +37,12 @@ namespace {
 
 /* ==== positions ==== */
 
-/* 1-based line and column of byte `off`; columns count characters (UTF-8 lead bytes). */
-void position(const char *s, size_t off, int *line, int *col) {
-  int l = 1;
-  size_t ls = 0;
-  for (size_t k = 0; k < off; k++)
-    if (s[k] == '\n') {
-      l++;
-      ls = k + 1;
-    }
-  int c = 1;
-  for (size_t k = ls; k < off; k++)
-    if ((static_cast<unsigned char>(s[k]) & 0xC0) != 0x80) c++;
-  *line = l;
-  *col = c;
-}
-
 int fail_at(rc_error *err, int code, const char *file, const char *s, size_t off,
             const char *fmt, ...) RC__PRINTF(6, 7);
 int fail_at(rc_error *err, int code, const char *file, const char *s, size_t off,
             const char *fmt, ...) {
   int line = 0, col = 0;
-  if (off != SIZE_MAX) position(s, off, &line, &col);
+  if (off != SIZE_MAX) rc__text_position(s, off, &line, &col);
   va_list ap;
   va_start(ap, fmt);
   rc__verr(err, code, file, line, col, fmt, ap);

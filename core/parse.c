@@ -9,6 +9,21 @@
 #include <string.h>
 #include <strings.h>
 
+void rc__text_position(const char *s, size_t off, int *line, int *col) {
+  int l = 1;
+  size_t ls = 0;
+  const char *nl;
+  while ((nl = memchr(s + ls, '\n', off - ls)) != NULL) {
+    l++;
+    ls = (size_t)(nl - s) + 1;
+  }
+  int c = 1;
+  for (size_t k = ls; k < off; k++)
+    if (((unsigned char)s[k] & 0xC0) != 0x80) c++;
+  *line = l;
+  *col = c;
+}
+
 void rc__parse_limits_default(rc__parse_limits *lim) {
   lim->max_bytes = (size_t)256 << 20;
   lim->max_depth = 512;

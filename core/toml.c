@@ -182,28 +182,12 @@ static size_t utf8_len(const char *str) {
 
 /* ==== errors ==== */
 
-/* 1-based line and column of byte `off`; columns count characters (UTF-8 lead bytes). */
-static void position(const char *s, size_t off, int *line, int *col) {
-  int l = 1;
-  size_t ls = 0;
-  const char *nl;
-  while ((nl = memchr(s + ls, '\n', off - ls)) != NULL) {
-    l++;
-    ls = (size_t)(nl - s) + 1;
-  }
-  int c = 1;
-  for (size_t k = ls; k < off; k++)
-    if (((unsigned char)s[k] & 0xC0) != 0x80) c++;
-  *line = l;
-  *col = c;
-}
-
 /* Records the first error (later ones are consequences) and returns its code. */
 static int fail(tp *p, int code, const char *at, const char *fmt, ...) RC__PRINTF(4, 5);
 static int fail(tp *p, int code, const char *at, const char *fmt, ...) {
   if (p->rc) return p->rc;
   int line, col;
-  position(p->s, (size_t)(at - p->s), &line, &col);
+  rc__text_position(p->s, (size_t)(at - p->s), &line, &col);
   va_list ap;
   va_start(ap, fmt);
   rc__verr(p->err, code, p->file, line, col, fmt, ap);
@@ -643,7 +627,7 @@ static int str_result(tp *p, bool copy, const char *run, const char *end, const 
 static int unterminated(tp *p, const char *c, const char *open, const char *kind,
                         const char *close) {
   int line, col;
-  position(p->s, (size_t)(open - p->s), &line, &col);
+  rc__text_position(p->s, (size_t)(open - p->s), &line, &col);
   return fail(p, RC_EPARSE, c,
               "unterminated %s (opened at line %d, column %d): expected %s", kind, line,
               col, close);

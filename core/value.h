@@ -151,6 +151,11 @@ rc__format rc__format_from_name(const char *name, bool *known);
 rc__format rc__format_from_path(const char *path);
 const char *rc__format_name(rc__format f);
 
+/* 1-based line and column of byte `off` of `s`; columns count characters (UTF-8 lead
+ * bytes). For error positions in every parser but YAML (libyaml counts line breaks its
+ * own way). */
+void rc__text_position(const char *s, size_t off, int *line, int *col);
+
 /* Parses `len` bytes (see RC__PARSE_PADDING; `cap` is the allocated size so a parser may
  * use the padding without copying when cap >= len + padding). On success *out is a new
  * value (refs 1). On failure returns RC_EPARSE / RC_ELIMIT / RC_ENOMEM and fills `err`

@@ -98,6 +98,10 @@ local function normalize_limits(limits, what, line)
       fail(line, "%s: limit %s must be a positive %s, got %s", what, k,
         kind == "size" and "size (bytes, or like \"10MB\")" or "integer", tostring(v))
     end
+    -- Parsers recurse once per level: deeper than this could exhaust a thread's stack.
+    if k == "max_depth" and n > 4096 then
+      fail(line, "%s: limit max_depth must be at most 4096, got %s", what, tostring(v))
+    end
     out[k] = math.floor(n)
   end
   return out

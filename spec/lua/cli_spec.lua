@@ -2,13 +2,7 @@
 local H = require "helpers"
 local cjson = require "cjson"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)\n?$"))
-  return out:gsub("exit=%d+\n?$", ""), code
-end
+local sh = H.sh
 
 describe("reactcfg-lua", function()
   local lua_bin = H.bin("reactcfg-lua")

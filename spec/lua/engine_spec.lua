@@ -71,10 +71,7 @@ return rc.policy { components = { s = { source = rc.file "app.json" } } }
     H.write(dir .. "/app.json", '{"a": 1,\n "b": }')
     local commits = H.commits(e, 0)
     assert.equal(0, #commits)
-    local errs = {}
-    for _, ev in ipairs(e:events()) do
-      if ev.event == "source.error" then errs[#errs + 1] = ev end
-    end
+    local errs = H.events(e, "source.error")
     assert.equal(1, #errs)
     assert.equal("s", errs[1].component)
     assert.matches("app%.json$", errs[1].file)
@@ -84,11 +81,7 @@ return rc.policy { components = { s = { source = rc.file "app.json" } } }
     H.write(dir .. "/app.json", '{"a": 2}')
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    local recovered = 0
-    for _, ev in ipairs(e:events()) do
-      if ev.event == "source.recovered" then recovered = recovered + 1 end
-    end
-    assert.equal(1, recovered)
+    assert.equal(1, #H.events(e, "source.recovered"))
   end)
 
   it("debounces a burst of saves into one commit", function()
@@ -141,12 +134,9 @@ return rc.policy {
     e:commits()
     H.write(dir .. "/app.json", '{"spin": true}')
     assert.equal(1, #H.commits(e, 1))
-    local errs = {}
-    for _, ev in ipairs(e:events()) do
-      if ev.event == "policy.error" then errs[#errs + 1] = ev.message end
-    end
+    local errs = H.events(e, "policy.error")
     assert.equal(1, #errs)
-    assert.matches("time budget", errs[1])
+    assert.matches("time budget", errs[1].message)
     H.write(dir .. "/app.json", '{"spin": false, "after": 1}')
     assert.equal(1, #H.commits(e, 1))
     assert.equal(1, e:get("s.after"))
@@ -165,12 +155,9 @@ return rc.policy {
     e:events()
     H.write(dir .. "/app.json", '{"fail": true}')
     H.commits(e, 1)
-    local errs = {}
-    for _, ev in ipairs(e:events()) do
-      if ev.event == "policy.error" then errs[#errs + 1] = ev.message end
-    end
+    local errs = H.events(e, "policy.error")
     assert.equal(1, #errs)
-    assert.matches("handler failed on purpose", errs[1])
+    assert.matches("handler failed on purpose", errs[1].message)
     assert.is_true(e:get("s.fail"))
   end)
 end)

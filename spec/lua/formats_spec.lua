@@ -4,21 +4,9 @@
 local H = require "helpers"
 local cjson = require "cjson"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit=$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit=(%d+)\n?$"))
-  return out:gsub("exit=%d+\n?$", ""), code
-end
+local sh = H.sh
 
-local function errors_of(e)
-  local out = {}
-  for _, ev in ipairs(e:events()) do
-    if ev.event == "source.error" then out[#out + 1] = ev end
-  end
-  return out
-end
+local function errors_of(e) return H.events(e, "source.error") end
 
 describe("formats in the engine", function()
   local e, dir

@@ -48,6 +48,25 @@ function H.commits(e, n, quiet)
   return got
 end
 
+--- Runs a shell command; returns its output (stdout and stderr) and exit status.
+function H.sh(cmd)
+  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)\n?$"))
+  return (out:gsub("exit=%d+\n?$", "")), code
+end
+
+--- The events named `name` (e.g. "source.error") among those the engine has recorded
+--- since the last call to e:events().
+function H.events(e, name)
+  local out = {}
+  for _, ev in ipairs(e:events()) do
+    if ev.event == name then out[#out + 1] = ev end
+  end
+  return out
+end
+
 --- Path of a built program (reactcfg-lua, ...).
 function H.bin(name)
   return (os.getenv("RC_BIN") or "build") .. "/" .. name
