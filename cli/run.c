@@ -2,6 +2,7 @@
  * loop and prints each commit and event as it happens, in a form for people or, with
  * --json, one JSON object per line for programs. SIGINT/SIGTERM stop it cleanly. */
 #include "cli.h"
+#include "engine.h"
 #include "internal.h"
 #include "value.h"
 
@@ -170,6 +171,7 @@ int cli_run(const char *policy, bool json) {
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   rc_engine_free(ctx.eng);
+  rc__loop_close_all(&loop); /* our loop: nothing may keep it from closing */
   while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
   return ctx.exit_code;
 }

@@ -178,6 +178,9 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   for (size_t i = 0; i < eng->ncomps; i++)
     rc__sched_config(&eng->sched, i, eng->comps[i]->debounce_ms,
                      eng->comps[i]->debounce_max_ms);
+  for (size_t i = 0; i < eng->ncomps; i++)
+    rc__sched_throttle_config(&eng->sched, i, eng->comps[i]->throttle_ms,
+                              eng->comps[i]->throttle_burst);
   if ((rc = rc__lua_open_luv(eng, err))) return rc;
   if ((rc = create_sources(eng, err))) return rc;
 
@@ -268,11 +271,12 @@ int rc_engine_attach(rc_engine_t *eng, void *uv_loop, rc_error *err) {
 
 static void source_stopped(rc__source *s) { RC__UNUSED(s); }
 
-/* Closes anything a policy opened through luv on our own loop. */
-static void close_foreign(uv_handle_t *h, void *arg) {
+static void close_any(uv_handle_t *h, void *arg) {
   RC__UNUSED(arg);
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
+
+void rc__loop_close_all(uv_loop_t *loop) { uv_walk(loop, close_any, NULL); }
 
 static void stop_on_loop(rc_engine_t *eng) {
   if (eng->state == RC__ST_STOPPING || eng->state == RC__ST_STOPPED) return;
@@ -289,7 +293,8 @@ static void stop_on_loop(rc_engine_t *eng) {
     close_handle(eng, (uv_handle_t *)&eng->retire_timer);
     close_handle(eng, (uv_handle_t *)&eng->wake);
   }
-  if (eng->owns_loop) uv_walk(eng->loop, close_foreign, NULL);
+  /* On our own loop, also close anything a policy opened through luv. */
+  if (eng->owns_loop) rc__loop_close_all(eng->loop);
   eng->state = RC__ST_STOPPED;
   if (was_running)
     rc__emit(eng, RC_EVENT_STOPPED, NULL, eng->policy_path, 0, 0, 0, "engine stopped");

@@ -49,10 +49,15 @@ struct rc__component {
   rc_value_t *value;          /* owned; last good value from the source, NULL = absent */
   rc_value_t *pending;        /* owned; delivered, waiting for its debounce to pass */
   bool has_pending;           /* pending may be NULL meaning "absent" */
+  rc_value_t *held;           /* owned; past debounce, waiting for a throttle token (the
+                                 scheduler's held flag says whether it is set; NULL may
+                                 mean "absent") */
   bool keep_on_missing;       /* on_missing = "keep" */
   bool in_error;              /* last delivery was an error */
   bool dirty;                 /* must be re-evaluated in the next wave */
   uint64_t debounce_ms, debounce_max_ms;
+  uint64_t throttle_ms;       /* throttle `every`; 0 = no throttle */
+  uint32_t throttle_burst;    /* throttle `burst` (tokens), at least 1 */
   /* Source description from the policy (read by the source's create function). */
   char *src_kind, *src_path, *src_name, *src_prefix, *src_format;
   bool src_lower;
@@ -102,7 +107,7 @@ struct rc_engine {
   uv_async_t wake;               /* other threads -> loop */
   pthread_mutex_t req_mu;
   rc__request *requests;
-  uv_timer_t sched_timer;        /* next debounce deadline */
+  uv_timer_t sched_timer;        /* next debounce deadline or throttle release */
   uv_timer_t wave_timer;         /* runs a wave at the end of this loop turn */
   uv_timer_t retire_timer;       /* frees retired snapshots once no reader races */
   int open_handles;              /* handles not yet closed; free waits for 0 */
@@ -148,6 +153,9 @@ void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err);
 /* Initializes a handle's bookkeeping: every handle the engine or a source opens is
  * counted so that free can wait for all close callbacks. */
 void rc__handle_opened(rc_engine_t *eng);
+/* Starts closing every handle of `loop` not already closing (a loop we own, at the end:
+ * a policy's luv handles must not keep it from closing). */
+void rc__loop_close_all(uv_loop_t *loop);
 void rc__handle_closed(rc_engine_t *eng);
 
 /* ---- delivery from sources (wave.c) ---- */

@@ -106,6 +106,9 @@ static void close_engine(lengine *b) {
     b->eng = NULL;
   }
   if (b->loop_init) {
+    /* The loop is ours: close whatever is still open (a policy's luv handles) so that
+     * closing the loop cannot wait forever. */
+    rc__loop_close_all(&b->loop);
     while (uv_loop_close(&b->loop) == UV_EBUSY) uv_run(&b->loop, UV_RUN_NOWAIT);
     b->loop_init = false;
   }

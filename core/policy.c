@@ -287,6 +287,7 @@ static void component_free(rc__component *c) {
   rc__value_unref(c->default_value);
   rc__value_unref(c->value);
   rc__value_unref(c->pending);
+  rc__value_unref(c->held);
   rc__free(c->src_kind);
   rc__free(c->src_path);
   rc__free(c->src_name);
@@ -315,6 +316,9 @@ static rc__component *component_from_lua(lua_State *L, int index, rc_error *err,
   lua_pop(L, 1);
   c->debounce_ms = ms_field(L, t, "debounce_ms", 0);
   c->debounce_max_ms = ms_field(L, t, "debounce_max_ms", 0);
+  c->throttle_ms = ms_field(L, t, "throttle_ms", 0);
+  uint64_t burst = ms_field(L, t, "throttle_burst", 1);
+  c->throttle_burst = burst < 1 ? 1 : burst > UINT32_MAX ? UINT32_MAX : (uint32_t)burst;
   lua_getfield(L, t, "on_missing");
   c->keep_on_missing = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "keep") == 0;
   lua_pop(L, 1);
