@@ -1,7 +1,7 @@
 /* wave.c: from delivered source values to a committed snapshot. Sources deliver into
- * their component; the scheduler decides when (debounce); a wave builds the new root
- * from every component, diffs it against the committed one, and commits and notifies
- * only when something changed. */
+ * their component; the scheduler decides when (debounce, then throttle); a wave builds
+ * the new root from every component, diffs it against the committed one, and commits
+ * and notifies only when something changed. */
 #include "engine.h"
 
 #include <string.h>
@@ -19,6 +19,25 @@ static void set_value(rc__component *c, rc_value_t *v) {
   rc__value_unref(c->value);
   c->value = v;
   c->dirty = true;
+}
+
+/* The throttle stage for a value `v` (owned) that passed debounce at `now`: applies it
+ * when a token is available and returns true (the caller runs a wave); otherwise holds
+ * it in place of any older held value and returns false. */
+static bool throttle(rc__component *c, rc_value_t *v, uint64_t now) {
+  rc_engine_t *eng = c->eng;
+  bool was_held = eng->sched.slots[c->index].held;
+  if (rc__sched_throttle_offer(&eng->sched, (size_t)c->index, now)) {
+    if (was_held) { /* superseded by this newer value */
+      rc__value_unref(c->held);
+      c->held = NULL;
+    }
+    set_value(c, v);
+    return true;
+  }
+  rc__value_unref(c->held);
+  c->held = v;
+  return false;
 }
 
 void rc__deliver(rc__component *c, rc_value_t *v) {
@@ -42,8 +61,10 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
     c->pending = NULL;
     c->has_pending = false;
     rc__sched_cancel(&eng->sched, (size_t)c->index);
-    set_value(c, v);
-    schedule_wave(eng);
+    if (throttle(c, v, uv_now(eng->loop)))
+      schedule_wave(eng);
+    else
+      rc__reschedule(eng);
     return;
   }
   rc__value_unref(c->pending);
@@ -63,13 +84,24 @@ static void sched_cb(uv_timer_t *t) {
   size_t due[64];
   size_t n;
   bool any = false;
-  while ((n = rc__sched_take_due(&eng->sched, uv_now(eng->loop), due, 64)) > 0) {
+  uint64_t now = uv_now(eng->loop);
+  /* Debounce first: a value whose quiet period passed moves on to the throttle, where it
+   * is applied or replaces the held one; then held values whose token came are applied. */
+  while ((n = rc__sched_take_due(&eng->sched, now, due, 64)) > 0) {
     for (size_t i = 0; i < n; i++) {
       rc__component *c = eng->comps[due[i]];
       if (!c->has_pending) continue;
-      set_value(c, c->pending);
+      rc_value_t *v = c->pending;
       c->pending = NULL;
       c->has_pending = false;
+      if (throttle(c, v, now)) any = true;
+    }
+  }
+  while ((n = rc__sched_take_released(&eng->sched, now, due, 64)) > 0) {
+    for (size_t i = 0; i < n; i++) {
+      rc__component *c = eng->comps[due[i]];
+      set_value(c, c->held);
+      c->held = NULL;
       any = true;
     }
   }

@@ -33,12 +33,13 @@ local function locate(lines, key, anchor)
 end
 
 local COMPONENT_KEYS = {
-  source = true, default = true, format = true, debounce = true, on_missing = true,
+  source = true, default = true, format = true, debounce = true, throttle = true,
+  on_missing = true,
 }
 -- Keys that later parts of the policy language will give meaning to; naming them now is
 -- an error that says so rather than "unknown key".
 local FUTURE_KEYS = {
-  throttle = "#4", depends_on = "#4", update = "#4", condition = "#4", validate = "#4",
+  depends_on = "#4", update = "#4", condition = "#4", validate = "#4",
   transform = "#4", filter = "#4", only = "#4", ignore = "#4", force = "#4",
   dynamic = "#4", secret = "#4", on_error = "#4", startup = "#6", retry = "#6",
 }
@@ -70,6 +71,30 @@ local function normalize_debounce(d, line, what)
   end
   local quiet = check_duration(d, what, line)
   return quiet, quiet * 4
+end
+
+-- throttle = "5s" or { every = "5s", burst = 3 }: at most `burst` updates at once, then
+-- one per `every` (token bucket). Returns every_ms (0 = no throttle) and burst.
+local function normalize_throttle(t, line, what)
+  if t == nil then return 0, 1 end
+  local every, burst = t, 1
+  if type(t) == "table" then
+    for k in pairs(t) do
+      if k ~= "every" and k ~= "burst" then
+        fail(line, "%s: unknown key '%s' (expected every, burst)", what, tostring(k))
+      end
+    end
+    if t.every == nil then fail(line, "%s: 'every' is required", what) end
+    every, burst = t.every, t.burst
+    if burst == nil then burst = 1 end
+    if type(burst) ~= "number" or burst ~= math.floor(burst) or burst < 1
+        or burst >= 2 ^ 31 then
+      fail(line, "%s: burst must be a positive integer, got %s", what, tostring(t.burst))
+    end
+  end
+  local ms = check_duration(every, what .. (type(t) == "table" and ".every" or ""), line)
+  if ms < 1 then fail(line, "%s: every must be at least 1ms", what) end
+  return ms, math.tointeger(burst)
 end
 
 local SIZE_UNITS = { [""] = 1, b = 1, kb = 1e3, mb = 1e6, gb = 1e9,
@@ -158,7 +183,7 @@ local function normalize_component(name, c, basedir, lines, policy_line)
         name, k, FUTURE_KEYS[k])
     elseif not COMPONENT_KEYS[k] then
       fail(locate(lines, k, line), "component '%s': unknown key '%s' (expected one of: "
-        .. "source, default, format, debounce, on_missing)", name, k)
+        .. "source, default, format, debounce, throttle, on_missing)", name, k)
     end
   end
   if c.source == nil then
@@ -183,6 +208,9 @@ local function normalize_component(name, c, basedir, lines, policy_line)
   out.debounce_ms, out.debounce_max_ms =
     normalize_debounce(c.debounce, locate(lines, "debounce", line),
       ("component '%s': debounce"):format(name))
+  out.throttle_ms, out.throttle_burst =
+    normalize_throttle(c.throttle, locate(lines, "throttle", line),
+      ("component '%s': throttle"):format(name))
   local om = c.on_missing or "default"
   if not MISSING[om] then
     fail(locate(lines, "on_missing", line), "component '%s': on_missing must be "

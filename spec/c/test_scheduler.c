@@ -1,6 +1,8 @@
-/* test_scheduler.c: debounce decisions on a virtual clock: a burst coalesces into one
- * firing after the quiet period, a long burst fires at its max wait, slots are
- * independent, and a zero debounce fires at once. */
+/* test_scheduler.c: debounce and throttle decisions on a virtual clock. Debounce: a
+ * burst coalesces into one firing after the quiet period, a long burst fires at its max
+ * wait, slots are independent, and a zero debounce fires at once. Throttle: `burst`
+ * values pass, the next is held until the refill time, refills cap at the burst, and
+ * debounce feeds the throttle. */
 #include "check.h"
 #include "scheduler.h"
 
@@ -62,6 +64,83 @@ int main(void) {
   CHECK_EQ_INT((int)due[0], 1);
   CHECK_EQ_INT((int)due[1], 2);
 
+  rc__sched_free(&s);
+
+  /* throttle: every 100ms, burst 3; slot 1 has no throttle */
+  CHECK_EQ_INT(rc__sched_init(&s, 2), 0);
+  rc__sched_throttle_config(&s, 0, 100, 3);
+  CHECK(rc__sched_throttle_offer(&s, 1, 5));  /* no throttle: always at once */
+  CHECK_EQ_INT((int)rc__sched_throttle_next_token(&s, 1, 5), 5);
+  CHECK_EQ_INT((int)rc__sched_throttle_next_token(&s, 0, 0), 0);
+  CHECK(rc__sched_throttle_offer(&s, 0, 0));  /* a burst of 3 passes at once */
+  CHECK(rc__sched_throttle_offer(&s, 0, 1));
+  CHECK(rc__sched_throttle_offer(&s, 0, 2));
+  CHECK(!rc__sched_throttle_offer(&s, 0, 3)); /* the 4th is held ... */
+  CHECK(s.slots[0].held);
+  CHECK_EQ_INT((int)rc__sched_throttle_next_token(&s, 0, 3), 100); /* ... until 0 + every */
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 100);
+  CHECK(!rc__sched_throttle_offer(&s, 0, 50)); /* a newer value: still held, same time */
+  CHECK(s.slots[0].held);
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 100);
+  CHECK_EQ_INT((int)rc__sched_take_released(&s, 99, due, s.n), 0);
+  CHECK_EQ_INT((int)rc__sched_take_released(&s, 100, due, s.n), 1); /* released at refill */
+  CHECK_EQ_INT((int)due[0], 0);
+  CHECK(!s.slots[0].held);
+  CHECK(!rc__sched_next(&s, &next));            /* nothing armed or held */
+  CHECK_EQ_INT((int)rc__sched_take_released(&s, 1000, due, s.n), 0); /* released once */
+  /* the release took the token of t=100: the next one comes at 200 */
+  CHECK_EQ_INT((int)rc__sched_throttle_next_token(&s, 0, 150), 200);
+
+  /* a long pause refills only up to the burst: 3 pass, the 4th is held */
+  CHECK_EQ_INT((int)rc__sched_throttle_next_token(&s, 0, 10000), 10000);
+  CHECK(rc__sched_throttle_offer(&s, 0, 10000));
+  CHECK(rc__sched_throttle_offer(&s, 0, 10000));
+  CHECK(rc__sched_throttle_offer(&s, 0, 10000));
+  CHECK(!rc__sched_throttle_offer(&s, 0, 10000));
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 10100);
+  CHECK_EQ_INT((int)rc__sched_take_released(&s, 10100, due, s.n), 1);
+
+  /* a partial refill: 250ms after 10100 earns 2 tokens (at 10200 and 10300) */
+  CHECK(rc__sched_throttle_offer(&s, 0, 10350));
+  CHECK(rc__sched_throttle_offer(&s, 0, 10350));
+  CHECK(!rc__sched_throttle_offer(&s, 0, 10350));
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 10400);
+  /* a value offered once the token is there (timer late) is applied and supersedes the
+   * held one: nothing is left to release */
+  CHECK(rc__sched_throttle_offer(&s, 0, 10450));
+  CHECK(!s.slots[0].held);
+  CHECK_EQ_INT((int)rc__sched_take_released(&s, 10450, due, s.n), 0);
+  CHECK(!rc__sched_next(&s, &next));
+  rc__sched_free(&s);
+
+  /* debounce 50ms then throttle every 1000ms, burst 1 (default 0 burst means 1) */
+  CHECK_EQ_INT(rc__sched_init(&s, 1), 0);
+  rc__sched_config(&s, 0, 50, 50);
+  rc__sched_throttle_config(&s, 0, 1000, 0);
+  rc__sched_event(&s, 0, 20000);
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 20050);
+  CHECK_EQ_INT((int)take(&s, 20050, due), 1);
+  CHECK(rc__sched_throttle_offer(&s, 0, 20050));  /* debounced value takes the token */
+  rc__sched_event(&s, 0, 20100);
+  CHECK_EQ_INT((int)take(&s, 20150, due), 1);
+  CHECK(!rc__sched_throttle_offer(&s, 0, 20150)); /* next debounced value is held */
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 21050);
+  rc__sched_event(&s, 0, 20200);                  /* debounce due before the release */
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 20250);
+  CHECK_EQ_INT((int)take(&s, 20250, due), 1);
+  CHECK(!rc__sched_throttle_offer(&s, 0, 20250)); /* replaces the held value */
+  CHECK(rc__sched_next(&s, &next));
+  CHECK_EQ_INT((int)next, 21050);
+  CHECK_EQ_INT((int)rc__sched_take_released(&s, 21049, due, s.n), 0);
+  CHECK_EQ_INT((int)rc__sched_take_released(&s, 21050, due, s.n), 1);
+  CHECK(!rc__sched_next(&s, &next));
   rc__sched_free(&s);
   return check_report("scheduler");
 }

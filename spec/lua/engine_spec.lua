@@ -101,6 +101,29 @@ return rc.policy { components = {
     assert.same({ { path = "s.n", kind = "modified", old = 0, new = 5 } }, commits[1].changes)
   end)
 
+  it("throttles a burst of saves and delivers the last held one later", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  s = { source = rc.file "app.json", throttle = { every = "300ms", burst = 2 } },
+} }
+]], { ["app.json"] = '{"n": 0}' })
+    assert.equal(1, #e:commits())   -- the initial read is not throttled
+    for i = 1, 6 do
+      H.write(dir .. "/app.json", ('{"n": %d}'):format(i))
+      e:run("20ms")
+    end
+    local now = e:commits()
+    assert.equal(2, #now)             -- the burst: two at once, the rest held
+    assert.equal(1, now[1].changes[1].new)
+    assert.equal(2, now[2].changes[1].new)
+    e:run("700ms")
+    local later = e:commits()
+    assert.equal(1, #later)           -- one release, with the last save
+    assert.same({ { path = "s.n", kind = "modified", old = 2, new = 6 } }, later[1].changes)
+    assert.equal(6, e:get("s.n"))
+  end)
+
   it("follows environment variables set through the engine", function()
     e, dir = H.engine([[
 local rc = require "reactcfg"

@@ -42,7 +42,7 @@ return rc.policy {
 }
 ]])
     assert.equal("policy.lua:5: component 'settings': unknown key 'debouncee' (expected one "
-      .. "of: source, default, format, debounce, on_missing)", err)
+      .. "of: source, default, format, debounce, throttle, on_missing)", err)
   end)
 
   it("names the line of a bad duration", function()
@@ -85,11 +85,54 @@ return rc.policy { components = {
 local rc = require "reactcfg"
 return rc.policy { components = {
   a = { source = rc.file "a.json",
-        throttle = { every = "5s" } },
+        depends_on = { "b" } },
 } }
 ]])
-    assert.equal("policy.lua:4: component 'a': 'throttle' is not supported yet (see issue #4)",
+    assert.equal("policy.lua:4: component 'a': 'depends_on' is not supported yet (see issue #4)",
       err)
+  end)
+
+  it("accepts throttle as a table or a duration", function()
+    local p, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", throttle = { every = "5s", burst = 3 } },
+  b = { source = rc.file "b.json", throttle = "250ms", debounce = "50ms" },
+  c = { source = rc.file "c.json", throttle = { every = 2 } },
+  d = { source = rc.file "d.json" },
+} }
+]])
+    assert.is_nil(err)
+    assert.truthy(p)
+  end)
+
+  it("names the line of a bad throttle", function()
+    local cases = {
+      { 'throttle = "soon"', "throttle: invalid duration \"soon\"" },
+      { 'throttle = { every = "1s", burts = 2 }',
+        "throttle: unknown key 'burts' %(expected every, burst%)" },
+      { "throttle = { burst = 2 }", "throttle: 'every' is required" },
+      { 'throttle = { every = "1s", burst = 0 }',
+        "throttle: burst must be a positive integer, got 0" },
+      { 'throttle = { every = "1s", burst = 1.5 }',
+        "throttle: burst must be a positive integer, got 1.5" },
+      { 'throttle = { every = "1s", burst = "2" }',
+        "throttle: burst must be a positive integer, got 2" },
+      { 'throttle = { every = "oops" }', "throttle.every: invalid duration \"oops\"" },
+      { 'throttle = "0ms"', "throttle: every must be at least 1ms" },
+      { "throttle = true", "throttle: a duration must be a string" },
+    }
+    for _, case in ipairs(cases) do
+      local _, err = load(([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json" },
+  b = { source = rc.file "b.json",
+        %s },
+} }
+]]):format(case[1]))
+      assert.matches("^policy.lua:5: component 'b': " .. case[2], err)
+    end
   end)
 
   it("reports syntax errors with their line", function()
