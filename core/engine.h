@@ -55,6 +55,19 @@ struct rc__component {
   bool keep_on_missing;       /* on_missing = "keep" */
   bool in_error;              /* last delivery was an error */
   bool dirty;                 /* must be re-evaluated in the next wave */
+  /* Dependencies and update (#4): a component with either is "derived": its value in the
+   * root is `result`, recomputed in dependency order when it or a dependency is dirty. */
+  int update_ref;             /* luaL_ref of `update` (the Lua state owns it), or
+                                 LUA_NOREF */
+  int *deps;                  /* owned; indices into eng->comps */
+  size_t ndeps;
+  bool derived;               /* has update or depends_on */
+  bool changed;               /* evaluated with a new value in the running wave */
+  bool evaluated;             /* has been evaluated once (the first wave always does) */
+  rc_value_t *result;         /* owned; last good result of a derived component, NULL =
+                                 absent */
+  rc_value_t *seen;           /* owned; the source value (or default) of the last
+                                 evaluation, to tell a real change from a re-delivery */
   uint64_t debounce_ms, debounce_max_ms;
   uint64_t throttle_ms;       /* throttle `every`; 0 = no throttle */
   uint32_t throttle_burst;    /* throttle `burst` (tokens), at least 1 */
@@ -93,6 +106,7 @@ struct rc_engine {
 
   rc__component **comps;
   size_t ncomps;
+  int *order;                    /* owned; component indices in dependency order */
 
   uv_loop_t *loop;
   uv_loop_t own_loop;
@@ -205,6 +219,13 @@ void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n);
 /* Runs the policy's on_change handler after a commit (loop thread). */
 void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
                        const rc_change_t *changes, size_t n);
+/* The value component `c` contributes to the root (borrowed; NULL = absent). */
+const rc_value_t *rc__component_value(const rc__component *c);
+/* Calls the update function of `c` with its source value and a ctx of its previous
+ * result and its dependencies' values; on success stores the converted result in *out
+ * (owned; NULL = absent). On failure (error, time budget, unconvertible result) emits a
+ * policy.error naming the component and returns its code (loop thread; runs Lua). */
+int rc__lua_update(rc_engine_t *eng, rc__component *c, rc_value_t **out);
 /* Installs `require` preloaders for the embedded modules on `L`, and the `null` and
  * `array_mt` fields on the reactcfg module once loaded. [-0, +0, m] */
 void rc__lua_preload(lua_State *L);

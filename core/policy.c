@@ -288,6 +288,9 @@ static void component_free(rc__component *c) {
   rc__value_unref(c->value);
   rc__value_unref(c->pending);
   rc__value_unref(c->held);
+  rc__value_unref(c->result);
+  rc__value_unref(c->seen);
+  rc__free(c->deps);
   rc__free(c->src_kind);
   rc__free(c->src_path);
   rc__free(c->src_name);
@@ -299,7 +302,9 @@ static void component_free(rc__component *c) {
 void rc__components_free(rc_engine_t *eng) {
   for (size_t i = 0; i < eng->ncomps; i++) component_free(eng->comps[i]);
   rc__free(eng->comps);
+  rc__free(eng->order);
   eng->comps = NULL;
+  eng->order = NULL;
   eng->ncomps = 0;
 }
 
@@ -310,6 +315,7 @@ static rc__component *component_from_lua(lua_State *L, int index, rc_error *err,
   rc__component *c = rc__calloc(1, sizeof *c);
   if (!c) return NULL;
   c->index = index;
+  c->update_ref = LUA_NOREF;
   c->name = dup_field(L, t, "name");
   lua_getfield(L, t, "line");
   c->line = (int)lua_tointeger(L, -1);
@@ -357,7 +363,29 @@ static rc__component *component_from_lua(lua_State *L, int index, rc_error *err,
     c->limits.max_nodes = (size_t)ms_field(L, l, "max_nodes", c->limits.max_nodes);
   }
   lua_settop(L, t);
-  if (!c->name || !c->src_kind) {
+  /* Dependencies as 1-based indices (the loader checked them), and the update function,
+   * referenced from the registry: the Lua state owns the reference and drops it when it
+   * closes. */
+  lua_getfield(L, t, "deps");
+  size_t nd = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+  if (nd) {
+    c->deps = rc__calloc(nd, sizeof *c->deps);
+    for (size_t i = 0; c->deps && i < nd; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i + 1);
+      c->deps[i] = (int)lua_tointeger(L, -1) - 1;
+      lua_pop(L, 1);
+    }
+    c->ndeps = c->deps ? nd : 0;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "update");
+  if (lua_isfunction(L, -1))
+    c->update_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else
+    lua_pop(L, 1);
+  c->derived = c->ndeps > 0 || c->update_ref != LUA_NOREF;
+  lua_settop(L, t);
+  if (!c->name || !c->src_kind || (nd && !c->deps)) {
     component_free(c);
     return NULL;
   }
@@ -442,6 +470,19 @@ int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
     c->src = NULL;
     c->eng = eng;
     eng->comps[eng->ncomps++] = c;
+  }
+  lua_pop(L, 1);
+  eng->order = rc__calloc(n ? n : 1, sizeof *eng->order);
+  if (!eng->order) {
+    rc__components_free(eng);
+    lua_settop(L, top);
+    return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  }
+  lua_getfield(L, spec, "order");
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    eng->order[i] = (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
   }
   lua_pop(L, 1);
   lua_getfield(L, spec, "on_change");
@@ -548,4 +589,63 @@ void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, err.line, 0, err.code,
              "on_change: %s", err.message);
   }
+}
+
+/* ---- update functions (#4) ---- */
+
+/* The value a component contributes to the root and to its dependants' ctx: the result
+ * of a derived component, otherwise its source value or its default. */
+const rc_value_t *rc__component_value(const rc__component *c) {
+  if (c->derived) return c->result;
+  return c->value ? c->value : c->default_value;
+}
+
+typedef struct update_args {
+  rc_engine_t *eng;
+  rc__component *c;
+  rc_value_t *out;    /* the converted result (owned by the caller once set) */
+} update_args;
+
+/* Calls c's update(new, ctx) and converts its result into a->out (NULL for nil).
+ * Nothing C-owned exists before the conversion, and nothing raises after it.
+ * [-0, +0, e] */
+static int l_update(lua_State *L) {
+  update_args *a = lua_touserdata(L, 1);
+  rc__component *c = a->c;
+  luaL_checkstack(L, 6, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->update_ref);     /* stack: a, fn */
+  rc__lua_push_value(L, c->value ? c->value : c->default_value);
+                                                        /* stack: a, fn, new */
+  lua_createtable(L, 0, (int)c->ndeps + 1);             /* stack: a, fn, new, ctx */
+  for (size_t i = 0; i < c->ndeps; i++) {
+    const rc__component *d = a->eng->comps[c->deps[i]];
+    rc__lua_push_value(L, rc__component_value(d));
+    lua_setfield(L, -2, d->name);
+  }
+  rc__lua_push_value(L, c->result);
+  lua_setfield(L, -2, "previous");
+  lua_call(L, 2, 1);                                    /* stack: a, result */
+  if (lua_isnil(L, -1)) return 0;
+  char msg[256];
+  rc_value_t *v = rc__lua_to_value(L, -1, 64, msg, sizeof msg);
+  if (!v) return luaL_error(L, "the result cannot be a config value: %s", msg);
+  a->out = v;
+  return 0;
+}
+
+int rc__lua_update(rc_engine_t *eng, rc__component *c, rc_value_t **out) {
+  update_args a = {.eng = eng, .c = c};
+  lua_pushcfunction(eng->L, l_update);
+  lua_pushlightuserdata(eng->L, &a);
+  rc_error err = {0};
+  if (rc__lua_pcall(eng->L, 1, 0, &err) != 0) {
+    rc__value_unref(a.out);
+    char *nl = strchr(err.message, '\n');
+    if (nl) *nl = '\0';
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, c->name, eng->policy_path, err.line, 0, err.code,
+             "component '%s': update: %s", c->name, err.message);
+    return err.code ? err.code : RC_EPOLICY;
+  }
+  *out = a.out;
+  return 0;
 }

@@ -4,6 +4,7 @@
  * and notifies only when something changed. */
 #include "engine.h"
 
+#include <lauxlib.h>
 #include <string.h>
 
 static void wave_cb(uv_timer_t *t) { rc__wave(t->data); }
@@ -128,13 +129,64 @@ static rc_value_t *empty_object(void) {
   return rc__object_end(&b);
 }
 
+/* Whether `a` and `b` differ, using the engine's changeset as scratch (the wave resets
+ * it before its own diff). Out of memory counts as "differ". */
+static bool differ(rc_engine_t *eng, const rc_value_t *a, const rc_value_t *b) {
+  if (a == b) return false;
+  rc__changeset_reset(&eng->cs);
+  if (rc__diff(a, b, "", &eng->cs)) return true;
+  return eng->cs.n > 0;
+}
+
+/* Evaluates components in dependency order, each at most once per wave. A component
+ * counts as changed on its first wave, when its source value really differs from the one
+ * it was last evaluated with (a re-delivery of the same content is not a change), or
+ * when a dependency changed earlier in this wave; then a derived component (update,
+ * depends_on) is re-evaluated. A failed update keeps the previous result
+ * (rc__lua_update reported it) and does not count as a change; the wave goes on. */
+/* Whether some component depends on `c` (its changes must then be known exactly). */
+static bool has_dependants(const rc_engine_t *eng, const rc__component *c) {
+  for (size_t i = 0; i < eng->ncomps; i++)
+    for (size_t d = 0; d < eng->comps[i]->ndeps; d++)
+      if (eng->comps[i]->deps[d] == c->index) return true;
+  return false;
+}
+
+static void evaluate(rc_engine_t *eng) {
+  for (size_t k = 0; k < eng->ncomps; k++) {
+    rc__component *c = eng->comps[eng->order[k]];
+    /* A plain component nobody depends on needs no evaluation: the wave's own diff
+     * finds its changes (and an extra diff here would double the cost of big files). */
+    if (!c->derived && !has_dependants(eng, c)) continue;
+    const rc_value_t *src = c->value ? c->value : c->default_value;
+    bool changed = !c->evaluated || (c->dirty && differ(eng, c->seen, src));
+    c->evaluated = true;
+    for (size_t i = 0; !changed && i < c->ndeps; i++)
+      if (eng->comps[c->deps[i]]->changed) changed = true;
+    c->changed = false;
+    if (!changed) continue;
+    rc__value_unref(c->seen);
+    c->seen = rc__value_ref(src);
+    if (c->derived) {
+      rc_value_t *v = NULL;
+      if (c->update_ref == LUA_NOREF)
+        v = rc__value_ref(src);
+      else if (rc__lua_update(eng, c, &v) != 0)
+        continue;
+      rc__value_unref(c->result);
+      c->result = v;
+    }
+    c->changed = true;
+  }
+}
+
 /* The root object: each present component in declaration order, by reference. */
 static rc_value_t *build_root(rc_engine_t *eng) {
   rc__object_builder b;
   rc__object_begin(&b);
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *c = eng->comps[i];
-    rc_value_t *v = c->value ? c->value : c->default_value;
+    const rc_value_t *v = rc__component_value(c);
     c->dirty = false;
     if (v) rc__object_put(&b, c->name, strlen(c->name), rc__value_ref(v));
   }
@@ -143,6 +195,7 @@ static rc_value_t *build_root(rc_engine_t *eng) {
 
 void rc__wave(rc_engine_t *eng) {
   if (eng->state != RC__ST_RUNNING) return;
+  evaluate(eng);
   rc_value_t *root = build_root(eng);
   if (!root) {
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,

@@ -3,6 +3,7 @@
 -- the watching. The same text runs inside the engine and in a plain lua5.4.
 
 local duration = require "reactcfg.duration"
+local tables = require "reactcfg.tables"
 
 local M = {}
 
@@ -113,6 +114,11 @@ end
 function M.is_policy(v)
   return getmetatable(v) == "reactcfg.policy"
 end
+
+--- rc.merge(base, over [, opts]), rc.copy(v), rc.get(t, path), rc.set(t, path, v): deep
+--- merge, deep copy and path access on config values; see reactcfg.tables.
+M.merge, M.copy, M.get, M.set = tables.merge, tables.copy, tables.get, tables.set
+tables.bind(M)
 
 -- M.null (the JSON null of config values, the same value as cjson.null) and M.array_mt
 -- (the metatable that marks a table as an array) are added by the C loader.

@@ -34,12 +34,12 @@ end
 
 local COMPONENT_KEYS = {
   source = true, default = true, format = true, debounce = true, throttle = true,
-  on_missing = true,
+  on_missing = true, depends_on = true, update = true,
 }
 -- Keys that later parts of the policy language will give meaning to; naming them now is
 -- an error that says so rather than "unknown key".
 local FUTURE_KEYS = {
-  depends_on = "#4", update = "#4", condition = "#4", validate = "#4",
+  condition = "#4", validate = "#4",
   transform = "#4", filter = "#4", only = "#4", ignore = "#4", force = "#4",
   dynamic = "#4", secret = "#4", on_error = "#4", startup = "#6", retry = "#6",
 }
@@ -183,7 +183,8 @@ local function normalize_component(name, c, basedir, lines, policy_line)
         name, k, FUTURE_KEYS[k])
     elseif not COMPONENT_KEYS[k] then
       fail(locate(lines, k, line), "component '%s': unknown key '%s' (expected one of: "
-        .. "source, default, format, debounce, throttle, on_missing)", name, k)
+        .. "source, default, format, debounce, throttle, on_missing, depends_on, update)",
+        name, k)
     end
   end
   if c.source == nil then
@@ -217,7 +218,91 @@ local function normalize_component(name, c, basedir, lines, policy_line)
       .. "\"default\" or \"keep\", got %s", name, tostring(om))
   end
   out.on_missing = om
+  if c.update ~= nil and type(c.update) ~= "function" then
+    fail(locate(lines, "update", line), "component '%s': 'update' must be a function, "
+      .. "got %s", name, type(c.update))
+  end
+  out.update = c.update
+  out.depends_on = {}
+  out.depends_line = locate(lines, "depends_on", line)
+  local deps = c.depends_on
+  if type(deps) == "string" then deps = { deps } end
+  if deps ~= nil then
+    if type(deps) ~= "table" then
+      fail(out.depends_line, "component '%s': 'depends_on' must be a list of component "
+        .. "names, got %s", name, type(deps))
+    end
+    for i, d in ipairs(deps) do
+      if type(d) ~= "string" then
+        fail(out.depends_line, "component '%s': depends_on[%d] must be a component name, "
+          .. "got %s", name, i, type(d))
+      end
+      out.depends_on[#out.depends_on + 1] = d
+    end
+  end
   return out
+end
+
+-- Resolves depends_on names to 1-based indices, rejects unknown names and cycles, and
+-- returns a topological order of all components: each component after its dependencies,
+-- ties broken by declaration order.
+local function order_components(comps)
+  local index = {}
+  for i, c in ipairs(comps) do index[c.name] = i end
+  for _, c in ipairs(comps) do
+    c.deps = {}
+    for _, d in ipairs(c.depends_on) do
+      if not index[d] then
+        fail(c.depends_line, "component '%s': depends_on: unknown component '%s'",
+          c.name, d)
+      end
+      if d == c.name then
+        fail(c.depends_line, "dependency cycle: %s -> %s", d, d)
+      end
+      if d == "previous" then
+        fail(c.depends_line, "component '%s': depends_on: a dependency cannot be named "
+          .. "'previous' (ctx.previous is this component's previous value)", c.name)
+      end
+      c.deps[#c.deps + 1] = index[d]
+    end
+  end
+  -- Cycles: depth-first, in declaration order, so the reported cycle is stable.
+  local state, stack = {}, {}
+  local function visit(i)
+    state[i] = "active"
+    stack[#stack + 1] = i
+    for _, d in ipairs(comps[i].deps) do
+      if state[d] == "active" then
+        local names, from = {}, nil
+        for k = 1, #stack do if stack[k] == d then from = k end end
+        for k = from, #stack do names[#names + 1] = comps[stack[k]].name end
+        names[#names + 1] = comps[d].name
+        fail(comps[d].depends_line, "dependency cycle: %s", table.concat(names, " -> "))
+      elseif not state[d] then
+        visit(d)
+      end
+    end
+    stack[#stack] = nil
+    state[i] = "done"
+  end
+  for i = 1, #comps do if not state[i] then visit(i) end end
+  -- Order: repeatedly take the first (in declaration order) component whose
+  -- dependencies are all placed. Quadratic, and policies have few components.
+  local order, placed = {}, {}
+  while #order < #comps do
+    for i, c in ipairs(comps) do
+      if not placed[i] then
+        local ready = true
+        for _, d in ipairs(c.deps) do ready = ready and placed[d] end
+        if ready then
+          placed[i] = true
+          order[#order + 1] = i
+          break
+        end
+      end
+    end
+  end
+  return order
 end
 
 local NAME_PATTERN = "^[%a_][%w_%-]*$"
@@ -278,6 +363,7 @@ function M.load(text, path, basedir)
     out.components[#out.components + 1] =
       normalize_component(name, comps[name], basedir, lines, policy_line)
   end
+  out.order = order_components(out.components)
   return out
 end
 

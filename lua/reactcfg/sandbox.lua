@@ -44,7 +44,8 @@ local LIBS = {
 }
 
 -- Modules a policy may require; each is returned as a read-only view.
-local REQUIRABLE = { reactcfg = true, ["reactcfg.duration"] = true }
+local REQUIRABLE = { reactcfg = true, ["reactcfg.duration"] = true,
+  ["reactcfg.tables"] = true }
 
 local cache = {}
 local function policy_require(name)

@@ -184,3 +184,146 @@ return rc.policy {
     assert.is_true(e:get("s.fail"))
   end)
 end)
+
+describe("dependencies and update functions", function()
+  local e, dir
+  after_each(function()
+    if e then e:close() end
+    if dir then H.rmdir(dir) end
+    e, dir = nil, nil
+  end)
+
+  it("re-runs a dependant merged over its base, in one commit per save", function()
+    -- `derived` is declared first: evaluation follows dependencies, not declaration.
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  derived = { source = rc.file "local.json", depends_on = { "base" },
+              update = function(new, ctx) return rc.merge(ctx.base, new) end },
+  base = { source = rc.file "base.json" },
+} }
+]], { ["base.json"] = '{"db": {"host": "a", "port": 1}, "tags": ["x"]}',
+      ["local.json"] = '{"db": {"port": 2}}' })
+    assert.equal(1, #e:commits())
+    assert.same({ db = { host = "a", port = 2 }, tags = { "x" } }, e:get("derived"))
+    H.write(dir .. "/base.json", '{"db": {"host": "b", "port": 1}, "tags": ["x"]}')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified base.db.host", "modified derived.db.host" },
+      change_strings(commits[1]))
+    assert.equal("b", e:get("derived.db.host"))
+    assert.equal(2, e:get("derived.db.port"))
+    H.write(dir .. "/local.json", '{"db": {"port": 3}}')
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified derived.db.port" }, change_strings(commits[1]))
+  end)
+
+  it("passes the component's previous value as ctx.previous", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  s = { source = rc.file "app.json",
+        update = function(new, ctx)
+          local n = ctx.previous and ctx.previous.count or 0
+          return { count = n + 1, v = new.v, was = ctx.previous and ctx.previous.v }
+        end },
+} }
+]], { ["app.json"] = '{"v": 1}' })
+    assert.same({ count = 1, v = 1 }, e:get("s"))
+    e:commits()
+    H.write(dir .. "/app.json", '{"v": 2}')
+    assert.equal(1, #H.commits(e, 1))
+    assert.same({ count = 2, v = 2, was = 1 }, e:get("s"))
+    -- Saving the same content again is no change: update does not run.
+    H.write(dir .. "/app.json", '{"v": 2}')
+    assert.equal(0, #H.commits(e, 0))
+    assert.equal(2, e:get("s.count"))
+  end)
+
+  it("re-evaluates a dependant without update to the same value", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json" },
+  b = { source = rc.file "b.json", depends_on = { "a" } },
+} }
+]], { ["a.json"] = '{"x": 1}', ["b.json"] = '{"y": 1}' })
+    e:commits()
+    H.write(dir .. "/a.json", '{"x": 2}')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified a.x" }, change_strings(commits[1]))
+    assert.same({ y = 1 }, e:get("b"))
+  end)
+
+  it("keeps the previous value and reports when update raises; the rest commits", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  base = { source = rc.file "base.json" },
+  d = { source = rc.file "d.json", depends_on = { "base" },
+        update = function(new, ctx)
+          if ctx.base.fail == "raise" then error("refusing on purpose") end
+          if ctx.base.fail == "function" then return { f = print } end
+          return rc.merge(ctx.base, new)
+        end },
+} }
+]], { ["base.json"] = '{"fail": false, "n": 1}', ["d.json"] = '{"own": true}' })
+    e:events()
+    e:commits()
+    H.write(dir .. "/base.json", '{"fail": "raise", "n": 2}')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified base.fail", "modified base.n" }, change_strings(commits[1]))
+    assert.same({ fail = false, n = 1, own = true }, e:get("d"))
+    local errs = H.events(e, "policy.error")
+    assert.equal(1, #errs)
+    assert.equal("d", errs[1].component)
+    assert.matches("refusing on purpose", errs[1].message)
+    H.write(dir .. "/base.json", '{"fail": "function", "n": 3}')
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ fail = false, n = 1, own = true }, e:get("d"))
+    errs = H.events(e, "policy.error")
+    assert.equal(1, #errs)
+    assert.equal("d", errs[1].component)
+    assert.matches("cannot be a config value", errs[1].message)
+  end)
+
+  it("runs update at start even when the source has no value", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  base = { source = rc.file "base.json" },
+  d = { source = rc.file "none.json", depends_on = { "base" },
+        update = function(new, ctx) return { new = new == nil, n = ctx.base.n } end },
+  alone = { source = rc.file "none2.json",
+            update = function(new) return { got = new == nil } end },
+} }
+]], { ["base.json"] = '{"n": 1}' })
+    assert.same({ new = true, n = 1 }, e:get("d"))
+    assert.same({ got = true }, e:get("alone"))
+    e:commits()
+    H.write(dir .. "/base.json", '{"n": 2}')
+    assert.equal(1, #H.commits(e, 1))
+    assert.same({ new = true, n = 2 }, e:get("d"))
+  end)
+
+  it("removes the component when update returns nil", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  s = { source = rc.file "app.json",
+        update = function(new) if not new.off then return new end end },
+} }
+]], { ["app.json"] = '{"off": false}' })
+    e:commits()
+    assert.same({ off = false }, e:get("s"))
+    H.write(dir .. "/app.json", '{"off": true}')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "removed s" }, change_strings(commits[1]))
+    assert.is_nil(e:get("s"))
+  end)
+end)

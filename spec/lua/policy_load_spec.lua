@@ -42,7 +42,7 @@ return rc.policy {
 }
 ]])
     assert.equal("policy.lua:5: component 'settings': unknown key 'debouncee' (expected one "
-      .. "of: source, default, format, debounce, throttle, on_missing)", err)
+      .. "of: source, default, format, debounce, throttle, on_missing, depends_on, update)", err)
   end)
 
   it("names the line of a bad duration", function()
@@ -85,11 +85,62 @@ return rc.policy { components = {
 local rc = require "reactcfg"
 return rc.policy { components = {
   a = { source = rc.file "a.json",
-        depends_on = { "b" } },
+        condition = function() return true end },
 } }
 ]])
-    assert.equal("policy.lua:4: component 'a': 'depends_on' is not supported yet (see issue #4)",
+    assert.equal("policy.lua:4: component 'a': 'condition' is not supported yet (see issue #4)",
       err)
+  end)
+
+  it("rejects a dependency on an unknown component, with the line", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json",
+        depends_on = { "nope" } },
+} }
+]])
+    assert.equal("policy.lua:4: component 'a': depends_on: unknown component 'nope'", err)
+  end)
+
+  it("rejects a dependency cycle and names it, with the line", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json",
+        depends_on = { "b" } },
+  b = { source = rc.file "b.json",
+        depends_on = { "c" } },
+  c = { source = rc.file "c.json", depends_on = { "a" } },
+} }
+]])
+    assert.equal("policy.lua:4: dependency cycle: a -> b -> c -> a", err)
+    _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", depends_on = { "a" } },
+} }
+]])
+    assert.equal("policy.lua:3: dependency cycle: a -> a", err)
+  end)
+
+  it("rejects an update that is not a function and odd depends_on entries", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json",
+        update = 5 },
+} }
+]])
+    assert.equal("policy.lua:4: component 'a': 'update' must be a function, got number", err)
+    _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", depends_on = { 1 } },
+} }
+]])
+    assert.equal("policy.lua:3: component 'a': depends_on[1] must be a component name, "
+      .. "got number", err)
   end)
 
   it("accepts throttle as a table or a duration", function()
