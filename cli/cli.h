@@ -11,4 +11,8 @@ int cli_dump(const char *path, const char *format, bool tagged);
 /* --run [--json] POLICY: runs the engine until SIGINT/SIGTERM. Returns the exit code. */
 int cli_run(const char *policy, bool json);
 
+/* Lua mode (no arguments, -i, -e CODE, SCRIPT [ARGS], -): the REPL or a script run on a
+ * plain Lua state with `rc` and `cjson`. argv as main's. Returns the exit code. */
+int cli_lua(int argc, char **argv);
+
 #endif

@@ -1,5 +1,6 @@
 /* main.c: reactcfg-lua's entry point: parses the command line and dispatches to
- * --version, --check, --run, --dump. (The interactive REPL and scenarios come in #5.) */
+ * --version, --check, --run, --dump, or to Lua mode (the REPL, -e, scripts; repl.c).
+ * (Scenarios, virtual time and record/replay come in #5.) */
 #include "cli.h"
 
 #include <stdio.h>
@@ -7,6 +8,11 @@
 
 static const char USAGE[] =
   "usage: reactcfg-lua [options]\n"
+  "       reactcfg-lua [-i] [-e CODE]... [SCRIPT [ARGS...] | -]\n"
+  "  (no arguments)          the interactive Lua REPL (reads a script if stdin is not\n"
+  "                          a terminal); -i: the REPL after the other arguments\n"
+  "  -e CODE                 run CODE; errors as 'reactcfg-lua: message', exit 1\n"
+  "  SCRIPT [ARGS...]        run the Lua file SCRIPT with `arg` set; '-' reads stdin\n"
   "  --version               print the version and exit\n"
   "  --check POLICY          load and check POLICY; exit 0 if it loads, else print\n"
   "                          POLICY:LINE: message on stderr and exit 1\n"
@@ -47,7 +53,22 @@ static int check(const char *policy) {
   return 0;
 }
 
+/* Lua mode when there are no arguments, or the first is -i, -e, '-', or a file name and
+ * no option of the other modes follows (those keep their meaning anywhere). */
+static bool lua_mode(int argc, char **argv) {
+  if (argc < 2) return true;
+  const char *first = argv[1];
+  if (!strcmp(first, "-i") || !strcmp(first, "-e") || !strcmp(first, "-")) return true;
+  if (first[0] == '-') return false;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump")) return false;
+  }
+  return true;
+}
+
 int main(int argc, char **argv) {
+  if (lua_mode(argc, argv)) return cli_lua(argc, argv);
   bool json = false, tagged = false;
   const char *mode = NULL, *policy = NULL, *format = NULL;
   for (int i = 1; i < argc; i++) {
@@ -85,8 +106,7 @@ int main(int argc, char **argv) {
     }
   }
   if (!mode) {
-    fprintf(stderr, "reactcfg-lua: the interactive REPL is not built yet (#5); use --check or "
-                    "--run\n%s", USAGE);
+    fprintf(stderr, "reactcfg-lua: which mode? use --check, --run or --dump\n%s", USAGE);
     return 2;
   }
   if (!policy) {

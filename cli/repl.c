@@ -1,0 +1,578 @@
+/* repl.c: reactcfg-lua as a Lua 5.4 interpreter: the interactive REPL (readline editing,
+ * persistent history, multi-line input, tab completion, pretty-printed results) and the
+ * non-interactive runs (-e CODE, a script file with arguments, a script on stdin). One
+ * plain Lua state with the standard libraries, `cjson`, and `reactcfg` as the global `rc`. */
+#include "cli.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern int luaopen_cjson(lua_State *L);
+extern int luaopen_reactcfg(lua_State *L);
+
+#define PROMPT "> "
+#define PROMPT2 ">> "
+#define HISTORY_MAX 1000
+#define PP_DEPTH 6
+
+/* Registry key of the table the prelude returns ({ show = ..., ... }). */
+static const char PRELUDE_KEY = 'p';
+
+/* The state Lua code runs on, for the readline callbacks and the SIGINT handler. */
+static lua_State *repl_L;
+static volatile sig_atomic_t in_readline;
+
+/* ---- the prelude: pretty printer and help, embedded as Lua source ---- */
+
+/* Called with (colour, max_depth); returns { show = f, pp = f, help = f }. `show` prints
+ * REPL results: tables nested with sorted keys, ancestors met again marked as cycles,
+ * depth limited; colour only when asked. Uses raw access, so printing runs no
+ * metamethods except __tostring of non-table values. */
+static const char PRELUDE[] =
+  "local color, maxdepth = ...\n"
+  "local C = color and { key = '\\27[36m', str = '\\27[32m', num = '\\27[33m',\n"
+  "  kw = '\\27[35m', dim = '\\27[90m', off = '\\27[0m' } or nil\n"
+  "local function paint(c, s) if C then return C[c] .. s .. C.off end return s end\n"
+  "local kw = {}\n"
+  "for w in ('and break do else elseif end false for function goto if in local nil not '\n"
+  "  .. 'or repeat return then true until while'):gmatch('%a+') do kw[w] = true end\n"
+  "local rank = { number = 1, string = 2 }\n"
+  "local function before(a, b)\n"
+  "  local ta, tb = type(a), type(b)\n"
+  "  if ta ~= tb then\n"
+  "    local ra, rb = rank[ta] or 3, rank[tb] or 3\n"
+  "    if ra ~= rb then return ra < rb end\n"
+  "    return ta < tb\n"
+  "  end\n"
+  "  if ta == 'number' or ta == 'string' then return a < b end\n"
+  "  return tostring(a) < tostring(b)\n"
+  "end\n"
+  "local function scalar(v)\n"
+  "  local t = type(v)\n"
+  "  if t == 'string' then return paint('str', string.format('%q', v)) end\n"
+  "  if t == 'number' then return paint('num', tostring(v)) end\n"
+  "  if t == 'boolean' or t == 'nil' then return paint('kw', tostring(v)) end\n"
+  "  return paint('dim', tostring(v))\n"
+  "end\n"
+  "local function keytext(k)\n"
+  "  if type(k) == 'string' and k:match('^[%a_][%w_]*$') and not kw[k] then\n"
+  "    return paint('key', k)\n"
+  "  end\n"
+  "  return '[' .. scalar(k) .. ']'\n"
+  "end\n"
+  "local function render(v, indent, depth, open)\n"
+  "  if type(v) ~= 'table' then return scalar(v) end\n"
+  "  if open[v] then return paint('dim', '<cycle: ' .. tostring(v) .. '>') end\n"
+  "  if next(v) == nil then return '{}' end\n"
+  "  if depth >= maxdepth then return paint('dim', '{...}') end\n"
+  "  open[v] = true\n"
+  "  local n, items, keys = 0, {}, {}\n"
+  "  while rawget(v, n + 1) ~= nil do n = n + 1 end\n"
+  "  for k in next, v do\n"
+  "    if not (math.type(k) == 'integer' and k >= 1 and k <= n) then keys[#keys + 1] = k end\n"
+  "  end\n"
+  "  table.sort(keys, before)\n"
+  "  -- One line when every item is on one line and it all fits; escapes count as width.\n"
+  "  local inner, simple, width = indent .. '  ', true, 0\n"
+  "  for i = 1, n do\n"
+  "    items[#items + 1] = render(rawget(v, i), inner, depth + 1, open)\n"
+  "  end\n"
+  "  for _, k in ipairs(keys) do\n"
+  "    items[#items + 1] = keytext(k) .. ' = ' .. render(rawget(v, k), inner, depth + 1, open)\n"
+  "  end\n"
+  "  open[v] = nil\n"
+  "  for _, s in ipairs(items) do\n"
+  "    width = width + #s + 2\n"
+  "    if s:find('\\n') then simple = false end\n"
+  "  end\n"
+  "  if simple and width + #indent < 72 then\n"
+  "    return '{ ' .. table.concat(items, ', ') .. ' }'\n"
+  "  end\n"
+  "  return '{\\n' .. inner .. table.concat(items, ',\\n' .. inner) .. ',\\n' .. indent .. '}'\n"
+  "end\n"
+  "local function show(...)\n"
+  "  local out = {}\n"
+  "  for i = 1, select('#', ...) do out[i] = render((select(i, ...)), '', 0, {}) end\n"
+  "  io.stdout:write(table.concat(out, '\\t'), '\\n')\n"
+  "  io.stdout:flush()\n"
+  "end\n"
+  "local function help()\n"
+  "  io.stdout:write([[\n"
+  "reactcfg-lua: Lua 5.4 with the reactcfg module as `rc` and `cjson`.\n"
+  "  help()                 this text\n"
+  "  pp(value, ...)         pretty-print values (as the REPL prints results)\n"
+  "  rc.engine(POLICY)      an engine on a policy file; e:start(), e:run('1s'),\n"
+  "                         e:run_until(fn, '5s'), e:get('path'), e:revision(),\n"
+  "                         e:commits(), e:events(), e:setenv(k, v), e:stop(), e:close()\n"
+  "  rc.file, rc.env, ...   the policy vocabulary (see docs/POLICY.md)\n"
+  "  cjson.encode/decode    JSON\n"
+  "Type an expression to see its value; an unfinished statement continues on a '>>'\n"
+  "line. Tab completes globals and fields (after '.' or ':'). Ctrl-C clears the line,\n"
+  "Ctrl-D exits.\n"
+  "]])\n"
+  "end\n"
+  "return { show = show, pp = show, help = help }\n";
+
+/* ---- running chunks ---- */
+
+/* Message handler: the error as a string, with a traceback. [-1, +1, m] */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Message handler without the traceback, for -e and the prompt. [-1, +1, m] */
+static int msghandler_short(lua_State *L) {
+  if (lua_tostring(L, 1)) return 1;
+  if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+  lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  return 1;
+}
+
+/* Hook set by SIGINT while Lua runs: raise "interrupted!" at the next event. */
+static void lstop(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted!");
+}
+
+/* SIGINT: at the prompt, only note it; readline's read() fails with EINTR and calls
+ * on_signal_event (below), outside the handler, which drops the line. While Lua runs, stop
+ * it at the next hook event, as lua.c does (lua_sethook is signal-safe). Readline's own
+ * signal handling is off (rl_catch_signals = 0): it would restore the cooked terminal
+ * around our handler, and keys typed in that window are echoed twice or lost. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  if (in_readline)
+    interrupted = 1;
+  else if (repl_L)
+    lua_sethook(repl_L, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static int on_signal_event(void) {
+  if (interrupted) {
+    interrupted = 0;
+    rl_replace_line("", 0);
+    rl_crlf();
+    rl_on_new_line();
+    rl_redisplay();
+  }
+  return 0;
+}
+
+/* Calls the function below its `narg` arguments, protected, with a message handler.
+ * Returns the status; on error the message replaces function and arguments.
+ * [-(narg+1), +(nres|1), -] */
+static int docall(lua_State *L, int narg, int nres, bool traceback) {
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, traceback ? msghandler : msghandler_short);
+  lua_insert(L, base);
+  int status = lua_pcall(L, narg, nres, base);
+  lua_remove(L, base);
+  return status;
+}
+
+/* Prints the message at the top as "reactcfg-lua: message" and pops it. [-1, +0, -] */
+static void report(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "reactcfg-lua: %s\n", msg ? msg : "(error object is not a string)");
+  fflush(stderr);
+  lua_pop(L, 1);
+}
+
+/* ---- tab completion ---- */
+
+/* Pushes field `name` of the value at `idx` without running metamethods: raw lookup,
+ * then through __index tables (at most 16 levels). [-0, +1, m] */
+static void raw_field(lua_State *L, int idx, const char *name, size_t len) {
+  idx = lua_absindex(L, idx);
+  lua_pushvalue(L, idx);                            /* stack: t */
+  for (int level = 0; level < 16; level++) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushlstring(L, name, len);
+      if (lua_rawget(L, -2) != LUA_TNIL) {          /* stack: t, v */
+        lua_remove(L, -2);
+        return;
+      }
+      lua_pop(L, 1);
+    }
+    if (!lua_getmetatable(L, -1)) break;            /* stack: t, mt */
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);                              /* stack: t, mt, index */
+    lua_remove(L, -2);
+    lua_remove(L, -2);                              /* stack: index */
+    if (lua_type(L, -1) != LUA_TTABLE) break;
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+}
+
+/* Adds to the list at `list` every identifier key of the value at `idx` (and of its
+ * __index tables) that starts with `part`, as `head` .. key. [-0, +0, m] */
+static void collect(lua_State *L, int idx, int list, const char *head, const char *part) {
+  size_t plen = strlen(part);
+  lua_pushvalue(L, idx);                            /* stack: t */
+  for (int level = 0; level < 16; level++) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {                     /* stack: t, k, v */
+        size_t klen;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+        if (k && klen >= plen && memcmp(k, part, plen) == 0 && strlen(k) == klen) {
+          lua_pushfstring(L, "%s%s", head, k);
+          lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
+        }
+        lua_pop(L, 1);                              /* stack: t, k */
+      }
+    }
+    if (!lua_getmetatable(L, -1)) break;
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    lua_remove(L, -2);                              /* stack: index */
+    if (lua_type(L, -1) != LUA_TTABLE) break;
+  }
+  lua_pop(L, 1);
+}
+
+/* (text) -> list of completions of `text`: a global, or a field after the last '.' or
+ * ':' of a dotted path walked from the globals. Runs no Lua code. [-1, +1, m] */
+static int l_complete(lua_State *L) {
+  const char *text = luaL_checkstring(L, 1);
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  const char *sep = strpbrk(text, ".:") ? text + strlen(text) : NULL;
+  while (sep && sep > text && sep[-1] != '.' && sep[-1] != ':') sep--;
+  lua_pushglobaltable(L);                           /* stack: text, list, value */
+  if (!sep) {
+    collect(L, -1, list, "", text);
+    lua_pop(L, 1);
+    return 1;
+  }
+  /* Walk the path up to the separator: each segment ends at '.' or ':'. */
+  const char *p = text, *end = sep - 1;
+  while (p < end) {
+    const char *q = p;
+    while (q < end && *q != '.' && *q != ':') q++;
+    raw_field(L, -1, p, (size_t)(q - p));
+    lua_remove(L, -2);
+    if (lua_isnil(L, -1)) return 1;                 /* nothing to complete */
+    p = q + 1;
+  }
+  lua_pushlstring(L, text, (size_t)(sep - text));   /* stack: ..., value, head */
+  collect(L, -2, list, lua_tostring(L, -1), sep);
+  lua_pop(L, 2);
+  return 1;
+}
+
+static char **matches;       /* completions from the last l_complete, malloc'd */
+static size_t n_matches;
+
+/* readline's generator over `matches`; readline frees each string it gets (so they come
+ * from malloc, not rc__malloc). */
+static char *next_match(const char *text, int state) {
+  (void)text;
+  static size_t i;
+  if (state == 0) i = 0;
+  return i < n_matches ? matches[i++] : NULL;
+}
+
+/* readline's completion entry: runs l_complete protected (a memory error must not unwind
+ * through readline) and hands readline the matches. [-0, +0, -] */
+static char **complete(const char *text, int start, int end) {
+  (void)start;
+  (void)end;
+  rl_attempted_completion_over = 1;                 /* never fall back to file names */
+  lua_State *L = repl_L;
+  for (size_t i = 0; i < n_matches; i++) free(matches[i]);
+  free(matches);
+  matches = NULL;
+  n_matches = 0;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, l_complete);
+  lua_pushstring(L, text);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    size_t n = (size_t)lua_rawlen(L, -1);
+    matches = n ? malloc(n * sizeof *matches) : NULL;
+    for (size_t i = 0; matches && i < n; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)i + 1);
+      char *s = strdup(lua_tostring(L, -1));
+      lua_pop(L, 1);
+      if (s) matches[n_matches++] = s;
+    }
+  }
+  lua_settop(L, top);
+  if (n_matches == 0) return NULL;
+  char **out = rl_completion_matches(text, next_match);
+  n_matches = 0;                                    /* readline owns the strings now */
+  return out;
+}
+
+/* ---- the REPL ---- */
+
+static char history_path[4096];
+
+static void history_start(void) {
+  const char *env = getenv("REACTCFG_HISTORY");
+  const char *home = getenv("HOME");
+  if (env && *env)
+    snprintf(history_path, sizeof history_path, "%s", env);
+  else if (home && *home)
+    snprintf(history_path, sizeof history_path, "%s/.reactcfg_history", home);
+  stifle_history(HISTORY_MAX);
+  /* Missing file: create it so that append_history (which never creates) can work.
+   * Any failure only means no history on disk. */
+  if (history_path[0] && read_history(history_path) != 0) write_history(history_path);
+}
+
+/* Records one complete statement: in memory, and appended to the file at once so that a
+ * crash or kill loses nothing. Newlines become spaces: the file holds one line each. */
+static void history_add(const char *stmt) {
+  char *line = strdup(stmt);
+  if (!line) return;
+  for (char *c = line; *c; c++)
+    if (*c == '\n') *c = ' ';
+  if (*line) {
+    add_history(line);
+    if (history_path[0] && append_history(1, history_path) == 0)
+      history_truncate_file(history_path, HISTORY_MAX);
+  }
+  free(line);
+}
+
+/* Reads one line with `prompt` and pushes it; false at end of input. [-0, +(0|1), m] */
+static bool pushline(lua_State *L, const char *prompt) {
+  in_readline = 1;
+  char *line = readline(prompt);
+  in_readline = 0;
+  if (!line) return false;
+  lua_pushstring(L, line);
+  free(line);
+  return true;
+}
+
+/* Is the error at the top the "unexpected <eof>" of an unfinished statement?
+ * [-0, +0, -] */
+static bool incomplete(lua_State *L, int status) {
+  static const char mark[] = "<eof>";
+  size_t len;
+  const char *msg = lua_tolstring(L, -1, &len);
+  return status == LUA_ERRSYNTAX && len >= sizeof mark - 1 &&
+         strcmp(msg + len - (sizeof mark - 1), mark) == 0;
+}
+
+/* Reads a statement (several lines while unfinished) and pushes it compiled, first as
+ * "return <line>" so that expressions show their value. Returns -1 at end of input,
+ * else the compile status with the chunk or message pushed. [-0, +1, m] */
+static int loadline(lua_State *L) {
+  if (!pushline(L, PROMPT)) return -1;              /* stack: line */
+  const char *line = lua_tostring(L, -1);
+  const char *ret = lua_pushfstring(L, "return %s", line);
+  if (luaL_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK) {
+    lua_remove(L, -2);                              /* stack: line, chunk */
+    history_add(line);
+    lua_remove(L, -2);
+    return LUA_OK;
+  }
+  lua_pop(L, 2);                                    /* stack: line */
+  for (;;) {
+    size_t len;
+    const char *code = lua_tolstring(L, -1, &len);
+    int status = luaL_loadbuffer(L, code, len, "=stdin");
+    if (!incomplete(L, status) || !pushline(L, PROMPT2)) {
+      history_add(lua_tostring(L, -2));
+      lua_remove(L, -2);                            /* stack: chunk or message */
+      return status;
+    }
+    lua_remove(L, -2);                              /* stack: code, next */
+    lua_pushliteral(L, "\n");
+    lua_insert(L, -2);
+    lua_concat(L, 3);                               /* stack: code .. "\n" .. next */
+  }
+}
+
+/* Prints the `n` values at the top through the prelude's show() and pops them.
+ * [-n, +0, -] */
+static void show(lua_State *L, int n) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &PRELUDE_KEY);
+  lua_getfield(L, -1, "show");
+  lua_remove(L, -2);
+  lua_insert(L, -(n + 1));                          /* stack: show, values... */
+  if (docall(L, n, 0, false) != LUA_OK) report(L);
+}
+
+/* The interactive loop, until end of input. [-0, +0, m] */
+static void repl(lua_State *L) {
+  rl_readline_name = "reactcfg";
+  rl_catch_signals = 0;
+  rl_signal_event_hook = on_signal_event;
+  rl_attempted_completion_function = complete;
+  rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
+  rl_completion_append_character = '\0';
+  history_start();
+  for (;;) {
+    int top = lua_gettop(L);
+    int status = loadline(L);
+    if (status == -1) break;
+    if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET, true);
+    if (status == LUA_OK) {
+      int n = lua_gettop(L) - top;
+      if (n > 0) show(L, n);
+    } else {
+      report(L);
+    }
+    lua_settop(L, top);
+  }
+  if (history_path[0]) write_history(history_path);
+  fputc('\n', stdout);
+  fflush(stdout);
+}
+
+/* ---- the command line ---- */
+
+typedef struct lua_args {
+  int argc;
+  char **argv;
+  int exit_code;
+} lua_args;
+
+/* Sets the global `arg` as lua.c does: arg[0] the script, arg[1..] its arguments,
+ * negative indices what came before. [-0, +0, m] */
+static void create_arg(lua_State *L, char **argv, int argc, int script) {
+  lua_createtable(L, argc - script - 1, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+/* Loads and runs a script (NULL: stdin) with the arguments after it, protected; reports
+ * a failure. [-0, +0, m] */
+static int run_script(lua_State *L, const char *path, char **args, int nargs) {
+  int status = luaL_loadfile(L, path);
+  if (status == LUA_OK) {
+    luaL_checkstack(L, nargs, "too many arguments to the script");
+    for (int i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
+    status = docall(L, nargs, 0, true);
+  }
+  if (status != LUA_OK) report(L);
+  return status;
+}
+
+/* Opens the libraries, then does what the command line asks. [-0, +0, e] */
+static int l_main(lua_State *L) {
+  lua_args *a = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  repl_L = L;
+  luaL_openlibs(L);
+  luaL_requiref(L, "cjson", luaopen_cjson, 1);
+  luaL_requiref(L, "reactcfg", luaopen_reactcfg, 0);
+  lua_setglobal(L, "rc");
+  lua_pop(L, 1);
+  bool color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+  if (luaL_loadbufferx(L, PRELUDE, sizeof PRELUDE - 1, "=repl", "t") != LUA_OK)
+    return lua_error(L);
+  lua_pushboolean(L, color);
+  lua_pushinteger(L, PP_DEPTH);
+  lua_call(L, 2, 1);                                /* stack: prelude */
+  lua_getfield(L, -1, "pp");
+  lua_setglobal(L, "pp");
+  lua_getfield(L, -1, "help");
+  lua_setglobal(L, "help");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &PRELUDE_KEY);
+
+  /* Options first (-e CODE, -i), then a script (a file, or '-' for stdin) and its args. */
+  bool interactive = false, ran = false;
+  int i = 1, script = 0;
+  for (; i < a->argc; i++) {
+    const char *o = a->argv[i];
+    if (!strcmp(o, "-i")) {
+      interactive = true;
+    } else if (!strcmp(o, "-e")) {
+      if (++i >= a->argc) {
+        fprintf(stderr, "reactcfg-lua: -e needs code to run\n");
+        a->exit_code = 2;
+        return 0;
+      }
+      ran = true;
+      const char *code = a->argv[i];
+      int status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+      if (status == LUA_OK) status = docall(L, 0, 0, false);
+      if (status != LUA_OK) {
+        report(L);
+        a->exit_code = 1;
+        return 0;
+      }
+    } else if (!strcmp(o, "--")) {
+      if (i + 1 < a->argc) script = i + 1;
+      break;
+    } else if (o[0] == '-' && o[1]) {
+      fprintf(stderr, "reactcfg-lua: unknown option '%s'\n", o);
+      a->exit_code = 2;
+      return 0;
+    } else {
+      script = i;
+      break;
+    }
+  }
+  if (!script && !ran && !interactive && !isatty(STDIN_FILENO)) script = -1;
+  if (script) {
+    const char *path = NULL;
+    int first = script;
+    if (script > 0 && strcmp(a->argv[script], "-") != 0) path = a->argv[script];
+    if (script > 0) {
+      create_arg(L, a->argv, a->argc, script);
+      first = script + 1;
+    } else {
+      first = a->argc;
+    }
+    if (run_script(L, path, a->argv + first, a->argc - first) != LUA_OK) {
+      a->exit_code = 1;
+      return 0;
+    }
+    ran = true;
+  }
+  if (interactive || !ran) repl(L);
+  return 0;
+}
+
+int cli_lua(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "reactcfg-lua: cannot create a Lua state: out of memory\n");
+    return 1;
+  }
+  struct sigaction sa = {0}, old;
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old);
+  lua_args a = {argc, argv, 0};
+  lua_pushcfunction(L, l_main);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    report(L);
+    a.exit_code = 1;
+  }
+  sigaction(SIGINT, &old, NULL);
+  repl_L = NULL;
+  lua_close(L);
+  for (size_t i = 0; i < n_matches; i++) free(matches[i]);
+  free(matches);
+  fflush(stdout);
+  return a.exit_code;
+}
