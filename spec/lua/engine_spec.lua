@@ -12,11 +12,7 @@ end
 
 describe("the engine", function()
   local e, dir
-  after_each(function()
-    if e then e:close() end
-    if dir then H.rmdir(dir) end
-    e, dir = nil, nil
-  end)
+  after_each(H.cleanup)
 
   it("commits revision 1 with every present component at start", function()
     e, dir = H.engine([[
@@ -187,11 +183,7 @@ end)
 
 describe("dependencies and update functions", function()
   local e, dir
-  after_each(function()
-    if e then e:close() end
-    if dir then H.rmdir(dir) end
-    e, dir = nil, nil
-  end)
+  after_each(H.cleanup)
 
   it("re-runs a dependant merged over its base, in one commit per save", function()
     -- `derived` is declared first: evaluation follows dependencies, not declaration.

@@ -10,11 +10,7 @@ local function errors_of(e) return H.events(e, "source.error") end
 
 describe("formats in the engine", function()
   local e, dir
-  after_each(function()
-    if e then e:close() end
-    if dir then H.rmdir(dir) end
-    e, dir = nil, nil
-  end)
+  after_each(H.cleanup)
 
   it("reads TOML and YAML files by extension, with TOML date-times as text", function()
     e, dir = H.engine([[

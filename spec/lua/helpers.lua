@@ -24,15 +24,28 @@ function H.write(path, text)
   f:close()
 end
 
+local live = {}   -- engines and directories made by H.engine, for H.cleanup
+
 --- Writes `policy` into a new directory (plus any `files`), creates and starts an
---- engine on it. Returns engine, dir.
+--- engine on it. Returns engine, dir. `after_each(H.cleanup)` closes and removes them.
 function H.engine(policy, files, name)
   local dir = H.tmpdir(name or "spec")
+  live[#live + 1] = { dir = dir }
   for rel, text in pairs(files or {}) do H.write(dir .. "/" .. rel, text) end
   H.write(dir .. "/policy.lua", policy)
   local e = assert(rc.engine(dir .. "/policy.lua"))
+  live[#live].e = e
   assert(e:start())
   return e, dir
+end
+
+--- Closes every engine and removes every directory H.engine made.
+function H.cleanup()
+  for _, l in ipairs(live) do
+    if l.e then l.e:close() end
+    H.rmdir(l.dir)
+  end
+  live = {}
 end
 
 --- Runs until `n` commits have arrived (at most 5 s), then 300 ms more so that any extra
