@@ -40,7 +40,7 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return 0;
 }
 
-static void write_string(rc__buf *b, const char *str, size_t n) {
+void rc__json_write_string(rc__buf *b, const char *str, size_t n) {
   static const char hex[] = "0123456789abcdef";
   const unsigned char *s = (const unsigned char *)str;
   rc__buf_reserve(b, n + 2);
@@ -48,7 +48,7 @@ static void write_string(rc__buf *b, const char *str, size_t n) {
   size_t run = 0, i = 0;
   while (i < n) {
     unsigned c = s[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7F) {
       i++;
       continue;
     }
@@ -66,8 +66,10 @@ static void write_string(rc__buf *b, const char *str, size_t n) {
     case '\n': rc__buf_add(b, "\\n", 2); break;
     case '\r': rc__buf_add(b, "\\r", 2); break;
     case '\t': rc__buf_add(b, "\\t", 2); break;
+    case '\b': rc__buf_add(b, "\\b", 2); break;
+    case '\f': rc__buf_add(b, "\\f", 2); break;
     default:
-      if (c < 0x20) {
+      if (c < 0x20 || c == 0x7F) { /* controls, and DEL, which terminals act on */
         char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         rc__buf_add(b, e, 6);
       } else {
@@ -132,12 +134,12 @@ static void write_value(rc__buf *b, const rc_value_t *v, bool pretty, bool nf, i
   case RC_TYPE_BOOL: rc__buf_adds(b, v->u.b ? "true" : "false"); return;
   case RC_TYPE_INT: write_int(b, v->u.i); return;
   case RC_TYPE_FLOAT: write_float(b, v->u.f, nf); return;
-  case RC_TYPE_STRING: write_string(b, v->u.s, v->len); return;
+  case RC_TYPE_STRING: rc__json_write_string(b, v->u.s, v->len); return;
   case RC_TYPE_DATETIME: {
     /* JSON has no date-time: its RFC 3339 text, as TOML wrote it */
     char text[48];
     size_t n = rc__datetime_format(v->u.dt, text, sizeof text);
-    write_string(b, text, n);
+    rc__json_write_string(b, text, n);
     return;
   }
   case RC_TYPE_ARRAY:
@@ -156,7 +158,7 @@ static void write_value(rc__buf *b, const rc_value_t *v, bool pretty, bool nf, i
       const rc__member *m = &v->u.members[i];
       if (i) rc__buf_addc(b, ',');
       if (pretty) newline(b, depth + 1);
-      write_string(b, m->key, m->klen);
+      rc__json_write_string(b, m->key, m->klen);
       rc__buf_add(b, pretty ? ": " : ":", pretty ? 2 : 1);
       write_value(b, m->val, pretty, nf, depth + 1);
     }

@@ -90,19 +90,27 @@ static int parse_text(const char *data, size_t len, const char *file,
   return 0;
 }
 
+const rc__parse_limits *rc__parse_limits_for(const rc__parse_limits *lim,
+                                             rc__parse_limits *def, size_t len,
+                                             const char *file, rc_error *err) {
+  if (!lim) {
+    rc__parse_limits_default(def);
+    lim = def;
+  }
+  if (len > lim->max_bytes) {
+    rc__err(err, RC_ELIMIT, file, 0, 0, "input is %zu bytes, more than the limit of %zu bytes",
+            len, lim->max_bytes);
+    return NULL;
+  }
+  return lim;
+}
+
 /* RC__FMT_AUTO here means no better idea than the default: JSON. */
 int rc__parse(rc__format fmt, const char *data, size_t len, size_t cap, const char *file,
               const rc__parse_limits *lim, rc_value_t **out, rc_error *err) {
   rc__parse_limits def;
-  if (!lim) {
-    rc__parse_limits_default(&def);
-    lim = &def;
-  }
   *out = NULL;
-  if (len > lim->max_bytes)
-    return rc__err(err, RC_ELIMIT, file, 0, 0,
-                   "input is %zu bytes, more than the limit of %zu bytes", len,
-                   lim->max_bytes);
+  if (!(lim = rc__parse_limits_for(lim, &def, len, file, err))) return RC_ELIMIT;
   switch (fmt) {
   case RC__FMT_DOTENV: return rc__parse_dotenv(data, len, file, lim, out, err);
   case RC__FMT_TEXT: return parse_text(data, len, file, lim, out, err);

@@ -16,42 +16,11 @@ static locale_t c_locale;
 static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
 static void c_locale_init(void) { c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
 
-/* A JSON string. The parser only produces valid UTF-8, so bytes >= 0x80 pass through;
- * a value made elsewhere with invalid UTF-8 would pass through too (this writer is for
- * TOML values and tests, not for untrusted trees). */
-static void write_string(rc__buf *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  rc__buf_reserve(b, n + 2);
-  rc__buf_addc(b, '"');
-  size_t run = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7F) continue;
-    rc__buf_add(b, s + run, i - run);
-    run = i + 1;
-    switch (c) {
-    case '"': rc__buf_add(b, "\\\"", 2); break;
-    case '\\': rc__buf_add(b, "\\\\", 2); break;
-    case '\n': rc__buf_add(b, "\\n", 2); break;
-    case '\r': rc__buf_add(b, "\\r", 2); break;
-    case '\t': rc__buf_add(b, "\\t", 2); break;
-    case '\b': rc__buf_add(b, "\\b", 2); break;
-    case '\f': rc__buf_add(b, "\\f", 2); break;
-    default: {
-      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-      rc__buf_add(b, e, 6);
-    }
-    }
-  }
-  rc__buf_add(b, s + run, n - run);
-  rc__buf_addc(b, '"');
-}
-
 static void scalar(rc__buf *b, const char *type, const char *text, size_t n) {
   rc__buf_adds(b, "{\"type\":\"");
   rc__buf_adds(b, type);
   rc__buf_adds(b, "\",\"value\":");
-  write_string(b, text, n);
+  rc__json_write_string(b, text, n);
   rc__buf_addc(b, '}');
 }
 
@@ -116,7 +85,7 @@ void rc__tagged_json_write(rc__buf *b, const rc_value_t *v) {
     for (uint32_t i = 0; i < v->len; i++) {
       const rc__member *m = &v->u.members[i];
       if (i) rc__buf_addc(b, ',');
-      write_string(b, m->key, m->klen);
+      rc__json_write_string(b, m->key, m->klen);
       rc__buf_addc(b, ':');
       rc__tagged_json_write(b, m->val);
     }

@@ -1660,15 +1660,8 @@ static void cleanup(tp *p) {
 int rc__parse_toml(const char *data, size_t len, const char *file,
                    const rc__parse_limits *lim, rc_value_t **out, rc_error *err) {
   rc__parse_limits def;
-  if (!lim) {
-    rc__parse_limits_default(&def);
-    lim = &def;
-  }
   *out = NULL;
-  if (len > lim->max_bytes)
-    return rc__err(err, RC_ELIMIT, file, 0, 0,
-                   "input is %zu bytes, more than the limit of %zu bytes", len,
-                   lim->max_bytes);
+  if (!(lim = rc__parse_limits_for(lim, &def, len, file, err))) return RC_ELIMIT;
   if (len > SIZE_MAX - PAD)
     return rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading TOML");
   char *copy = rc__malloc(len + PAD);

@@ -125,6 +125,9 @@ int rc__diff(const rc_value_t *a, const rc_value_t *b, const char *prefix,
 void rc__diff_finish(rc__changeset *cs);
 
 /* ---- JSON text ---- */
+/* Appends `n` bytes as a JSON string: escapes quotes, backslashes and control
+ * characters, passes valid UTF-8 through, writes U+FFFD for bytes that are not. */
+void rc__json_write_string(rc__buf *b, const char *s, size_t n);
 /* Appends `v` as JSON (pretty: 2-space indent). Non-finite floats are written as
  * null-free tokens `nan`, `inf`, `-inf` only when `allow_nonfinite`, else as null. */
 void rc__json_write(rc__buf *b, const rc_value_t *v, bool pretty, bool allow_nonfinite);
@@ -137,6 +140,12 @@ typedef struct rc__parse_limits {
   size_t max_nodes;       /* default 50 million */
 } rc__parse_limits;
 void rc__parse_limits_default(rc__parse_limits *lim);
+/* The limits in force for an input of `len` bytes: `lim`, or the defaults written into
+ * *def when `lim` is NULL. NULL (with `err` filled, RC_ELIMIT) when `len` is already
+ * beyond max_bytes. Every parser entry point starts with it. */
+const rc__parse_limits *rc__parse_limits_for(const rc__parse_limits *lim,
+                                             rc__parse_limits *def, size_t len,
+                                             const char *file, rc_error *err);
 
 /* Input buffers handed to parsers should have RC__PARSE_PADDING readable bytes after
  * `len` (the file reader allocates so); parsers must not depend on their content. */

@@ -89,7 +89,7 @@ static void test_values(void) {
   rc__value_unref(v);
 
   /* escapes and unicode */
-  CHECK_JSON("\"\\n\\t\\r\\b\\f\\\"\\\\\\/\"", "\"\\n\\t\\r\\u0008\\u000c\\\"\\\\/\"");
+  CHECK_JSON("\"\\n\\t\\r\\b\\f\\\"\\\\\\/\"", "\"\\n\\t\\r\\b\\f\\\"\\\\/\"");
   CHECK_JSON("\"\\u0041\\u00e9\\u20ac\\ud83d\\ude00\"", "\"Aé€😀\"");
   CHECK_JSON("\"é€😀\"", "\"é€😀\"");
   CHECK_JSON("\"\\u0000x\"", "\"\\u0000x\"");
@@ -347,8 +347,8 @@ static void test_write_strings(void) {
   STRING("plain", "\"plain\"");
   STRING("q\"b\\s/", "\"q\\\"b\\\\s/\"");
   STRING("\n\r\t", "\"\\n\\r\\t\"");
-  STRING("\x01\x1f\b\f\0", "\"\\u0001\\u001f\\u0008\\u000c\\u0000\"");
-  STRING("\x7f", "\"\x7f\"");
+  STRING("\x01\x1f\b\f\0", "\"\\u0001\\u001f\\b\\f\\u0000\"");
+  STRING("\x7f", "\"\\u007f\""); /* DEL is escaped: terminals act on it */
   STRING("é€😀", "\"é€😀\"");
   STRING("a\xff" "b", "\"a\\ufffdb\"");                 /* not UTF-8 */
   STRING("\xc0\x80", "\"\\ufffd\\ufffd\"");             /* overlong */
