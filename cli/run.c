@@ -35,6 +35,22 @@ static void json_val(rc__buf *b, const rc_value_t *v) {
     rc__buf_adds(b, "null");
 }
 
+/* A change's value, with its secret parts redacted. */
+static void change_val(rc__buf *b, const run_ctx *ctx, const rc_change_t *ch,
+                       const rc_value_t *v) {
+  if (!ch->secret || !v) {
+    json_val(b, v);
+    return;
+  }
+  rc_value_t *r = rc__redact(ctx->eng, ch->path, v);
+  if (!r) {
+    b->oom = 1;
+    return;
+  }
+  json_val(b, r);
+  rc__value_unref(r);
+}
+
 static void emit_line(rc__buf *b) {
   if (b->oom) {
     fputs("reactcfg-lua: out of memory formatting output\n", stderr);
@@ -58,9 +74,10 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
       rc__buf_adds(&b, i ? ",{\"path\":" : "{\"path\":");
       json_str(&b, ch[i].path);
       rc__buf_printf(&b, ",\"kind\":\"%s\",\"old\":", rc_change_kind_name(ch[i].kind));
-      json_val(&b, ch[i].old_value);
+      change_val(&b, ctx, &ch[i], ch[i].old_value);
       rc__buf_adds(&b, ",\"new\":");
-      json_val(&b, ch[i].new_value);
+      change_val(&b, ctx, &ch[i], ch[i].new_value);
+      if (ch[i].secret) rc__buf_adds(&b, ",\"secret\":true");
       rc__buf_addc(&b, '}');
     }
     rc__buf_adds(&b, "]}");
@@ -74,18 +91,22 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
       switch (ch[i].kind) {
         case RC_CHANGE_ADDED:
           rc__buf_adds(&b, " = ");
-          json_val(&b, ch[i].new_value);
+          change_val(&b, ctx, &ch[i], ch[i].new_value);
           break;
         case RC_CHANGE_REMOVED:
           rc__buf_adds(&b, " (was ");
-          json_val(&b, ch[i].old_value);
+          change_val(&b, ctx, &ch[i], ch[i].old_value);
           rc__buf_addc(&b, ')');
           break;
         case RC_CHANGE_MODIFIED:
           rc__buf_adds(&b, ": ");
-          json_val(&b, ch[i].old_value);
+          change_val(&b, ctx, &ch[i], ch[i].old_value);
           rc__buf_adds(&b, " -> ");
-          json_val(&b, ch[i].new_value);
+          change_val(&b, ctx, &ch[i], ch[i].new_value);
+          break;
+        case RC_CHANGE_TOUCHED:
+          rc__buf_adds(&b, " (unchanged, forced) = ");
+          change_val(&b, ctx, &ch[i], ch[i].new_value);
           break;
       }
       emit_line(&b);
@@ -118,7 +139,8 @@ static void on_event(void *ud, const rc_event_t *ev) {
     if (ev->code) rc__buf_printf(&b, ",\"code\":\"%s\"", rc_err_name(ev->code));
     rc__buf_addc(&b, '}');
   } else {
-    bool bad = ev->type == RC_EVENT_SOURCE_ERROR || ev->type == RC_EVENT_POLICY_ERROR;
+    bool bad = ev->type == RC_EVENT_SOURCE_ERROR || ev->type == RC_EVENT_POLICY_ERROR ||
+               ev->type == RC_EVENT_REJECTED || ev->type == RC_EVENT_RESTART_REQUIRED;
     rc__buf_printf(&b, "%s %s", bad ? "!" : "*", ev->name);
     if (ev->component[0]) rc__buf_printf(&b, " [%s]", ev->component);
     rc__buf_addc(&b, ' ');

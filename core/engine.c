@@ -18,6 +18,11 @@ static const char *event_name(rc_event_type_t t) {
     case RC_EVENT_POLICY_ERROR: return "policy.error";
     case RC_EVENT_STARTED: return "engine.started";
     case RC_EVENT_STOPPED: return "engine.stopped";
+    case RC_EVENT_REJECTED: return "change.rejected";
+    case RC_EVENT_FILTERED: return "change.filtered";
+    case RC_EVENT_RESTART_REQUIRED: return "restart.required";
+    case RC_EVENT_COMPONENT_STATE: return "component.state";
+    case RC_EVENT_POLICY_RELOADED: return "policy.reloaded";
   }
   return "unknown";
 }
@@ -57,6 +62,10 @@ void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err) {
            err->column, err->code, "%s", err->message);
 }
 
+void rc_engine_set_policy_reload(rc_engine_t *eng, bool on) {
+  if (eng && (eng->state == RC__ST_NEW || eng->state == RC__ST_LOADED)) eng->watch_policy = on;
+}
+
 void rc_engine_on_event(rc_engine_t *eng, rc_event_fn fn, void *ud) {
   if (!eng) return;
   eng->event_fn = fn;
@@ -79,6 +88,8 @@ rc_engine_t *rc_engine_new(rc_error *err) {
   atomic_init(&eng->acquiring, 0);
   atomic_init(&eng->revision, 0);
   eng->on_change_ref = LUA_NOREF;
+  eng->on_error_ref = LUA_NOREF;
+  eng->watch_policy = true;
   rc__changeset_init(&eng->cs);
   eng->L = rc__lua_new_state(eng);
   if (!eng->L) {
@@ -144,21 +155,6 @@ static int post(rc_engine_t *eng, rc__request *r) {
 
 static void stop_on_loop(rc_engine_t *eng);
 
-static int create_sources(rc_engine_t *eng, rc_error *err) {
-  for (size_t i = 0; i < eng->ncomps; i++) {
-    rc__component *c = eng->comps[i];
-    if (strcmp(c->src_kind, "file") == 0)
-      c->src = rc__file_source_new(c, err);
-    else if (strcmp(c->src_kind, "env") == 0)
-      c->src = rc__env_source_new(c, err);
-    else
-      return rc__err(err, RC_EPOLICY, eng->policy_path, c->line, 0,
-                     "component '%s': unknown source kind '%s'", c->name, c->src_kind);
-    if (!c->src) return err ? err->code : RC_ENOMEM;
-  }
-  return 0;
-}
-
 static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   eng->loop = loop;
   int rc = uv_async_init(loop, &eng->wake, wake_cb);
@@ -182,20 +178,21 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
     rc__sched_throttle_config(&eng->sched, i, eng->comps[i]->throttle_ms,
                               eng->comps[i]->throttle_burst);
   if ((rc = rc__lua_open_luv(eng, err))) return rc;
-  if ((rc = create_sources(eng, err))) return rc;
 
   /* The first read of every source is delivered without debounce and committed as
-   * revision 1 before start returns, so a snapshot exists from then on. */
+   * revision 1 before start returns, so a snapshot exists from then on. A component with
+   * a condition starts its source in that first wave, if the condition holds. */
   eng->initial = true;
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *c = eng->comps[i];
-    if ((rc = c->src->ops->start(c->src, err))) {
+    if (c->condition_ref != LUA_NOREF) continue;
+    if ((rc = rc__source_start(c, err))) {
       eng->initial = false;
       return rc;
     }
-    c->dirty = true;
   }
   eng->initial = false;
+  if ((rc = rc__policy_watch_start(eng, err))) return rc;
   eng->state = RC__ST_RUNNING;
   rc__wave(eng);
   if (!atomic_load(&eng->current)) {
@@ -286,6 +283,7 @@ static void stop_on_loop(rc_engine_t *eng) {
     rc__component *c = eng->comps[i];
     if (c->src) c->src->ops->stop(c->src, source_stopped);
   }
+  rc__policy_watch_stop(eng);
   rc__filewatch_close(eng);
   if (eng->handles_init) {
     close_handle(eng, (uv_handle_t *)&eng->sched_timer);
@@ -370,11 +368,15 @@ void rc_engine_free(rc_engine_t *eng) {
     if (c->src) c->src->ops->free(c->src);
     c->src = NULL;
   }
+  rc__retired_free_all(eng);
+  rc__policy_watch_free(eng);
+  /* Components before the Lua state: they drop their references into it. */
+  rc__components_free(eng);
   if (eng->L) {
-    if (eng->on_change_ref != LUA_NOREF) luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
+    luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
+    luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_error_ref);
     rc__lua_close(eng->L);
   }
-  rc__components_free(eng);
   rc__sched_free(&eng->sched);
   rc__snapshots_drop(eng);
   rc__subs_free(eng);

@@ -36,7 +36,11 @@ struct rc__source {
   const rc__source_ops *ops;
   rc_engine_t *eng;
   rc__component *comp;
+  rc__source *next_retired;   /* in eng->retired_srcs while stopping */
 };
+
+/* What a source error does to the component's value (on_error). */
+typedef enum { RC__ONERR_UNSET, RC__ONERR_KEEP, RC__ONERR_DEFAULT } rc__on_error;
 
 /* One named component of the policy. */
 struct rc__component {
@@ -55,19 +59,43 @@ struct rc__component {
   bool keep_on_missing;       /* on_missing = "keep" */
   bool in_error;              /* last delivery was an error */
   bool dirty;                 /* must be re-evaluated in the next wave */
-  /* Dependencies and update (#4): a component with either is "derived": its value in the
-   * root is `result`, recomputed in dependency order when it or a dependency is dirty. */
-  int update_ref;             /* luaL_ref of `update` (the Lua state owns it), or
-                                 LUA_NOREF */
+  /* The policy's functions for this component (luaL_ref in eng->L, unreferenced when the
+   * component is freed), LUA_NOREF when absent. */
+  int update_ref, condition_ref, validate_ref, transform_ref, filter_ref, debounce_ref,
+      on_error_ref, lua_source_ref;
+  rc__on_error on_error;      /* what a source error does when there is no function */
   int *deps;                  /* owned; indices into eng->comps */
   size_t ndeps;
-  bool derived;               /* has update or depends_on */
-  bool changed;               /* evaluated with a new value in the running wave */
+  /* A "processed" component (any function, dependency, condition, path rule or force)
+   * contributes `result`, recomputed in dependency order by evaluate.c; a plain one
+   * contributes its source value or default directly. */
+  bool processed;
   bool evaluated;             /* has been evaluated once (the first wave always does) */
-  rc_value_t *result;         /* owned; last good result of a derived component, NULL =
+  bool active;                /* its condition holds (always, without a condition) */
+  bool starting;              /* its source is starting: deliveries land directly */
+  bool src_borrowed;          /* src belongs to the previous policy until a reload commits */
+  bool touched;               /* force: delivered again unchanged; notify anyway */
+  bool committed;             /* `result` was committed once (dynamic = false applies) */
+  bool read_by_condition;     /* some condition read this component */
+  uint64_t evaluated_at;      /* eng->stamp when last evaluated */
+  uint64_t changed_at;        /* eng->stamp when its contribution last changed */
+  int *reads;                 /* owned; components its condition read last time */
+  size_t nreads, reads_cap;
+  rc_value_t *result;         /* owned; last good result of a processed component, NULL =
                                  absent */
   rc_value_t *seen;           /* owned; the source value (or default) of the last
                                  evaluation, to tell a real change from a re-delivery */
+  /* Path rules, relative to the component: `only`/`ignore` narrow what counts as a
+   * change; `static_*` are not applied after the first commit (dynamic = false);
+   * `secret_*` are redacted outside the C getters and the policy. Full paths (starting
+   * with the component's name), owned. */
+  char **only, **ignore, **static_paths, **secret_paths;
+  size_t nonly, nignore, nstatic, nsecret;
+  bool static_all, secret_all, force;
+  char *src_key;              /* identity of the source description (policy reload) */
+  /* Set for the engine's private components (the policy file's watch): deliveries go
+   * here instead of into the pipeline. */
+  void (*deliver_hook)(rc__component *c, rc_value_t *v);
   uint64_t debounce_ms, debounce_max_ms;
   uint64_t throttle_ms;       /* throttle `every`; 0 = no throttle */
   uint32_t throttle_burst;    /* throttle `burst` (tokens), at least 1 */
@@ -130,6 +158,21 @@ struct rc_engine {
   rc__sched sched;
 
   rc__filewatch *files;          /* the shared inotify watcher, created on demand */
+  rc__source *retired_srcs;      /* stopped sources waiting for their done callback */
+
+  /* evaluation (evaluate.c) */
+  uint64_t stamp;                /* logical clock of evaluations and changes */
+  int eval_errors;               /* policy functions that failed in the running wave */
+  int eval_rejections;           /* values validate refused in the running wave */
+  bool trial;                    /* evaluating a reloaded policy before it commits */
+  int on_error_ref;              /* the policy-level on_error function, or LUA_NOREF */
+  rc__on_error on_error;         /* the policy-level on_error action */
+
+  /* policy hot reload (reload.c) */
+  rc__component *policy_watch;   /* watches the policy file; not in comps */
+  bool watch_policy;             /* reload the policy when its file changes (default) */
+  uint64_t policy_hash;          /* hash of the policy text in force */
+  uint64_t reloads;              /* successful reloads */
 
   /* committed state */
   _Atomic(struct rc_snapshot *) current;
@@ -182,6 +225,18 @@ void rc__wave(rc_engine_t *eng);
 /* Arms the scheduler timer for the earliest pending deadline. */
 void rc__reschedule(rc_engine_t *eng);
 
+/* ---- reload.c ---- */
+/* Starts watching the policy file (when eng->watch_policy); its changes reload the
+ * policy. Returns 0 or an RC_E* code with `err` filled. */
+int rc__policy_watch_start(rc_engine_t *eng, rc_error *err);
+void rc__policy_watch_stop(rc_engine_t *eng);
+void rc__policy_watch_free(rc_engine_t *eng);
+
+/* ---- evaluate.c ---- */
+/* Evaluates every component that is due (see evaluate.c). Returns the number of policy
+ * functions that failed (each already reported). Loop thread; runs Lua. */
+int rc__evaluate(rc_engine_t *eng);
+
 /* ---- snapshot.c ---- */
 /* Publishes a new root (moved in) as revision+1; returns the new snapshot (borrowed; the
  * engine holds it) or NULL on OOM (root released). */
@@ -196,10 +251,43 @@ void rc__snapshots_drop(rc_engine_t *eng);
 void rc__notify_subscribers(rc_engine_t *eng, const struct rc_snapshot *snap,
                             const rc_change_t *changes, size_t n);
 void rc__subs_free(rc_engine_t *eng);
-/* Whether `path` matches `pattern` under the subscription rule (see rc_subscribe). */
+/* Whether `path` is at or below what `pattern` names (see rc_subscribe). */
 bool rc__pattern_match(const char *pattern, const char *path);
+/* Whether `path` is at, below, or above what `pattern` names (a value at `path` may hold
+ * the pattern's target). */
+bool rc__pattern_touches(const char *pattern, const char *path);
+
+/* ---- secret.c (loop thread) ---- */
+/* Whether the value at `path` (full path, starting with a component's name; "" = the
+ * root) is secret or holds a secret. */
+bool rc__path_is_secret(const rc_engine_t *eng, const char *path);
+/* `v` (the value at `path`) with every secret part replaced by the string "<redacted>";
+ * a new reference to `v` itself when nothing in it is secret. NULL on OOM. */
+rc_value_t *rc__redact(const rc_engine_t *eng, const char *path, const rc_value_t *v);
+#define RC__REDACTED "<redacted>"
 
 /* ---- policy.c ---- */
+/* A compiled policy: what one load of the policy text produced. Owned by whoever holds
+ * it until rc__policy_install moves it into the engine or rc__policy_discard frees it. */
+typedef struct rc__policy {
+  rc__component **comps;
+  size_t ncomps;
+  int *order;
+  int on_change_ref, on_error_ref;
+  rc__on_error on_error;
+  uint64_t call_budget_ms, load_budget_ms;  /* 0: the defaults */
+  size_t memory;                            /* 0: the default cap */
+} rc__policy;
+/* Runs the loader on `text` (eng->policy_path and policy_dir name it) into `p`.
+ * Returns 0, or RC_EPOLICY / RC_ENOMEM with `err` filled ("file:line: message"); on
+ * failure `p` holds nothing. Runs Lua (load budget). */
+int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__policy *p,
+                       rc_error *err);
+void rc__policy_discard(rc_engine_t *eng, rc__policy *p);
+/* Frees the engine's components and takes `p`'s (p is left empty), with its limits. */
+void rc__policy_install(rc_engine_t *eng, rc__policy *p);
+/* Reads a policy file (owned result, rc__free). NULL with `err` filled. */
+char *rc__read_policy(const char *path, size_t *len, rc_error *err);
 /* Creates the engine's Lua state with our modules preloaded. NULL on OOM. */
 lua_State *rc__lua_new_state(rc_engine_t *eng);
 /* Opens luv on the engine's loop (called once the loop is known). */
@@ -212,20 +300,64 @@ int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
                          rc_error *err);
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);
+/* ---- component.c ---- */
+/* Reads the normalized component at the top of L's stack into a new struct (owned by the
+ * caller; free with rc__component_free). NULL with `err` filled for a bad default, NULL
+ * with err untouched on OOM. [-0, +0, m] */
+rc__component *rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index,
+                                      rc_error *err);
+/* Reads an `on_error` field of the table at `idx`. [-0, +0, m] */
+void rc__on_error_from_lua(lua_State *L, int idx, int *ref, rc__on_error *action);
+/* The value component `c` contributes to the root (borrowed; NULL = absent). */
+const rc_value_t *rc__component_value(const rc__component *c);
+/* Frees one component (its Lua references included; not its source). */
+void rc__component_free(rc__component *c);
 /* Frees every component (engine free, failed load). */
 void rc__components_free(rc_engine_t *eng);
-/* Pushes a change list as a Lua array of { path, kind, old, new }. [-0, +1, m] */
-void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n);
+/* Creates the source of `c` (if needed) and starts it: the initial value is delivered
+ * directly into c->value. Returns 0 or an RC_E* code with `err` filled. */
+int rc__source_start(rc__component *c, rc_error *err);
+int rc__source_create(rc__component *c, rc_error *err);
+/* Stops `s` and frees it once its handles are closed; it delivers nothing more. */
+void rc__source_retire(rc_engine_t *eng, rc__source *s);
+/* Frees retired sources whose stop never completed (engine free, loop gone). */
+void rc__retired_free_all(rc_engine_t *eng);
+/* Pushes a change list as a Lua array of { path, kind, old, new, secret }; with
+ * `redact` (the engine whose secrets apply), secret values are redacted. [-0, +1, m] */
+void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n,
+                          const rc_engine_t *redact);
 /* Runs the policy's on_change handler after a commit (loop thread). */
 void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
                        const rc_change_t *changes, size_t n);
-/* The value component `c` contributes to the root (borrowed; NULL = absent). */
-const rc_value_t *rc__component_value(const rc__component *c);
-/* Calls the update function of `c` with its source value and a ctx of its previous
- * result and its dependencies' values; on success stores the converted result in *out
- * (owned; NULL = absent). On failure (error, time budget, unconvertible result) emits a
- * policy.error naming the component and returns its code (loop thread; runs Lua). */
-int rc__lua_update(rc_engine_t *eng, rc__component *c, rc_value_t **out);
+
+
+/* ---- policy_call.c (loop thread; runs Lua) ---- */
+typedef enum { RC__CALL_VALUE, RC__CALL_VERDICT, RC__CALL_BOOL, RC__CALL_DURATION }
+  rc__call_kind;
+/* One call fn(arg, ctx) of a component's function; ctx = { name, previous, <deps> }. */
+typedef struct rc__call {
+  rc__component *c;
+  int ref;                  /* the function */
+  const char *what;         /* its key, for messages: "update", "validate", ... */
+  const rc_value_t *arg;    /* first argument (borrowed; NULL = nil) */
+  rc__call_kind kind;
+  rc_value_t *value;        /* VALUE: the result (owned by the caller; NULL = nil) */
+  bool ok;                  /* VERDICT / BOOL: the first result's truth */
+  char reason[256];         /* VERDICT: the second result when false */
+  uint64_t ms;              /* DURATION: the result in milliseconds */
+} rc__call;
+/* Makes the call. On failure (error, time budget, unconvertible result) emits a
+ * policy.error naming the component, counts it in eng->eval_errors and returns its code;
+ * then nothing is owned by the caller. */
+int rc__lua_call(rc_engine_t *eng, rc__call *call);
+/* Evaluates c's condition with a view of the other components, recording in c->reads
+ * which ones it read. 0 with *active set, or an error code (reported as above). */
+int rc__lua_condition(rc_engine_t *eng, rc__component *c, bool *active);
+/* Calls on_error function `ref` for a source error of `c`. Returns 1 with *value set
+ * (owned) when the handler returned a value to use, 0 with *action set otherwise, or a
+ * negative code after reporting a failure (*action = keep). */
+int rc__lua_on_error(rc_engine_t *eng, rc__component *c, int ref, const rc_error *err,
+                     rc__on_error *action, rc_value_t **value);
 /* Installs `require` preloaders for the embedded modules on `L`, and the `null` and
  * `array_mt` fields on the reactcfg module once loaded. [-0, +0, m] */
 void rc__lua_preload(lua_State *L);
@@ -233,6 +365,7 @@ void rc__lua_preload(lua_State *L);
 /* ---- sources (watchers/) ---- */
 rc__source *rc__file_source_new(rc__component *c, rc_error *err);
 rc__source *rc__env_source_new(rc__component *c, rc_error *err);
+rc__source *rc__lua_source_new(rc__component *c, rc_error *err);
 void rc__env_rescan_all(rc_engine_t *eng);
 /* Closes the shared inotify watcher; `done` when its handle is closed. */
 void rc__filewatch_close(rc_engine_t *eng);

@@ -59,7 +59,7 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
   lua_setfield(L, -2, "revision");
   lua_pushinteger(L, (lua_Integer)rc_snapshot_time_ns(snap));
   lua_setfield(L, -2, "time_ns");
-  rc__lua_push_changes(L, changes, n);
+  rc__lua_push_changes(L, changes, n, b->eng);
   lua_setfield(L, -2, "changes");
   append(b, 1);
 }
@@ -241,18 +241,28 @@ static int l_run_until(lua_State *L) {
   return 1;
 }
 
-/* e:get(path) -> value | nil: reads the committed snapshot. */
+/* e:get([path [, { reveal = true }]]) -> value | nil: reads the committed snapshot, with
+ * secret values redacted unless `reveal` is asked for. */
 static int l_get(lua_State *L) {
   lengine *b = check_engine(L);
   const char *path = luaL_optstring(L, 2, "");
+  bool reveal = false;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "reveal");
+    reveal = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   rc_snapshot_t *s = rc_snapshot_acquire(b->eng);
   if (!s) return 0;
   const rc_value_t *v = *path ? rc_snapshot_get(s, path) : rc_snapshot_root(s);
-  if (v)
-    rc__lua_push_value(L, v);
+  rc_value_t *shown = v && !reveal ? rc__redact(b->eng, path, v) : rc__value_ref(v);
+  rc_snapshot_release(s);
+  if (v && !shown) return luaL_error(L, "not enough memory");
+  if (shown)
+    rc__lua_push_value(L, shown);
   else
     lua_pushnil(L);
-  rc_snapshot_release(s);
+  rc__value_unref(shown);
   return 1;
 }
 

@@ -24,8 +24,8 @@ static const char ENGINE_KEY = 'e'; /* registry: light userdata rc_engine_t* */
 
 /* Memory cap of the engine's Lua state; growth past it fails like any allocation. */
 #define RC_LUA_MEM_LIMIT ((size_t)512 << 20)
-/* Time budgets: loading a policy, and each later call into it (on_change, callbacks).
- * Fixed for now; #4 makes them part of the policy. */
+/* Default time budgets: loading a policy, and each later call into it (on_change,
+ * callbacks). A policy's `limits` replaces them and the memory cap. */
 #define RC_LUA_LOAD_BUDGET_MS 2000
 #define RC_LUA_CALL_BUDGET_MS 1000
 
@@ -33,6 +33,7 @@ static const char ENGINE_KEY = 'e'; /* registry: light userdata rc_engine_t* */
  * user data: memory in use and its cap, and the running call's time budget. */
 typedef struct lua_mem {
   size_t used, limit;
+  uint64_t call_budget_ms, load_budget_ms;  /* the policy's limits (or the defaults) */
   uint64_t deadline_ns;   /* 0: no budget armed */
   uint64_t budget_ms;
   int depth;              /* nested protected calls: only the outermost arms the budget */
@@ -51,6 +52,12 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   void *p = rc__realloc(ptr, nsize);
   if (p) m->used = m->used - osize + nsize;
   return p;
+}
+
+static lua_mem *lua_budgets(lua_State *L) {
+  void *ud;
+  lua_getallocf(L, &ud);
+  return ud;
 }
 
 /* ---- protected calls ---- */
@@ -136,7 +143,7 @@ int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
 }
 
 int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err) {
-  return rc__lua_pcall_budget(L, nargs, nres, RC_LUA_CALL_BUDGET_MS, err);
+  return rc__lua_pcall_budget(L, nargs, nres, lua_budgets(L)->call_budget_ms, err);
 }
 
 /* ---- embedded modules ---- */
@@ -180,6 +187,8 @@ lua_State *rc__lua_new_state(rc_engine_t *eng) {
   if (!m) return NULL;
   memset(m, 0, sizeof *m);
   m->limit = RC_LUA_MEM_LIMIT;
+  m->call_budget_ms = RC_LUA_CALL_BUDGET_MS;
+  m->load_budget_ms = RC_LUA_LOAD_BUDGET_MS;
   lua_State *L = lua_newstate(lua_alloc, m);
   if (!L) {
     rc__free(m);
@@ -243,7 +252,7 @@ int rc__lua_open_luv(rc_engine_t *eng, rc_error *err) {
 
 /* ---- loading a policy ---- */
 
-static char *read_file(const char *path, size_t *len, rc_error *err) {
+char *rc__read_policy(const char *path, size_t *len, rc_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     rc__err(err, RC_EIO, path, 0, 0, "cannot open policy: %s", strerror(errno));
@@ -265,133 +274,6 @@ static char *read_file(const char *path, size_t *len, rc_error *err) {
   return rc__buf_take(&b);
 }
 
-/* String field `k` of the table at `idx`, copied; NULL if absent. [-0, +0, m] */
-static char *dup_field(lua_State *L, int idx, const char *k) {
-  lua_getfield(L, idx, k);
-  char *s = lua_type(L, -1) == LUA_TSTRING ? rc__strdup(lua_tostring(L, -1)) : NULL;
-  lua_pop(L, 1);
-  return s;
-}
-
-/* Numeric field `k` of the table at `idx`, rounded; `dflt` if absent. [-0, +0, -] */
-static uint64_t ms_field(lua_State *L, int idx, const char *k, uint64_t dflt) {
-  lua_getfield(L, idx, k);
-  uint64_t v = lua_isnumber(L, -1) ? (uint64_t)(lua_tonumber(L, -1) + 0.5) : dflt;
-  lua_pop(L, 1);
-  return v;
-}
-
-static void component_free(rc__component *c) {
-  if (!c) return;
-  rc__free(c->name);
-  rc__value_unref(c->default_value);
-  rc__value_unref(c->value);
-  rc__value_unref(c->pending);
-  rc__value_unref(c->held);
-  rc__value_unref(c->result);
-  rc__value_unref(c->seen);
-  rc__free(c->deps);
-  rc__free(c->src_kind);
-  rc__free(c->src_path);
-  rc__free(c->src_name);
-  rc__free(c->src_prefix);
-  rc__free(c->src_format);
-  rc__free(c);
-}
-
-void rc__components_free(rc_engine_t *eng) {
-  for (size_t i = 0; i < eng->ncomps; i++) component_free(eng->comps[i]);
-  rc__free(eng->comps);
-  rc__free(eng->order);
-  eng->comps = NULL;
-  eng->order = NULL;
-  eng->ncomps = 0;
-}
-
-/* Reads one normalized component (table at top) into a new struct. [-0, +0, m] */
-static rc__component *component_from_lua(lua_State *L, int index, rc_error *err,
-                                         const char *policy) {
-  int t = lua_gettop(L);
-  rc__component *c = rc__calloc(1, sizeof *c);
-  if (!c) return NULL;
-  c->index = index;
-  c->update_ref = LUA_NOREF;
-  c->name = dup_field(L, t, "name");
-  lua_getfield(L, t, "line");
-  c->line = (int)lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  c->debounce_ms = ms_field(L, t, "debounce_ms", 0);
-  c->debounce_max_ms = ms_field(L, t, "debounce_max_ms", 0);
-  c->throttle_ms = ms_field(L, t, "throttle_ms", 0);
-  uint64_t burst = ms_field(L, t, "throttle_burst", 1);
-  c->throttle_burst = burst < 1 ? 1 : burst > UINT32_MAX ? UINT32_MAX : (uint32_t)burst;
-  lua_getfield(L, t, "on_missing");
-  c->keep_on_missing = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "keep") == 0;
-  lua_pop(L, 1);
-  lua_getfield(L, t, "default");
-  if (!lua_isnil(L, -1)) {
-    char msg[256];
-    c->default_value = rc__lua_to_value(L, -1, 64, msg, sizeof msg);
-    if (!c->default_value) {
-      lua_pop(L, 1);
-      rc__err(err, RC_EPOLICY, policy, c->line, 0, "component '%s': default: %s",
-              c->name ? c->name : "?", msg);
-      component_free(c);
-      return NULL;
-    }
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, t, "source");
-  int s = lua_gettop(L);
-  c->src_kind = dup_field(L, s, "kind");
-  c->src_path = dup_field(L, s, "path");
-  c->src_name = dup_field(L, s, "name");
-  c->src_prefix = dup_field(L, s, "prefix");
-  c->src_format = dup_field(L, s, "format");
-  lua_getfield(L, s, "lower");
-  c->src_lower = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  c->src_interval_ms = ms_field(L, s, "interval_ms", 1000);
-  c->src_settle_ms = ms_field(L, s, "settle_ms", 25);
-  c->src_missing_grace_ms = ms_field(L, s, "missing_grace_ms", 100);
-  rc__parse_limits_default(&c->limits);
-  if (lua_getfield(L, s, "limits") == LUA_TTABLE) {
-    int l = lua_gettop(L);
-    c->limits.max_bytes = (size_t)ms_field(L, l, "max_bytes", c->limits.max_bytes);
-    c->limits.max_string = (size_t)ms_field(L, l, "max_string", c->limits.max_string);
-    c->limits.max_depth = (uint32_t)ms_field(L, l, "max_depth", c->limits.max_depth);
-    c->limits.max_nodes = (size_t)ms_field(L, l, "max_nodes", c->limits.max_nodes);
-  }
-  lua_settop(L, t);
-  /* Dependencies as 1-based indices (the loader checked them), and the update function,
-   * referenced from the registry: the Lua state owns the reference and drops it when it
-   * closes. */
-  lua_getfield(L, t, "deps");
-  size_t nd = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
-  if (nd) {
-    c->deps = rc__calloc(nd, sizeof *c->deps);
-    for (size_t i = 0; c->deps && i < nd; i++) {
-      lua_rawgeti(L, -1, (lua_Integer)i + 1);
-      c->deps[i] = (int)lua_tointeger(L, -1) - 1;
-      lua_pop(L, 1);
-    }
-    c->ndeps = c->deps ? nd : 0;
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, t, "update");
-  if (lua_isfunction(L, -1))
-    c->update_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  else
-    lua_pop(L, 1);
-  c->derived = c->ndeps > 0 || c->update_ref != LUA_NOREF;
-  lua_settop(L, t);
-  if (!c->name || !c->src_kind || (nd && !c->deps)) {
-    component_free(c);
-    return NULL;
-  }
-  return c;
-}
-
 /* Runs reactcfg.loader.load(text, path, dir) and leaves its result on the stack.
  * [-0, +1, e] */
 static int l_run_loader(lua_State *L) {
@@ -406,12 +288,120 @@ static int l_run_loader(lua_State *L) {
   return 1;
 }
 
+/* The loader's error, as "file:line: message" without the traceback. */
+static int loader_error(const rc_error *lerr, const char *path, int rc, rc_error *err) {
+  if (err) {
+    *err = *lerr;
+    snprintf(err->file, sizeof err->file, "%s", path);
+    char *nl = strchr(err->message, '\n');
+    if (nl) *nl = '\0';
+  }
+  return rc;
+}
+
+void rc__policy_discard(rc_engine_t *eng, rc__policy *p) {
+  for (size_t i = 0; i < p->ncomps; i++) rc__component_free(p->comps[i]);
+  rc__free(p->comps);
+  rc__free(p->order);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_change_ref);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_error_ref);
+  memset(p, 0, sizeof *p);
+  p->on_change_ref = p->on_error_ref = LUA_NOREF;
+}
+
+/* Reads the loader's result (table at `spec`) into `p`. [-0, +0, m] */
+static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy *p,
+                           rc_error *err) {
+  const char *path = eng->policy_path;
+  lua_getfield(L, spec, "components");
+  size_t n = lua_rawlen(L, -1);
+  p->comps = rc__calloc(n ? n : 1, sizeof *p->comps);
+  p->order = rc__calloc(n ? n : 1, sizeof *p->order);
+  if (!p->comps || !p->order) return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    rc_error cerr = {0};
+    rc__component *c = rc__component_from_lua(eng, L, (int)i, &cerr);
+    lua_pop(L, 1);
+    if (!c) {
+      if (cerr.code) {
+        if (err) *err = cerr;
+        return cerr.code;
+      }
+      return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+    }
+    p->comps[p->ncomps++] = c;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, spec, "order");
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    p->order[i] = (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, spec, "on_change");
+  p->on_change_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+  if (p->on_change_ref == LUA_NOREF) lua_pop(L, 1);
+  rc__on_error_from_lua(L, spec, &p->on_error_ref, &p->on_error);
+  if (lua_getfield(L, spec, "limits") == LUA_TTABLE) {
+    int l = lua_gettop(L);
+    lua_getfield(L, l, "time_ms");
+    p->call_budget_ms = (uint64_t)lua_tointeger(L, -1);
+    lua_getfield(L, l, "load_time_ms");
+    p->load_budget_ms = (uint64_t)lua_tointeger(L, -1);
+    lua_getfield(L, l, "memory");
+    p->memory = (size_t)lua_tointeger(L, -1);
+  }
+  lua_settop(L, spec);
+  return 0;
+}
+
+int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__policy *p,
+                       rc_error *err) {
+  memset(p, 0, sizeof *p);
+  p->on_change_ref = p->on_error_ref = LUA_NOREF;
+  lua_State *L = eng->L;
+  int top = lua_gettop(L);
+  lua_pushcfunction(L, l_run_loader);
+  lua_pushlstring(L, text, len);
+  lua_pushstring(L, eng->policy_path);
+  lua_pushstring(L, eng->policy_dir);
+  rc_error lerr = {0};
+  int rc = rc__lua_pcall_budget(L, 3, 1, lua_budgets(L)->load_budget_ms, &lerr);
+  if (rc != 0) {
+    lua_settop(L, top);
+    return loader_error(&lerr, eng->policy_path, rc, err);
+  }
+  rc = policy_from_lua(eng, L, lua_gettop(L), p, err);
+  lua_settop(L, top);
+  if (rc) rc__policy_discard(eng, p);
+  return rc;
+}
+
+void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
+  rc__components_free(eng);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_error_ref);
+  eng->comps = p->comps;
+  eng->ncomps = p->ncomps;
+  eng->order = p->order;
+  eng->on_change_ref = p->on_change_ref;
+  eng->on_error_ref = p->on_error_ref;
+  eng->on_error = p->on_error;
+  lua_mem *m = lua_budgets(eng->L);
+  m->call_budget_ms = p->call_budget_ms ? p->call_budget_ms : RC_LUA_CALL_BUDGET_MS;
+  m->load_budget_ms = p->load_budget_ms ? p->load_budget_ms : RC_LUA_LOAD_BUDGET_MS;
+  m->limit = p->memory ? p->memory : RC_LUA_MEM_LIMIT;
+  memset(p, 0, sizeof *p);
+}
+
 int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
   if (!eng || !path) return rc__err(err, RC_EINVAL, NULL, 0, 0, "engine and path needed");
   if (eng->state != RC__ST_NEW)
     return rc__err(err, RC_ESTATE, path, 0, 0, "a policy is already loaded");
   size_t len;
-  char *text = read_file(path, &len, err);
+  char *text = rc__read_policy(path, &len, err);
   if (!text) return err ? err->code : RC_EIO;
   char real[PATH_MAX];
   if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
@@ -424,70 +414,12 @@ int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
     rc__free(text);
     return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
   }
-
-  lua_State *L = eng->L;
-  int top = lua_gettop(L);
-  lua_pushcfunction(L, l_run_loader);
-  lua_pushlstring(L, text, len);
-  lua_pushstring(L, path);
-  lua_pushstring(L, dir);
+  rc__policy p;
+  int rc = rc__policy_compile(eng, text, len, &p, err);
+  eng->policy_hash = rc__hash64(text, len);
   rc__free(text);
-  rc_error lerr = {0};
-  int rc = rc__lua_pcall_budget(L, 3, 1, RC_LUA_LOAD_BUDGET_MS, &lerr);
-  if (rc != 0) {
-    /* Loader errors are "message" + line; Lua errors already start "path:line:". */
-    if (err) {
-      *err = lerr;
-      snprintf(err->file, sizeof err->file, "%s", path);
-      char *nl = strchr(err->message, '\n');
-      if (nl) *nl = '\0';
-    }
-    lua_settop(L, top);
-    return rc;
-  }
-  int spec = lua_gettop(L);
-  lua_getfield(L, spec, "components");
-  size_t n = lua_rawlen(L, -1);
-  eng->comps = rc__calloc(n ? n : 1, sizeof *eng->comps);
-  if (!eng->comps) {
-    lua_settop(L, top);
-    return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
-  }
-  for (size_t i = 0; i < n; i++) {
-    lua_rawgeti(L, -1, (lua_Integer)i + 1);
-    rc_error cerr = {0};
-    rc__component *c = component_from_lua(L, (int)i, &cerr, path);
-    lua_pop(L, 1);
-    if (!c) {
-      rc__components_free(eng);
-      lua_settop(L, top);
-      if (cerr.code) {
-        if (err) *err = cerr;
-        return cerr.code;
-      }
-      return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
-    }
-    c->src = NULL;
-    c->eng = eng;
-    eng->comps[eng->ncomps++] = c;
-  }
-  lua_pop(L, 1);
-  eng->order = rc__calloc(n ? n : 1, sizeof *eng->order);
-  if (!eng->order) {
-    rc__components_free(eng);
-    lua_settop(L, top);
-    return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
-  }
-  lua_getfield(L, spec, "order");
-  for (size_t i = 0; i < n; i++) {
-    lua_rawgeti(L, -1, (lua_Integer)i + 1);
-    eng->order[i] = (int)lua_tointeger(L, -1) - 1;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  lua_getfield(L, spec, "on_change");
-  eng->on_change_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
-  lua_settop(L, top);
+  if (rc) return rc;
+  rc__policy_install(eng, &p);
   eng->state = RC__ST_LOADED;
   return 0;
 }
@@ -538,22 +470,42 @@ static void push_snapshot(lua_State *L, const struct rc_snapshot *snap) {
   lua_setmetatable(L, -2);                                /* stack: proxy */
 }
 
-void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n) {
+/* Pushes `v` (the value at `path`), redacted when `eng` is given. [-0, +1, m] */
+static void push_maybe_redacted(lua_State *L, const rc_engine_t *eng, const char *path,
+                                const rc_value_t *v) {
+  if (!eng) {
+    rc__lua_push_value(L, v);
+    return;
+  }
+  rc_value_t *r = rc__redact(eng, path, v);
+  if (!r) luaL_error(L, "not enough memory");
+  rc__lua_push_value(L, r);
+  rc__value_unref(r);
+}
+
+void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n,
+                          const rc_engine_t *redact) {
   luaL_checkstack(L, 4, NULL);
   lua_createtable(L, (int)n, 0);
   for (size_t i = 0; i < n; i++) {
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, changes[i].path);
+    const rc_change_t *ch = &changes[i];
+    const rc_engine_t *r = ch->secret ? redact : NULL;
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, ch->path);
     lua_setfield(L, -2, "path");
-    lua_pushstring(L, rc_change_kind_name(changes[i].kind));
+    lua_pushstring(L, rc_change_kind_name(ch->kind));
     lua_setfield(L, -2, "kind");
-    if (changes[i].old_value) {
-      rc__lua_push_value(L, changes[i].old_value);
+    if (ch->old_value) {
+      push_maybe_redacted(L, r, ch->path, ch->old_value);
       lua_setfield(L, -2, "old");
     }
-    if (changes[i].new_value) {
-      rc__lua_push_value(L, changes[i].new_value);
+    if (ch->new_value) {
+      push_maybe_redacted(L, r, ch->path, ch->new_value);
       lua_setfield(L, -2, "new");
+    }
+    if (ch->secret) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "secret");
     }
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
@@ -570,7 +522,7 @@ typedef struct on_change_args {
 static int l_on_change(lua_State *L) {
   on_change_args *a = lua_touserdata(L, 1);
   lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref);
-  rc__lua_push_changes(L, a->changes, a->n);
+  rc__lua_push_changes(L, a->changes, a->n, NULL);
   push_snapshot(L, a->snap);
   lua_call(L, 2, 0);
   return 0;
@@ -589,63 +541,4 @@ void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, err.line, 0, err.code,
              "on_change: %s", err.message);
   }
-}
-
-/* ---- update functions (#4) ---- */
-
-/* The value a component contributes to the root and to its dependants' ctx: the result
- * of a derived component, otherwise its source value or its default. */
-const rc_value_t *rc__component_value(const rc__component *c) {
-  if (c->derived) return c->result;
-  return c->value ? c->value : c->default_value;
-}
-
-typedef struct update_args {
-  rc_engine_t *eng;
-  rc__component *c;
-  rc_value_t *out;    /* the converted result (owned by the caller once set) */
-} update_args;
-
-/* Calls c's update(new, ctx) and converts its result into a->out (NULL for nil).
- * Nothing C-owned exists before the conversion, and nothing raises after it.
- * [-0, +0, e] */
-static int l_update(lua_State *L) {
-  update_args *a = lua_touserdata(L, 1);
-  rc__component *c = a->c;
-  luaL_checkstack(L, 6, NULL);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, c->update_ref);     /* stack: a, fn */
-  rc__lua_push_value(L, c->value ? c->value : c->default_value);
-                                                        /* stack: a, fn, new */
-  lua_createtable(L, 0, (int)c->ndeps + 1);             /* stack: a, fn, new, ctx */
-  for (size_t i = 0; i < c->ndeps; i++) {
-    const rc__component *d = a->eng->comps[c->deps[i]];
-    rc__lua_push_value(L, rc__component_value(d));
-    lua_setfield(L, -2, d->name);
-  }
-  rc__lua_push_value(L, c->result);
-  lua_setfield(L, -2, "previous");
-  lua_call(L, 2, 1);                                    /* stack: a, result */
-  if (lua_isnil(L, -1)) return 0;
-  char msg[256];
-  rc_value_t *v = rc__lua_to_value(L, -1, 64, msg, sizeof msg);
-  if (!v) return luaL_error(L, "the result cannot be a config value: %s", msg);
-  a->out = v;
-  return 0;
-}
-
-int rc__lua_update(rc_engine_t *eng, rc__component *c, rc_value_t **out) {
-  update_args a = {.eng = eng, .c = c};
-  lua_pushcfunction(eng->L, l_update);
-  lua_pushlightuserdata(eng->L, &a);
-  rc_error err = {0};
-  if (rc__lua_pcall(eng->L, 1, 0, &err) != 0) {
-    rc__value_unref(a.out);
-    char *nl = strchr(err.message, '\n');
-    if (nl) *nl = '\0';
-    rc__emit(eng, RC_EVENT_POLICY_ERROR, c->name, eng->policy_path, err.line, 0, err.code,
-             "component '%s': update: %s", c->name, err.message);
-    return err.code ? err.code : RC_EPOLICY;
-  }
-  *out = a.out;
-  return 0;
 }

@@ -90,23 +90,30 @@ static bool is_container(const rc_value_t *v) {
   return v && (t == RC_TYPE_OBJECT || t == RC_TYPE_ARRAY);
 }
 
-static bool match_change(const char *pattern, const rc_change_t *ch) {
+static bool match_paths(const char *pattern, const char *path, bool container) {
   seg ps[MAX_SEGS], cs[MAX_SEGS];
   rc__buf pk, ck;
   rc__buf_init(&pk);
   rc__buf_init(&ck);
   int np = split(pattern, true, ps, &pk);
-  int nc = split(ch->path, false, cs, &ck);
-  bool ok = np >= 0 && nc >= 0 &&
-            match(ps, np, cs, nc, is_container(ch->old_value) || is_container(ch->new_value));
+  int nc = split(path, false, cs, &ck);
+  bool ok = np >= 0 && nc >= 0 && match(ps, np, cs, nc, container);
   rc__buf_free(&pk);
   rc__buf_free(&ck);
   return ok;
 }
 
+static bool match_change(const char *pattern, const rc_change_t *ch) {
+  return match_paths(pattern, ch->path,
+                     is_container(ch->old_value) || is_container(ch->new_value));
+}
+
 bool rc__pattern_match(const char *pattern, const char *path) {
-  rc_change_t ch = {.path = path, .kind = RC_CHANGE_MODIFIED};
-  return match_change(pattern, &ch);
+  return match_paths(pattern, path, false);
+}
+
+bool rc__pattern_touches(const char *pattern, const char *path) {
+  return match_paths(pattern, path, true);
 }
 
 /* ---- subscriptions ---- */

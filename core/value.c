@@ -489,6 +489,7 @@ const char *rc_change_kind_name(rc_change_kind_t kind) {
   case RC_CHANGE_ADDED: return "added";
   case RC_CHANGE_REMOVED: return "removed";
   case RC_CHANGE_MODIFIED: return "modified";
+  case RC_CHANGE_TOUCHED: return "touched";
   }
   return "unknown";
 }

@@ -103,6 +103,14 @@ void rc__path_add_index(rc__buf *b, size_t index);  /* "[3]" */
 int rc__path_next(const char *path, size_t *pos, rc__buf *scratch, const char **key,
                   size_t *klen, size_t *index);
 
+/* A new tree equal to `v` with the value at relative `path` ("a.b[2]", "" = the whole)
+ * replaced by `sub` (moved in; NULL removes it). Objects along the path are created as
+ * needed; an index past an array's end leaves `v` as it is. Returns the new tree (owned;
+ * NULL = absent) with *status 0, or NULL with RC_ENOMEM / RC_EINVAL (bad path).
+ * path_edit.c. */
+rc_value_t *rc__value_with_path(const rc_value_t *v, const char *path, rc_value_t *sub,
+                                int *status);
+
 /* ---- diff ---- */
 typedef struct rc__changeset {
   rc_change_t *items;     /* after rc__diff_finish: path points into `paths` */

@@ -41,22 +41,25 @@ static bool throttle(rc__component *c, rc_value_t *v, uint64_t now) {
   return false;
 }
 
-void rc__deliver(rc__component *c, rc_value_t *v) {
+/* The debounce of one delivery: the component's fixed one, or what its debounce
+ * function returns for this value (a failure falls back to no debounce). */
+static void debounce_for(rc__component *c, const rc_value_t *v) {
+  if (c->debounce_ref == LUA_NOREF) return;
+  rc__call call = {.c = c, .ref = c->debounce_ref, .what = "debounce", .arg = v,
+                   .kind = RC__CALL_DURATION};
+  uint64_t ms = rc__lua_call(c->eng, &call) == 0 ? call.ms : 0;
+  c->debounce_ms = ms;
+  rc__sched_config(&c->eng->sched, (size_t)c->index, ms, ms * 4);
+}
+
+/* Delivery without the source-state bookkeeping (also used for on_error fallbacks). */
+static void deliver_value(rc__component *c, rc_value_t *v) {
   rc_engine_t *eng = c->eng;
-  if (eng->state != RC__ST_RUNNING && !eng->initial) {
-    rc__value_unref(v);
-    return;
-  }
-  if (c->in_error) {
-    c->in_error = false;
-    rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->src_path, 0, 0, 0,
-             "source delivers again");
-  }
-  if (!v && c->keep_on_missing && c->value) return; /* on_missing = "keep" */
-  if (eng->initial) {
+  if (eng->initial || c->starting) {
     set_value(c, v);
     return;
   }
+  debounce_for(c, v);
   if (c->debounce_ms == 0) {
     rc__value_unref(c->pending);
     c->pending = NULL;
@@ -75,9 +78,52 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
   rc__reschedule(eng);
 }
 
+void rc__deliver(rc__component *c, rc_value_t *v) {
+  if (!c) { /* a retired source finishing a read */
+    rc__value_unref(v);
+    return;
+  }
+  if (c->deliver_hook) {
+    c->deliver_hook(c, v);
+    return;
+  }
+  rc_engine_t *eng = c->eng;
+  if (eng->state != RC__ST_RUNNING && !eng->initial && !c->starting) {
+    rc__value_unref(v);
+    return;
+  }
+  if (c->in_error) {
+    c->in_error = false;
+    rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->src_path, 0, 0, 0,
+             "source delivers again");
+  }
+  if (!v && c->keep_on_missing && c->value) return; /* on_missing = "keep" */
+  deliver_value(c, v);
+}
+
 void rc__deliver_error(rc__component *c, const rc_error *err) {
+  if (!c) return;
+  rc_engine_t *eng = c->eng;
   c->in_error = true;
-  rc__emit_error(c->eng, c, err);
+  rc__emit_error(eng, c, err);
+  if (c->deliver_hook || (eng->state != RC__ST_RUNNING && !eng->initial && !c->starting))
+    return;
+  /* on_error: the component's own handler or action, else the policy's. */
+  int ref = c->on_error_ref;
+  rc__on_error action = c->on_error;
+  if (ref == LUA_NOREF && action == RC__ONERR_UNSET) {
+    ref = eng->on_error_ref;
+    action = eng->on_error;
+  }
+  rc_value_t *fallback = NULL;
+  if (ref != LUA_NOREF) {
+    int rc = rc__lua_on_error(eng, c, ref, err, &action, &fallback);
+    if (rc == 1) {
+      deliver_value(c, fallback);
+      return;
+    }
+  }
+  if (action == RC__ONERR_DEFAULT && c->value) deliver_value(c, NULL);
 }
 
 static void sched_cb(uv_timer_t *t) {
@@ -129,57 +175,6 @@ static rc_value_t *empty_object(void) {
   return rc__object_end(&b);
 }
 
-/* Whether `a` and `b` differ, using the engine's changeset as scratch (the wave resets
- * it before its own diff). Out of memory counts as "differ". */
-static bool differ(rc_engine_t *eng, const rc_value_t *a, const rc_value_t *b) {
-  if (a == b) return false;
-  rc__changeset_reset(&eng->cs);
-  if (rc__diff(a, b, "", &eng->cs)) return true;
-  return eng->cs.n > 0;
-}
-
-/* Evaluates components in dependency order, each at most once per wave. A component
- * counts as changed on its first wave, when its source value really differs from the one
- * it was last evaluated with (a re-delivery of the same content is not a change), or
- * when a dependency changed earlier in this wave; then a derived component (update,
- * depends_on) is re-evaluated. A failed update keeps the previous result
- * (rc__lua_update reported it) and does not count as a change; the wave goes on. */
-/* Whether some component depends on `c` (its changes must then be known exactly). */
-static bool has_dependants(const rc_engine_t *eng, const rc__component *c) {
-  for (size_t i = 0; i < eng->ncomps; i++)
-    for (size_t d = 0; d < eng->comps[i]->ndeps; d++)
-      if (eng->comps[i]->deps[d] == c->index) return true;
-  return false;
-}
-
-static void evaluate(rc_engine_t *eng) {
-  for (size_t k = 0; k < eng->ncomps; k++) {
-    rc__component *c = eng->comps[eng->order[k]];
-    /* A plain component nobody depends on needs no evaluation: the wave's own diff
-     * finds its changes (and an extra diff here would double the cost of big files). */
-    if (!c->derived && !has_dependants(eng, c)) continue;
-    const rc_value_t *src = c->value ? c->value : c->default_value;
-    bool changed = !c->evaluated || (c->dirty && differ(eng, c->seen, src));
-    c->evaluated = true;
-    for (size_t i = 0; !changed && i < c->ndeps; i++)
-      if (eng->comps[c->deps[i]]->changed) changed = true;
-    c->changed = false;
-    if (!changed) continue;
-    rc__value_unref(c->seen);
-    c->seen = rc__value_ref(src);
-    if (c->derived) {
-      rc_value_t *v = NULL;
-      if (c->update_ref == LUA_NOREF)
-        v = rc__value_ref(src);
-      else if (rc__lua_update(eng, c, &v) != 0)
-        continue;
-      rc__value_unref(c->result);
-      c->result = v;
-    }
-    c->changed = true;
-  }
-}
-
 /* The root object: each present component in declaration order, by reference. */
 static rc_value_t *build_root(rc_engine_t *eng) {
   rc__object_builder b;
@@ -187,15 +182,50 @@ static rc_value_t *build_root(rc_engine_t *eng) {
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *c = eng->comps[i];
     const rc_value_t *v = rc__component_value(c);
-    c->dirty = false;
     if (v) rc__object_put(&b, c->name, strlen(c->name), rc__value_ref(v));
   }
   return rc__object_end(&b);
 }
 
+/* force: a component that delivered an unchanged value is reported as "touched" unless
+ * the diff already has changes of it. Returns false on OOM. */
+static bool add_touched(rc_engine_t *eng, rc__changeset *cs, const rc_value_t *root) {
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    if (!c->touched) continue;
+    c->touched = false;
+    size_t nlen = strlen(c->name);
+    bool listed = false;
+    for (size_t k = 0; k < cs->n && !listed; k++) {
+      const char *p = cs->items[k].path;
+      listed = strncmp(p, c->name, nlen) == 0 && (p[nlen] == '\0' || p[nlen] == '.' ||
+                                                  p[nlen] == '[');
+    }
+    if (listed) continue;
+    const rc_value_t *v = rc_value_get(root, c->name);
+    if (!v) continue;
+    if (cs->n == cs->cap) {
+      size_t cap = cs->cap ? cs->cap * 2 : 16;
+      rc_change_t *items = rc__realloc(cs->items, cap * sizeof *items);
+      if (!items) return false;
+      cs->items = items;
+      cs->cap = cap;
+    }
+    /* The path points at the component's own name, which outlives the wave. */
+    cs->items[cs->n++] = (rc_change_t){.path = c->name, .kind = RC_CHANGE_TOUCHED,
+                                       .old_value = v, .new_value = v};
+  }
+  return true;
+}
+
+static void mark_secrets(rc_engine_t *eng, rc__changeset *cs) {
+  for (size_t i = 0; i < cs->n; i++)
+    cs->items[i].secret = rc__path_is_secret(eng, cs->items[i].path);
+}
+
 void rc__wave(rc_engine_t *eng) {
   if (eng->state != RC__ST_RUNNING) return;
-  evaluate(eng);
+  rc__evaluate(eng);
   rc_value_t *root = build_root(eng);
   if (!root) {
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
@@ -216,6 +246,8 @@ void rc__wave(rc_engine_t *eng) {
     return;
   }
   rc__diff_finish(cs);
+  if (!add_touched(eng, cs, root)) cs->n = 0;
+  mark_secrets(eng, cs);
   if (cs->n == 0 && cur) { /* unchanged input: no commit, no notification */
     rc__value_unref(old_root);
     rc__value_unref(root);
@@ -228,6 +260,7 @@ void rc__wave(rc_engine_t *eng) {
              "out of memory committing; the last configuration stays");
     return;
   }
+  for (size_t i = 0; i < eng->ncomps; i++) eng->comps[i]->committed = true;
   rc_snapshot_retain(snap);
   rc__emit_commit(eng, snap->revision, cs->n);
   rc__notify_subscribers(eng, snap, cs->items, cs->n);

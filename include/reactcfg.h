@@ -204,6 +204,8 @@ typedef enum rc_change_kind {
   RC_CHANGE_ADDED = 1,
   RC_CHANGE_REMOVED,
   RC_CHANGE_MODIFIED,
+  RC_CHANGE_TOUCHED,            /* a `force` component delivered an unchanged value:
+                                   old_value == new_value, reported anyway */
 } rc_change_kind_t;
 
 /* One changed path. `old_value` is NULL for an addition, `new_value` NULL for a removal.
@@ -214,9 +216,11 @@ typedef struct rc_change {
   rc_change_kind_t kind;
   const rc_value_t *old_value;
   const rc_value_t *new_value;
+  bool secret;                  /* the path is (or holds) a `secret` value: anything that
+                                   prints or logs the change must redact the values */
 } rc_change_t;
 
-/* "added", "removed", "modified". */
+/* "added", "removed", "modified", "touched". */
 RC_API const char *rc_change_kind_name(rc_change_kind_t kind);
 
 /* Called after a commit with the changes that match the subscription's pattern, in path
@@ -252,6 +256,14 @@ typedef enum rc_event_type {
   RC_EVENT_POLICY_ERROR,       /* "policy.error": the policy raised or was rejected */
   RC_EVENT_STARTED,            /* "engine.started" */
   RC_EVENT_STOPPED,            /* "engine.stopped" */
+  RC_EVENT_REJECTED,           /* "change.rejected": validate refused a new value; the
+                                  previous one stays (message: the reason) */
+  RC_EVENT_FILTERED,           /* "change.filtered": filter, only or ignore dropped it */
+  RC_EVENT_RESTART_REQUIRED,   /* "restart.required": a `dynamic = false` path changed;
+                                  the running value stays (message: the paths) */
+  RC_EVENT_COMPONENT_STATE,    /* "component.state": a condition turned a component
+                                  active (source started) or inactive (source stopped) */
+  RC_EVENT_POLICY_RELOADED,    /* "policy.reloaded": a new policy version is in force */
 } rc_event_type_t;
 
 /* One event. Strings are borrowed for the duration of the callback; absent ones are "". */
@@ -289,6 +301,12 @@ RC_API rc_engine_t *rc_engine_new(rc_error *err);
  * Returns 0, or RC_EPOLICY / RC_EIO / RC_ENOMEM with `err` filled.
  * Thread: before start/attach only, on the thread that created the engine. Runs Lua. */
 RC_API int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err);
+
+/* Whether the engine watches the policy file and reloads it when it changes (default:
+ * on). A new version replaces the running one only if it loads and its first evaluation
+ * succeeds; otherwise a "policy.error" event says why and the running policy stays.
+ * Thread: before rc_engine_start/attach. */
+RC_API void rc_engine_set_policy_reload(rc_engine_t *eng, bool on);
 
 /* Starts the engine on its own thread with its own libuv loop. Before returning it reads
  * every source once and commits revision 1, so a snapshot is available at once.

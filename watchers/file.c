@@ -502,7 +502,8 @@ static void check(file_source *s) {
   }
   j->src = s;
   j->path = path;
-  j->had_content = s->have && s->present;
+  /* force: the same bytes again still count as a delivery. */
+  j->had_content = s->have && s->present && !(s->base.comp && s->base.comp->force);
   j->last_hash = s->hash;
   j->last_size = s->size;
   bool big = stat(real, &st) == 0 && (size_t)st.st_size > ASYNC_READ_BYTES;

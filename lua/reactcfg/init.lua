@@ -29,7 +29,8 @@ POLICY.__name = "reactcfg.policy"
 SOURCE.__metatable = "reactcfg.source"
 POLICY.__metatable = "reactcfg.policy"
 SOURCE.__tostring = function(s)
-  return ("%s(%s)"):format(s.kind, s.path or s.name or s.prefix or "?")
+  return ("%s(%s)"):format(s.kind, s.path or s.name or s.prefix or
+    (s.kind == "lua" and "function") or "?")
 end
 
 local function argerror(n, fname, msg)
@@ -92,6 +93,24 @@ function M.env(arg)
   spec.kind = "env"
   spec.line = caller_line()
   return setmetatable(spec, SOURCE)
+end
+
+--- rc.lua_source(function(emit, uv, ctx) ... end [, opts]): a source written in Lua. The
+--- function runs on the engine's loop when the source starts, with `emit(value)` to
+--- deliver a value (nil = absent), `emit(nil, "message")` to report an error, `uv` (luv on
+--- the engine's loop: timers, processes, sockets) and ctx { name, parse(text, format) }.
+--- It may return a function that the engine calls when the source stops (close your
+--- handles there). opts: none yet (reserved).
+function M.lua_source(fn, opts)
+  if type(fn) ~= "function" then
+    argerror(1, "lua_source", "a function(emit, uv, ctx) expected, got " .. type(fn))
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(2, "lua_source", "options table expected")
+  end
+  check_options("lua_source", opts or {}, { name = true })
+  return setmetatable({ kind = "lua", fn = fn, name = opts and opts.name,
+    line = caller_line() }, SOURCE)
 end
 
 --- rc.policy { components = {...}, on_change = function(changes, snapshot) end }

@@ -34,19 +34,49 @@ end
 
 local COMPONENT_KEYS = {
   source = true, default = true, format = true, debounce = true, throttle = true,
-  on_missing = true, depends_on = true, update = true,
+  on_missing = true, depends_on = true, update = true, condition = true, validate = true,
+  transform = true, filter = true, only = true, ignore = true, force = true,
+  dynamic = true, secret = true, on_error = true,
 }
+local COMPONENT_KEY_LIST = "source, default, format, debounce, throttle, on_missing, "
+  .. "depends_on, update, condition, validate, transform, filter, only, ignore, force, "
+  .. "dynamic, secret, on_error"
 -- Keys that later parts of the policy language will give meaning to; naming them now is
 -- an error that says so rather than "unknown key".
-local FUTURE_KEYS = {
-  condition = "#4", validate = "#4",
-  transform = "#4", filter = "#4", only = "#4", ignore = "#4", force = "#4",
-  dynamic = "#4", secret = "#4", on_error = "#4", startup = "#6", retry = "#6",
-}
+local FUTURE_KEYS = { startup = "#6", retry = "#6" }
+local FUNCTION_KEYS = { "update", "condition", "validate", "transform", "filter" }
+local ON_ERROR = { keep = true, default = true }
 local FORMATS = {
   json = true, dotenv = true, env = true, text = true, yaml = true, yml = true, toml = true,
 }
 local MISSING = { default = true, keep = true }
+
+-- Edit distance between two short strings (insertions, deletions, substitutions).
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- The known key closest to a misspelt one (at most 2 edits away), for "did you mean".
+local function nearest(key, known)
+  local best, bestd
+  for k in pairs(known) do
+    local d = distance(key, k)
+    if d <= 2 and (not bestd or d < bestd or (d == bestd and k < best)) then
+      best, bestd = k, d
+    end
+  end
+  return best
+end
 
 local function check_duration(v, what, line)
   local ms, err = duration.parse(v)
@@ -55,7 +85,7 @@ local function check_duration(v, what, line)
 end
 
 local function normalize_debounce(d, line, what)
-  if d == nil then return 0, 0 end
+  if d == nil or type(d) == "function" then return 0, 0 end -- a function: per change
   if type(d) == "table" then
     for k in pairs(d) do
       if k ~= "quiet" and k ~= "max" then
@@ -132,6 +162,92 @@ local function normalize_limits(limits, what, line)
   return out
 end
 
+-- A list of component-relative paths (patterns: `*` one segment, `**` any number).
+local function normalize_paths(list, name, key, line)
+  if list == nil then return nil end
+  if type(list) == "string" then list = { list } end
+  if type(list) ~= "table" then
+    fail(line, "component '%s': '%s' must be a list of paths, got %s", name, key, type(list))
+  end
+  local out = {}
+  for i, p in ipairs(list) do
+    if type(p) ~= "string" or p == "" then
+      fail(line, "component '%s': %s[%d] must be a path such as \"db.host\", got %s",
+        name, key, i, type(p) == "string" and '""' or type(p))
+    end
+    out[i] = p
+  end
+  if next(list, #list > 0 and #list or nil) ~= nil then
+    fail(line, "component '%s': '%s' must be a list of paths (strings)", name, key)
+  end
+  return out
+end
+
+-- `dynamic` / `secret`: a boolean for the whole component, or per path: a list of paths
+-- that get the marked setting (`secret = { "password" }`) or a map path -> boolean
+-- (`dynamic = { ["server.port"] = false }`). Returns (whole component marked, marked
+-- paths) where "marked" is `marked` (false for dynamic, true for secret).
+local function normalize_flag_paths(v, marked, name, key, line)
+  if v == nil then return false, nil end
+  if type(v) == "boolean" then return v == marked, nil end
+  if type(v) ~= "table" then
+    fail(line, "component '%s': '%s' must be true, false, or a table of paths, got %s",
+      name, key, type(v))
+  end
+  local paths = {}
+  for k, flag in pairs(v) do
+    if math.type(k) == "integer" then
+      if type(flag) ~= "string" or flag == "" then
+        fail(line, "component '%s': %s[%d] must be a path, got %s", name, key, k, type(flag))
+      end
+      if marked == false then
+        fail(line, "component '%s': 'dynamic' takes a map of paths, e.g. dynamic = "
+          .. "{ [\"%s\"] = false }", name, flag)
+      end
+      paths[#paths + 1] = flag
+    elseif type(k) == "string" and type(flag) == "boolean" then
+      if flag == marked then paths[#paths + 1] = k end
+    else
+      fail(line, "component '%s': '%s' entries must be path = boolean, got %s = %s",
+        name, key, tostring(k), type(flag))
+    end
+  end
+  table.sort(paths)
+  return false, #paths > 0 and paths or nil
+end
+
+-- on_error: "keep" (the default: the last good value stays), "default" (fall back to
+-- the component's default), or a function(err, ctx) returning one of those, a value to
+-- use instead, or nil for "keep".
+local function normalize_on_error(v, what, line)
+  if v == nil or type(v) == "function" then return v end
+  if not ON_ERROR[v] then
+    fail(line, "%s: on_error must be \"keep\", \"default\" or a function, got %s", what,
+      type(v) == "string" and ("%q"):format(v) or type(v))
+  end
+  return v
+end
+
+-- A string that is equal for two normalized sources exactly when they watch the same
+-- thing the same way: a policy reload keeps such a source running.
+local function source_key(src)
+  local keys = {}
+  for k in pairs(src) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = src[k]
+    if type(v) == "table" then
+      local sub = {}
+      for kk, vv in pairs(v) do sub[#sub + 1] = tostring(kk) .. "=" .. tostring(vv) end
+      table.sort(sub)
+      v = "{" .. table.concat(sub, ",") .. "}"
+    end
+    parts[#parts + 1] = k .. "=" .. tostring(v)
+  end
+  return table.concat(parts, ";")
+end
+
 local function normalize_source(src, name, line, basedir, lines)
   if not rc.is_source(src) then
     fail(line, "component '%s': 'source' must be a source such as rc.file \"app.json\" "
@@ -159,9 +275,12 @@ local function normalize_source(src, name, line, basedir, lines)
     if out.interval_ms < 1 then
       fail(line, "component '%s': env interval must be at least 1ms", name)
     end
+  elseif src.kind == "lua" then
+    out.fn = src.fn
   else
     fail(line, "component '%s': unknown source kind '%s'", name, tostring(src.kind))
   end
+  out.key = source_key(out)
   return out
 end
 
@@ -182,9 +301,10 @@ local function normalize_component(name, c, basedir, lines, policy_line)
       fail(locate(lines, k, line), "component '%s': '%s' is not supported yet (see issue %s)",
         name, k, FUTURE_KEYS[k])
     elseif not COMPONENT_KEYS[k] then
-      fail(locate(lines, k, line), "component '%s': unknown key '%s' (expected one of: "
-        .. "source, default, format, debounce, throttle, on_missing, depends_on, update)",
-        name, k)
+      local near = nearest(k, COMPONENT_KEYS)
+      fail(locate(lines, k, line), "component '%s': unknown key '%s' (%s)", name, k,
+        near and ("did you mean '%s'?"):format(near) or "expected one of: "
+          .. COMPONENT_KEY_LIST)
     end
   end
   if c.source == nil then
@@ -218,11 +338,27 @@ local function normalize_component(name, c, basedir, lines, policy_line)
       .. "\"default\" or \"keep\", got %s", name, tostring(om))
   end
   out.on_missing = om
-  if c.update ~= nil and type(c.update) ~= "function" then
-    fail(locate(lines, "update", line), "component '%s': 'update' must be a function, "
-      .. "got %s", name, type(c.update))
+  for _, k in ipairs(FUNCTION_KEYS) do
+    if c[k] ~= nil and type(c[k]) ~= "function" then
+      fail(locate(lines, k, line), "component '%s': '%s' must be a function, got %s",
+        name, k, type(c[k]))
+    end
+    out[k] = c[k]
   end
-  out.update = c.update
+  if type(c.debounce) == "function" then out.debounce_fn = c.debounce end
+  out.only = normalize_paths(c.only, name, "only", locate(lines, "only", line))
+  out.ignore = normalize_paths(c.ignore, name, "ignore", locate(lines, "ignore", line))
+  if c.force ~= nil and type(c.force) ~= "boolean" then
+    fail(locate(lines, "force", line), "component '%s': 'force' must be true or false, "
+      .. "got %s", name, type(c.force))
+  end
+  out.force = c.force == true
+  out.static_all, out.static_paths =
+    normalize_flag_paths(c.dynamic, false, name, "dynamic", locate(lines, "dynamic", line))
+  out.secret_all, out.secret_paths =
+    normalize_flag_paths(c.secret, true, name, "secret", locate(lines, "secret", line))
+  out.on_error = normalize_on_error(c.on_error, ("component '%s'"):format(name),
+    locate(lines, "on_error", line))
   out.depends_on = {}
   out.depends_line = locate(lines, "depends_on", line)
   local deps = c.depends_on
@@ -305,6 +441,40 @@ local function order_components(comps)
   return order
 end
 
+local POLICY_KEYS = { components = true, on_change = true, on_error = true, limits = true,
+  line = true }
+
+-- limits = { time = "1s", load_time = "2s", memory = "512MB" }: the time budget of each
+-- call into the policy, of loading it, and the Lua state's memory cap.
+local function normalize_policy_limits(t, line)
+  if t == nil then return nil end
+  if type(t) ~= "table" then fail(line, "'limits' must be a table") end
+  local out = {}
+  for k, v in pairs(t) do
+    if k == "time" or k == "load_time" then
+      local ms = check_duration(v, "limits." .. k, line)
+      if ms < 1 or ms > 3600000 then
+        fail(line, "limits.%s must be between 1ms and 1h, got %s", k, tostring(v))
+      end
+      out[k .. "_ms"] = ms
+    elseif k == "memory" then
+      local n = v
+      if type(v) == "string" then
+        local num, unit = v:lower():match("^%s*(%d+%.?%d*)%s*(%a*)%s*$")
+        n = num and SIZE_UNITS[unit] and tonumber(num) * SIZE_UNITS[unit]
+      end
+      if type(n) ~= "number" or n < 1048576 or n ~= n or n > 2 ^ 46 then
+        fail(line, "limits.memory must be a size of at least 1MiB (like \"64MB\"), got %s",
+          tostring(v))
+      end
+      out.memory = math.floor(n)
+    else
+      fail(line, "unknown limit '%s' (expected time, load_time, memory)", tostring(k))
+    end
+  end
+  return out
+end
+
 local NAME_PATTERN = "^[%a_][%w_%-]*$"
 
 --- load(text, path, basedir) -> normalized policy; raises { message, line } on error.
@@ -329,9 +499,9 @@ function M.load(text, path, basedir)
   end
   local policy_line = rawget(result, "line") or 1
   for k in pairs(result) do
-    if k ~= "components" and k ~= "on_change" and k ~= "line" then
+    if not POLICY_KEYS[k] then
       fail(locate(lines, k, policy_line), "unknown policy key '%s' (expected components, "
-        .. "on_change)", tostring(k))
+        .. "on_change, on_error, limits)", tostring(k))
     end
   end
   local comps = result.components
@@ -358,7 +528,12 @@ function M.load(text, path, basedir)
     if at[a] ~= at[b] then return at[a] < at[b] end
     return a < b
   end)
-  local out = { components = {}, on_change = result.on_change }
+  local out = {
+    components = {}, on_change = result.on_change,
+    on_error = normalize_on_error(result.on_error, "policy",
+      locate(lines, "on_error", policy_line)),
+    limits = normalize_policy_limits(result.limits, locate(lines, "limits", policy_line)),
+  }
   for _, name in ipairs(names) do
     out.components[#out.components + 1] =
       normalize_component(name, comps[name], basedir, lines, policy_line)

@@ -41,8 +41,21 @@ return rc.policy {
   },
 }
 ]])
-    assert.equal("policy.lua:5: component 'settings': unknown key 'debouncee' (expected one "
-      .. "of: source, default, format, debounce, throttle, on_missing, depends_on, update)", err)
+    assert.equal("policy.lua:5: component 'settings': unknown key 'debouncee' (did you "
+      .. "mean 'debounce'?)", err)
+  end)
+
+  it("lists the component keys when an unknown one is not near any", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", colour = "red" },
+} }
+]])
+    assert.equal("policy.lua:3: component 'a': unknown key 'colour' (expected one of: "
+      .. "source, default, format, debounce, throttle, on_missing, depends_on, update, "
+      .. "condition, validate, transform, filter, only, ignore, force, dynamic, secret, "
+      .. "on_error)", err)
   end)
 
   it("names the line of a bad duration", function()
@@ -85,10 +98,10 @@ return rc.policy { components = {
 local rc = require "reactcfg"
 return rc.policy { components = {
   a = { source = rc.file "a.json",
-        condition = function() return true end },
+        retry = { max = 3 } },
 } }
 ]])
-    assert.equal("policy.lua:4: component 'a': 'condition' is not supported yet (see issue #4)",
+    assert.equal("policy.lua:4: component 'a': 'retry' is not supported yet (see issue #6)",
       err)
   end)
 

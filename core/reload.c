@@ -1,0 +1,202 @@
+/* reload.c: hot reload of the policy itself. The policy file is watched like any file
+ * source (a private component whose deliveries come here). A new version is compiled
+ * into a fresh environment, then evaluated once on trial with the current source values:
+ * sources whose description did not change are lent to it, new ones start. Only if the
+ * compile and that first evaluation succeed does it replace the running policy (sources
+ * of removed or changed components stop) and commit in one wave; otherwise the running
+ * policy stays and an error event says why. Loop thread. */
+#include "engine.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+/* The engine's evaluation state that a trial swaps out and back. */
+typedef struct engine_view {
+  rc__component **comps;
+  size_t ncomps;
+  int *order;
+  rc__sched sched;
+} engine_view;
+
+static void swap_view(rc_engine_t *eng, engine_view *v) {
+  engine_view cur = {eng->comps, eng->ncomps, eng->order, eng->sched};
+  eng->comps = v->comps;
+  eng->ncomps = v->ncomps;
+  eng->order = v->order;
+  eng->sched = v->sched;
+  *v = cur;
+}
+
+static rc__component *find_old(const engine_view *old, const rc__component *nc) {
+  for (size_t i = 0; i < old->ncomps; i++) {
+    rc__component *oc = old->comps[i];
+    if (strcmp(oc->name, nc->name) == 0 && strcmp(oc->src_key, nc->src_key) == 0)
+      return oc->src ? oc : NULL;
+  }
+  return NULL;
+}
+
+/* Lends the running source of an unchanged component to its successor, with its latest
+ * value (one still waiting for debounce or throttle is taken as delivered). */
+static void lend_source(rc__component *oc, rc__component *nc) {
+  nc->src = oc->src;
+  nc->src_borrowed = true;
+  const rc_value_t *v = oc->has_pending ? oc->pending : oc->value;
+  if (!oc->has_pending && oc->held) v = oc->held;
+  nc->value = rc__value_ref(v);
+  nc->in_error = oc->in_error;
+  nc->dirty = true;
+}
+
+static void configure_sched(rc_engine_t *eng) {
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    rc__sched_config(&eng->sched, i, c->debounce_ms, c->debounce_max_ms);
+    rc__sched_throttle_config(&eng->sched, i, c->throttle_ms, c->throttle_burst);
+  }
+}
+
+/* Counts for the reload message. */
+typedef struct reload_stats {
+  size_t kept, started, stopped;
+} reload_stats;
+
+static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
+  rc__policy p;
+  rc_error err = {0};
+  if (rc__policy_compile(eng, text, len, &p, &err)) {
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, err.file[0] ? err.file : eng->policy_path,
+             err.line, err.column, err.code,
+             "policy reload failed, the running policy stays: %s", err.message);
+    return;
+  }
+  engine_view trial = {p.comps, p.ncomps, p.order, {0}};
+  if (rc__sched_init(&trial.sched, p.ncomps)) {
+    rc__policy_discard(eng, &p);
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, 0, 0, RC_ENOMEM,
+             "policy reload failed, the running policy stays: out of memory");
+    return;
+  }
+  engine_view old = trial;
+  swap_view(eng, &old); /* eng now evaluates the new policy; `old` holds the running one */
+  configure_sched(eng);
+  reload_stats st = {0};
+  eng->trial = true;
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *nc = eng->comps[i];
+    rc__component *oc = find_old(&old, nc);
+    if (oc) {
+      lend_source(oc, nc);
+    } else if (nc->condition_ref == LUA_NOREF) {
+      rc_error serr = {0};
+      if (rc__source_start(nc, &serr)) rc__deliver_error(nc, &serr);
+    }
+  }
+  int failures = rc__evaluate(eng);
+  eng->trial = false;
+  if (failures) {
+    for (size_t i = 0; i < eng->ncomps; i++) {
+      rc__component *nc = eng->comps[i];
+      if (nc->src && !nc->src_borrowed) rc__source_retire(eng, nc->src);
+      nc->src = NULL;
+    }
+    rc__sched_free(&eng->sched);
+    swap_view(eng, &old);
+    rc__policy_discard(eng, &p);
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, 0, 0, RC_EPOLICY,
+             "policy reload rejected: its first evaluation failed (%d %s above); the "
+             "running policy stays", failures, failures == 1 ? "error" : "errors");
+    return;
+  }
+  /* Commit: borrowed sources move to their new component, the rest of the old stop. */
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *nc = eng->comps[i];
+    if (nc->src && nc->src_borrowed) {
+      nc->src->comp = nc;
+      nc->src_borrowed = false;
+      st.kept++;
+    } else if (nc->src) {
+      st.started++;
+    }
+  }
+  for (size_t i = 0; i < old.ncomps; i++) {
+    rc__component *oc = old.comps[i];
+    bool moved = false;
+    for (size_t k = 0; k < eng->ncomps && !moved; k++) moved = eng->comps[k]->src == oc->src;
+    if (oc->src && !moved) {
+      rc__source_retire(eng, oc->src);
+      st.stopped++;
+    }
+    oc->src = NULL;
+  }
+  /* The new scheduler stays; install frees the components in eng, so put the old ones
+   * back first, and takes p's (the ones just evaluated). */
+  rc__sched_free(&old.sched);
+  eng->comps = old.comps;
+  eng->ncomps = old.ncomps;
+  eng->order = old.order;
+  rc__policy_install(eng, &p);
+  eng->reloads++;
+  rc__emit(eng, RC_EVENT_POLICY_RELOADED, NULL, eng->policy_path, 0, 0, 0,
+           "policy reloaded: %zu %s (%zu sources kept, %zu started, %zu stopped)",
+           eng->ncomps, eng->ncomps == 1 ? "component" : "components", st.kept,
+           st.started, st.stopped);
+  rc__wave(eng);
+  rc__reschedule(eng);
+}
+
+/* ---- the policy file's watch ---- */
+
+static void policy_delivered(rc__component *c, rc_value_t *v) {
+  rc_engine_t *eng = c->eng;
+  const char *text;
+  size_t len;
+  if (v && rc_value_string(v, &text, &len) == 0 && eng->state == RC__ST_RUNNING) {
+    uint64_t h = rc__hash64(text, len);
+    if (h != eng->policy_hash) {
+      eng->policy_hash = h;
+      reload_text(eng, text, len);
+    }
+  }
+  rc__value_unref(v);
+}
+
+int rc__policy_watch_start(rc_engine_t *eng, rc_error *err) {
+  if (!eng->policy_path || !eng->watch_policy) return 0;
+  rc__component *c = rc__calloc(1, sizeof *c);
+  if (!c) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  c->eng = eng;
+  c->index = -1;
+  c->name = rc__strdup("(policy)");
+  c->src_kind = rc__strdup("file");
+  c->src_key = rc__strdup("");
+  c->src_path = rc__strdup(eng->policy_path);
+  c->src_format = rc__strdup("text");
+  c->src_settle_ms = 25;
+  c->src_missing_grace_ms = 100;
+  c->update_ref = c->condition_ref = c->validate_ref = c->transform_ref = LUA_NOREF;
+  c->filter_ref = c->debounce_ref = c->on_error_ref = c->lua_source_ref = LUA_NOREF;
+  rc__parse_limits_default(&c->limits);
+  c->deliver_hook = policy_delivered;
+  eng->policy_watch = c;
+  if (!c->name || !c->src_kind || !c->src_key || !c->src_path || !c->src_format)
+    return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  return rc__source_start(c, err);
+}
+
+void rc__policy_watch_stop(rc_engine_t *eng) {
+  rc__component *c = eng->policy_watch;
+  if (c && c->src) {
+    rc__source_retire(eng, c->src);
+    c->src = NULL;
+  }
+}
+
+void rc__policy_watch_free(rc_engine_t *eng) {
+  rc__component *c = eng->policy_watch;
+  if (!c) return;
+  if (c->src) c->src->ops->free(c->src);
+  c->src = NULL;
+  rc__component_free(c);
+  eng->policy_watch = NULL;
+}
