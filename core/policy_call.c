@@ -17,7 +17,7 @@ static void push_ctx(lua_State *L, rc_engine_t *eng, const rc__component *c) {
     rc__lua_push_value(L, rc__component_value(d));
     lua_setfield(L, -2, d->name);
   }
-  rc__lua_push_value(L, c->result);
+  rc__lua_push_value(L, rc__component_value(c));
   lua_setfield(L, -2, "previous");
   lua_pushstring(L, c->name);
   lua_setfield(L, -2, "name");

@@ -1,0 +1,211 @@
+-- Hot reload of the policy file and the limits a policy runs under (issue #4).
+local H = require "spec.lua.helpers"
+
+local function change_strings(commit)
+  local out = {}
+  for _, c in ipairs(commit.changes) do out[#out + 1] = c.kind .. " " .. c.path end
+  table.sort(out)
+  return out
+end
+
+local function wait_event(e, name)
+  local got
+  e:run_until(function()
+    got = got or H.events(e, name)[1]
+    return got ~= nil
+  end, "5s")
+  return got
+end
+
+local V1 = [[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json" },
+  b = { source = rc.file "b.json" },
+} }
+]]
+
+describe("policy hot reload", function()
+  local e, dir
+  after_each(H.cleanup)
+
+  it("applies a new version in one commit: removed components stop, new ones start",
+    function()
+    e, dir = H.engine(V1, { ["a.json"] = '{"x": 1}', ["b.json"] = '{"y": 1}',
+                            ["c.json"] = '{"z": 1}' })
+    e:commits()
+    e:events()
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", update = function(v) return { x = v.x * 10 } end },
+  c = { source = rc.file "c.json" },
+} }
+]])
+    local ev = wait_event(e, "policy.reloaded")
+    assert.matches("policy reloaded: 2 components %(1 sources kept, 1 started, 1 stopped%)",
+      ev.message)
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "added c", "modified a.x", "removed b" }, change_strings(commits[1]))
+    assert.equal(10, e:get("a.x"))
+    -- b's source is stopped; a's kept source still delivers through the new update.
+    H.write(dir .. "/b.json", '{"y": 2}')
+    H.write(dir .. "/a.json", '{"x": 2}')
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified a.x" }, change_strings(commits[1]))
+    assert.equal(20, e:get("a.x"))
+  end)
+
+  it("keeps the running policy when the new version does not load", function()
+    e, dir = H.engine(V1, { ["a.json"] = '{"x": 1}', ["b.json"] = '{"y": 1}' })
+    e:events()
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", debounce = "fast" },
+} }
+]])
+    local ev = wait_event(e, "policy.error")
+    assert.matches("policy reload failed, the running policy stays", ev.message)
+    assert.matches("invalid duration", ev.message)
+    assert.equal(3, ev.line)
+    e:commits()
+    H.write(dir .. "/b.json", '{"y": 2}')
+    assert.equal(1, #H.commits(e, 1))
+    assert.equal(2, e:get("b.y"))
+  end)
+
+  it("keeps the running policy when the new version's first evaluation fails", function()
+    e, dir = H.engine(V1, { ["a.json"] = '{"x": 1}', ["b.json"] = '{"y": 1}',
+                            ["c.json"] = '{}' })
+    e:events()
+    e:commits()
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", update = function(v) return v.missing.field end },
+  c = { source = rc.file "c.json" },
+} }
+]])
+    local errs = {}
+    e:run_until(function()
+      for _, ev in ipairs(H.events(e, "policy.error")) do errs[#errs + 1] = ev end
+      return #errs >= 2
+    end, "5s")
+    assert.equal(2, #errs)
+    assert.equal("a", errs[1].component)
+    assert.matches("attempt to index a nil value", errs[1].message)
+    assert.matches("policy reload rejected: its first evaluation failed", errs[2].message)
+    e:run("200ms")
+    assert.equal(0, #e:commits())
+    assert.is_nil(e:get("c"))
+    -- The old policy (and its sources) still runs.
+    H.write(dir .. "/b.json", '{"y": 3}')
+    assert.equal(1, #H.commits(e, 1))
+    assert.equal(3, e:get("b.y"))
+    -- A fixed version then goes in.
+    H.write(dir .. "/policy.lua", V1:gsub("b = ", "bb = "))
+    wait_event(e, "policy.reloaded")
+    assert.equal(3, e:get("bb.y"))
+  end)
+end)
+
+describe("policy limits", function()
+  local e, dir
+  after_each(H.cleanup)
+
+  it("stops an update that loops forever inside pcall within the policy's time budget",
+    function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy {
+  limits = { time = "50ms" },
+  components = {
+    s = { source = rc.file "s.json",
+          update = function(v)
+            if v.spin then pcall(function() while true do end end) end
+            return v
+          end },
+  },
+}
+]], { ["s.json"] = '{"spin": false}' })
+    e:events()
+    H.write(dir .. "/s.json", '{"spin": true}')
+    local ev = wait_event(e, "policy.error")
+    assert.matches("time budget of 50 ms", ev.message)
+    assert.is_false(e:get("s.spin"))
+  end)
+
+  it("stops an update whose table grows forever at the policy's memory cap", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy {
+  limits = { memory = "32MB", time = "10s" },
+  components = {
+    s = { source = rc.file "s.json",
+          update = function(v)
+            if v.grow then
+              local t = {}
+              while true do t[#t + 1] = ("x"):rep(64) .. #t end
+            end
+            return v
+          end },
+  },
+}
+]], { ["s.json"] = '{"grow": false}' })
+    e:events()
+    e:commits()
+    H.write(dir .. "/s.json", '{"grow": true}')
+    local ev = wait_event(e, "policy.error")
+    assert.matches("not enough memory", ev.message)
+    assert.is_false(e:get("s.grow"))
+    -- The state recovers: a later change evaluates normally.
+    H.write(dir .. "/s.json", '{"grow": false, "n": 1}')
+    assert.equal(1, #H.commits(e, 1))
+    assert.equal(1, e:get("s.n"))
+  end)
+
+  it("rejects limits it does not know, with the line", function()
+    local d = H.tmpdir("limits")
+    H.write(d .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy {
+  limits = { cpu = "1s" },
+  components = {},
+}
+]])
+    local out, code = H.sh(H.bin("reactcfg-lua") .. " --check " .. d .. "/policy.lua")
+    H.rmdir(d)
+    assert.equal(1, code)
+    assert.matches("policy.lua:3: unknown limit 'cpu'", out)
+  end)
+end)
+
+describe("the sandbox", function()
+  local rc = require "reactcfg"
+  after_each(H.cleanup)
+
+  local function load_error(body)
+    local d = H.tmpdir("sandbox")
+    H.write(d .. "/policy.lua", "local rc = require 'reactcfg'\n" .. body)
+    local e, err = rc.engine(d .. "/policy.lua")
+    if e then e:close() end
+    H.rmdir(d)
+    return err
+  end
+
+  it("refuses debug.sethook, bytecode and changing the API's metatables", function()
+    assert.matches("^.-policy.lua:2: undeclared global 'debug'",
+      load_error("debug.sethook(print, 'l')\n"))
+    assert.matches("^.-policy.lua:2: undeclared global 'load'",
+      load_error("load(string.dump(function() end), 'x', 'b')\n"))
+    assert.matches("^.-policy.lua:2: attempt to call a nil value %(field 'dump'%)",
+      load_error("string.dump(function() end)\n"))
+    assert.matches("^.-policy.lua:2: cannot change a protected metatable",
+      load_error("setmetatable(rc, {})\n"))
+    assert.matches("^.-policy.lua:2: cannot change a protected metatable",
+      load_error("setmetatable(string, {})\n"))
+  end)
+end)
