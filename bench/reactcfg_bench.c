@@ -16,12 +16,16 @@ static int usage(void) {
           "usage: %s diff OLD.json NEW.json [--iterations N]\n"
           "       %s parse FILE [--format json|yaml|toml|dotenv] [--iterations N]\n"
           "       %s latency --help\n"
+          "       %s pipeline [--updates N] [--policy trivial|merge]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
           "           format=<f> bytes=<n> parse_ms=<median ms> mb_per_s=<throughput>\n"
-          "  latency  save-to-callback latency of a watched file (see --help)\n",
-          prog, prog, prog);
+          "  latency  save-to-callback latency of a watched file (see --help)\n"
+          "  pipeline small updates per second through the whole engine; prints\n"
+          "           pipeline policy=<p> updates=<n> commits=<n> seconds=<s>\n"
+          "           updates_per_s=<r> us_per_update=<u>\n",
+          prog, prog, prog, prog);
   return 1;
 }
 
@@ -173,6 +177,7 @@ out:
 
 int rc_bench_latency_main(int argc, char **argv); /* bench/latency.c */
 int rc_bench_parse_main(int argc, char **argv);   /* bench/parse_bench.c */
+int rc_bench_pipeline_main(int argc, char **argv); /* bench/pipeline.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -182,6 +187,7 @@ static const struct {
   {"diff", cmd_diff},
   {"latency", rc_bench_latency_main},
   {"parse", rc_bench_parse_main},
+  {"pipeline", rc_bench_pipeline_main},
 };
 
 int main(int argc, char **argv) {

@@ -8,19 +8,47 @@
 #include <lauxlib.h>
 #include <string.h>
 
-/* Pushes ctx for component c: { name, previous, <dependency> = value, ... }.
- * [-0, +1, m] */
-static void push_ctx(lua_State *L, rc_engine_t *eng, const rc__component *c) {
-  lua_createtable(L, 0, (int)c->ndeps + 2);
-  for (size_t i = 0; i < c->ndeps; i++) {
-    const rc__component *d = eng->comps[c->deps[i]];
+/* ctx[key] on first access: a dependency's value, `previous` or `name`, converted then
+ * and kept in the table. Lazy because most functions read one or two of them and a
+ * conversion costs as much as the call. [-0, +1, m] */
+static int l_ctx_index(lua_State *L) {
+  const rc__component *c = lua_touserdata(L, lua_upvalueindex(1));
+  const char *k = lua_tostring(L, 2);
+  if (!k) return 0;
+  if (strcmp(k, "previous") == 0) {
+    rc__lua_push_value(L, rc__component_value(c));
+  } else if (strcmp(k, "name") == 0) {
+    lua_pushstring(L, c->name);
+  } else {
+    const rc__component *d = NULL;
+    for (size_t i = 0; i < c->ndeps && !d; i++)
+      if (strcmp(c->eng->comps[c->deps[i]]->name, k) == 0) d = c->eng->comps[c->deps[i]];
+    if (!d) return 0;
     rc__lua_push_value(L, rc__component_value(d));
-    lua_setfield(L, -2, d->name);
   }
-  rc__lua_push_value(L, rc__component_value(c));
-  lua_setfield(L, -2, "previous");
-  lua_pushstring(L, c->name);
-  lua_setfield(L, -2, "name");
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* Pushes ctx for component c: { name, previous, <dependency> = value, ... }, filled on
+ * access. Valid during the call only (it points at c). [-0, +1, m] */
+static void push_ctx(lua_State *L, rc_engine_t *eng, const rc__component *c) {
+  RC__UNUSED(eng);
+  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 1);
+  lua_pushlightuserdata(L, (void *)c);
+  lua_pushcclosure(L, l_ctx_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+}
+
+/* A ctx kept by the policy past the call (in a closure, say) must not reach the
+ * component later: what was not read by then stays unread. [-0, +0, -] */
+static void end_ctx(lua_State *L, int idx) {
+  lua_pushnil(L);
+  lua_setmetatable(L, idx);
 }
 
 /* A duration result: milliseconds as a number, or text for reactcfg.duration.
@@ -53,10 +81,13 @@ static int l_call(lua_State *L) {
   rc__call *call = lua_touserdata(L, 1);
   rc_engine_t *eng = call->c->eng;
   luaL_checkstack(L, 8, NULL);
+  push_ctx(L, eng, call->c);                           /* stack: call, ctx */
   lua_rawgeti(L, LUA_REGISTRYINDEX, call->ref);
   rc__lua_push_value(L, call->arg);
-  push_ctx(L, eng, call->c);
-  lua_call(L, 2, 2);                                   /* stack: call, r1, r2 */
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 2);                                   /* stack: call, ctx, r1, r2 */
+  end_ctx(L, 2);
+  lua_remove(L, 2);                                    /* stack: call, r1, r2 */
   switch (call->kind) {
     case RC__CALL_VALUE: {
       if (lua_isnil(L, 2)) return 0;
@@ -151,14 +182,16 @@ static int l_view_index(lua_State *L) {
 /* [-0, +0, e] */
 static int l_condition(lua_State *L) {
   cond_args *a = lua_touserdata(L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, a->c->condition_ref);
   lua_newtable(L);                         /* the view: every read goes through __index */
   lua_createtable(L, 0, 1);
   lua_pushlightuserdata(L, a);
   lua_pushcclosure(L, l_view_index, 1);
   lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
+  lua_setmetatable(L, -2);                 /* stack: a, view */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->c->condition_ref);
+  lua_pushvalue(L, 2);
   lua_call(L, 1, 1);
+  end_ctx(L, 2);                           /* `a` lives on the C stack of this call */
   a->active = lua_toboolean(L, -1);
   return 0;
 }
@@ -203,7 +236,11 @@ static int l_on_error(lua_State *L) {
   push_ctx(L, a->c->eng, a->c);
   rc__lua_push_value(L, a->c->default_value);
   lua_setfield(L, -2, "default");
+  int ctx = lua_gettop(L);
+  lua_pushvalue(L, ctx);
+  lua_insert(L, ctx - 2);                       /* stack: a, ctx, fn, err, ctx */
   lua_call(L, 2, 1);
+  end_ctx(L, 2);
   a->action = RC__ONERR_KEEP;
   if (lua_isnil(L, -1)) return 0;
   if (lua_type(L, -1) == LUA_TSTRING) {

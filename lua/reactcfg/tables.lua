@@ -33,22 +33,35 @@ end
 
 -- ==== copy ====
 
--- `active` holds the tables on the current path, so a cycle raises instead of recursing
--- forever (config values are trees).
-local function copy(v, active)
+-- `depth` counts the tables on the current path: config values are trees no deeper than
+-- the parsers allow, so a deeper path is a cycle (checked once, when it happens, rather
+-- than remembering every table on the way).
+local MAX_DEPTH = 200
+local function find_cycle(v, seen)
+  if type(v) ~= "table" then return false end
+  if seen[v] then return true end
+  seen[v] = true
+  for _, x in pairs(v) do if find_cycle(x, seen) then return true end end
+  seen[v] = nil
+  return false
+end
+local function too_deep(what, v)
+  error(find_cycle(v, {}) and ("%s: the table contains a cycle"):format(what)
+    or ("%s: the table is nested more than %d levels deep"):format(what, MAX_DEPTH), 0)
+end
+
+local function copy(v, depth)
   if type(v) ~= "table" then return v end
-  if active[v] then error("rc.copy: the table contains a cycle", 0) end
-  active[v] = true
+  if depth > MAX_DEPTH then too_deep("rc.copy", v) end
   local out = is_array(v) and new_array() or {}
-  for k, x in pairs(v) do out[k] = copy(x, active) end
-  active[v] = nil
+  for k, x in pairs(v) do out[k] = copy(x, depth + 1) end
   return out
 end
 
 --- rc.copy(v) -> a deep copy of v. Arrays keep rc.array_mt; other metatables are not
 --- copied. Non-table values are returned as they are.
 function M.copy(v)
-  local ok, res = pcall(copy, v, {})
+  local ok, res = pcall(copy, v, 0)
   if not ok then error(res, 2) end
   return res
 end
@@ -60,15 +73,15 @@ local merge_value
 -- Arrays: "replace" takes `over`; "append" puts over's items after base's; { by = key }
 -- merges an item of `over` into the item of `base` with the same value at `key`, and
 -- appends the others, keeping base's order first.
-local function merge_arrays(base, over, arrays, active)
+local function merge_arrays(base, over, arrays, depth)
   local out = new_array()
   if arrays == "replace" then
-    for i = 1, #over do out[i] = copy(over[i], active) end
+    for i = 1, #over do out[i] = copy(over[i], depth + 1) end
     return out
   end
-  for i = 1, #base do out[i] = copy(base[i], active) end
+  for i = 1, #base do out[i] = copy(base[i], depth + 1) end
   if arrays == "append" then
-    for i = 1, #over do out[#out + 1] = copy(over[i], active) end
+    for i = 1, #over do out[#out + 1] = copy(over[i], depth + 1) end
     return out
   end
   local key = arrays.by
@@ -83,9 +96,9 @@ local function merge_arrays(base, over, arrays, active)
     local item = over[i]
     local at = type(item) == "table" and item[key] ~= nil and where[item[key]]
     if at then
-      out[at] = merge_value(out[at], item, arrays, active)
+      out[at] = merge_value(out[at], item, arrays, depth + 1)
     else
-      out[#out + 1] = copy(item, active)
+      out[#out + 1] = copy(item, depth + 1)
       if type(item) == "table" and item[key] ~= nil then where[item[key]] = #out end
     end
   end
@@ -93,29 +106,35 @@ local function merge_arrays(base, over, arrays, active)
 end
 
 -- Merges `over` onto `base` (both possibly nil) into a new value.
-function merge_value(base, over, arrays, active)
+function merge_value(base, over, arrays, depth)
   if type(over) ~= "table" then
-    if over == nil then return copy(base, active) end
+    if over == nil then return copy(base, depth) end
     return over
   end
-  if is_array(over) and not is_array(base) then return copy(over, active) end
-  if active[over] then error("rc.merge: the table contains a cycle", 0) end
-  active[over] = true
+  local over_array, base_array = is_array(over), is_array(base)
+  if over_array and not base_array then return copy(over, depth) end
+  if depth > MAX_DEPTH then too_deep("rc.merge", over) end
   local out
-  if is_array(over) then
-    out = merge_arrays(base, over, arrays, active)
+  if over_array then
+    out = merge_arrays(base, over, arrays, depth)
   else
-    out = (type(base) == "table" and not is_array(base)) and copy(base, active) or {}
+    -- Each value is copied once: base's keys that `over` leaves alone, then every key
+    -- of `over` merged with base's value (rc.null removes the key).
+    out = {}
+    local null = rc.null
+    local from = type(base) == "table" and not base_array and base or nil
+    if from then
+      for k, v in pairs(from) do
+        if over[k] == nil then out[k] = copy(v, depth + 1) end
+      end
+    end
     for k, v in pairs(over) do
-      if v == rc.null and rc.null ~= nil then
-        out[k] = nil
-      else
-        out[k] = merge_value(out[k], v, arrays, active)
+      if v ~= null or null == nil then
+        out[k] = merge_value(from and from[k], v, arrays, depth + 1)
       end
     end
   end
-  active[over] = nil
-  return out
+    return out
 end
 
 --- rc.merge(base, over [, opts]) -> a new table: `over` deep-merged onto `base`.
@@ -145,7 +164,7 @@ function M.merge(base, over, opts)
   if not (arrays == "replace" or arrays == "append" or by_key) then
     error("merge: opts.arrays must be \"replace\", \"append\" or { by = \"key\" }", 2)
   end
-  local ok, res = pcall(merge_value, base or {}, over, arrays, {})
+  local ok, res = pcall(merge_value, base or {}, over, arrays, 0)
   if not ok then error(res, 2) end
   return res
 end

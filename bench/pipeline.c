@@ -1,0 +1,139 @@
+/* pipeline.c: `reactcfg-bench pipeline`: end-to-end throughput of small updates through
+ * the whole engine (source delivery -> debounce/throttle stage -> policy -> diff ->
+ * commit -> C callback) on one loop thread. Each update is delivered the way a source
+ * delivers one, then the loop turns and the engine runs its wave; the callback counts
+ * commits. Two policies: a plain component (no Lua per update) and a merge policy (an
+ * update function merging the new value over a base component in Lua). */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int rc_bench_pipeline_main(int argc, char **argv);
+
+static const char *const POLICIES[][2] = {
+  {"trivial",
+   "local rc = require 'reactcfg'\n"
+   "return rc.policy { components = {\n"
+   "  s = { source = rc.lua_source(function() end) },\n"
+   "} }\n"},
+  {"merge",
+   "local rc = require 'reactcfg'\n"
+   "return rc.policy { components = {\n"
+   "  base = { source = rc.lua_source(function(emit)\n"
+   "    emit({ db = { host = 'db1', port = 5432, pool = { min = 1, max = 10 } },\n"
+   "           features = { a = true, b = false }, name = 'app', tags = { 'x', 'y' } })\n"
+   "  end) },\n"
+   "  s = { source = rc.lua_source(function() end), depends_on = { 'base' },\n"
+   "        update = function(new, ctx) return rc.merge(ctx.base, new) end },\n"
+   "} }\n"},
+};
+
+typedef struct run {
+  rc_engine_t *eng;
+  rc__component *target;
+  uv_idle_t idle;
+  uint64_t updates, pushed, commits;
+} run;
+
+static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch, size_t n) {
+  (void)snap, (void)ch, (void)n;
+  ((run *)ud)->commits++;
+}
+
+/* A small update: { n = i, db = { pool = { max = i % 50 } }, name = "app" }. */
+static rc_value_t *update_value(uint64_t i) {
+  rc__object_builder pool, db, top;
+  rc__object_begin(&pool);
+  rc__object_put(&pool, "max", 3, rc__value_int((int64_t)(i % 50) + 1));
+  rc__object_begin(&db);
+  rc__object_put(&db, "pool", 4, rc__object_end(&pool));
+  rc__object_begin(&top);
+  rc__object_put(&top, "n", 1, rc__value_int((int64_t)i));
+  rc__object_put(&top, "db", 2, rc__object_end(&db));
+  rc__object_put(&top, "name", 4, rc__value_string("app", 3));
+  return rc__object_end(&top);
+}
+
+/* One delivery per loop turn; the engine's wave runs in the next turn. */
+static void idle_cb(uv_idle_t *h) {
+  run *r = h->data;
+  if (r->pushed < r->updates) {
+    rc__deliver(r->target, update_value(r->pushed++));
+    return;
+  }
+  if (r->commits >= r->updates + 1) { /* +1: revision 1 at start */
+    uv_idle_stop(h);
+    rc_engine_stop(r->eng);
+    uv_close((uv_handle_t *)h, NULL);
+  }
+}
+
+static int run_policy(const char *name, const char *text, uint64_t updates) {
+  char dir[] = "/tmp/rc-pipeline.XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  char path[64];
+  snprintf(path, sizeof path, "%s/policy.lua", dir);
+  FILE *f = fopen(path, "w");
+  if (!f) return 1;
+  fputs(text, f);
+  fclose(f);
+  run r = {.updates = updates};
+  rc_error err = {0};
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  r.eng = rc_engine_new(&err);
+  rc_engine_set_policy_reload(r.eng, false);
+  int rc = r.eng ? rc_engine_load_policy(r.eng, path, &err) : RC_ENOMEM;
+  if (!rc) rc = rc_subscribe(r.eng, "**", on_commit, &r, &err) > 0 ? 0 : RC_ENOMEM;
+  if (!rc) rc = rc_engine_attach(r.eng, &loop, &err);
+  unlink(path);
+  rmdir(dir);
+  if (rc) {
+    fprintf(stderr, "reactcfg-bench pipeline: %s\n", err.message);
+    rc_engine_free(r.eng);
+    return 1;
+  }
+  for (size_t i = 0; i < r.eng->ncomps; i++)
+    if (strcmp(r.eng->comps[i]->name, "s") == 0) r.target = r.eng->comps[i];
+  uv_idle_init(&loop, &r.idle);
+  r.idle.data = &r;
+  uint64_t t0 = rc__mono_ns();
+  uv_idle_start(&r.idle, idle_cb);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  double secs = (double)(rc__mono_ns() - t0) / 1e9;
+  uint64_t commits = r.commits - 1;
+  rc_engine_free(r.eng);
+  rc__loop_close_all(&loop);
+  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  printf("pipeline policy=%s updates=%llu commits=%llu seconds=%.3f updates_per_s=%.0f "
+         "us_per_update=%.2f\n",
+         name, (unsigned long long)updates, (unsigned long long)commits, secs,
+         (double)updates / secs, secs * 1e6 / (double)updates);
+  return commits == updates ? 0 : 1;
+}
+
+int rc_bench_pipeline_main(int argc, char **argv) {
+  uint64_t updates = 200000;
+  const char *only = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--updates") == 0 && i + 1 < argc)
+      updates = strtoull(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "--policy") == 0 && i + 1 < argc)
+      only = argv[++i];
+    else {
+      fprintf(stderr,
+              "usage: reactcfg-bench pipeline [--updates N] [--policy trivial|merge]\n"
+              "  prints per policy: pipeline policy=<p> updates=<n> commits=<n> "
+              "seconds=<s> updates_per_s=<r> us_per_update=<u>\n");
+      return 2;
+    }
+  }
+  int rc = 0;
+  for (size_t i = 0; i < sizeof POLICIES / sizeof *POLICIES; i++)
+    if (!only || strcmp(only, POLICIES[i][0]) == 0)
+      rc |= run_policy(POLICIES[i][0], POLICIES[i][1], updates);
+  return rc;
+}

@@ -1,0 +1,880 @@
+/* net.c: HTTP(S) requests for the remote sources, run by one curl multi handle on the
+ * engine's libuv loop through curl's socket interface (one uv_poll_t per socket curl
+ * waits on, one uv_timer_t for curl's deadline). See net.h for the contract.
+ *
+ * What must stay true: we never call into curl_multi_* from inside one of curl's own
+ * callbacks (curl refuses recursive calls). The only user callback that runs inside
+ * curl is the streaming data callback, so cancel, start and close called from there are
+ * recorded and carried out when curl_multi_socket_action has returned (drive()). */
+#include "net.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* 7.80: curl_url_strerror; 7.84: a thread-safe curl_global_init (engines on threads). */
+#if LIBCURL_VERSION_NUM < 0x075400
+#error "reactcfg needs libcurl 7.84.0 or newer"
+#endif
+
+#define POOL_MAX 16        /* idle easy handles kept for reuse */
+/* Poll contexts kept ready so that curl's socket callback need not allocate: failing
+ * there would leave curl's multi handle unusable. */
+#define SPARE_POLLS_MIN 4
+#define SPARE_POLLS_MAX 32
+
+/* ===================================================================================
+ * Structures
+ * =================================================================================== */
+
+typedef struct poll_ctx {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  rc__net *net;
+  struct poll_ctx *prev, *next;  /* net->polls while open; net->spare (next only) */
+} poll_ctx;
+
+/* Which list a request is on; it is on exactly one, or none while its done callback
+ * runs. */
+typedef enum where {
+  W_NONE = 0,  /* finishing (done callback running) or being freed */
+  W_ACTIVE,    /* added to the multi handle */
+  W_ADDS,      /* started from inside curl: added when curl returns */
+  W_DOOMED,    /* cancelled from inside curl: removed and freed when curl returns */
+} where;
+
+struct rc__net_request {
+  rc__net *net;
+  CURL *easy;
+  bool added;                /* curl_multi_add_handle succeeded */
+  where where;
+  rc__net_request *prev, *next;
+  rc__net_callbacks cb;
+  void *ud;
+  struct curl_slist *headers;  /* request headers; wiped before they are freed */
+  char *url_shown;           /* the URL without credentials, query or fragment */
+  char *host;                /* host name, for messages */
+  rc__buf body;              /* buffered mode */
+  rc__buf resp;              /* response headers: "name\0value\0" ... */
+  size_t max_body;           /* 0 = no limit */
+  size_t received;           /* body bytes of the current response */
+  long cur_status;           /* status of the response whose headers are arriving */
+  uint32_t connect_ms, total_ms, low_speed_bytes, low_speed_secs, max_redirects;
+  bool too_big, headers_too_big, oom;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+struct rc__net {
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer;
+  poll_ctx *polls;           /* open poll handles (doubly linked) */
+  poll_ctx *spare;           /* ready contexts (singly linked) */
+  int nspare;
+  rc__net_request *active, *adds, *doomed;
+  size_t nactive;            /* requests not yet done or cancelled */
+  CURL *pool[POOL_MAX];
+  int npool;
+  int busy;                  /* depth of drive(): curl or our dispatch is running */
+  int in_curl;               /* inside curl_multi_socket_action */
+  bool closing, torn_down;
+  int open_handles;          /* uv handles not yet closed */
+  void (*close_done)(void *ud);
+  void *close_ud;
+};
+
+static void drive(rc__net *net, curl_socket_t s, int flags);
+static void teardown(rc__net *net);
+
+/* ===================================================================================
+ * Lists
+ * =================================================================================== */
+
+static rc__net_request **list_head(rc__net *net, where w) {
+  switch (w) {
+    case W_ACTIVE: return &net->active;
+    case W_ADDS: return &net->adds;
+    case W_DOOMED: return &net->doomed;
+    default: return NULL;
+  }
+}
+
+static void list_push(rc__net_request *r, where w) {
+  rc__net_request **head = list_head(r->net, w);
+  r->where = w;
+  r->prev = NULL;
+  r->next = *head;
+  if (*head) (*head)->prev = r;
+  *head = r;
+}
+
+static void list_unlink(rc__net_request *r) {
+  rc__net_request **head = list_head(r->net, r->where);
+  if (head) {
+    if (r->prev) r->prev->next = r->next;
+    else *head = r->next;
+    if (r->next) r->next->prev = r->prev;
+  }
+  r->prev = r->next = NULL;
+  r->where = W_NONE;
+}
+
+/* ===================================================================================
+ * Closing and freeing
+ * =================================================================================== */
+
+/* The last handle is closed: tell the owner and free everything left. */
+static void maybe_finish(rc__net *net) {
+  if (!net->torn_down || net->open_handles > 0) return;
+  while (net->spare) {
+    poll_ctx *pc = net->spare;
+    net->spare = pc->next;
+    rc__free(pc);
+  }
+  void (*done)(void *) = net->close_done;
+  void *ud = net->close_ud;
+  rc__free(net);
+  curl_global_cleanup();
+  if (done) done(ud);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  poll_ctx *pc = h->data;
+  rc__net *net = pc->net;
+  net->open_handles--;
+  if (!net->torn_down && net->nspare < SPARE_POLLS_MAX) {
+    pc->next = net->spare;
+    net->spare = pc;
+    net->nspare++;
+  } else {
+    rc__free(pc);
+  }
+  maybe_finish(net);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  rc__net *net = h->data;
+  net->open_handles--;
+  maybe_finish(net);
+}
+
+static void poll_release(rc__net *net, poll_ctx *pc) {
+  if (pc->prev) pc->prev->next = pc->next;
+  else net->polls = pc->next;
+  if (pc->next) pc->next->prev = pc->prev;
+  pc->prev = pc->next = NULL;
+  uv_close((uv_handle_t *)&pc->poll, on_poll_closed);
+}
+
+/* Frees a request that is on no list and no longer in the multi handle. Its easy handle
+ * goes back to the pool. Our copies of the request headers are wiped first: they may
+ * hold tokens. */
+static void req_free(rc__net_request *r) {
+  rc__net *net = r->net;
+  for (struct curl_slist *h = r->headers; h; h = h->next)
+    explicit_bzero(h->data, strlen(h->data));
+  curl_slist_free_all(r->headers);
+  if (r->easy) {
+    if (!net->torn_down && net->npool < POOL_MAX) {
+      curl_easy_reset(r->easy);
+      net->pool[net->npool++] = r->easy;
+    } else {
+      curl_easy_cleanup(r->easy);
+    }
+  }
+  rc__buf_free(&r->body);
+  rc__buf_free(&r->resp);
+  rc__free(r->url_shown);
+  rc__free(r->host);
+  rc__free(r);
+}
+
+/* ===================================================================================
+ * Results
+ * =================================================================================== */
+
+/* Copies curl's error text, first letter lower-cased, without a trailing newline. */
+static void curl_text(const rc__net_request *r, CURLcode rc, char *out, size_t n) {
+  const char *t = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+  snprintf(out, n, "%s", t);
+  size_t len = strlen(out);
+  while (len && (out[len - 1] == '\n' || out[len - 1] == '\r')) out[--len] = '\0';
+  if (out[0] >= 'A' && out[0] <= 'Z' && !(out[1] >= 'A' && out[1] <= 'Z'))
+    out[0] = (char)(out[0] - 'A' + 'a');
+}
+
+static bool starts_with(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Turns a failed transfer into one sentence. The wording of timeouts depends on curl's
+ * error text only to tell which timer fired; an unknown text reads as the total one. */
+static int describe_failure(rc__net_request *r, CURLcode rc, rc_error *e) {
+  const char *file = r->url_shown;
+  char text[CURL_ERROR_SIZE + 16];
+  curl_text(r, rc, text, sizeof text);
+  if (r->oom || rc == CURLE_OUT_OF_MEMORY)
+    return rc__err(e, RC_ENOMEM, file, 0, 0, "out of memory");
+  if (r->too_big)
+    return rc__err(e, RC_ELIMIT, file, 0, 0, "body larger than %zu bytes", r->max_body);
+  if (r->headers_too_big)
+    return rc__err(e, RC_ELIMIT, file, 0, 0, "response headers larger than %u bytes",
+                   RC__NET_MAX_HEADER_BYTES);
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT: {
+      long os = 0;
+      curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os);
+      if (os == ECONNREFUSED) return rc__err(e, RC_EIO, file, 0, 0, "connection refused");
+      if (os)
+        return rc__err(e, RC_EIO, file, 0, 0, "cannot connect: %s", strerror((int)os));
+      return rc__err(e, RC_EIO, file, 0, 0, "cannot connect: %s", text);
+    }
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return rc__err(e, RC_EIO, file, 0, 0, "cannot resolve host name \"%s\"", r->host);
+    case CURLE_OPERATION_TIMEDOUT:
+      if (starts_with(r->errbuf, "Operation too slow"))
+        return rc__err(e, RC_EIO, file, 0, 0,
+                       "transfer too slow: under %u bytes/s for %u s", r->low_speed_bytes,
+                       r->low_speed_secs);
+      if (starts_with(r->errbuf, "Connection timed out") ||
+          starts_with(r->errbuf, "Resolving timed out") ||
+          starts_with(r->errbuf, "SSL connection timeout"))
+        return rc__err(e, RC_EIO, file, 0, 0, "connect timed out after %u ms",
+                       r->total_ms && r->total_ms < r->connect_ms ? r->total_ms
+                                                                   : r->connect_ms);
+      return rc__err(e, RC_EIO, file, 0, 0, "timed out after %u ms", r->total_ms);
+    case CURLE_PEER_FAILED_VERIFICATION: {
+      const char *detail = text;
+      if (starts_with(detail, "SSL certificate problem: ")) detail += 25;
+      return rc__err(e, RC_EIO, file, 0, 0, "TLS certificate verification failed: %s",
+                     detail);
+    }
+    case CURLE_SSL_CACERT_BADFILE:
+      return rc__err(e, RC_EIO, file, 0, 0, "cannot use the CA file: %s", text);
+    case CURLE_SSL_CONNECT_ERROR:
+      return rc__err(e, RC_EIO, file, 0, 0, "TLS handshake failed: %s", text);
+    case CURLE_GOT_NOTHING:
+      return rc__err(e, RC_EIO, file, 0, 0,
+                     "server closed the connection without answering");
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+      return rc__err(e, RC_EIO, file, 0, 0, "connection lost: %s", text);
+    case CURLE_PARTIAL_FILE:
+      return rc__err(e, RC_EIO, file, 0, 0, "response ended early: %s", text);
+    case CURLE_TOO_MANY_REDIRECTS:
+      return rc__err(e, RC_EIO, file, 0, 0, "more than %u redirects", r->max_redirects);
+    default:
+      return rc__err(e, RC_EIO, file, 0, 0, "%s", text);
+  }
+}
+
+/* Fills the result of a finished (or cancelled-by-close) request. `e` receives the
+ * failure text. */
+static void fill_result(rc__net_request *r, int code, rc__net_result *res, rc_error *e) {
+  memset(res, 0, sizeof *res);
+  res->code = code;
+  res->err = code ? e : NULL;
+  res->body = "";
+  if (r->added) {
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &res->connects);
+  }
+  if (code == 0 && r->body.p) {
+    res->body = r->body.p;
+    res->body_len = r->body.n;
+  }
+  res->etag = rc__net_header_value(r, "ETag");
+  res->last_modified = rc__net_header_value(r, "Last-Modified");
+  res->content_type = rc__net_header_value(r, "Content-Type");
+  res->retry_after = rc__net_header_value(r, "Retry-After");
+  res->consul_index = rc__net_header_value(r, "X-Consul-Index");
+}
+
+/* A transfer has ended (curl reported it done): remove it and call its done callback. */
+static void finish(rc__net_request *r, CURLcode rc) {
+  rc__net *net = r->net;
+  list_unlink(r);
+  net->nactive--;
+  rc_error e;
+  memset(&e, 0, sizeof e);
+  int code = rc == CURLE_OK && !r->oom && !r->too_big && !r->headers_too_big
+               ? 0
+               : describe_failure(r, rc, &e);
+  /* Out of the multi handle first: the connection goes back to the cache, so a request
+   * started from the callback can reuse it. */
+  curl_multi_remove_handle(net->multi, r->easy);
+  rc__net_result res;
+  fill_result(r, code, &res, &e);
+  r->cb.done(r->ud, r, &res);
+  req_free(r);
+}
+
+/* Reads curl's completion messages and finishes those transfers. Stops when the context
+ * starts closing: teardown reports what is left as cancelled. */
+static void dispatch_done(rc__net *net) {
+  CURLMsg *m;
+  int left;
+  while (!net->closing && (m = curl_multi_info_read(net->multi, &left))) {
+    if (m->msg != CURLMSG_DONE) continue;
+    CURL *easy = m->easy_handle;
+    CURLcode rc = m->data.result;  /* `m` dies with the removal in finish() */
+    char *priv = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    rc__net_request *r = (rc__net_request *)(void *)priv;
+    if (r && r->where == W_ACTIVE) finish(r, rc);
+  }
+}
+
+/* ===================================================================================
+ * curl callbacks (they run inside curl_multi_socket_action)
+ * =================================================================================== */
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud) {
+  rc__net_request *r = ud;
+  size_t len = size * n;
+  if (r->where != W_ACTIVE || r->net->closing) return 0;  /* cancelled: abort */
+  if (r->max_body && len > r->max_body - r->received) {
+    r->too_big = true;
+    return 0;
+  }
+  r->received += len;
+  if (r->cb.data) {
+    r->cb.data(r->ud, r, p, len);
+    return r->where == W_ACTIVE && !r->net->closing ? len : 0;
+  }
+  rc__buf_add(&r->body, p, len);
+  if (r->body.oom) {
+    r->oom = true;
+    return 0;
+  }
+  return len;
+}
+
+/* Keeps every header of the latest response (a new status line starts over: redirects,
+ * 100 Continue) and refuses a Content-Length above max_body before any body arrives. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  rc__net_request *r = ud;
+  size_t len = size * n;
+  if (r->where != W_ACTIVE || r->net->closing) return 0;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    rc__buf_reset(&r->resp);
+    r->received = 0;
+    rc__buf_reset(&r->body);
+    const char *sp = memchr(p, ' ', len);
+    r->cur_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    return len;
+  }
+  size_t end = len;
+  while (end && (p[end - 1] == '\r' || p[end - 1] == '\n')) end--;
+  /* Obsolete line folding (RFC 9112 5.2) is dropped rather than joined. */
+  if (end == 0 || p[0] == ' ' || p[0] == '\t') return len;
+  const char *colon = memchr(p, ':', end);
+  if (!colon || colon == p) return len;
+  size_t nlen = (size_t)(colon - p);
+  const char *v = colon + 1;
+  const char *vend = p + end;
+  while (v < vend && (*v == ' ' || *v == '\t')) v++;
+  while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+  size_t vlen = (size_t)(vend - v);
+  if (r->resp.n + nlen + vlen + 2 > RC__NET_MAX_HEADER_BYTES) {
+    r->headers_too_big = true;
+    return 0;
+  }
+  rc__buf_add(&r->resp, p, nlen);
+  rc__buf_addc(&r->resp, '\0');
+  rc__buf_add(&r->resp, v, vlen);
+  rc__buf_addc(&r->resp, '\0');
+  if (r->resp.oom) {
+    r->oom = true;
+    return 0;
+  }
+  /* A 304 may announce the size of the representation it did not send; a followed
+   * redirect's body is skipped. */
+  bool redirect = r->cur_status >= 300 && r->cur_status < 400 && r->max_redirects > 0;
+  if (r->max_body && nlen == 14 && strncasecmp(p, "Content-Length", 14) == 0 &&
+      r->cur_status >= 200 && r->cur_status != 304 && !redirect) {
+    char num[32];
+    snprintf(num, sizeof num, "%.*s", (int)(vlen < 31 ? vlen : 31), v);
+    char *endp;
+    errno = 0;
+    unsigned long long cl = strtoull(num, &endp, 10);
+    if (endp != num && (errno == ERANGE || cl > r->max_body)) {
+      r->too_big = true;
+      return 0;
+    }
+  }
+  return len;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  poll_ctx *pc = h->data;
+  int flags = 0;
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+  } else {
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  }
+  drive(pc->net, pc->fd, flags);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop polling one socket. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
+  RC__UNUSED(easy);
+  rc__net *net = userp;
+  poll_ctx *pc = socketp;
+  if (what == CURL_POLL_REMOVE) {
+    if (pc) {
+      curl_multi_assign(net->multi, s, NULL);
+      poll_release(net, pc);
+    }
+    return 0;
+  }
+  if (!pc) {
+    if (net->spare) {
+      pc = net->spare;
+      net->spare = pc->next;
+      net->nspare--;
+    } else if (!(pc = rc__malloc(sizeof *pc))) {
+      return -1;  /* curl fails the transfers; nothing else we can do here */
+    }
+    memset(pc, 0, sizeof *pc);
+    if (uv_poll_init_socket(net->loop, &pc->poll, s) != 0) {
+      pc->next = net->spare;
+      net->spare = pc;
+      net->nspare++;
+      return -1;
+    }
+    pc->poll.data = pc;
+    pc->fd = s;
+    pc->net = net;
+    pc->next = net->polls;
+    if (net->polls) net->polls->prev = pc;
+    net->polls = pc;
+    net->open_handles++;
+    curl_multi_assign(net->multi, s, pc);
+  }
+  int events = 0;
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  uv_poll_start(&pc->poll, events, on_poll);
+  return 0;
+}
+
+static void on_timeout(uv_timer_t *t) { drive(t->data, CURL_SOCKET_TIMEOUT, 0); }
+
+/* CURLMOPT_TIMERFUNCTION: curl's next deadline. A 0 delay fires on the next loop turn,
+ * never from inside this callback (curl forbids the recursion). */
+static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
+  RC__UNUSED(multi);
+  rc__net *net = userp;
+  if (net->torn_down) return 0;
+  if (timeout_ms < 0) uv_timer_stop(&net->timer);
+  else uv_timer_start(&net->timer, on_timeout, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+/* ===================================================================================
+ * Driving curl
+ * =================================================================================== */
+
+/* Requests started from inside curl join the multi handle now. */
+static void flush_adds(rc__net *net) {
+  rc__net_request *r;
+  while (!net->closing && (r = net->adds)) {
+    list_unlink(r);
+    list_push(r, W_ACTIVE);
+    if (curl_multi_add_handle(net->multi, r->easy) == CURLM_OK) {
+      r->added = true;
+      continue;
+    }
+    list_unlink(r);
+    net->nactive--;
+    rc_error e;
+    rc__err(&e, RC_ENOMEM, r->url_shown, 0, 0, "out of memory");
+    rc__net_result res;
+    fill_result(r, RC_ENOMEM, &res, &e);
+    r->cb.done(r->ud, r, &res);
+    req_free(r);
+  }
+}
+
+/* Requests cancelled from inside curl leave the multi handle now. */
+static void reap_doomed(rc__net *net) {
+  rc__net_request *r;
+  while ((r = net->doomed)) {
+    list_unlink(r);
+    if (r->added) curl_multi_remove_handle(net->multi, r->easy);
+    req_free(r);
+  }
+}
+
+/* Lets curl act on socket `s` (or on its timer), then does what its callbacks could not
+ * do inside it, then reports finished transfers. */
+static void drive(rc__net *net, curl_socket_t s, int flags) {
+  int running;
+  net->busy++;
+  net->in_curl++;
+  curl_multi_socket_action(net->multi, s, flags, &running);
+  net->in_curl--;
+  reap_doomed(net);
+  flush_adds(net);
+  dispatch_done(net);
+  net->busy--;
+  if (net->busy == 0 && net->closing && !net->torn_down) teardown(net);
+}
+
+/* ===================================================================================
+ * Context
+ * =================================================================================== */
+
+rc__net *rc__net_new(uv_loop_t *loop, rc_error *err) {
+  if (!loop) {
+    rc__err(err, RC_EINVAL, NULL, 0, 0, "rc__net_new: no loop");
+    return NULL;
+  }
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    rc__err(err, RC_ESYS, NULL, 0, 0, "cannot initialize libcurl");
+    return NULL;
+  }
+  rc__net *net = rc__calloc(1, sizeof *net);
+  if (!net) goto oom;
+  net->loop = loop;
+  net->multi = curl_multi_init();
+  if (!net->multi) goto oom;
+  curl_multi_setopt(net->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(net->multi, CURLMOPT_SOCKETDATA, net);
+  curl_multi_setopt(net->multi, CURLMOPT_TIMERFUNCTION, on_timer_change);
+  curl_multi_setopt(net->multi, CURLMOPT_TIMERDATA, net);
+  curl_multi_setopt(net->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                    (long)RC__NET_MAX_HOST_CONNECTIONS);
+  while (net->nspare < SPARE_POLLS_MIN) {
+    poll_ctx *pc = rc__malloc(sizeof *pc);
+    if (!pc) goto oom;
+    pc->next = net->spare;
+    net->spare = pc;
+    net->nspare++;
+  }
+  uv_timer_init(loop, &net->timer);  /* cannot fail */
+  net->timer.data = net;
+  net->open_handles = 1;
+  return net;
+
+oom:
+  if (net) {
+    if (net->multi) curl_multi_cleanup(net->multi);
+    while (net->spare) {
+      poll_ctx *pc = net->spare;
+      net->spare = pc->next;
+      rc__free(pc);
+    }
+    rc__free(net);
+  }
+  curl_global_cleanup();
+  rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  return NULL;
+}
+
+/* Reports every request still in flight as cancelled, then closes curl and our
+ * handles. Runs outside curl (busy == 0). */
+static void teardown(rc__net *net) {
+  net->busy++;  /* callbacks below must not re-enter teardown */
+  rc__net_request *r;
+  while ((r = net->active) || (r = net->adds)) {
+    list_unlink(r);
+    net->nactive--;
+    if (r->added) curl_multi_remove_handle(net->multi, r->easy);
+    rc_error e;
+    rc__err(&e, RC_ESTATE, r->url_shown, 0, 0, "cancelled: network closed");
+    rc__net_result res;
+    fill_result(r, RC_ESTATE, &res, &e);
+    r->added = false;
+    r->cb.done(r->ud, r, &res);
+    req_free(r);
+  }
+  reap_doomed(net);
+  net->torn_down = true;  /* from here req_free no longer pools */
+  for (int i = 0; i < net->npool; i++) curl_easy_cleanup(net->pool[i]);
+  net->npool = 0;
+  curl_multi_cleanup(net->multi);  /* closes the cached connections */
+  net->multi = NULL;
+  while (net->polls) poll_release(net, net->polls);
+  uv_close((uv_handle_t *)&net->timer, on_timer_closed);
+  net->busy--;
+}
+
+void rc__net_close(rc__net *net, void (*done)(void *ud), void *ud) {
+  if (!net) {
+    if (done) done(ud);
+    return;
+  }
+  if (net->closing) return;
+  net->closing = true;
+  net->close_done = done;
+  net->close_ud = ud;
+  if (net->busy == 0) teardown(net);
+}
+
+size_t rc__net_active(const rc__net *net) { return net ? net->nactive : 0; }
+
+/* ===================================================================================
+ * Requests
+ * =================================================================================== */
+
+static bool header_ok(const rc__net_header *h) {
+  if (!h->name || !h->name[0] || !h->value) return false;
+  for (const char *p = h->name; *p; p++)
+    if (*p == ':' || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') return false;
+  return strpbrk(h->value, "\r\n") == NULL;
+}
+
+static bool has_header(const rc__net_req_opts *o, const char *name) {
+  for (size_t i = 0; i < o->nheaders; i++)
+    if (strcasecmp(o->headers[i].name, name) == 0) return true;
+  return false;
+}
+
+/* Appends "Name: value" (or "Name;" for an empty value, curl's way to send it empty)
+ * to the request's header list. The formatting buffer is wiped: values may be tokens. */
+static int add_header(rc__net_request *r, const char *name, const char *value) {
+  rc__buf line;
+  rc__buf_init(&line);
+  rc__buf_adds(&line, name);
+  if (value && value[0]) {
+    rc__buf_adds(&line, ": ");
+    rc__buf_adds(&line, value);
+  } else if (value) {
+    rc__buf_addc(&line, ';');
+  } else {
+    rc__buf_addc(&line, ':');  /* NULL value: remove a header curl would add */
+  }
+  struct curl_slist *l = line.oom ? NULL : curl_slist_append(r->headers, line.p);
+  if (line.p) explicit_bzero(line.p, line.n);
+  rc__buf_free(&line);
+  if (!l) return RC_ENOMEM;
+  r->headers = l;
+  return 0;
+}
+
+/* Parses the URL once, to refuse a bad one now rather than in the callback, and keeps a
+ * printable form (no user, password, query or fragment: they may carry secrets). */
+static int parse_url(rc__net_request *r, const char *url, rc_error *err) {
+  CURLU *u = curl_url();
+  if (!u) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  int rc = 0;
+  char *scheme = NULL, *host = NULL, *shown = NULL;
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (uc == CURLUE_OUT_OF_MEMORY) {
+    rc = rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    goto out;
+  }
+  if (uc != CURLUE_OK) {
+    rc = rc__err(err, RC_EINVAL, NULL, 0, 0, "malformed URL: %s", curl_url_strerror(uc));
+    goto out;
+  }
+  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+    rc = rc__err(err, RC_EINVAL, NULL, 0, 0,
+                 "unsupported URL scheme \"%s\" (want http or https)",
+                 scheme ? scheme : "");
+    goto out;
+  }
+  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    rc = rc__err(err, RC_EINVAL, NULL, 0, 0, "malformed URL: no host");
+    goto out;
+  }
+  curl_url_set(u, CURLUPART_USER, NULL, 0);
+  curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+  curl_url_set(u, CURLUPART_QUERY, NULL, 0);
+  curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+  if (curl_url_get(u, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
+      !(r->url_shown = rc__strdup(shown)) || !(r->host = rc__strdup(host))) {
+    rc = rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    goto out;
+  }
+out:
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(shown);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+/* Sets every curl option for `o`. Returns the first curl error. */
+static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
+  CURL *e = r->easy;
+  CURLcode c = CURLE_OK;
+#define SET(opt, val)                                  \
+  do {                                                 \
+    CURLcode c_ = curl_easy_setopt(e, opt, val);       \
+    if (c_ != CURLE_OK && c == CURLE_OK) c = c_;       \
+  } while (0)
+  SET(CURLOPT_URL, o->url);
+  SET(CURLOPT_PRIVATE, (void *)r);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_ERRORBUFFER, r->errbuf);
+  SET(CURLOPT_WRITEFUNCTION, on_write);
+  SET(CURLOPT_WRITEDATA, (void *)r);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, (void *)r);
+  SET(CURLOPT_USERAGENT, "reactcfg/" RC_VERSION_STRING);
+  SET(CURLOPT_ACCEPT_ENCODING, "");  /* all curl decodes; max_body counts decoded bytes */
+#if LIBCURL_VERSION_NUM >= 0x075500
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  if (o->max_redirects) {
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, (long)o->max_redirects);
+  }
+  SET(CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_ms);
+  if (o->total_ms) SET(CURLOPT_TIMEOUT_MS, (long)o->total_ms);
+  if (o->low_speed_bytes && o->low_speed_secs) {
+    SET(CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes);
+    SET(CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_secs);
+  }
+  /* A dead peer on a long watch is noticed by TCP keep-alive probes. */
+  SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  SET(CURLOPT_TCP_KEEPIDLE, 60L);
+  SET(CURLOPT_TCP_KEEPINTVL, 30L);
+  SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+  SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+  if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
+  bool with_body =
+    o->method != RC__NET_GET && (o->method != RC__NET_DELETE || o->body_len);
+  if (with_body) {
+    /* curl copies the body; POSTFIELDSIZE must come first. */
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+    SET(CURLOPT_COPYPOSTFIELDS, o->body_len ? (const char *)o->body : "");
+  }
+  switch (o->method) {
+    case RC__NET_GET: SET(CURLOPT_HTTPGET, 1L); break;
+    case RC__NET_POST: break;  /* POSTFIELDS makes it a POST */
+    case RC__NET_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
+    case RC__NET_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
+  }
+  SET(CURLOPT_HTTPHEADER, r->headers);
+#undef SET
+  return c;
+}
+
+rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
+                               const rc__net_callbacks *cb, void *ud, rc_error *err) {
+  if (!net || !o || !cb || !cb->done || !o->url) {
+    rc__err(err, RC_EINVAL, NULL, 0, 0,
+            "rc__net_start: missing net, options, URL or done callback");
+    return NULL;
+  }
+  if (net->closing) {
+    rc__err(err, RC_ESTATE, NULL, 0, 0, "network is closing");
+    return NULL;
+  }
+  if ((unsigned)o->method > RC__NET_DELETE || (o->body_len && !o->body)) {
+    rc__err(err, RC_EINVAL, NULL, 0, 0, "rc__net_start: bad method or body");
+    return NULL;
+  }
+  for (size_t i = 0; i < o->nheaders; i++) {
+    if (!header_ok(&o->headers[i])) {
+      /* Name only: the value may be a secret. */
+      rc__err(err, RC_EINVAL, NULL, 0, 0, "invalid request header \"%s\"",
+              o->headers[i].name ? o->headers[i].name : "(null)");
+      return NULL;
+    }
+  }
+  rc__net_request *r = rc__calloc(1, sizeof *r);
+  if (!r) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  r->net = net;
+  r->cb = *cb;
+  r->ud = ud;
+  rc__buf_init(&r->body);
+  rc__buf_init(&r->resp);
+  r->connect_ms = o->connect_ms ? o->connect_ms : RC__NET_CONNECT_MS_DEFAULT;
+  r->total_ms = o->total_ms;
+  r->low_speed_bytes = o->low_speed_bytes;
+  r->low_speed_secs = o->low_speed_secs;
+  r->max_redirects = o->max_redirects;
+  r->max_body = o->max_body ? o->max_body : cb->data ? 0 : RC__NET_MAX_BODY_DEFAULT;
+  if (parse_url(r, o->url, err) != 0) goto fail;
+
+  /* Keep curl's socket callback from needing to allocate. */
+  while (net->nspare < SPARE_POLLS_MIN) {
+    poll_ctx *pc = rc__malloc(sizeof *pc);
+    if (!pc) goto oom;
+    pc->next = net->spare;
+    net->spare = pc;
+    net->nspare++;
+  }
+  r->easy = net->npool ? net->pool[--net->npool] : curl_easy_init();
+  if (!r->easy) goto oom;
+  for (size_t i = 0; i < o->nheaders; i++)
+    if (add_header(r, o->headers[i].name, o->headers[i].value)) goto oom;
+  if (o->method != RC__NET_GET) {
+    /* No "Expect: 100-continue" round trip, and no made-up form content type. */
+    if (!has_header(o, "Expect") && add_header(r, "Expect", NULL)) goto oom;
+    if (!has_header(o, "Content-Type") && add_header(r, "Content-Type", NULL)) goto oom;
+  }
+  CURLcode c = set_options(r, o);
+  if (c == CURLE_OUT_OF_MEMORY) goto oom;
+  if (c != CURLE_OK) {
+    rc__err(err, RC_EINVAL, r->url_shown, 0, 0, "libcurl refused an option: %s",
+            curl_easy_strerror(c));
+    goto fail;
+  }
+  net->nactive++;
+  if (net->in_curl) {
+    list_push(r, W_ADDS);  /* curl is running: join when it returns (flush_adds) */
+    return r;
+  }
+  list_push(r, W_ACTIVE);
+  if (curl_multi_add_handle(net->multi, r->easy) != CURLM_OK) {
+    list_unlink(r);
+    net->nactive--;
+    goto oom;
+  }
+  r->added = true;
+  return r;
+
+oom:
+  rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+fail:
+  req_free(r);
+  return NULL;
+}
+
+void rc__net_cancel(rc__net_request *r) {
+  if (!r || (r->where != W_ACTIVE && r->where != W_ADDS)) return;
+  rc__net *net = r->net;
+  list_unlink(r);
+  net->nactive--;
+  if (net->in_curl) {
+    list_push(r, W_DOOMED);  /* its callbacks now refuse data; freed when curl returns */
+    return;
+  }
+  if (r->added) curl_multi_remove_handle(net->multi, r->easy);
+  req_free(r);
+}
+
+const char *rc__net_header_value(const rc__net_request *r, const char *name) {
+  if (!r || !name || !r->resp.p) return NULL;
+  const char *p = r->resp.p, *end = r->resp.p + r->resp.n;
+  while (p < end) {
+    const char *v = p + strlen(p) + 1;
+    if (strcasecmp(p, name) == 0) return v;
+    p = v + strlen(v) + 1;
+  }
+  return NULL;
+}
+
+long rc__net_status(const rc__net_request *r) {
+  if (!r) return 0;
+  return r->cur_status;
+}
