@@ -80,7 +80,8 @@ void rc__component_free(rc__component *c) {
   if (!c) return;
   lua_State *L = c->eng ? c->eng->L : NULL;
   int *refs[] = {&c->update_ref, &c->condition_ref, &c->validate_ref, &c->transform_ref,
-                 &c->filter_ref, &c->debounce_ref, &c->on_error_ref, &c->lua_source_ref};
+                 &c->filter_ref, &c->debounce_ref, &c->on_error_ref, &c->lua_source_ref,
+                 &c->src_desc_ref};
   for (size_t i = 0; L && i < sizeof refs / sizeof *refs; i++)
     luaL_unref(L, LUA_REGISTRYINDEX, *refs[i]);
   rc__free(c->name);
@@ -127,6 +128,8 @@ static bool source_from_lua(lua_State *L, int s, rc__component *c) {
   c->src_settle_ms = ms_field(L, s, "settle_ms", 25);
   c->src_missing_grace_ms = ms_field(L, s, "missing_grace_ms", 100);
   c->lua_source_ref = fn_ref(L, s, "fn");
+  lua_pushvalue(L, s);
+  c->src_desc_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   rc__parse_limits_default(&c->limits);
   if (lua_getfield(L, s, "limits") == LUA_TTABLE) {
     int l = lua_gettop(L);
@@ -163,6 +166,7 @@ rc__component *rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index,
   c->index = index;
   c->update_ref = c->condition_ref = c->validate_ref = c->transform_ref = LUA_NOREF;
   c->filter_ref = c->debounce_ref = c->on_error_ref = c->lua_source_ref = LUA_NOREF;
+  c->src_desc_ref = LUA_NOREF;
   c->name = dup_field(L, t, "name");
   c->line = (int)ms_field(L, t, "line", 0);
   c->debounce_ms = ms_field(L, t, "debounce_ms", 0);
@@ -231,6 +235,90 @@ oom:
   lua_settop(L, t);
   rc__component_free(c);
   return NULL;
+}
+
+/* ---- a source's own options ---- */
+
+/* Pushes field `key` of c's source description. [-0, +1, -] */
+static lua_State *push_desc(const rc__component *c, const char *key) {
+  lua_State *L = c->eng->L;
+  if (c->src_desc_ref == LUA_NOREF || lua_rawgeti(L, LUA_REGISTRYINDEX, c->src_desc_ref) !=
+                                         LUA_TTABLE) {
+    lua_pushnil(L);
+    return L;
+  }
+  lua_getfield(L, -1, key);
+  lua_remove(L, -2);
+  return L;
+}
+
+char *rc__desc_string(const rc__component *c, const char *key) {
+  lua_State *L = push_desc(c, key);
+  char *s = lua_type(L, -1) == LUA_TSTRING ? rc__strdup(lua_tostring(L, -1)) : NULL;
+  lua_pop(L, 1);
+  return s;
+}
+
+double rc__desc_number(const rc__component *c, const char *key, double dflt) {
+  lua_State *L = push_desc(c, key);
+  double n = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : dflt;
+  lua_pop(L, 1);
+  return n;
+}
+
+bool rc__desc_bool(const rc__component *c, const char *key, bool dflt) {
+  lua_State *L = push_desc(c, key);
+  bool b = lua_type(L, -1) == LUA_TBOOLEAN ? lua_toboolean(L, -1) : dflt;
+  lua_pop(L, 1);
+  return b;
+}
+
+void rc__desc_free_list(char **list) {
+  for (size_t i = 0; list && list[i]; i++) rc__free(list[i]);
+  rc__free(list);
+}
+
+/* Appends a copy of the string at the top (popped) to out[*n]; false on OOM. */
+static bool take_string(lua_State *L, char **out, size_t *n) {
+  out[*n] = rc__strdup(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  return out[(*n)++] != NULL;
+}
+
+char **rc__desc_list(const rc__component *c, const char *key) {
+  lua_State *L = push_desc(c, key);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  int t = lua_gettop(L);
+  size_t len = lua_rawlen(L, t), pairs = 0;
+  for (lua_pushnil(L); len == 0 && lua_next(L, t); lua_pop(L, 1)) pairs++;
+  char **out = rc__calloc(len + 2 * pairs + 1, sizeof *out);
+  size_t n = 0;
+  bool ok = out != NULL;
+  /* A sequence gives its items in order; a table of strings gives key, value pairs. */
+  for (size_t i = 1; ok && i <= len; i++) {
+    lua_rawgeti(L, t, (lua_Integer)i);
+    if (lua_type(L, -1) == LUA_TSTRING)
+      ok = take_string(L, out, &n);
+    else
+      lua_pop(L, 1);
+  }
+  for (lua_pushnil(L); ok && len == 0 && lua_next(L, t);) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushvalue(L, -2);
+      ok = take_string(L, out, &n) && take_string(L, out, &n);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_settop(L, t - 1);
+  if (!ok) {
+    rc__desc_free_list(out);
+    return NULL;
+  }
+  return out;
 }
 
 /* ---- the value a component contributes ---- */

@@ -93,6 +93,8 @@ struct rc__component {
   size_t nonly, nignore, nstatic, nsecret;
   bool static_all, secret_all, force;
   char *src_key;              /* identity of the source description (policy reload) */
+  int src_desc_ref;           /* the normalized source table (luaL_ref), for sources
+                                 that read their own options (rc__desc_*) */
   /* Set for the engine's private components (the policy file's watch): deliveries go
    * here instead of into the pipeline. */
   void (*deliver_hook)(rc__component *c, rc_value_t *v);
@@ -318,6 +320,16 @@ void rc__components_free(rc_engine_t *eng);
  * directly into c->value. Returns 0 or an RC_E* code with `err` filled. */
 int rc__source_start(rc__component *c, rc_error *err);
 int rc__source_create(rc__component *c, rc_error *err);
+/* Options of c's normalized source description (the table the loader made), for
+ * sources that read their own: a copied string (NULL if absent or not a string; free
+ * with rc__free), a number (`dflt` if absent), a boolean. A list of strings or a table
+ * of string pairs comes back as a NULL-terminated array of copies ("k", "v", ... for
+ * pairs; free with rc__desc_free_list), NULL if absent. Loop thread or before start. */
+char *rc__desc_string(const rc__component *c, const char *key);
+double rc__desc_number(const rc__component *c, const char *key, double dflt);
+bool rc__desc_bool(const rc__component *c, const char *key, bool dflt);
+char **rc__desc_list(const rc__component *c, const char *key);
+void rc__desc_free_list(char **list);
 /* Stops `s` and frees it once its handles are closed; it delivers nothing more. */
 void rc__source_retire(rc_engine_t *eng, rc__source *s);
 /* Frees retired sources whose stop never completed (engine free, loop gone). */

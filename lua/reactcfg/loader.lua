@@ -50,6 +50,7 @@ local FORMATS = {
   json = true, dotenv = true, env = true, text = true, yaml = true, yml = true, toml = true,
 }
 local MISSING = { default = true, keep = true }
+local REMOTE_KINDS = { http = true, consul = true, vault = true, etcd = true }
 
 -- Edit distance between two short strings (insertions, deletions, substitutions).
 local function distance(a, b)
@@ -277,6 +278,17 @@ local function normalize_source(src, name, line, basedir, lines)
     end
   elseif src.kind == "lua" then
     out.fn = src.fn
+  elseif REMOTE_KINDS[src.kind] then
+    -- Remote sources check and normalize their own options (reactcfg.remote).
+    local remote = require "reactcfg.remote"
+    remote.normalize(src, out, {
+      fail = function(fmt, ...)
+        fail(line, "component '%s': %s: " .. fmt, name, src.kind, ...)
+      end,
+      duration = function(v, what) return check_duration(v, what, line) end,
+      limits = function(v) return normalize_limits(v, ("component '%s'"):format(name), line) end,
+      basedir = basedir,
+    })
   else
     fail(line, "component '%s': unknown source kind '%s'", name, tostring(src.kind))
   end
