@@ -1,6 +1,6 @@
 /* main.c: reactcfg-lua's entry point: parses the command line and dispatches to
- * --version, --check, --run, --dump, or to Lua mode (the REPL, -e, scripts; repl.c).
- * (Scenarios, virtual time and record/replay come in #5.) */
+ * --version, --check, --run, --dump, the scenario runner and replay (`test`, `replay`),
+ * or to Lua mode (the REPL, -e, scripts; repl.c). */
 #include "cli.h"
 
 #include <stdio.h>
@@ -18,6 +18,13 @@ static const char USAGE[] =
   "                          POLICY:LINE: message on stderr and exit 1\n"
   "  --run [--json] POLICY   run the engine on POLICY and print every commit and event\n"
   "                          (--json: one JSON object per line); SIGINT/SIGTERM stop it\n"
+  "      --record FILE       also write every source event with its time to FILE\n"
+  "      --record-secrets    include the values of secret components in the recording\n"
+  "  test FILE...            run scenario files (docs/REPL.md); print each result and\n"
+  "                          'N passed, M failed'; exit 0 only when all pass\n"
+  "  replay FILE POLICY [--compare OTHER]\n"
+  "                          replay a recording on POLICY on virtual time and print the\n"
+  "                          commits; with --compare, where OTHER decides differently\n"
   "  --dump FILE [--format F] [--tagged]\n"
   "                          parse FILE (json, yaml, toml, dotenv, text; by extension\n"
   "                          unless --format) and print it as JSON, or as toml-test's\n"
@@ -62,15 +69,19 @@ static bool lua_mode(int argc, char **argv) {
   if (first[0] == '-') return false;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump")) return false;
+    if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump") ||
+        !strcmp(a, "--record"))
+      return false;
   }
   return true;
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && (!strcmp(argv[1], "test") || !strcmp(argv[1], "replay")))
+    return cli_sim(argc, argv);
   if (lua_mode(argc, argv)) return cli_lua(argc, argv);
-  bool json = false, tagged = false;
-  const char *mode = NULL, *policy = NULL, *format = NULL;
+  bool json = false, tagged = false, record_secrets = false;
+  const char *mode = NULL, *policy = NULL, *format = NULL, *record = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--version")) {
@@ -83,6 +94,14 @@ int main(int argc, char **argv) {
       json = true;
     } else if (!strcmp(a, "--tagged")) {
       tagged = true;
+    } else if (!strcmp(a, "--record-secrets")) {
+      record_secrets = true;
+    } else if (!strcmp(a, "--record")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "reactcfg-lua: --record needs a file name\n");
+        return 2;
+      }
+      record = argv[++i];
     } else if (!strcmp(a, "--format")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "reactcfg-lua: --format needs a format name\n");
@@ -114,8 +133,8 @@ int main(int argc, char **argv) {
             strcmp(mode, "--dump") ? "POLICY file" : "FILE", USAGE);
     return 2;
   }
-  if (json && strcmp(mode, "--run") != 0) {
-    fprintf(stderr, "reactcfg-lua: --json goes with --run\n");
+  if ((json || record || record_secrets) && strcmp(mode, "--run") != 0) {
+    fprintf(stderr, "reactcfg-lua: --json, --record and --record-secrets go with --run\n");
     return 2;
   }
   if ((tagged || format) && strcmp(mode, "--dump") != 0) {
@@ -123,5 +142,6 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (strcmp(mode, "--dump") == 0) return cli_dump(policy, format, tagged);
-  return strcmp(mode, "--check") == 0 ? check(policy) : cli_run(policy, json);
+  return strcmp(mode, "--check") == 0 ? check(policy)
+                                      : cli_run(policy, json, record, record_secrets);
 }

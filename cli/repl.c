@@ -113,6 +113,16 @@ static const char PRELUDE[] =
   "                         e:commits(), e:events(), e:setenv(k, v), e:stop(), e:close()\n"
   "  rc.file, rc.env, ...   the policy vocabulary (see docs/POLICY.md)\n"
   "  cjson.encode/decode    JSON\n"
+  "The test bench (docs/REPL.md), on a virtual clock:\n"
+  "  policy('policy.lua')   load a policy (its sources run; { sources = false }: none)\n"
+  "  push('name', value)    deliver a value as the component's source would;\n"
+  "  push_text('name', text, 'yaml'), fail('name', 'why')\n"
+  "  advance('5s'), now()   move virtual time (debounce, throttle run on the way);\n"
+  "  live('2s')             run real sources and real time for a while\n"
+  "  get('path'), snapshot(), components(), history(), events(), revision()\n"
+  "  diff(a, b)             two revisions, two files or two values\n"
+  "  explain([rev])         what the engine decided and why\n"
+  "  expect('path', v), expect_commits(n), expect_event('name', 'pattern')\n"
   "Type an expression to see its value; an unfinished statement continues on a '>>'\n"
   "line. Tab completes globals and fields (after '.' or ':'). Ctrl-C clears the line,\n"
   "Ctrl-D exits.\n"
@@ -294,7 +304,6 @@ static char *next_match(const char *text, int state) {
 /* readline's completion entry: runs l_complete protected (a memory error must not unwind
  * through readline) and hands readline the matches. [-0, +0, -] */
 static char **complete(const char *text, int start, int end) {
-  (void)start;
   (void)end;
   rl_attempted_completion_over = 1;                 /* never fall back to file names */
   lua_State *L = repl_L;
@@ -303,9 +312,19 @@ static char **complete(const char *text, int start, int end) {
   matches = NULL;
   n_matches = 0;
   int top = lua_gettop(L);
-  lua_pushcfunction(L, l_complete);
+  /* Inside a string ("push('se<TAB>"), complete the loaded policy's component names. */
+  bool quoted = start > 0 && (rl_line_buffer[start - 1] == '"' ||
+                              rl_line_buffer[start - 1] == '\'');
+  if (quoted) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "reactcfg.sim");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) lua_getfield(L, -1, "complete_component");
+    else lua_pushnil(L);
+  } else {
+    lua_pushcfunction(L, l_complete);
+  }
   lua_pushstring(L, text);
-  if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+  if (lua_isfunction(L, -2) && lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
     size_t n = (size_t)lua_rawlen(L, -1);
     matches = n ? malloc(n * sizeof *matches) : NULL;
     for (size_t i = 0; matches && i < n; i++) {
@@ -474,16 +493,34 @@ static int run_script(lua_State *L, const char *path, char **args, int nargs) {
   return status;
 }
 
-/* Opens the libraries, then does what the command line asks. [-0, +0, e] */
-static int l_main(lua_State *L) {
-  lua_args *a = lua_touserdata(L, 1);
-  lua_settop(L, 0);
-  repl_L = L;
+/* The standard libraries, `cjson`, `reactcfg` as `rc`. [-0, +0, e] */
+static void open_libs(lua_State *L) {
   luaL_openlibs(L);
   luaL_requiref(L, "cjson", luaopen_cjson, 1);
   luaL_requiref(L, "reactcfg", luaopen_reactcfg, 0);
   lua_setglobal(L, "rc");
   lua_pop(L, 1);
+}
+
+/* The test bench as globals: policy, push, advance, explain, ... (reactcfg.sim), with
+ * the REPL's defaults (the policy's real sources run). [-0, +0, e] */
+static void open_bench(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "reactcfg.sim");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "install_repl");
+  lua_pushglobaltable(L);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+}
+
+/* Opens the libraries, then does what the command line asks. [-0, +0, e] */
+static int l_main(lua_State *L) {
+  lua_args *a = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  repl_L = L;
+  open_libs(L);
+  open_bench(L);
   bool color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
   if (luaL_loadbufferx(L, PRELUDE, sizeof PRELUDE - 1, "=repl", "t") != LUA_OK)
     return lua_error(L);
@@ -549,6 +586,44 @@ static int l_main(lua_State *L) {
   }
   if (interactive || !ran) repl(L);
   return 0;
+}
+
+/* `test FILE...` / `replay FILE POLICY [--compare OTHER]` through reactcfg.sim.
+ * [-0, +0, e] */
+static int l_sim(lua_State *L) {
+  lua_args *a = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  open_libs(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "reactcfg.sim");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, a->argc, 0);
+  for (int i = 1; i < a->argc; i++) {
+    lua_pushstring(L, a->argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_call(L, 1, 1);
+  a->exit_code = (int)lua_tointeger(L, -1);
+  return 0;
+}
+
+int cli_sim(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "reactcfg-lua: cannot create a Lua state: out of memory\n");
+    return 1;
+  }
+  lua_args a = {argc, argv, 0};
+  lua_pushcfunction(L, l_sim);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, "reactcfg-lua: %s\n", lua_tostring(L, -1));
+    a.exit_code = 1;
+  }
+  lua_close(L);
+  fflush(stdout);
+  return a.exit_code;
 }
 
 int cli_lua(int argc, char **argv) {

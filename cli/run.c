@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "value.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -15,6 +16,8 @@ typedef struct run_ctx {
   bool json;
   uv_signal_t sigint, sigterm;
   int exit_code;
+  FILE *record;          /* --record: every source event as one JSON line */
+  bool record_secrets;   /* --record-secrets: secret values too */
 } run_ctx;
 
 /* Appends `s` as a JSON string. */
@@ -152,6 +155,37 @@ static void on_event(void *ud, const rc_event_t *ev) {
   rc__buf_free(&b);
 }
 
+/* --record: one line per source event, { t (ms since start), component, value |
+ * absent | error | secret }, flushed at once so a killed run keeps what it saw. A secret
+ * component's value is left out unless --record-secrets. */
+static void on_record(void *ud, rc__component *c, const rc_value_t *v, const rc_error *err) {
+  run_ctx *ctx = ud;
+  rc__buf b;
+  rc__buf_init(&b);
+  rc__buf_printf(&b, "{\"t\":%llu,\"component\":",
+                 (unsigned long long)(rc__now(ctx->eng) - ctx->eng->epoch_ms));
+  json_str(&b, c->name);
+  if (ctx->eng->initial) rc__buf_adds(&b, ",\"initial\":true");
+  if (err) {
+    rc__buf_adds(&b, ",\"error\":");
+    json_str(&b, err->message);
+  } else if (!v) {
+    rc__buf_adds(&b, ",\"absent\":true");
+  } else if ((c->secret_all || c->nsecret) && !ctx->record_secrets) {
+    rc__buf_adds(&b, ",\"secret\":true");
+  } else {
+    rc__buf_adds(&b, ",\"value\":");
+    rc__json_write(&b, v, false, false);
+  }
+  rc__buf_addc(&b, '}');
+  if (!b.oom) {
+    fwrite(b.p, 1, b.n, ctx->record);
+    fputc('\n', ctx->record);
+    fflush(ctx->record);
+  }
+  rc__buf_free(&b);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   run_ctx *ctx = s->data;
   RC__UNUSED(signum);
@@ -160,20 +194,40 @@ static void on_signal(uv_signal_t *s, int signum) {
   uv_close((uv_handle_t *)&ctx->sigterm, NULL);
 }
 
-int cli_run(const char *policy, bool json) {
-  run_ctx ctx = {.json = json};
+int cli_run(const char *policy, bool json, const char *record, bool record_secrets) {
+  run_ctx ctx = {.json = json, .record_secrets = record_secrets};
+  if (record) {
+    ctx.record = fopen(record, "w");
+    if (!ctx.record) {
+      fprintf(stderr, "reactcfg-lua: cannot write %s: %s\n", record, strerror(errno));
+      return 1;
+    }
+    fprintf(ctx.record, "{\"reactcfg_recording\":1,\"policy\":");
+    fflush(ctx.record);
+  }
   rc_error err = {0};
   char msg[1024];
   ctx.eng = rc_engine_new(&err);
   if (!ctx.eng) {
     fprintf(stderr, "reactcfg-lua: %s\n", err.message);
+    if (ctx.record) fclose(ctx.record);
     return 1;
   }
   if (rc_engine_load_policy(ctx.eng, policy, &err) != 0) {
     cli_format_error(&err, policy, msg, sizeof msg);
     fprintf(stderr, "%s\n", msg);
     rc_engine_free(ctx.eng);
+    if (ctx.record) fclose(ctx.record);
     return 1;
+  }
+  if (ctx.record) {
+    rc__buf h;
+    rc__buf_init(&h);
+    json_str(&h, policy);
+    fprintf(ctx.record, "%.*s}\n", (int)h.n, h.p ? h.p : "");
+    rc__buf_free(&h);
+    ctx.eng->record_fn = on_record;
+    ctx.eng->record_ud = &ctx;
   }
   rc_engine_on_event(ctx.eng, on_event, &ctx);
   rc_subscribe(ctx.eng, "**", on_commit, &ctx, NULL);
@@ -195,5 +249,6 @@ int cli_run(const char *policy, bool json) {
   rc_engine_free(ctx.eng);
   rc__loop_close_all(&loop); /* our loop: nothing may keep it from closing */
   while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  if (ctx.record) fclose(ctx.record);
   return ctx.exit_code;
 }

@@ -178,6 +178,7 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
     rc__sched_throttle_config(&eng->sched, i, eng->comps[i]->throttle_ms,
                               eng->comps[i]->throttle_burst);
   if ((rc = rc__lua_open_luv(eng, err))) return rc;
+  eng->epoch_ms = uv_now(loop);
 
   /* The first read of every source is delivered without debounce and committed as
    * revision 1 before start returns, so a snapshot exists from then on. A component with
@@ -191,6 +192,7 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
       return rc;
     }
   }
+  if (eng->seed_fn) eng->seed_fn(eng->seed_ud, eng);
   eng->initial = false;
   if ((rc = rc__policy_watch_start(eng, err))) return rc;
   eng->state = RC__ST_RUNNING;
@@ -389,6 +391,7 @@ void rc_engine_free(rc_engine_t *eng) {
     rc__free(r);
   }
   rc__free(eng->policy_path);
+  rc__free(eng->policy_real);
   rc__free(eng->policy_dir);
   pthread_mutex_destroy(&eng->ready_mu);
   pthread_cond_destroy(&eng->ready_cv);

@@ -132,6 +132,7 @@ struct rc_engine {
   rc__state state;
   lua_State *L;
   char *policy_path, *policy_dir;
+  char *policy_real;             /* the policy file's absolute path (its watch) */
   int on_change_ref;             /* luaL_ref of the policy's on_change, or LUA_NOREF */
 
   rc__component **comps;
@@ -169,6 +170,22 @@ struct rc_engine {
   bool trial;                    /* evaluating a reloaded policy before it commits */
   int on_error_ref;              /* the policy-level on_error function, or LUA_NOREF */
   rc__on_error on_error;         /* the policy-level on_error action */
+
+  /* simulation (the REPL, scenarios, replay): a virtual clock for the scheduler, and
+   * hooks that see every decision (trace) and every delivery (record) */
+  bool virtual_clock;            /* the scheduler's time is vnow, moved by rc__advance */
+  uint64_t vnow;                 /* virtual time, ms */
+  uint64_t clock_offset;         /* added to uv_now() after virtual time ran ahead */
+  uint64_t epoch_ms;             /* rc__now() at attach: traces show times since then */
+  bool no_sources;               /* attach starts no source: values come from pushes */
+  void (*trace_fn)(void *ud, const char *component, const char *msg);
+  void *trace_ud;
+  void (*record_fn)(void *ud, rc__component *c, const rc_value_t *v, const rc_error *err);
+  void *record_ud;
+  /* Called at attach while initial values are read: may rc__deliver values (replay's
+   * recorded initial values) that revision 1 then holds. */
+  void (*seed_fn)(void *ud, rc_engine_t *eng);
+  void *seed_ud;
 
   /* policy hot reload (reload.c) */
   rc__component *policy_watch;   /* watches the policy file; not in comps */
@@ -226,6 +243,24 @@ void rc__deliver_error(rc__component *c, const rc_error *err);
 void rc__wave(rc_engine_t *eng);
 /* Arms the scheduler timer for the earliest pending deadline. */
 void rc__reschedule(rc_engine_t *eng);
+/* The scheduler's clock in ms: the loop's time, or the virtual time. */
+uint64_t rc__now(const rc_engine_t *eng);
+/* Virtual clock on or off. Off again, time goes on from the virtual time reached. */
+void rc__set_virtual_clock(rc_engine_t *eng, bool on);
+/* Moves the virtual clock by `ms`, running every debounce and throttle deadline that
+ * falls on the way at its own time (waves included). */
+void rc__advance(rc_engine_t *eng, uint64_t ms);
+/* The component named `name`, or NULL. */
+rc__component *rc__find_component(const rc_engine_t *eng, const char *name);
+/* Delivers `v` (moved in; NULL = absent), or `err` when not NULL, into component
+ * `component` as if its source had. 0, RC_ENOTFOUND (no such component) or RC_ESTATE. */
+int rc__push(rc_engine_t *eng, const char *component, rc_value_t *v, const rc_error *err);
+/* A decision for explain (trace.c): formatted only when a trace hook is set. */
+void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...)
+  RC__PRINTF(3, 4);
+/* A decision with a value, shown as short JSON (secrets redacted). */
+void rc__trace_value(rc_engine_t *eng, const rc__component *c, const char *what,
+                     const rc_value_t *v);
 
 /* ---- reload.c ---- */
 /* Starts watching the policy file (when eng->watch_policy); its changes reload the
@@ -378,6 +413,9 @@ void rc__lua_preload(lua_State *L);
 rc__source *rc__file_source_new(rc__component *c, rc_error *err);
 rc__source *rc__env_source_new(rc__component *c, rc_error *err);
 rc__source *rc__lua_source_new(rc__component *c, rc_error *err);
+/* parse(text [, format]) -> value | nil, "format:line:col: message", as a Lua C
+ * function (lua_source.c). */
+int rc__lua_parse(lua_State *L);
 void rc__env_rescan_all(rc_engine_t *eng);
 /* Closes the shared inotify watcher; `done` when its handle is closed. */
 void rc__filewatch_close(rc_engine_t *eng);

@@ -87,6 +87,10 @@ static int value_step(rc_engine_t *eng, rc__component *c, int ref, const char *w
   int rc = rc__lua_call(eng, &call);
   rc__value_unref(*v);
   *v = rc ? NULL : call.value;
+  if (rc)
+    rc__trace(eng, c, "%s failed (see the policy.error); the previous value stays", what);
+  else
+    rc__trace_value(eng, c, what, *v);
   return rc;
 }
 
@@ -94,13 +98,16 @@ static int value_step(rc_engine_t *eng, rc__component *c, int ref, const char *w
  * when the previous result must stay (failure or rejection, already reported). */
 static int pipeline(rc_engine_t *eng, rc__component *c, const rc_value_t *src,
                     rc_value_t **out) {
+  /* An absent value is only seen by update (which may compute one from dependencies). */
   rc_value_t *v = rc__value_ref(src);
-  if (value_step(eng, c, c->transform_ref, "transform", &v)) return 1;
+  if (v && value_step(eng, c, c->transform_ref, "transform", &v)) return 1;
   if (value_step(eng, c, c->update_ref, "update", &v)) return 1;
-  if (c->validate_ref != LUA_NOREF) {
+  if (v && c->validate_ref != LUA_NOREF) {
     rc__call call = {.c = c, .ref = c->validate_ref, .what = "validate", .arg = v,
                      .kind = RC__CALL_VERDICT};
     if (rc__lua_call(eng, &call) || !call.ok) {
+      rc__trace(eng, c, "validate: rejected (%s); the previous value stays",
+                call.reason[0] ? call.reason : "failed");
       if (call.reason[0])
         rc__emit(eng, RC_EVENT_REJECTED, c->name, eng->policy_path, c->line, 0, RC_EPOLICY,
                  "component '%s': new value rejected: %s; the previous value stays",
@@ -109,11 +116,13 @@ static int pipeline(rc_engine_t *eng, rc__component *c, const rc_value_t *src,
       rc__value_unref(v);
       return 1;
     }
+    rc__trace(eng, c, "validate: accepted");
   }
-  if (c->filter_ref != LUA_NOREF) {
+  if (v && c->filter_ref != LUA_NOREF) {
     rc__call call = {.c = c, .ref = c->filter_ref, .what = "filter", .arg = v,
                      .kind = RC__CALL_BOOL};
     if (rc__lua_call(eng, &call) || !call.ok) {
+      rc__trace(eng, c, "filter: dropped the change");
       if (!call.ok)
         rc__emit(eng, RC_EVENT_FILTERED, c->name, eng->policy_path, c->line, 0, 0,
                  "component '%s': change dropped by filter", c->name);
@@ -141,6 +150,7 @@ static bool change_counts(rc_engine_t *eng, rc__component *c, const rc_value_t *
   rc__diff_finish(&eng->cs);
   for (size_t i = 0; i < eng->cs.n; i++)
     if (counts(c, eng->cs.items[i].path)) return true;
+  rc__trace(eng, c, "only/ignore: none of %zu changed paths counts; not applied", eng->cs.n);
   if (eng->cs.n)
     rc__emit(eng, RC_EVENT_FILTERED, c->name, eng->policy_path, c->line, 0, 0,
              "component '%s': %zu %s outside 'only' or inside 'ignore'; not applied",
@@ -204,9 +214,12 @@ static bool keep_static(rc_engine_t *eng, rc__component *c, rc_value_t **vp) {
 static void set_result(rc_engine_t *eng, rc__component *c, rc_value_t *v, bool fresh) {
   if (!differ(eng, c->result, v)) {
     rc__value_unref(v);
+    rc__trace(eng, c, fresh && c->force ? "result unchanged; force: notify anyway"
+                                        : "result unchanged");
     if (fresh && c->force) c->touched = true;
     return;
   }
+  rc__trace_value(eng, c, "new result", v);
   rc__value_unref(c->result);
   c->result = v;
   c->changed_at = ++eng->stamp;
@@ -222,7 +235,12 @@ static void eval_processed(rc_engine_t *eng, rc__component *c) {
   c->evaluated_at = eng->stamp;
   if (c->condition_ref != LUA_NOREF) {
     bool active = false;
-    if (rc__lua_condition(eng, c, &active) == 0 && (active != c->active || first)) {
+    int crc = rc__lua_condition(eng, c, &active);
+    if (crc == 0)
+      rc__trace(eng, c, "condition: %s%s", active ? "true" : "false",
+                active != c->active || first ? (active ? " -> activate" : " -> deactivate")
+                                              : " (unchanged)");
+    if (crc == 0 && (active != c->active || first)) {
       toggled = active != c->active || (first && !active);
       set_active(eng, c, active);
     }
@@ -234,6 +252,7 @@ static void eval_processed(rc_engine_t *eng, rc__component *c) {
   const rc_value_t *src = c->value ? c->value : c->default_value;
   bool src_changed = first || toggled || (fresh && differ(eng, c->seen, src));
   if (!src_changed && !deps) {
+    rc__trace(eng, c, "source value unchanged%s", fresh && c->force ? "; force: notify" : "");
     if (fresh && c->force) c->touched = true;
     return;
   }

@@ -8,15 +8,8 @@
 #include <lauxlib.h>
 #include <string.h>
 
-#define ENGINE_MT "reactcfg.engine"
 
-typedef struct lengine {
-  rc_engine_t *eng;
-  uv_loop_t loop;
-  bool loop_init;
-  lua_State *L;       /* the caller's state while it runs the loop, else NULL */
-  int sub;
-} lengine;
+#include "lmodule.h"
 
 /* Engines by box address, weak, so C callbacks find the box without keeping it alive. */
 static const char BOXES_KEY = 'b';
@@ -39,7 +32,13 @@ static void push_boxes(lua_State *L) {
 
 /* Appends the value at the top to uservalue table `slot` of the box at `box`, when the
  * caller's state is known (inside start/run). [-1, +0, m] */
-static void append(lengine *b, int slot) {
+void push_box(lengine *b) {
+  push_boxes(b->L);
+  lua_rawgetp(b->L, -1, b);
+  lua_remove(b->L, -2);
+}
+
+void append(lengine *b, int slot) {
   lua_State *L = b->L;
   push_boxes(L);                               /* stack: item, boxes */
   lua_rawgetp(L, -1, b);                       /* stack: item, boxes, box */
@@ -49,24 +48,46 @@ static void append(lengine *b, int slot) {
   lua_pop(L, 4);
 }
 
+/* Keeps every committed snapshot of this session for e:get(path, { revision = n }) and
+ * e:diff. */
+static void keep_snapshot(lengine *b, const rc_snapshot_t *snap) {
+  if (b->nrevs == b->caprevs) {
+    size_t cap = b->caprevs ? b->caprevs * 2 : 64;
+    rc_snapshot_t **v = rc__realloc(b->revs, cap * sizeof *v);
+    if (!v) return;
+    b->revs = v;
+    b->caprevs = cap;
+  }
+  b->revs[b->nrevs++] = rc_snapshot_retain((rc_snapshot_t *)snap);
+}
+
 static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *changes,
                       size_t n) {
   lengine *b = ud;
+  keep_snapshot(b, snap);
   if (!b->L) return;
   lua_State *L = b->L;
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 5);
   lua_pushinteger(L, (lua_Integer)rc_snapshot_revision(snap));
   lua_setfield(L, -2, "revision");
   lua_pushinteger(L, (lua_Integer)rc_snapshot_time_ns(snap));
   lua_setfield(L, -2, "time_ns");
+  lua_pushinteger(L, (lua_Integer)(rc__now(b->eng) - b->eng->epoch_ms));
+  lua_setfield(L, -2, "at_ms");
   rc__lua_push_changes(L, changes, n, b->eng);
   lua_setfield(L, -2, "changes");
+  /* The decisions since the previous commit become this revision's explanation. */
+  lengine_take_trace(b);
+  lua_setfield(L, -2, "trace");
+  lua_pushvalue(L, -1);
+  append(b, 4);
   append(b, 1);
 }
 
 static void on_event(void *ud, const rc_event_t *ev) {
   lengine *b = ud;
   if (!b->L) return;
+  if (ev->type != RC_EVENT_COMMIT) lengine_trace_event(b, ev);
   lua_State *L = b->L;
   lua_createtable(L, 0, 8);
   lua_pushstring(L, ev->name);
@@ -94,13 +115,17 @@ static void on_event(void *ud, const rc_event_t *ev) {
 
 /* ---- methods ---- */
 
-static lengine *check_engine(lua_State *L) {
+lengine *check_engine(lua_State *L) {
   lengine *b = luaL_checkudata(L, 1, ENGINE_MT);
   if (!b->eng) luaL_error(L, "engine is closed");
   return b;
 }
 
 static void close_engine(lengine *b) {
+  for (size_t i = 0; i < b->nrevs; i++) rc_snapshot_release(b->revs[i]);
+  rc__free(b->revs);
+  b->revs = NULL;
+  b->nrevs = b->caprevs = 0;
   if (b->eng) {
     rc_engine_free(b->eng); /* stops, finishes close callbacks on our loop */
     b->eng = NULL;
@@ -114,18 +139,54 @@ static void close_engine(lengine *b) {
   }
 }
 
-/* reactcfg.engine(policy_path) -> engine | nil, "policy:line: message", code */
+static bool opt_bool(lua_State *L, int idx, const char *k, bool dflt) {
+  if (!lua_istable(L, idx)) return dflt;
+  lua_getfield(L, idx, k);
+  bool v = lua_isnil(L, -1) ? dflt : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* reactcfg.engine(policy_path [, opts]) -> engine | nil, "policy:line: message", code
+ * opts: simulate = true (no source runs: values come from e:push), virtual = true (the
+ * scheduler runs on a virtual clock moved by e:advance), reload = false (do not watch
+ * the policy file; the default is to watch it unless simulating), trace = true (record
+ * decisions for e:explain), initial = { component = value } (simulation: the values
+ * revision 1 starts from, as if the sources had read them). */
 static int l_engine_new(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  lengine *b = lua_newuserdatauv(L, sizeof *b, 2);
+  bool simulate = opt_bool(L, 2, "simulate", false);
+  bool reload = opt_bool(L, 2, "reload", !simulate);
+  lengine *b = lua_newuserdatauv(L, sizeof *b, 4);
   memset(b, 0, sizeof *b);
+  b->virtual_clock = opt_bool(L, 2, "virtual", false);
+  bool trace = opt_bool(L, 2, "trace", b->virtual_clock || simulate);
   luaL_setmetatable(L, ENGINE_MT);
-  lua_newtable(L);
-  lua_setiuservalue(L, -2, 1); /* commits */
-  lua_newtable(L);
-  lua_setiuservalue(L, -2, 2); /* events */
+  for (int slot = 1; slot <= 4; slot++) { /* commits, events, trace, history */
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, slot);
+  }
   rc_error err = {0};
   b->eng = rc_engine_new(&err);
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "initial");
+    if (lua_istable(L, -1))
+      b->seed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+      lua_pop(L, 1);
+  }
+  if (b->eng) {
+    b->eng->no_sources = simulate;
+    if (b->seed_ref) {
+      b->eng->seed_fn = lengine_seed;
+      b->eng->seed_ud = b;
+    }
+    rc_engine_set_policy_reload(b->eng, reload);
+    if (trace) {
+      b->eng->trace_fn = lengine_trace;
+      b->eng->trace_ud = b;
+    }
+  }
   if (!b->eng) {
     luaL_pushfail(L);
     lua_pushstring(L, err.message);
@@ -163,6 +224,7 @@ static int l_start(lua_State *L) {
   rc_error err = {0};
   b->L = L;
   int rc = rc_engine_attach(b->eng, &b->loop, &err);
+  if (!rc && b->virtual_clock) rc__set_virtual_clock(b->eng, true);
   b->L = NULL;
   if (rc) {
     luaL_pushfail(L);
@@ -174,7 +236,7 @@ static int l_start(lua_State *L) {
   return 1;
 }
 
-static double duration_arg(lua_State *L, int idx) {
+double duration_arg(lua_State *L, int idx) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "reactcfg.duration");
@@ -194,7 +256,7 @@ static void timeout_cb(uv_timer_t *t) { *(bool *)t->data = true; }
 
 /* Runs the loop until `stop` is true (or, with a predicate at `pred`, until it returns
  * true). Returns whether the predicate was met. [-0, +0, e] */
-static bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
+bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
   bool expired = false, met = false;
   uv_timer_t timer;
   uv_timer_init(&b->loop, &timer);
@@ -241,19 +303,23 @@ static int l_run_until(lua_State *L) {
   return 1;
 }
 
-/* e:get([path [, { reveal = true }]]) -> value | nil: reads the committed snapshot, with
+/* e:get([path [, { reveal = true, revision = n }]]) -> value | nil: reads the committed
+ * snapshot (or revision n of this session), with
  * secret values redacted unless `reveal` is asked for. */
 static int l_get(lua_State *L) {
   lengine *b = check_engine(L);
   const char *path = luaL_optstring(L, 2, "");
   bool reveal = false;
+  lua_Integer rev = 0;
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "reveal");
     reveal = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    lua_getfield(L, 3, "revision");
+    rev = lua_tointeger(L, -1);
+    lua_pop(L, 2);
   }
-  rc_snapshot_t *s = rc_snapshot_acquire(b->eng);
-  if (!s) return 0;
+  rc_snapshot_t *s = rev ? lengine_snapshot(b, (uint64_t)rev) : rc_snapshot_acquire(b->eng);
+  if (!s) return rev ? luaL_error(L, "no revision %d in this session", (int)rev) : 0;
   const rc_value_t *v = *path ? rc_snapshot_get(s, path) : rc_snapshot_root(s);
   rc_value_t *shown = v && !reveal ? rc__redact(b->eng, path, v) : rc__value_ref(v);
   rc_snapshot_release(s);
@@ -302,11 +368,8 @@ static int l_stop(lua_State *L) {
 static int l_close(lua_State *L) {
   lengine *b = luaL_checkudata(L, 1, ENGINE_MT);
   close_engine(b);
-  return 0;
-}
-
-static int l_gc(lua_State *L) {
-  close_engine(luaL_checkudata(L, 1, ENGINE_MT));
+  if (b->seed_ref) luaL_unref(L, LUA_REGISTRYINDEX, b->seed_ref);
+  b->seed_ref = 0;
   return 0;
 }
 
@@ -315,6 +378,11 @@ static const luaL_Reg methods[] = {
   {"revision", l_revision}, {"commits", l_commits}, {"events", l_events},
   {"setenv", l_setenv}, {"stop", l_stop}, {"close", l_close}, {NULL, NULL},
 };
+
+/* The simulation methods (lmodule_sim.c) join the same metatable. */
+static void add_sim_methods(lua_State *L) {
+  luaL_setfuncs(L, lengine_sim_methods, 0);
+}
 
 __attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L);
 
@@ -333,14 +401,16 @@ int luaopen_reactcfg(lua_State *L) {
   lua_remove(L, -2);
   if (luaL_newmetatable(L, ENGINE_MT)) {
     luaL_newlib(L, methods);
+    add_sim_methods(L);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
+    lua_pushcfunction(L, l_close);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_gc);
+    lua_pushcfunction(L, l_close);
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
   lua_pushcfunction(L, l_engine_new);
   lua_setfield(L, -2, "engine");
+  luaL_setfuncs(L, lengine_module_funcs, 0);
   return 1;
 }

@@ -409,8 +409,9 @@ int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
   char *dir = slash ? rc__strndup(real, slash == real ? 1 : (size_t)(slash - real))
                     : rc__strdup(".");
   eng->policy_path = rc__strdup(path);
+  eng->policy_real = rc__strdup(real);
   eng->policy_dir = dir;
-  if (!eng->policy_path || !dir) {
+  if (!eng->policy_path || !eng->policy_real || !dir) {
     rc__free(text);
     return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
   }

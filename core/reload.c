@@ -162,7 +162,7 @@ static void policy_delivered(rc__component *c, rc_value_t *v) {
 }
 
 int rc__policy_watch_start(rc_engine_t *eng, rc_error *err) {
-  if (!eng->policy_path || !eng->watch_policy) return 0;
+  if (!eng->policy_real || !eng->watch_policy || eng->no_sources) return 0;
   rc__component *c = rc__calloc(1, sizeof *c);
   if (!c) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   c->eng = eng;
@@ -170,7 +170,7 @@ int rc__policy_watch_start(rc_engine_t *eng, rc_error *err) {
   c->name = rc__strdup("(policy)");
   c->src_kind = rc__strdup("file");
   c->src_key = rc__strdup("");
-  c->src_path = rc__strdup(eng->policy_path);
+  c->src_path = rc__strdup(eng->policy_real);
   c->src_format = rc__strdup("text");
   c->src_settle_ms = 25;
   c->src_missing_grace_ms = 100;

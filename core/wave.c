@@ -33,9 +33,15 @@ static bool throttle(rc__component *c, rc_value_t *v, uint64_t now) {
       rc__value_unref(c->held);
       c->held = NULL;
     }
+    if (c->throttle_ms) rc__trace(eng, c, "throttle: token available, applied");
     set_value(c, v);
     return true;
   }
+  rc__trace(eng, c, "throttle: no token, held until +%llu ms%s",
+            (unsigned long long)(rc__sched_throttle_next_token(&eng->sched,
+                                                               (size_t)c->index, now) -
+                                 eng->epoch_ms),
+            was_held ? " (replaces the value held before)" : "");
   rc__value_unref(c->held);
   c->held = v;
   return false;
@@ -65,7 +71,7 @@ static void deliver_value(rc__component *c, rc_value_t *v) {
     c->pending = NULL;
     c->has_pending = false;
     rc__sched_cancel(&eng->sched, (size_t)c->index);
-    if (throttle(c, v, uv_now(eng->loop)))
+    if (throttle(c, v, rc__now(eng)))
       schedule_wave(eng);
     else
       rc__reschedule(eng);
@@ -74,7 +80,9 @@ static void deliver_value(rc__component *c, rc_value_t *v) {
   rc__value_unref(c->pending);
   c->pending = v;
   c->has_pending = true;
-  rc__sched_event(&eng->sched, (size_t)c->index, uv_now(eng->loop));
+  rc__sched_event(&eng->sched, (size_t)c->index, rc__now(eng));
+  rc__trace(eng, c, "debounce: waiting %llu ms of quiet (at most %llu ms)",
+            (unsigned long long)c->debounce_ms, (unsigned long long)c->debounce_max_ms);
   rc__reschedule(eng);
 }
 
@@ -97,14 +105,37 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
     rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->src_path, 0, 0, 0,
              "source delivers again");
   }
+  if (eng->record_fn) eng->record_fn(eng->record_ud, c, v, NULL);
+  rc__trace_value(eng, c, "source delivered", v);
   if (!v && c->keep_on_missing && c->value) return; /* on_missing = "keep" */
   deliver_value(c, v);
+}
+
+rc__component *rc__find_component(const rc_engine_t *eng, const char *name) {
+  for (size_t i = 0; i < eng->ncomps; i++)
+    if (strcmp(eng->comps[i]->name, name) == 0) return eng->comps[i];
+  return NULL;
+}
+
+int rc__push(rc_engine_t *eng, const char *component, rc_value_t *v, const rc_error *err) {
+  rc__component *c = rc__find_component(eng, component);
+  if (!c || eng->state != RC__ST_RUNNING) {
+    rc__value_unref(v);
+    return c ? RC_ESTATE : RC_ENOTFOUND;
+  }
+  if (err)
+    rc__deliver_error(c, err);
+  else
+    rc__deliver(c, v);
+  return 0;
 }
 
 void rc__deliver_error(rc__component *c, const rc_error *err) {
   if (!c) return;
   rc_engine_t *eng = c->eng;
   c->in_error = true;
+  if (eng->record_fn) eng->record_fn(eng->record_ud, c, NULL, err);
+  rc__trace(eng, c, "source error: %s", err->message);
   rc__emit_error(eng, c, err);
   if (c->deliver_hook || (eng->state != RC__ST_RUNNING && !eng->initial && !c->starting))
     return;
@@ -126,12 +157,12 @@ void rc__deliver_error(rc__component *c, const rc_error *err) {
   if (action == RC__ONERR_DEFAULT && c->value) deliver_value(c, NULL);
 }
 
-static void sched_cb(uv_timer_t *t) {
-  rc_engine_t *eng = t->data;
+/* Runs what the scheduler has due at `now`: debounced values move on to the throttle,
+ * held values whose token came are applied; then one wave. */
+static void run_due(rc_engine_t *eng, uint64_t now) {
   size_t due[64];
   size_t n;
   bool any = false;
-  uint64_t now = uv_now(eng->loop);
   /* Debounce first: a value whose quiet period passed moves on to the throttle, where it
    * is applied or replaces the held one; then held values whose token came are applied. */
   while ((n = rc__sched_take_due(&eng->sched, now, due, 64)) > 0) {
@@ -153,17 +184,51 @@ static void sched_cb(uv_timer_t *t) {
     }
   }
   if (any) rc__wave(eng);
+}
+
+static void sched_cb(uv_timer_t *t) {
+  rc_engine_t *eng = t->data;
+  run_due(eng, rc__now(eng));
   rc__reschedule(eng);
 }
 
+uint64_t rc__now(const rc_engine_t *eng) {
+  return eng->virtual_clock ? eng->vnow : uv_now(eng->loop) + eng->clock_offset;
+}
+
+void rc__advance(rc_engine_t *eng, uint64_t ms) {
+  if (!eng->virtual_clock || eng->state != RC__ST_RUNNING) return;
+  uint64_t target = eng->vnow + ms, due;
+  /* Step to each deadline in order, so that what one step releases (a throttled value
+   * held for its token) is seen at its own time. */
+  while (rc__sched_next(&eng->sched, &due) && due <= target) {
+    if (due > eng->vnow) eng->vnow = due;
+    run_due(eng, eng->vnow);
+  }
+  eng->vnow = target;
+}
+
+void rc__set_virtual_clock(rc_engine_t *eng, bool on) {
+  if (on == eng->virtual_clock || !eng->loop) return;
+  uint64_t real = uv_now(eng->loop);
+  if (on) {
+    eng->vnow = real + eng->clock_offset;
+    uv_timer_stop(&eng->sched_timer);
+  } else {
+    eng->clock_offset = eng->vnow - real; /* time goes on from where it stood */
+  }
+  eng->virtual_clock = on;
+  if (!on) rc__reschedule(eng);
+}
+
 void rc__reschedule(rc_engine_t *eng) {
-  if (eng->state != RC__ST_RUNNING) return;
+  if (eng->state != RC__ST_RUNNING || eng->virtual_clock) return;
   uint64_t due;
   if (!rc__sched_next(&eng->sched, &due)) {
     uv_timer_stop(&eng->sched_timer);
     return;
   }
-  uint64_t now = uv_now(eng->loop);
+  uint64_t now = rc__now(eng);
   uv_timer_start(&eng->sched_timer, sched_cb, due > now ? due - now : 0, 0);
 }
 
@@ -249,6 +314,7 @@ void rc__wave(rc_engine_t *eng) {
   if (!add_touched(eng, cs, root)) cs->n = 0;
   mark_secrets(eng, cs);
   if (cs->n == 0 && cur) { /* unchanged input: no commit, no notification */
+    rc__trace(eng, NULL, "diff: nothing changed; no commit");
     rc__value_unref(old_root);
     rc__value_unref(root);
     return;
@@ -261,6 +327,8 @@ void rc__wave(rc_engine_t *eng) {
     return;
   }
   for (size_t i = 0; i < eng->ncomps; i++) eng->comps[i]->committed = true;
+  rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
+            (unsigned long long)snap->revision, cs->n, cs->n == 1 ? "change" : "changes");
   rc_snapshot_retain(snap);
   rc__emit_commit(eng, snap->revision, cs->n);
   rc__notify_subscribers(eng, snap, cs->items, cs->n);

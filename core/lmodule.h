@@ -1,0 +1,54 @@
+/* lmodule.h: the Lua module's engine object, shared by lmodule.c (the engine as a Lua
+ * value: start, run, get, commits, events) and lmodule_sim.c (simulation: push, virtual
+ * time, explain, history). Both are compiled into reactcfg.so and reactcfg-lua only. */
+#ifndef RC_LMODULE_H
+#define RC_LMODULE_H
+
+#include "engine.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#define ENGINE_MT "reactcfg.engine"
+
+/* The userdata behind an engine object. Uservalues: 1 commits (drained by e:commits),
+ * 2 events (drained by e:events), 3 the decisions since the last commit, 4 the history
+ * of every commit of the session (with its decisions). */
+typedef struct lengine {
+  rc_engine_t *eng;
+  uv_loop_t loop;
+  bool loop_init;
+  lua_State *L;       /* the caller's state while it runs the loop, else NULL */
+  int sub;
+  bool virtual_clock; /* started on the virtual clock */
+  int seed_ref;       /* registry ref of opts.initial ({ component = value }), or 0 */
+  rc_snapshot_t **revs; /* every committed snapshot of the session (retained) */
+  size_t nrevs, caprevs;
+} lengine;
+
+/* Appends the value at the top to uservalue list `slot` (when b->L is set). [-1, +0, m] */
+void append(lengine *b, int slot);
+lengine *check_engine(lua_State *L);
+/* Pushes the engine object of `b` (b->L must be set). [-0, +1, -] */
+void push_box(lengine *b);
+/* A duration argument: "200ms" text or seconds as a number, in ms. */
+double duration_arg(lua_State *L, int idx);
+/* Runs the loop for `ms` or until the function at `pred` (0: none) returns true. */
+bool run_loop(lua_State *L, lengine *b, double ms, int pred);
+
+/* lmodule_sim.c */
+extern const luaL_Reg lengine_sim_methods[];
+/* rc.parse, rc.diff: module functions of the Lua module (not of the policy sandbox). */
+extern const luaL_Reg lengine_module_funcs[];
+/* The engine's trace hook: records one decision (when b->L is set). */
+void lengine_trace(void *ud, const char *component, const char *msg);
+/* Records an event among the decisions. */
+void lengine_trace_event(lengine *b, const rc_event_t *ev);
+/* Pushes the decisions since the last commit and starts a new list. [-0, +1, m] */
+void lengine_take_trace(lengine *b);
+/* The engine's seed hook: delivers opts.initial's values as the initial reads. */
+void lengine_seed(void *ud, rc_engine_t *eng);
+/* The session's snapshot of revision `rev` (a new reference), or NULL. */
+rc_snapshot_t *lengine_snapshot(lengine *b, uint64_t rev);
+
+#endif
