@@ -49,9 +49,10 @@ static int l_emit(lua_State *L) {
   return 1;
 }
 
-/* ctx.parse(text, format) -> value: the engine's parsers, for sources that fetch text.
- * Raises "format: line:col: message" for malformed text. [-0, +1, e] */
-static int l_parse(lua_State *L) {
+/* parse(text [, format]) -> value | nil, "format:line:col: message": the engine's
+ * parsers from Lua (ctx.parse of a Lua source, rc.parse of the Lua module).
+ * [-0, +1|2, e] */
+int rc__lua_parse(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   const char *fname = luaL_optstring(L, 2, "json");
@@ -62,8 +63,11 @@ static int l_parse(lua_State *L) {
   rc__parse_limits_default(&lim);
   rc_value_t *v = NULL;
   rc_error err = {0};
-  if (rc__parse(fmt, text, len, len, fname, &lim, &v, &err) != 0)
-    return luaL_error(L, "parse: %s:%d:%d: %s", fname, err.line, err.column, err.message);
+  if (rc__parse(fmt, text, len, len, fname, &lim, &v, &err) != 0) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s:%d:%d: %s", fname, err.line, err.column, err.message);
+    return 2;
+  }
   rc__lua_push_value(L, v);
   rc__value_unref(v);
   return 1;
@@ -82,7 +86,7 @@ static int l_start(lua_State *L) {
   lua_createtable(L, 0, 2);
   lua_pushstring(L, c->name);
   lua_setfield(L, -2, "name");
-  lua_pushcfunction(L, l_parse);
+  lua_pushcfunction(L, rc__lua_parse);
   lua_setfield(L, -2, "parse");
   lua_call(L, 3, 1);
   if (lua_isfunction(L, -1)) s->stop_ref = luaL_ref(L, LUA_REGISTRYINDEX);
