@@ -306,6 +306,7 @@ static char *next_match(const char *text, int state) {
 static char **complete(const char *text, int start, int end) {
   (void)end;
   rl_attempted_completion_over = 1;                 /* never fall back to file names */
+  rl_completion_append_character = '\0';            /* readline resets it to ' ' */
   lua_State *L = repl_L;
   for (size_t i = 0; i < n_matches; i++) free(matches[i]);
   free(matches);
@@ -316,6 +317,7 @@ static char **complete(const char *text, int start, int end) {
   bool quoted = start > 0 && (rl_line_buffer[start - 1] == '"' ||
                               rl_line_buffer[start - 1] == '\'');
   if (quoted) {
+    rl_completion_suppress_quote = 1; /* the user closes the string */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "reactcfg.sim");
     if (lua_pcall(L, 1, 1, 0) == LUA_OK) lua_getfield(L, -1, "complete_component");
@@ -442,6 +444,7 @@ static void repl(lua_State *L) {
   rl_attempted_completion_function = complete;
   rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
   rl_completion_append_character = '\0';
+  rl_completer_quote_characters = "\"'"; /* so a completion inside a string is one word */
   history_start();
   for (;;) {
     int top = lua_gettop(L);

@@ -243,6 +243,7 @@ static void eval_processed(rc_engine_t *eng, rc__component *c) {
     if (crc == 0 && (active != c->active || first)) {
       toggled = active != c->active || (first && !active);
       set_active(eng, c, active);
+      c->dirty = false; /* what the starting source delivered is used right here */
     }
   }
   if (!c->active) {

@@ -474,6 +474,14 @@ M.repl_state = {}
 function M.install_repl(G)
   local api = M.api(M.repl_state, { sources = true })
   for k, f in pairs(api) do G[k] = f end
+  G.policy = function(path, opts)
+    local s = api.policy(path, opts)
+    local names = {}
+    for _, c in ipairs(s.e:components()) do names[#names + 1] = c.name end
+    io.stdout:write(("%s: %d %s (%s), revision %d\n"):format(path, #names,
+      #names == 1 and "component" or "components", table.concat(names, ", "),
+      s.e:revision()))
+  end
   G.explain = function(rev) io.stdout:write(api.explain(rev), "\n") end
   G.components = function()
     local list = api.components()

@@ -97,6 +97,27 @@ describe("the REPL", function()
     assert.equal(0, code, out)
   end)
 
+  it("runs the test bench at the prompt and completes component names in strings",
+    function()
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  settings = { source = rc.file "settings.json", throttle = "5s" },
+} }
+]])
+    -- `push("set<TAB>` must become `push("settings"`, else the push names no component.
+    local out, code = drive({ PROMPT,
+      line("policy('" .. dir .. "/policy.lua', { sources = false })"),
+      line("push(\"set\t\", { port = 1 }); push('settings', { port = 2 })", "true"),
+      line("get('settings.port')", "1\n"),
+      line("advance('5s'); get('settings.port')", "2\n"),
+      line("explain()", "throttle: no token, held until +5000 ms"),
+      line("components()", "settings  active"),
+      EOF }, { REACTCFG_HISTORY = hist })
+    assert.equal(0, code, out)
+    assert.matches("modified settings.port: 1 %-> 2", out)
+  end)
+
   it("keeps history across runs: the up arrow recalls the last session's line", function()
     local out, code = drive({ PROMPT, line("'remem' .. 'bered'", '"remembered"'), EOF }, { REACTCFG_HISTORY = hist })
     assert.equal(0, code, out)

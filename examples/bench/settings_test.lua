@@ -1,0 +1,32 @@
+-- reactcfg-lua test examples/bench/settings_test.lua
+-- Scenarios run on a virtual clock; values come only from push (no file is read).
+
+scenario("a burst of changes applies the first at once and the last 5 s later", function()
+  policy("policy.lua")
+  push("settings", { workers = 4, timeout_ms = 500 })
+  push("settings", { workers = 6, timeout_ms = 500 })
+  push("settings", { workers = 8, timeout_ms = 500 })
+  expect("settings.workers", 4)
+  advance("5s")
+  expect("settings.workers", 8)
+  expect_commits(2)
+end)
+
+scenario("an invalid value is refused and the running one stays", function()
+  policy("policy.lua")
+  push("settings", { workers = 4 })
+  advance("5s")
+  push("settings", { workers = 0 })
+  expect("settings.workers", 4)
+  expect_event("change.rejected", "workers must be at least 1")
+end)
+
+scenario("debug settings exist only in development", function()
+  policy("policy.lua")
+  expect("debug", { verbose = false })
+  push("mode", "development")
+  push("debug", { verbose = true })
+  expect("debug.verbose", true)
+  push("mode", "production")
+  expect("debug", { verbose = false })
+end)
