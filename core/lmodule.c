@@ -152,7 +152,8 @@ static bool opt_bool(lua_State *L, int idx, const char *k, bool dflt) {
  * scheduler runs on a virtual clock moved by e:advance), reload = false (do not watch
  * the policy file; the default is to watch it unless simulating), trace = true (record
  * decisions for e:explain), initial = { component = value } (simulation: the values
- * revision 1 starts from, as if the sources had read them). */
+ * revision 1 starts from, as if the sources had read them), allow = { "module", ... }
+ * (modules policies may require, rc_engine_allow_module). */
 static int l_engine_new(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   bool simulate = opt_bool(L, 2, "simulate", false);
@@ -192,6 +193,13 @@ static int l_engine_new(lua_State *L) {
     lua_pushstring(L, err.message);
     lua_pushstring(L, rc_err_name(err.code));
     return 3;
+  }
+  if (lua_istable(L, 2)) {
+    int top = lua_gettop(L);
+    if (lua_getfield(L, 2, "allow") == LUA_TTABLE)
+      for (lua_Integer i = 1; lua_rawgeti(L, top + 1, i) == LUA_TSTRING; i++)
+        rc_engine_allow_module(b->eng, lua_tostring(L, -1));
+    lua_settop(L, top);
   }
   rc_engine_on_event(b->eng, on_event, b);
   b->sub = rc_subscribe(b->eng, "**", on_commit, b, NULL);

@@ -543,3 +543,24 @@ void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
              "on_change: %s", err.message);
   }
 }
+
+/* ---- modules the embedder allows ---- */
+
+/* [-0, +0, e] */
+static int l_allow(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "reactcfg.sandbox");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "allow");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+int rc_engine_allow_module(rc_engine_t *eng, const char *name) {
+  if (!eng || !name || !*name || strchr(name, '/')) return RC_EINVAL;
+  if (eng->state != RC__ST_NEW && eng->state != RC__ST_LOADED) return RC_ESTATE;
+  lua_pushcfunction(eng->L, l_allow);
+  lua_pushstring(eng->L, name);
+  return rc__lua_pcall(eng->L, 1, 0, NULL);
+}

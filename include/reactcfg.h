@@ -302,6 +302,13 @@ RC_API rc_engine_t *rc_engine_new(rc_error *err);
  * Thread: before start/attach only, on the thread that created the engine. Runs Lua. */
 RC_API int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err);
 
+/* Lets policies `require` the Lua module `name` (found on the engine's package.path and
+ * package.cpath, e.g. "lpeg"); by default they may require only reactcfg's own modules.
+ * A table module is given to the policy as a read-only view. Call it before
+ * rc_engine_load_policy. Returns 0, RC_EINVAL (no name, or a path), RC_ESTATE (the
+ * engine has started), RC_ENOMEM. Thread: the creating thread, before start/attach. */
+RC_API int rc_engine_allow_module(rc_engine_t *eng, const char *name);
+
 /* Whether the engine watches the policy file and reloads it when it changes (default:
  * on). A new version replaces the running one only if it loads and its first evaluation
  * succeeds; otherwise a "policy.error" event says why and the running policy stays.

@@ -47,13 +47,24 @@ local LIBS = {
 local REQUIRABLE = { reactcfg = true, ["reactcfg.duration"] = true,
   ["reactcfg.tables"] = true }
 
+-- Modules the embedding application allowed (rc_engine_allow_module), found on the
+-- engine's package.path / cpath.
+local allowed = {}
+function M.allow(name) allowed[name] = true end
+
 local cache = {}
 local function policy_require(name)
-  if type(name) ~= "string" or not REQUIRABLE[name] then
-    error(("module '%s' is not available to policies (allowed: reactcfg)"):format(
-      tostring(name)), 2)
+  if type(name) ~= "string" or not (REQUIRABLE[name] or allowed[name]) then
+    local extra = {}
+    for n in pairs(allowed) do extra[#extra + 1] = n end
+    table.sort(extra)
+    error(("module '%s' is not available to policies (allowed: reactcfg%s)"):format(
+      tostring(name), #extra > 0 and ", " .. table.concat(extra, ", ") or ""), 2)
   end
-  if not cache[name] then cache[name] = readonly(require(name), name) end
+  if not cache[name] then
+    local mod = require(name)
+    cache[name] = type(mod) == "table" and readonly(mod, name) or mod
+  end
   return cache[name]
 end
 

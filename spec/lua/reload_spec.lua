@@ -196,6 +196,26 @@ describe("the sandbox", function()
     return err
   end
 
+  it("lets a policy require a module only when the embedder allows it", function()
+    local d = H.tmpdir("allow")
+    H.write(d .. "/policy.lua", [[
+local rc = require "reactcfg"
+local json = require "cjson"
+return rc.policy { components = {
+  s = { source = rc.lua_source(function(emit) emit(json.decode('{"a": 1}')) end) },
+} }
+]])
+    local e, err = rc.engine(d .. "/policy.lua")
+    assert.is_nil(e)
+    assert.matches("policy.lua:2: module 'cjson' is not available to policies %(allowed: "
+      .. "reactcfg%)", err)
+    e = assert(rc.engine(d .. "/policy.lua", { allow = { "cjson" } }))
+    assert(e:start())
+    assert.equal(1, e:get("s.a"))
+    e:close()
+    H.rmdir(d)
+  end)
+
   it("refuses debug.sethook, bytecode and changing the API's metatables", function()
     assert.matches("^.-policy.lua:2: undeclared global 'debug'",
       load_error("debug.sethook(print, 'l')\n"))
