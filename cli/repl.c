@@ -3,6 +3,7 @@
  * non-interactive runs (-e CODE, a script file with arguments, a script on stdin). One
  * plain Lua state with the standard libraries, `cjson`, and `reactcfg` as the global `rc`. */
 #include "cli.h"
+#include "lvalue.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -289,6 +290,14 @@ static int l_complete(lua_State *L) {
   return 1;
 }
 
+/* (prefix) -> names of the loaded policy's components (reactcfg.sim). [-1, +1, e] */
+static int l_complete_component(lua_State *L) {
+  rc__lua_require_field(L, "reactcfg.sim", "complete_component");
+  lua_insert(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
 static char **matches;       /* completions from the last l_complete, malloc'd */
 static size_t n_matches;
 
@@ -318,15 +327,12 @@ static char **complete(const char *text, int start, int end) {
                               rl_line_buffer[start - 1] == '\'');
   if (quoted) {
     rl_completion_suppress_quote = 1; /* the user closes the string */
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "reactcfg.sim");
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK) lua_getfield(L, -1, "complete_component");
-    else lua_pushnil(L);
+    lua_pushcfunction(L, l_complete_component);
   } else {
     lua_pushcfunction(L, l_complete);
   }
   lua_pushstring(L, text);
-  if (lua_isfunction(L, -2) && lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
     size_t n = (size_t)lua_rawlen(L, -1);
     matches = n ? malloc(n * sizeof *matches) : NULL;
     for (size_t i = 0; matches && i < n; i++) {
@@ -508,13 +514,9 @@ static void open_libs(lua_State *L) {
 /* The test bench as globals: policy, push, advance, explain, ... (reactcfg.sim), with
  * the REPL's defaults (the policy's real sources run). [-0, +0, e] */
 static void open_bench(lua_State *L) {
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "reactcfg.sim");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "install_repl");
+  rc__lua_require_field(L, "reactcfg.sim", "install_repl");
   lua_pushglobaltable(L);
   lua_call(L, 1, 0);
-  lua_pop(L, 1);
 }
 
 /* Opens the libraries, then does what the command line asks. [-0, +0, e] */
@@ -597,10 +599,7 @@ static int l_sim(lua_State *L) {
   lua_args *a = lua_touserdata(L, 1);
   lua_settop(L, 0);
   open_libs(L);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "reactcfg.sim");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "main");
+  rc__lua_require_field(L, "reactcfg.sim", "main");
   lua_createtable(L, a->argc, 0);
   for (int i = 1; i < a->argc; i++) {
     lua_pushstring(L, a->argv[i]);

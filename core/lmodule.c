@@ -245,18 +245,7 @@ static int l_start(lua_State *L) {
 }
 
 double duration_arg(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TSTRING) {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "reactcfg.duration");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "parse");
-    lua_pushvalue(L, idx);
-    lua_call(L, 1, 2);
-    if (lua_isnil(L, -2)) luaL_argerror(L, idx, lua_tostring(L, -1));
-    double ms = lua_tonumber(L, -2);
-    lua_pop(L, 3);
-    return ms;
-  }
+  if (lua_type(L, idx) == LUA_TSTRING) return rc__lua_check_duration(L, idx, NULL);
   return luaL_checknumber(L, idx) * 1000.0;
 }
 

@@ -116,14 +116,10 @@ static int l_push_text(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 3, &len);
   const char *fname = luaL_optstring(L, 4, "json");
-  bool known;
-  rc__format fmt = rc__format_from_name(fname, &known);
-  if (!known) return luaL_error(L, "push_text: unknown format '%s'", fname);
-  rc__parse_limits lim;
-  rc__parse_limits_default(&lim);
   rc_value_t *v = NULL;
   rc_error err = {0};
-  int prc = rc__parse(fmt, text, len, len, "(pushed text)", &lim, &v, &err);
+  int prc = rc__parse_named(fname, text, len, "(pushed text)", &v, &err);
+  if (prc == RC_EINVAL) return luaL_error(L, "push_text: %s", err.message);
   b->L = L;
   int rc = rc__push(b->eng, name, prc ? NULL : v, prc ? &err : NULL);
   flush(L, b);

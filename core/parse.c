@@ -121,3 +121,14 @@ int rc__parse(rc__format fmt, const char *data, size_t len, size_t cap, const ch
   }
   return rc__parse_json(data, len, cap, file, lim, out, err);
 }
+
+int rc__parse_named(const char *format, const char *data, size_t len, const char *file,
+                    rc_value_t **out, rc_error *err) {
+  bool known;
+  rc__format fmt = rc__format_from_name(format, &known);
+  *out = NULL;
+  if (!known)
+    return rc__err(err, RC_EINVAL, file, 0, 0,
+                   "unknown format '%s' (expected json, yaml, toml, dotenv, text)", format);
+  return rc__parse(fmt, data, len, len, file, NULL, out, err);
+}

@@ -146,6 +146,30 @@ int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err) {
   return rc__lua_pcall_budget(L, nargs, nres, lua_budgets(L)->call_budget_ms, err);
 }
 
+/* ---- small helpers for C that calls our Lua modules ---- */
+
+void rc__lua_require_field(lua_State *L, const char *module, const char *field) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, field);
+  lua_remove(L, -2);
+}
+
+double rc__lua_check_duration(lua_State *L, int idx, const char *what) {
+  idx = lua_absindex(L, idx);
+  rc__lua_require_field(L, "reactcfg.duration", "parse");
+  lua_pushvalue(L, idx);
+  lua_call(L, 1, 2);
+  if (lua_isnil(L, -2)) {
+    if (!what) luaL_argerror(L, idx, lua_tostring(L, -1));
+    luaL_error(L, "%s: %s", what, lua_tostring(L, -1));
+  }
+  double ms = lua_tonumber(L, -2);
+  lua_pop(L, 2);
+  return ms;
+}
+
 /* ---- embedded modules ---- */
 
 /* package.preload entry: runs the embedded text of module `upvalue 1` (index).
@@ -277,10 +301,7 @@ char *rc__read_policy(const char *path, size_t *len, rc_error *err) {
 /* Runs reactcfg.loader.load(text, path, dir) and leaves its result on the stack.
  * [-0, +1, e] */
 static int l_run_loader(lua_State *L) {
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "reactcfg.loader");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "load");
+  rc__lua_require_field(L, "reactcfg.loader", "load");
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
@@ -548,10 +569,7 @@ void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
 
 /* [-0, +0, e] */
 static int l_allow(lua_State *L) {
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "reactcfg.sandbox");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "allow");
+  rc__lua_require_field(L, "reactcfg.sandbox", "allow");
   lua_pushvalue(L, 1);
   lua_call(L, 1, 0);
   return 0;

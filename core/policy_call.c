@@ -6,6 +6,7 @@
 #include "lvalue.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ctx[key] on first access: a dependency's value, `previous` or `name`, converted then
@@ -61,18 +62,9 @@ static uint64_t to_ms(lua_State *L, int idx, const char *what) {
       luaL_error(L, "%s must return a duration between 0 and 24h, got %f", what, n);
     return (uint64_t)(n + 0.5);
   }
-  idx = lua_absindex(L, idx);
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "reactcfg.duration");
-  lua_call(L, 1, 1);
-  lua_getfield(L, -1, "parse");
-  lua_pushvalue(L, idx);
-  lua_call(L, 1, 2);
-  if (lua_isnil(L, -2))
-    luaL_error(L, "%s must return a duration: %s", what, lua_tostring(L, -1));
-  uint64_t ms = (uint64_t)(lua_tonumber(L, -2) + 0.5);
-  lua_pop(L, 3);
-  return ms;
+  char why[64];
+  snprintf(why, sizeof why, "%s must return a duration", what);
+  return (uint64_t)(rc__lua_check_duration(L, idx, why) + 0.5);
 }
 
 /* Calls fn(arg, ctx) and interprets the results by call->kind. Nothing C-owned exists

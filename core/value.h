@@ -180,6 +180,10 @@ void rc__text_position(const char *s, size_t off, int *line, int *col);
  * Thread: any; reentrant. */
 int rc__parse(rc__format fmt, const char *data, size_t len, size_t cap, const char *file,
               const rc__parse_limits *lim, rc_value_t **out, rc_error *err);
+/* rc__parse with the format given by name ("json", "yml", ...) and default limits, for
+ * text handed in from Lua (no padding assumed). RC_EINVAL for an unknown name. */
+int rc__parse_named(const char *format, const char *data, size_t len, const char *file,
+                    rc_value_t **out, rc_error *err);
 int rc__parse_json(const char *data, size_t len, size_t cap, const char *file,
                    const rc__parse_limits *lim, rc_value_t **out, rc_error *err);
 int rc__parse_dotenv(const char *data, size_t len, const char *file,

@@ -56,14 +56,11 @@ int rc__lua_parse(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   const char *fname = luaL_optstring(L, 2, "json");
-  bool known;
-  rc__format fmt = rc__format_from_name(fname, &known);
-  if (!known) return luaL_error(L, "parse: unknown format '%s'", fname);
-  rc__parse_limits lim;
-  rc__parse_limits_default(&lim);
   rc_value_t *v = NULL;
   rc_error err = {0};
-  if (rc__parse(fmt, text, len, len, fname, &lim, &v, &err) != 0) {
+  int rc = rc__parse_named(fname, text, len, fname, &v, &err);
+  if (rc == RC_EINVAL) return luaL_error(L, "parse: %s", err.message);
+  if (rc) {
     luaL_pushfail(L);
     lua_pushfstring(L, "%s:%d:%d: %s", fname, err.line, err.column, err.message);
     return 2;

@@ -10,16 +10,7 @@ local M = {}
 
 -- ==== showing values ====
 
-local function is_array(t)
-  local mt = getmetatable(t)
-  if mt == rc.array_mt then return true end
-  local n = 0
-  for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 then return false end
-    n = n + 1
-  end
-  return n > 0 and n == #t
-end
+local is_array = require("reactcfg.tables").is_array
 
 --- show(v) -> one line of JSON-like text for a value (for messages and explain).
 local function show(v, depth)

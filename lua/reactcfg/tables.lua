@@ -27,6 +27,8 @@ local function is_array(t)
   return n > 0 and n == #t
 end
 
+M.is_array = is_array
+
 local function new_array()
   return rc.array_mt and setmetatable({}, rc.array_mt) or {}
 end

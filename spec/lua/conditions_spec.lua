@@ -107,7 +107,7 @@ return rc.policy { components = {
     e:commits()
     e:events()
     H.write(dir .. "/limits.json", '{"rps": -1}')
-    e:run_until(function() return #H.events(e, "change.rejected") > 0 end, "5s")
+    assert.truthy(H.wait_event(e, "change.rejected"))
     e:run("300ms")
     assert.equal(0, #e:commits())
     assert.equal(10, e:get("limits.rps"))
@@ -126,11 +126,7 @@ return rc.policy { components = {
 ]], { ["limits.json"] = '{"rps": 10}' })
     e:events()
     H.write(dir .. "/limits.json", '{"rps": 0}')
-    local got
-    e:run_until(function()
-      got = got or H.events(e, "change.rejected")[1]
-      return got ~= nil
-    end, "5s")
+    local got = H.wait_event(e, "change.rejected")
     assert.equal("limits", got.component)
     assert.matches("rps must be positive; the previous value stays", got.message)
   end)
@@ -157,7 +153,7 @@ return rc.policy { components = {
 ]], { ["s.json"] = '{"v": 1}' })
     e:commits()
     H.write(dir .. "/s.json", '{"v": 2, "draft": true}')
-    e:run_until(function() return #H.events(e, "change.filtered") > 0 end, "5s")
+    assert.truthy(H.wait_event(e, "change.filtered"))
     assert.equal(0, #e:commits())
     assert.same({ v = 1 }, e:get("s"))
     H.write(dir .. "/s.json", '{"v": 3}')
@@ -174,7 +170,7 @@ return rc.policy { components = {
 ]], { ["s.json"] = '{"db": {"host": "a", "comment": "x"}, "other": 1}' })
     e:commits()
     H.write(dir .. "/s.json", '{"db": {"host": "a", "comment": "y"}, "other": 2}')
-    e:run_until(function() return #H.events(e, "change.filtered") > 0 end, "5s")
+    assert.truthy(H.wait_event(e, "change.filtered"))
     e:run("200ms")
     assert.equal(0, #e:commits())
     assert.equal(1, e:get("s.other"))
@@ -215,14 +211,10 @@ return rc.policy { components = {
     e:commits()
     e:events()
     H.write(dir .. "/db.json", '{"url": "pg://b", "pool": 5}')
-    e:run_until(function() return #H.events(e, "restart.required") > 0 end, "5s")
+    assert.truthy(H.wait_event(e, "restart.required"))
     -- (the events were drained by the wait; check the message via a second change)
     H.write(dir .. "/db.json", '{"url": "pg://c", "pool": 5}')
-    local ev
-    e:run_until(function()
-      ev = ev or H.events(e, "restart.required")[1]
-      return ev ~= nil
-    end, "5s")
+    local ev = H.wait_event(e, "restart.required")
     assert.matches("restart required: db.url changed", ev.message)
     assert.equal(0, #e:commits())
     assert.equal("pg://a", e:get("db.url"))

@@ -80,6 +80,26 @@ function H.events(e, name)
   return out
 end
 
+--- Runs the engine until an event named `name` arrives (at most 5 s); returns it (nil
+--- on timeout). Other events seen meanwhile are drained.
+function H.wait_event(e, name)
+  local got
+  e:run_until(function()
+    got = got or H.events(e, name)[1]
+    return got ~= nil
+  end, "5s")
+  return got
+end
+
+--- A test-bench session (reactcfg.sim, virtual clock, values only from pushes) on a
+--- policy text written to a new directory. Returns session, dir.
+function H.bench_session(policy)
+  local dir = H.tmpdir("bench")
+  H.write(dir .. "/policy.lua", policy)
+  local s = assert(require("reactcfg.sim").session(dir .. "/policy.lua", { sources = false }))
+  return s, dir
+end
+
 --- Path of a built program (reactcfg-lua, ...).
 function H.bin(name)
   return (os.getenv("RC_BIN") or "build") .. "/" .. name

@@ -8,14 +8,7 @@ local function change_strings(commit)
   return out
 end
 
-local function wait_event(e, name)
-  local got
-  e:run_until(function()
-    got = got or H.events(e, name)[1]
-    return got ~= nil
-  end, "5s")
-  return got
-end
+local wait_event = H.wait_event
 
 local V1 = [[
 local rc = require "reactcfg"

@@ -1,7 +1,6 @@
 -- The policy test bench (issue #5): pushes on a virtual clock, explain, the scenario
 -- runner, record and replay, and the bench at the REPL.
 local H = require "helpers"
-local sim = require "reactcfg.sim"
 
 local POLICY = [[
 local rc = require "reactcfg"
@@ -14,12 +13,7 @@ return rc.policy { components = {
 } }
 ]]
 
-local function session()
-  local dir = H.tmpdir("bench")
-  H.write(dir .. "/policy.lua", POLICY)
-  local s = assert(sim.session(dir .. "/policy.lua", { sources = false }))
-  return s, dir
-end
+local function session() return H.bench_session(POLICY) end
 
 describe("the test bench", function()
   local s, dir

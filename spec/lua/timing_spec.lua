@@ -2,20 +2,16 @@
 -- commits for debounce (quiet period, max wait, computed per change) and throttle
 -- (burst, last held value delivered), with no sleeps.
 local H = require "helpers"
-local sim = require "reactcfg.sim"
 
 -- A session on `components` (the body of rc.policy's components table). Every
 -- component gets an update that counts its evaluations in the value (`evals`).
 local function session(components)
-  local dir = H.tmpdir("timing")
-  H.write(dir .. "/policy.lua", "local rc = require 'reactcfg'\n"
+  return H.bench_session("local rc = require 'reactcfg'\n"
     .. "local evals = 0\n"
     .. "local function count(new) evals = evals + 1\n"
     .. "  if new == nil then return nil end\n"
     .. "  local out = rc.copy(new); out.evals = evals; return out end\n"
     .. "return rc.policy { components = {\n" .. components .. "\n} }\n")
-  local s = assert(sim.session(dir .. "/policy.lua", { sources = false }))
-  return s, dir
 end
 
 describe("timing on the virtual clock", function()
