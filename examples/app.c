@@ -14,6 +14,10 @@ static void on_change(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
   (void)ud;
   printf("revision %llu:\n", (unsigned long long)rc_snapshot_revision(snap));
   for (size_t i = 0; i < n; i++) {
+    if (ch[i].secret) { /* the policy marked it secret: never print the value */
+      printf("  %-8s %-32s (secret)\n", rc_change_kind_name(ch[i].kind), ch[i].path);
+      continue;
+    }
     char *old = ch[i].old_value ? rc_value_to_json(ch[i].old_value, false) : NULL;
     char *new = ch[i].new_value ? rc_value_to_json(ch[i].new_value, false) : NULL;
     printf("  %-8s %-32s %s%s%s\n", rc_change_kind_name(ch[i].kind), ch[i].path,
