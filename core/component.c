@@ -91,6 +91,7 @@ void rc__component_free(rc__component *c) {
   rc__value_unref(c->held);
   rc__value_unref(c->result);
   rc__value_unref(c->seen);
+  rc__value_unref(c->cache_written);
   rc__free(c->deps);
   rc__free(c->reads);
   free_paths(c->only, c->nonly);
@@ -140,6 +141,22 @@ static bool source_from_lua(lua_State *L, int s, rc__component *c) {
   }
   lua_pop(L, 1);
   return c->src_kind && c->src_key;
+}
+
+/* startup mode: the policy's, else "wait" for remote sources (their first value comes
+ * over the network) and "default" for the rest. [-0, +0, -] */
+static rc__startup_mode startup_from_lua(lua_State *L, int idx, const char *kind) {
+  lua_getfield(L, idx, "startup");
+  const char *m = lua_tostring(L, -1);
+  rc__startup_mode s = RC__START_DEFAULT;
+  if (m && strcmp(m, "wait") == 0) s = RC__START_WAIT;
+  else if (m && strcmp(m, "cached") == 0) s = RC__START_CACHED;
+  else if (m && strcmp(m, "fail") == 0) s = RC__START_FAIL;
+  else if (!m && kind && (strcmp(kind, "http") == 0 || strcmp(kind, "consul") == 0 ||
+                          strcmp(kind, "vault") == 0 || strcmp(kind, "etcd") == 0))
+    s = RC__START_WAIT;
+  lua_pop(L, 1);
+  return s;
 }
 
 /* on_error = "keep" | "default" | function: the function is referenced, the strings
@@ -217,6 +234,8 @@ rc__component *rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index,
   c->debounce_ref = fn_ref(L, t, "debounce_fn");
   rc__on_error_from_lua(L, t, &c->on_error_ref, &c->on_error);
   c->force = bool_field(L, t, "force");
+  c->startup = startup_from_lua(L, t, c->src_kind);
+  c->startup_timeout_ms = ms_field(L, t, "startup_timeout_ms", 5000);
   c->static_all = bool_field(L, t, "static_all");
   c->secret_all = bool_field(L, t, "secret_all");
   if (!paths_field(L, t, "only", c->name, &c->only, &c->nonly) ||

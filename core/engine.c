@@ -57,9 +57,36 @@ void rc__emit_commit(rc_engine_t *eng, uint64_t revision, size_t changes) {
   emit_msg(eng, RC_EVENT_COMMIT, NULL, NULL, 0, 0, 0, revision, changes, msg);
 }
 
+/* A parser's message may quote the input ("invalid value 'hunter2'"): for a component
+ * with secrets, every quoted run is redacted. */
+static void redact_quoted(const char *in, char *out, size_t n) {
+  size_t o = 0;
+  char quote = 0;
+  for (const char *p = in; *p && o + 1 < n; p++) {
+    if (!quote && (*p == '\'' || *p == '"')) {
+      quote = *p;
+      out[o++] = *p;
+      const char *mark = "...";
+      for (const char *m = mark; *m && o + 1 < n; m++) out[o++] = *m;
+    } else if (quote && *p == quote) {
+      quote = 0;
+      out[o++] = *p;
+    } else if (!quote) {
+      out[o++] = *p;
+    }
+  }
+  out[o] = '\0';
+}
+
 void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err) {
+  char msg[sizeof err->message];
+  const char *text = err->message;
+  if (c && (c->secret_all || c->nsecret)) {
+    redact_quoted(err->message, msg, sizeof msg);
+    text = msg;
+  }
   rc__emit(eng, RC_EVENT_SOURCE_ERROR, c ? c->name : NULL, err->file, err->line,
-           err->column, err->code, "%s", err->message);
+           err->column, err->code, "%s", text);
 }
 
 void rc_engine_set_policy_reload(rc_engine_t *eng, bool on) {
@@ -193,7 +220,9 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
     }
   }
   if (eng->seed_fn) eng->seed_fn(eng->seed_ud, eng);
+  rc = rc__startup(eng, err);
   eng->initial = false;
+  if (rc) return rc;
   if ((rc = rc__policy_watch_start(eng, err))) return rc;
   eng->state = RC__ST_RUNNING;
   rc__wave(eng);
@@ -392,6 +421,7 @@ void rc_engine_free(rc_engine_t *eng) {
   }
   rc__free(eng->policy_path);
   rc__free(eng->policy_real);
+  rc__free(eng->cache_dir);
   rc__free(eng->policy_dir);
   pthread_mutex_destroy(&eng->ready_mu);
   pthread_cond_destroy(&eng->ready_cv);

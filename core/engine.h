@@ -41,6 +41,9 @@ struct rc__source {
 
 /* What a source error does to the component's value (on_error). */
 typedef enum { RC__ONERR_UNSET, RC__ONERR_KEEP, RC__ONERR_DEFAULT } rc__on_error;
+/* What start does about a source whose first value comes later (startup). */
+typedef enum { RC__START_DEFAULT, RC__START_WAIT, RC__START_CACHED, RC__START_FAIL }
+  rc__startup_mode;
 
 /* One named component of the policy. */
 struct rc__component {
@@ -58,6 +61,12 @@ struct rc__component {
                                  mean "absent") */
   bool keep_on_missing;       /* on_missing = "keep" */
   bool in_error;              /* last delivery was an error */
+  bool delivered;             /* the source delivered (or failed) at least once */
+  bool stale;                 /* the value came from the cache; the source has not
+                                 answered yet */
+  rc__startup_mode startup;   /* see startup.c */
+  uint64_t startup_timeout_ms;
+  rc_value_t *cache_written;  /* owned; the value last written to the cache */
   bool dirty;                 /* must be re-evaluated in the next wave */
   /* The policy's functions for this component (luaL_ref in eng->L, unreferenced when the
    * component is freed), LUA_NOREF when absent. */
@@ -187,6 +196,10 @@ struct rc_engine {
   void (*seed_fn)(void *ud, rc_engine_t *eng);
   void *seed_ud;
 
+  /* last-known-good cache (cache.c): the policy's `cache` */
+  char *cache_dir;               /* owned; NULL: no cache */
+  bool cache_secrets;            /* secret components are cached too */
+
   /* policy hot reload (reload.c) */
   rc__component *policy_watch;   /* watches the policy file; not in comps */
   bool watch_policy;             /* reload the policy when its file changes (default) */
@@ -262,6 +275,23 @@ void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...)
 void rc__trace_value(rc_engine_t *eng, const rc__component *c, const char *what,
                      const rc_value_t *v);
 
+/* ---- startup.c ---- */
+/* At attach, after the sources started: applies each component's startup policy
+ * (cached values, waiting for late first values up to their timeouts). Returns 0, or
+ * RC_EIO with `err` listing every component whose startup = "fail" got no value. Runs
+ * the loop while waiting (must not be called from a callback of that loop). */
+int rc__startup(rc_engine_t *eng, rc_error *err);
+
+/* ---- cache.c ---- */
+/* Whether c's last-known-good value goes to the cache (remote sources, or startup =
+ * "cached"; secret ones only when the policy allows). */
+bool rc__cache_wanted(const rc_engine_t *eng, const rc__component *c);
+/* c's cached value (owned) and when it was saved (ns since the epoch), or NULL. */
+rc_value_t *rc__cache_load(const rc_engine_t *eng, const rc__component *c, int64_t *saved_ns);
+/* Writes the values of cacheable components that changed since their last write
+ * (atomically: a temporary file renamed over). Failures are reported as events. */
+void rc__cache_store_all(rc_engine_t *eng);
+
 /* ---- reload.c ---- */
 /* Starts watching the policy file (when eng->watch_policy); its changes reload the
  * policy. Returns 0 or an RC_E* code with `err` filled. */
@@ -314,6 +344,8 @@ typedef struct rc__policy {
   rc__on_error on_error;
   uint64_t call_budget_ms, load_budget_ms;  /* 0: the defaults */
   size_t memory;                            /* 0: the default cap */
+  char *cache_dir;                          /* owned; the policy's cache, or NULL */
+  bool cache_secrets;
 } rc__policy;
 /* Runs the loader on `text` (eng->policy_path and policy_dir name it) into `p`.
  * Returns 0, or RC_EPOLICY / RC_ENOMEM with `err` filled ("file:line: message"); on

@@ -326,6 +326,7 @@ void rc__policy_discard(rc_engine_t *eng, rc__policy *p) {
   rc__free(p->order);
   luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_change_ref);
   luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_error_ref);
+  rc__free(p->cache_dir);
   memset(p, 0, sizeof *p);
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
 }
@@ -365,6 +366,14 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
   p->on_change_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
   if (p->on_change_ref == LUA_NOREF) lua_pop(L, 1);
   rc__on_error_from_lua(L, spec, &p->on_error_ref, &p->on_error);
+  lua_getfield(L, spec, "cache_dir");
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    p->cache_dir = rc__strdup(lua_tostring(L, -1));
+    if (!p->cache_dir) return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  }
+  lua_getfield(L, spec, "cache_secrets");
+  p->cache_secrets = lua_toboolean(L, -1);
+  lua_pop(L, 2);
   if (lua_getfield(L, spec, "limits") == LUA_TTABLE) {
     int l = lua_gettop(L);
     lua_getfield(L, l, "time_ms");
@@ -410,6 +419,9 @@ void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
   eng->on_change_ref = p->on_change_ref;
   eng->on_error_ref = p->on_error_ref;
   eng->on_error = p->on_error;
+  rc__free(eng->cache_dir);
+  eng->cache_dir = p->cache_dir;
+  eng->cache_secrets = p->cache_secrets;
   lua_mem *m = lua_budgets(eng->L);
   m->call_budget_ms = p->call_budget_ms ? p->call_budget_ms : RC_LUA_CALL_BUDGET_MS;
   m->load_budget_ms = p->load_budget_ms ? p->load_budget_ms : RC_LUA_LOAD_BUDGET_MS;

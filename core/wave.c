@@ -100,6 +100,12 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
     rc__value_unref(v);
     return;
   }
+  c->delivered = true;
+  if (c->stale) {
+    c->stale = false;
+    rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, c->src_path, 0, 0, 0,
+             "component '%s': the source answered; the cached value is replaced", c->name);
+  }
   if (c->in_error) {
     c->in_error = false;
     rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->src_path, 0, 0, 0,
@@ -134,6 +140,7 @@ void rc__deliver_error(rc__component *c, const rc_error *err) {
   if (!c) return;
   rc_engine_t *eng = c->eng;
   c->in_error = true;
+  c->delivered = true;
   if (eng->record_fn) eng->record_fn(eng->record_ud, c, NULL, err);
   rc__trace(eng, c, "source error: %s", err->message);
   rc__emit_error(eng, c, err);
@@ -327,6 +334,7 @@ void rc__wave(rc_engine_t *eng) {
     return;
   }
   for (size_t i = 0; i < eng->ncomps; i++) eng->comps[i]->committed = true;
+  if (eng->cache_dir) rc__cache_store_all(eng);
   rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
             (unsigned long long)snap->revision, cs->n, cs->n == 1 ? "change" : "changes");
   rc_snapshot_retain(snap);

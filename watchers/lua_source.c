@@ -80,9 +80,11 @@ static int l_start(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_getfield(L, -1, "luv");
   lua_remove(L, -2);
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushstring(L, c->name);
   lua_setfield(L, -2, "name");
+  lua_pushstring(L, c->eng->policy_dir);
+  lua_setfield(L, -2, "dir");
   lua_pushcfunction(L, rc__lua_parse);
   lua_setfield(L, -2, "parse");
   lua_call(L, 3, 1);

@@ -36,14 +36,15 @@ local COMPONENT_KEYS = {
   source = true, default = true, format = true, debounce = true, throttle = true,
   on_missing = true, depends_on = true, update = true, condition = true, validate = true,
   transform = true, filter = true, only = true, ignore = true, force = true,
-  dynamic = true, secret = true, on_error = true,
+  dynamic = true, secret = true, on_error = true, startup = true,
 }
 local COMPONENT_KEY_LIST = "source, default, format, debounce, throttle, on_missing, "
   .. "depends_on, update, condition, validate, transform, filter, only, ignore, force, "
-  .. "dynamic, secret, on_error"
+  .. "dynamic, secret, on_error, startup"
 -- Keys that later parts of the policy language will give meaning to; naming them now is
 -- an error that says so rather than "unknown key".
-local FUTURE_KEYS = { startup = "#6", retry = "#6" }
+local FUTURE_KEYS = { retry = "#6" }
+local STARTUP = { wait = true, cached = true, default = true, fail = true }
 local FUNCTION_KEYS = { "update", "condition", "validate", "transform", "filter" }
 local ON_ERROR = { keep = true, default = true }
 local FORMATS = {
@@ -217,6 +218,30 @@ local function normalize_flag_paths(v, marked, name, key, line)
   return false, #paths > 0 and paths or nil
 end
 
+-- startup = "wait" | "cached" | "default" | "fail", or { mode = ..., timeout = "5s" }:
+-- what start does about a source whose first value comes later (remote sources).
+local function normalize_startup(v, name, line)
+  if v == nil then return nil, nil end
+  local mode, timeout = v, nil
+  if type(v) == "table" then
+    for k in pairs(v) do
+      if k ~= "mode" and k ~= "timeout" then
+        fail(line, "component '%s': startup: unknown key '%s' (expected mode, timeout)",
+          name, tostring(k))
+      end
+    end
+    mode, timeout = v.mode or "wait", v.timeout
+  end
+  if not STARTUP[mode] then
+    fail(line, "component '%s': startup must be \"wait\", \"cached\", \"default\" or "
+      .. "\"fail\", got %s", name, type(mode) == "string" and ("%q"):format(mode)
+        or type(mode))
+  end
+  local ms = timeout and check_duration(timeout, ("component '%s': startup.timeout")
+    :format(name), line)
+  return mode, ms
+end
+
 -- on_error: "keep" (the default: the last good value stays), "default" (fall back to
 -- the component's default), or a function(err, ctx) returning one of those, a value to
 -- use instead, or nil for "keep".
@@ -371,6 +396,8 @@ local function normalize_component(name, c, basedir, lines, policy_line)
     normalize_flag_paths(c.secret, true, name, "secret", locate(lines, "secret", line))
   out.on_error = normalize_on_error(c.on_error, ("component '%s'"):format(name),
     locate(lines, "on_error", line))
+  out.startup, out.startup_timeout_ms = normalize_startup(c.startup, name,
+    locate(lines, "startup", line))
   out.depends_on = {}
   out.depends_line = locate(lines, "depends_on", line)
   local deps = c.depends_on
@@ -454,7 +481,7 @@ local function order_components(comps)
 end
 
 local POLICY_KEYS = { components = true, on_change = true, on_error = true, limits = true,
-  line = true }
+  cache = true, line = true }
 
 -- limits = { time = "1s", load_time = "2s", memory = "512MB" }: the time budget of each
 -- call into the policy, of loading it, and the Lua state's memory cap.
@@ -487,6 +514,26 @@ local function normalize_policy_limits(t, line)
   return out
 end
 
+-- cache = "dir" or { dir = "dir", secrets = false }: where last-known-good values of
+-- remote sources are kept for a start while their servers are down.
+local function normalize_cache(v, basedir, line)
+  if v == nil then return nil, false end
+  local dir, secrets = v, false
+  if type(v) == "table" then
+    for k in pairs(v) do
+      if k ~= "dir" and k ~= "secrets" then
+        fail(line, "cache: unknown key '%s' (expected dir, secrets)", tostring(k))
+      end
+    end
+    dir, secrets = v.dir, v.secrets == true
+  end
+  if type(dir) ~= "string" or dir == "" then
+    fail(line, "cache must be a directory path or { dir = ..., secrets = false }")
+  end
+  if dir:sub(1, 1) ~= "/" then dir = basedir .. "/" .. dir end
+  return dir, secrets
+end
+
 local NAME_PATTERN = "^[%a_][%w_%-]*$"
 
 --- load(text, path, basedir) -> normalized policy; raises { message, line } on error.
@@ -513,7 +560,7 @@ function M.load(text, path, basedir)
   for k in pairs(result) do
     if not POLICY_KEYS[k] then
       fail(locate(lines, k, policy_line), "unknown policy key '%s' (expected components, "
-        .. "on_change, on_error, limits)", tostring(k))
+        .. "on_change, on_error, limits, cache)", tostring(k))
     end
   end
   local comps = result.components
@@ -546,6 +593,8 @@ function M.load(text, path, basedir)
       locate(lines, "on_error", policy_line)),
     limits = normalize_policy_limits(result.limits, locate(lines, "limits", policy_line)),
   }
+  out.cache_dir, out.cache_secrets = normalize_cache(result.cache, basedir,
+    locate(lines, "cache", policy_line))
   for _, name in ipairs(names) do
     out.components[#out.components + 1] =
       normalize_component(name, comps[name], basedir, lines, policy_line)

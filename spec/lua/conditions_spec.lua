@@ -273,6 +273,30 @@ return rc.policy {
     end
   end)
 
+  it("keeps secret file content out of parse error messages", function()
+    e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  t = { source = rc.file "c.toml", secret = true },
+  env = { source = rc.file ".env", secret = true },
+} }
+]], { ["c.toml"] = 'password = "ok"', [".env"] = "TOKEN=ok" })
+    e:events()
+    H.write(dir .. "/c.toml", "password = hunter2secret")
+    H.write(dir .. "/.env", "hunter2secret")
+    local errs = {}
+    e:run_until(function()
+      for _, ev in ipairs(H.events(e, "source.error")) do errs[#errs + 1] = ev end
+      return #errs >= 2
+    end, "5s")
+    assert.equal(2, #errs)
+    for _, ev in ipairs(errs) do
+      assert.is_nil(ev.message:find("hunter2", 1, true), ev.message)
+      assert.truthy(ev.line > 0)
+    end
+    assert.matches("invalid value '...'", errs[1].message .. errs[2].message)
+  end)
+
   it("redacts secrets in reactcfg-lua --run --json output", function()
     local d = H.tmpdir("secret-run")
     H.write(d .. "/policy.lua", [[
