@@ -55,7 +55,7 @@ return rc.policy { components = {
     assert.equal("policy.lua:3: component 'a': unknown key 'colour' (expected one of: "
       .. "source, default, format, debounce, throttle, on_missing, depends_on, update, "
       .. "condition, validate, transform, filter, only, ignore, force, dynamic, secret, "
-      .. "on_error)", err)
+      .. "on_error, startup)", err)
   end)
 
   it("names the line of a bad duration", function()
