@@ -1,0 +1,443 @@
+-- The policies of examples/policies/, one per pattern: each loads with --check, and each
+-- does what its README says on a copy of its directory, through a real engine.
+local H = require "spec.lua.helpers"
+local rc = require "reactcfg"
+
+local EXAMPLES = "examples/policies"
+local NAMES = { "dependent-merge", "dev-prod", "throttled-live-settings", "feature-flags",
+  "static-and-secrets", "custom-source", "force-reload" }
+
+local live = {}   -- { e, dir, env } started by `start`, closed by `cleanup`
+
+--- Copies example `name` to a new directory, sets `env` (name -> value, false = unset;
+--- or a function(dir) returning that) for the process, and starts an engine on the
+--- copy's policy. Returns engine, dir. The variables are unset again by `cleanup`.
+local function start(name, env)
+  local dir = H.tmpdir("example-" .. name)
+  local _, code = H.sh(("cp -R '%s/%s/.' '%s'"):format(EXAMPLES, name, dir))
+  assert(code == 0, "cannot copy " .. name)
+  local e = assert(rc.engine(dir .. "/policy.lua"))
+  if type(env) == "function" then env = env(dir) end
+  local l = { e = e, dir = dir, env = env or {} }
+  live[#live + 1] = l
+  for k, v in pairs(l.env) do e:setenv(k, v or nil) end   -- before start: process env
+  assert(e:start())
+  return e, dir
+end
+
+local function cleanup()
+  for _, l in ipairs(live) do
+    for k in pairs(l.env) do l.e:setenv(k, nil) end
+    l.e:close()
+    H.rmdir(l.dir)
+  end
+  live = {}
+end
+
+local function change_strings(commit)
+  local out = {}
+  for _, c in ipairs(commit.changes) do out[#out + 1] = c.kind .. " " .. c.path end
+  table.sort(out)
+  return out
+end
+
+--- Rewrites a file of the copy: `edit` gets its text and returns the new text.
+local function edit(path, fn)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  local new = fn(text)
+  assert(new ~= text, "the edit changed nothing in " .. path)
+  H.write(path, new)
+end
+
+--- Replaces exactly one occurrence of `from` (plain text) by `to` in file `path`.
+local function replace(path, from, to)
+  edit(path, function(text)
+    local i, j = text:find(from, 1, true)
+    assert(i, ("%q not found in %s"):format(from, path))
+    assert(not text:find(from, j + 1, true), ("%q found twice in %s"):format(from, path))
+    return text:sub(1, i - 1) .. to .. text:sub(j + 1)
+  end)
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+describe("examples/policies", function()
+  for _, name in ipairs(NAMES) do
+    it(name .. " has a policy, a README and passes --check", function()
+      local dir = EXAMPLES .. "/" .. name
+      local readme = io.open(dir .. "/README.md")
+      assert.truthy(readme, dir .. "/README.md is missing")
+      readme:close()
+      local out, code = H.sh(H.bin("reactcfg-lua") .. " --check " .. dir .. "/policy.lua")
+      assert.equal(0, code, out)
+      assert.matches("policy.lua: ok", out)
+    end)
+  end
+
+  it("has no example that is not listed here", function()
+    local out = H.sh("LC_ALL=C ls " .. EXAMPLES)
+    local found = {}
+    for n in out:gmatch("[^\n]+") do found[#found + 1] = n end
+    local listed = { table.unpack(NAMES) }
+    table.sort(listed)
+    assert.same(listed, found)
+  end)
+end)
+
+describe("example dependent-merge", function()
+  after_each(cleanup)
+
+  it("merges derived.toml over base.toml, routes by name, again after each save", function()
+    local e, dir = start("dependent-merge")
+    assert.equal(1, #e:commits())
+    assert.same({ host = "0.0.0.0", port = 9090, workers = 4 }, e:get("app.server"))
+    assert.same({ { name = "api", timeout_ms = 200 }, { name = "web", timeout_ms = 2000 },
+                  { name = "admin", timeout_ms = 1000 } }, e:get("app.routes"))
+    -- A base change reaches the derived value in the same commit.
+    replace(dir .. "/base.toml", 'host = "0.0.0.0"', 'host = "127.0.0.1"')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified app.server.host", "modified base.server.host" },
+      change_strings(commits[1]))
+    assert.equal("127.0.0.1", e:get("app.server.host"))
+    assert.equal(9090, e:get("app.server.port"))       -- the override still wins
+    -- A route of the base that derived.toml also sets keeps the derived timeout; one
+    -- it does not set follows the base.
+    edit(dir .. "/base.toml", function(t)
+      return (t:gsub("timeout_ms = 500", "timeout_ms = 700")
+               :gsub("timeout_ms = 2000", "timeout_ms = 3000"))
+    end)
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified app.routes[1].timeout_ms", "modified base.routes[0].timeout_ms",
+                  "modified base.routes[1].timeout_ms" }, change_strings(commits[1]))
+    assert.equal(200, e:get("app.routes[0].timeout_ms"))
+    assert.equal(3000, e:get("app.routes[1].timeout_ms"))
+    -- A derived change touches the derived value only.
+    replace(dir .. "/derived.toml", "port = 9090", "port = 9191")
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified app.server.port" }, change_strings(commits[1]))
+  end)
+end)
+
+describe("example dev-prod", function()
+  after_each(cleanup)
+
+  it("watches dev.yaml only while APP_MODE is development", function()
+    local e, dir = start("dev-prod", { APP_MODE = false })
+    assert.equal("production", e:get("mode"))
+    assert.is_nil(e:get("dev"))
+    assert.equal("warn", e:get("settings.log_level"))
+    e:commits()
+    e:events()
+    -- Inactive: dev.yaml is not even watched.
+    replace(dir .. "/dev.yaml", "log_level: debug", "log_level: trace")
+    e:run("300ms")
+    assert.equal(0, #e:commits())
+    -- The switch is one commit: dev appears, prod goes, settings follow.
+    e:setenv("APP_MODE", "development")
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    local changes = change_strings(commits[1])
+    assert.same({ "added dev", "modified mode", "modified settings.db.url",
+                  "modified settings.hot_reload_templates", "modified settings.log_level",
+                  "removed prod" }, changes)
+    assert.equal("trace", e:get("dev.log_level"))      -- read when it became active
+    assert.equal("trace", e:get("settings.log_level"))
+    local states = H.events(e, "component.state")
+    assert.equal(2, #states)
+    -- Active now: a save of dev.yaml commits; prod.yaml is the one not watched.
+    replace(dir .. "/dev.yaml", "log_level: trace", "log_level: debug")
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified dev.log_level", "modified settings.log_level" },
+      change_strings(commits[1]))
+    replace(dir .. "/prod.yaml", "log_level: warn", "log_level: error")
+    e:run("300ms")
+    assert.equal(0, #e:commits())
+    -- Back to production: prod is read again, with the edit made while it was off.
+    e:setenv("APP_MODE", nil)
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.is_nil(e:get("dev"))
+    assert.equal("error", e:get("prod.log_level"))
+    assert.equal("error", e:get("settings.log_level"))
+  end)
+end)
+
+describe("example throttled-live-settings", function()
+  after_each(cleanup)
+
+  local function save(dir, n)
+    H.write(dir .. "/live.json", ('{"banner": "v%d", "rate_limit": {"rps": 100, '
+      .. '"burst": 20}, "cache_ttl_s": 60}'):format(n))
+  end
+
+  it("debounces a quick burst of saves into one update", function()
+    local e, dir = start("throttled-live-settings")
+    e:commits()
+    for i = 1, 5 do
+      save(dir, i)
+      e:run("20ms")
+    end
+    local commits = H.commits(e, 1, "400ms")
+    assert.equal(1, #commits)
+    assert.same({ { path = "live.banner", kind = "modified", old = "Welcome!", new = "v5" } },
+      commits[1].changes)
+  end)
+
+  it("applies 3 separate saves at once, holds the next ones, applies the last later",
+    function()
+    local e, dir = start("throttled-live-settings")
+    assert.equal(1, #e:commits())           -- the first read is not throttled
+    -- Three saves, each waited for: the bucket's 3 tokens, applied at once.
+    for i = 1, 3 do
+      save(dir, i)
+      local got = {}
+      assert.is_true(e:run_until(function()
+        for _, c in ipairs(e:commits()) do got[#got + 1] = c end
+        return #got > 0
+      end, "2s"))
+      assert.equal(1, #got)
+      assert.equal("v" .. i, got[1].changes[1].new)
+    end
+    -- Two more, each past the debounce: no token left, so they are held (v5 replacing
+    -- v4) until the bucket earns one back (one a second).
+    save(dir, 4)
+    e:run("150ms")
+    save(dir, 5)
+    e:run("150ms")
+    assert.equal(0, #e:commits())
+    assert.equal("v3", e:get("live.banner"))
+    local later = H.commits(e, 1)
+    assert.equal(1, #later)
+    assert.same({ { path = "live.banner", kind = "modified", old = "v3", new = "v5" } },
+      later[1].changes)
+  end)
+end)
+
+describe("example feature-flags", function()
+  after_each(cleanup)
+
+  local ORIGINAL
+  local function save(dir, fn)
+    H.write(dir .. "/flags.json", fn(ORIGINAL))
+  end
+
+  it("normalises flags, refuses bad ones with a reason, drops drafts and notes",
+    function()
+    local e, dir = start("feature-flags")
+    ORIGINAL = read(dir .. "/flags.json")
+    assert.same({ new_ui = true, beta_api = false, maintenance = false },
+      e:get("features.flags"))
+    assert.equal(25, e:get("features.rollout.new_ui"))
+    e:commits()
+    e:events()
+
+    -- A flag that is neither on nor off: refused, the old flags stay.
+    save(dir, function(t) return (t:gsub('"beta_api": "off"', '"beta_api": "maybe"')) end)
+    local ev = H.wait_event(e, "change.rejected")
+    assert.equal("features", ev.component)
+    assert.matches("flag 'beta_api' must be on or off, got \"maybe\"", ev.message, 1, true)
+    -- A rollout beyond 100 %.
+    save(dir, function(t) return (t:gsub('"25%%"', '"150%%"')) end)
+    ev = H.wait_event(e, "change.rejected")
+    assert.matches("rollout of 'new_ui' must be between 0% and 100%, got 150", ev.message,
+      1, true)
+    -- A draft: filtered.
+    save(dir, function(t)
+      return (t:gsub('"maintenance": false', '"maintenance": true')
+               :gsub('"draft": false', '"draft": true'))
+    end)
+    assert.truthy(H.wait_event(e, "change.filtered"))
+    -- Documentation only (owners outside `only`, the note under `ignore`): filtered.
+    save(dir, function(t)
+      return (t:gsub('"web%-team"', '"ui-team"'):gsub("25%% a day", "10%% a day"))
+    end)
+    assert.truthy(H.wait_event(e, "change.filtered"))
+    e:run("200ms")
+    assert.equal(0, #e:commits())
+    assert.same({ new_ui = true, beta_api = false, maintenance = false },
+      e:get("features.flags"))
+    assert.equal("web-team", e:get("features.owners.new_ui"))
+
+    -- A good change, spelt "ON": applied, normalised to true, in one commit.
+    save(dir, function(t) return (t:gsub('"maintenance": false', '"maintenance": "ON"')) end)
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ { path = "features.flags.maintenance", kind = "modified", old = false,
+                    new = true } }, commits[1].changes)
+  end)
+end)
+
+describe("example static-and-secrets", function()
+  after_each(cleanup)
+
+  it("redacts secrets in reads and change lists, and reveals them on request", function()
+    local e, dir = start("static-and-secrets")
+    assert.equal("<redacted>", e:get("api_token"))
+    assert.equal("tok_live_8f3a61c2", e:get("api_token", { reveal = true }))
+    assert.same({ url = "postgres://db.internal/app", user = "app", password = "<redacted>",
+                  pool = { max = 20, idle_timeout_s = 30 } }, e:get("db"))
+    assert.equal("hunter2", e:get("db.password", { reveal = true }))
+    e:commits()
+    replace(dir .. "/db.json", '"hunter2"', '"swordfish"')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ { path = "db.password", kind = "modified", old = "<redacted>",
+                    new = "<redacted>", secret = true } }, commits[1].changes)
+    assert.equal("swordfish", e:get("db.password", { reveal = true }))
+  end)
+
+  it("shows no secret in reactcfg-lua --run output", function()
+    local out = H.sh("timeout -s INT 1 " .. H.bin("reactcfg-lua") .. " --run --json "
+      .. EXAMPLES .. "/static-and-secrets/policy.lua")
+    assert.matches('"password":"<redacted>"', out, 1, true)
+    assert.matches('"path":"api_token"', out, 1, true)
+    assert.is_nil(out:find("hunter2", 1, true))
+    assert.is_nil(out:find("tok_live", 1, true))
+  end)
+
+  it("does not apply static changes and says a restart is required", function()
+    local e, dir = start("static-and-secrets")
+    e:commits()
+    e:events()
+    -- The whole `listen` component is static.
+    replace(dir .. "/listen.json", "8443", "9443")
+    local ev = H.wait_event(e, "restart.required")
+    assert.matches("listen.port", ev.message, 1, true)
+    e:run("200ms")
+    assert.equal(0, #e:commits())
+    assert.equal(8443, e:get("listen.port"))
+    -- In `db` only the url is: the pool change of the same save applies.
+    edit(dir .. "/db.json", function(t)
+      return (t:gsub("db%.internal", "db2.internal"):gsub('"max": 20', '"max": 40'))
+    end)
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified db.pool.max" }, change_strings(commits[1]))
+    assert.equal("postgres://db.internal/app", e:get("db.url"))
+    ev = H.events(e, "restart.required")
+    assert.equal(1, #ev)
+    assert.matches("db.url", ev[1].message, 1, true)
+  end)
+
+  it("falls back to the default or to the handler's value when a file breaks", function()
+    local e, dir = start("static-and-secrets")
+    e:commits()
+    H.write(dir .. "/tuning.json", '{"cache_mb": ')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified tuning.cache_mb" }, change_strings(commits[1]))
+    assert.same({ cache_mb = 64, log_level = "info" }, e:get("tuning"))
+    H.write(dir .. "/limits.json", '{"rps": 500,\n "max_body_kb": }')
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ rps = 50, max_body_kb = 64, degraded = true }, e:get("limits"))
+    -- Fixed files are applied as usual.
+    H.write(dir .. "/limits.json", '{"rps": 600, "max_body_kb": 1024}')
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ rps = 600, max_body_kb = 1024 }, e:get("limits"))
+  end)
+end)
+
+describe("example custom-source", function()
+  after_each(cleanup)
+
+  it("polls the command, parses its TOML, and commits only real changes", function()
+    local e, dir = start("custom-source",
+      function(dir) return { STATUS_FILE = dir .. "/status.toml" } end)
+    -- The first run finishes after start: revision 1 is empty, revision 2 has it.
+    local commits = H.commits(e, 2)
+    assert.equal(2, #commits)
+    assert.same({}, commits[1].changes)
+    assert.same({ "added status" }, change_strings(commits[2]))
+    assert.same({ maintenance = false, message = "All systems normal",
+                  capacity = { max_users = 5000 } }, e:get("status"))
+    -- Polls that print the same thing commit nothing (a poll every 500 ms).
+    e:run("700ms")
+    assert.equal(0, #e:commits())
+    replace(dir .. "/status.toml", "maintenance = false", "maintenance = true")
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified status.maintenance" }, change_strings(commits[1]))
+    -- Output that does not parse: one source error however many polls see it, and the
+    -- last good value stays.
+    e:events()
+    replace(dir .. "/status.toml", "max_users = 5000", "max_users = ")
+    assert.truthy(H.wait_event(e, "source.error"))
+    e:run("1200ms")
+    assert.equal(0, #H.events(e, "source.error"))
+    assert.equal(0, #e:commits())
+    assert.equal(5000, e:get("status.capacity.max_users"))
+    replace(dir .. "/status.toml", "max_users = ", "max_users = 6000")
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified status.capacity.max_users" }, change_strings(commits[1]))
+    assert.equal(1, #H.events(e, "source.recovered"))
+  end)
+
+  it("reports a command that fails as a source error", function()
+    local e = start("custom-source",
+      function(dir) return { STATUS_FILE = dir .. "/missing.toml" } end)
+    local ev = H.wait_event(e, "source.error")
+    assert.equal("status", ev.component)
+    assert.matches("sh exited with 1: cat: .*missing%.toml: No such file", ev.message)
+    assert.is_nil(e:get("status"))
+  end)
+
+  it("runs the stop function when the source goes away", function()
+    local e, dir = start("custom-source",
+      function(dir) return { STATUS_FILE = dir .. "/status.toml" } end)
+    assert.equal(2, #H.commits(e, 2))
+    e:events()
+    H.write(dir .. "/policy.lua",
+      'local rc = require "reactcfg"\nreturn rc.policy { components = {} }\n')
+    local ev = H.wait_event(e, "policy.reloaded")
+    assert.matches("0 components %(0 sources kept, 0 started, 1 stopped%)", ev.message)
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "removed status" }, change_strings(commits[1]))
+    assert.equal(0, #H.events(e, "policy.error"))   -- the stop function did not fail
+  end)
+end)
+
+describe("example force-reload", function()
+  after_each(cleanup)
+
+  it("notifies an unchanged save of a force component, not of an ordinary one", function()
+    local e, dir = start("force-reload")
+    e:commits()
+    -- The same bytes again: the ordinary component commits nothing...
+    H.write(dir .. "/settings.json", read(dir .. "/settings.json"))
+    e:run("300ms")
+    assert.equal(0, #e:commits())
+    -- ...the force component commits one "touched" change.
+    H.write(dir .. "/routes.json", read(dir .. "/routes.json"))
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.equal(1, #commits[1].changes)
+    assert.equal("touched", commits[1].changes[1].kind)
+    assert.equal("routes", commits[1].changes[1].path)
+    -- `touch` opens the file for writing: that is a save too.
+    local _, code = H.sh("touch '" .. dir .. "/routes.json'")
+    assert.equal(0, code)
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.equal("touched", commits[1].changes[1].kind)
+    -- A real change is reported as usual.
+    replace(dir .. "/routes.json", "/healthz", "/ready")
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified routes.health_check" }, change_strings(commits[1]))
+  end)
+end)
