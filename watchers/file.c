@@ -80,6 +80,12 @@ struct file_source {
   uv_timer_t settle;   /* a modification without close: read when writes settle */
   uv_timer_t grace;    /* file vanished: report only if it stays away */
   uv_timer_t retry;    /* parent directory missing: try to watch it again */
+  /* Hybrid: when inotify cannot be had (instance or watch limits), poll the file every
+   * poll_ms and keep trying to watch it; back to events as soon as a watch works. */
+  bool polling;
+  uint64_t poll_ms;
+  struct stat polled;  /* what the last poll saw: a read happens only when it changes */
+  bool polled_ok;
   int handles;
   read_job *job;       /* read in flight on the thread pool */
   bool reread;         /* another event arrived during the job */
@@ -149,6 +155,8 @@ static void dir_watch_gone(rc__filewatch *fw, int wd) {
 
 static void settle_cb(uv_timer_t *t);
 static void retry_cb(uv_timer_t *t);
+static void poll_tick(uv_timer_t *t);
+static void start_polling(file_source *s, const rc_error *why);
 
 static bool relevant_in_dir(const file_source *s, const char *name) {
   return strcmp(name, s->name) == 0 || (s->link_head && strcmp(name, s->link_head) == 0);
@@ -580,8 +588,9 @@ static void retry_cb(uv_timer_t *t) {
   int rc = watch_dir(s, &err);
   if (rc == 0) {
     check(s);
+  } else if (rc < 0) {
+    start_polling(s, &err); /* the directory is there, inotify is not */
   } else {
-    if (rc < 0) rc__deliver_error(s->base.comp, &err);
     uv_timer_start(&s->retry, retry_cb, DIR_RETRY_MS, 0);
   }
 }
@@ -603,11 +612,64 @@ static void source_maybe_done(file_source *s) {
   }
 }
 
+/* Registers `s` with the shared watcher (created on demand) and watches its directory.
+ * 0: watching; 1: the directory does not exist yet; < 0: inotify failed (err). */
+static int go_realtime(file_source *s, rc_error *err) {
+  rc__filewatch *fw = fw_get(s->base.eng, err);
+  if (!fw) return err && err->code ? err->code : RC_ESYS;
+  bool listed = false;
+  for (size_t i = 0; i < fw->nsrcs; i++) listed = listed || fw->srcs[i] == s;
+  if (!listed) {
+    if (fw->nsrcs == fw->scap) {
+      size_t cap = fw->scap ? fw->scap * 2 : 8;
+      file_source **v = rc__realloc(fw->srcs, cap * sizeof *v);
+      if (!v) return rc__err(err, RC_ENOMEM, s->path, 0, 0, "out of memory");
+      fw->srcs = v;
+      fw->scap = cap;
+    }
+    fw->srcs[fw->nsrcs++] = s;
+  }
+  return watch_dir(s, err);
+}
+
+/* inotify failed for `s` (`why`): poll instead, and keep trying to watch. */
+static void start_polling(file_source *s, const rc_error *why) {
+  if (!s->polling)
+    rc__emit(s->base.eng, RC_EVENT_COMPONENT_STATE, s->base.comp ? s->base.comp->name : NULL,
+             s->path, 0, 0, why->code,
+             "cannot watch %s (%s): polling it every %llu ms and trying to watch again",
+             s->path, why->message, (unsigned long long)s->poll_ms);
+  s->polling = true;
+  uv_timer_start(&s->retry, poll_tick, s->poll_ms, 0);
+}
+
+/* A poll tick: try to watch again; otherwise read the file if its stat changed. */
+static void poll_tick(uv_timer_t *t) {
+  file_source *s = t->data;
+  if (s->stopping || !s->polling) return;
+  rc_error err = {0};
+  if (go_realtime(s, &err) == 0) {
+    s->polling = false;
+    rc__emit(s->base.eng, RC_EVENT_COMPONENT_STATE, s->base.comp ? s->base.comp->name : NULL,
+             s->path, 0, 0, 0, "watching %s with inotify again", s->path);
+    check(s);
+    return;
+  }
+  struct stat st;
+  bool ok = stat(s->path, &st) == 0;
+  bool same = ok == s->polled_ok &&
+              (!ok || (st.st_ino == s->polled.st_ino && st.st_size == s->polled.st_size &&
+                       st.st_mtim.tv_sec == s->polled.st_mtim.tv_sec &&
+                       st.st_mtim.tv_nsec == s->polled.st_mtim.tv_nsec));
+  s->polled_ok = ok;
+  if (ok) s->polled = st;
+  if (!same) check(s);
+  uv_timer_start(&s->retry, poll_tick, s->poll_ms, 0);
+}
+
 static int fs_start(rc__source *base, rc_error *err) {
   file_source *s = (file_source *)base;
   rc_engine_t *eng = base->eng;
-  rc__filewatch *fw = fw_get(eng, err);
-  if (!fw) return err ? err->code : RC_ESYS;
   uv_timer_t *timers[] = {&s->settle, &s->grace, &s->retry};
   for (size_t i = 0; i < 3; i++) {
     uv_timer_init(eng->loop, timers[i]);
@@ -615,16 +677,19 @@ static int fs_start(rc__source *base, rc_error *err) {
     s->handles++;
     rc__handle_opened(eng);
   }
-  if (fw->nsrcs == fw->scap) {
-    size_t cap = fw->scap ? fw->scap * 2 : 8;
-    file_source **v = rc__realloc(fw->srcs, cap * sizeof *v);
-    if (!v) return rc__err(err, RC_ENOMEM, s->path, 0, 0, "out of memory");
-    fw->srcs = v;
-    fw->scap = cap;
+  s->poll_ms = (uint64_t)rc__desc_number(base->comp, "poll_ms", 1000);
+  rc_error werr = {0};
+  int rc = go_realtime(s, &werr);
+  if (rc == RC_ENOMEM) {
+    if (err) *err = werr;
+    return rc;
   }
-  fw->srcs[fw->nsrcs++] = s;
-  int rc = watch_dir(s, err);
-  if (rc < 0) return rc;
+  if (rc < 0) { /* hybrid: no inotify for now */
+    s->polled_ok = stat(s->path, &s->polled) == 0;
+    start_polling(s, &werr);
+    check(s);
+    return 0;
+  }
   if (rc > 0) {
     rc_error e = {0};
     rc__err(&e, RC_EIO, s->path, 0, 0, "directory %s does not exist; waiting for it", s->dir);

@@ -46,7 +46,8 @@ local function check_options(fname, opts, allowed)
 end
 
 --- rc.file(path [, opts]): the contents of a file, parsed by format (extension or
---- opts.format). opts: format, settle, missing_grace, limits.
+--- opts.format). opts: format, settle, missing_grace, limits, poll (the interval of the
+--- fallback polling used while inotify is unavailable).
 function M.file(path, opts)
   if type(path) == "table" and opts == nil then
     opts, path = path, path.path
@@ -58,10 +59,12 @@ function M.file(path, opts)
   if type(opts) ~= "table" then argerror(2, "file", "options table expected") end
   check_options("file", opts, {
     path = true, format = true, settle = true, missing_grace = true, limits = true,
+    poll = true,
   })
   return setmetatable({
     kind = "file", path = path, format = opts.format, limits = opts.limits,
-    settle = opts.settle, missing_grace = opts.missing_grace, line = caller_line(),
+    settle = opts.settle, missing_grace = opts.missing_grace, poll = opts.poll,
+    line = caller_line(),
   }, SOURCE)
 end
 
@@ -112,6 +115,7 @@ function M.lua_source(fn, opts)
   return setmetatable({ kind = "lua", fn = fn, name = opts and opts.name,
     line = caller_line() }, SOURCE)
 end
+
 
 --- rc.policy { components = {...}, on_change = function(changes, snapshot) end }
 function M.policy(t)

@@ -287,6 +287,8 @@ local function normalize_source(src, name, line, basedir, lines)
     out.settle_ms = src.settle and check_duration(src.settle, "settle", line) or 25
     out.missing_grace_ms = src.missing_grace
       and check_duration(src.missing_grace, "missing_grace", line) or 100
+    out.poll_ms = src.poll and check_duration(src.poll, "poll", line) or 1000
+    if out.poll_ms < 10 then fail(line, "component '%s': poll must be at least 10ms", name) end
     out.format = src.format
     out.limits = normalize_limits(src.limits, ("component '%s'"):format(name),
       locate(lines, "limits", line))
