@@ -316,6 +316,7 @@ static void stop_on_loop(rc_engine_t *eng) {
   }
   rc__policy_watch_stop(eng);
   rc__filewatch_close(eng);
+  rc__net_engine_close(eng);
   if (eng->handles_init) {
     close_handle(eng, (uv_handle_t *)&eng->sched_timer);
     close_handle(eng, (uv_handle_t *)&eng->wave_timer);

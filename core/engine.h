@@ -170,6 +170,7 @@ struct rc_engine {
   rc__sched sched;
 
   rc__filewatch *files;          /* the shared inotify watcher, created on demand */
+  struct rc__net *net;           /* the remote sources' curl multi, created on demand */
   rc__source *retired_srcs;      /* stopped sources waiting for their done callback */
 
   /* evaluation (evaluate.c) */
@@ -445,11 +446,16 @@ void rc__lua_preload(lua_State *L);
 rc__source *rc__file_source_new(rc__component *c, rc_error *err);
 rc__source *rc__env_source_new(rc__component *c, rc_error *err);
 rc__source *rc__lua_source_new(rc__component *c, rc_error *err);
+rc__source *rc__http_source_new(rc__component *c, rc_error *err);
+rc__source *rc__consul_source_new(rc__component *c, rc_error *err);
+rc__source *rc__vault_source_new(rc__component *c, rc_error *err);
 /* parse(text [, format]) -> value | nil, "format:line:col: message", as a Lua C
  * function (lua_source.c). */
 int rc__lua_parse(lua_State *L);
 void rc__env_rescan_all(rc_engine_t *eng);
 /* Closes the shared inotify watcher; `done` when its handle is closed. */
 void rc__filewatch_close(rc_engine_t *eng);
+/* Closes the remote sources' network context (remote_common.c), if one was made. */
+void rc__net_engine_close(rc_engine_t *eng);
 
 #endif

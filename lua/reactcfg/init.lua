@@ -3,6 +3,7 @@
 -- the watching. The same text runs inside the engine and in a plain lua5.4.
 
 local duration = require "reactcfg.duration"
+local remote = require "reactcfg.remote"
 local tables = require "reactcfg.tables"
 
 local M = {}
@@ -116,6 +117,10 @@ function M.lua_source(fn, opts)
     line = caller_line() }, SOURCE)
 end
 
+-- rc.http { url, ... }, rc.consul { key | prefix, ... }, rc.vault { path, ... }: remote
+-- sources; their options are documented and checked in reactcfg.remote.
+remote.bind(SOURCE, caller_line)
+M.http, M.consul, M.vault = remote.http, remote.consul, remote.vault
 
 --- rc.policy { components = {...}, on_change = function(changes, snapshot) end }
 function M.policy(t)

@@ -396,6 +396,8 @@ local function normalize_component(name, c, basedir, lines, policy_line)
     normalize_flag_paths(c.dynamic, false, name, "dynamic", locate(lines, "dynamic", line))
   out.secret_all, out.secret_paths =
     normalize_flag_paths(c.secret, true, name, "secret", locate(lines, "secret", line))
+  -- Sources of secrets (Vault) are secret unless the component says otherwise.
+  if c.secret == nil and out.source.secret_default then out.secret_all = true end
   out.on_error = normalize_on_error(c.on_error, ("component '%s'"):format(name),
     locate(lines, "on_error", line))
   out.startup, out.startup_timeout_ms = normalize_startup(c.startup, name,

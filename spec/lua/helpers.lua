@@ -100,6 +100,20 @@ function H.bench_session(policy)
   return s, dir
 end
 
+--- Starts one of the protocol servers of spec/servers (consul_server.py, vault_server.py)
+--- on a free port; returns { pid, port, addr = "http://127.0.0.1:PORT", stop }.
+function H.fake_server(script, args)
+  -- Without LD_PRELOAD: under the ASan build it would instrument python too.
+  local p = io.popen(("env -u LD_PRELOAD python3 -u spec/servers/%s --port 0 %s 2>/dev/null"
+    .. " & echo $!"):format(script, args or ""))
+  local pid = tonumber(p:read("l"))
+  local port = tonumber((p:read("l") or ""):match("^LISTENING (%d+)"))
+  p:close()
+  assert(pid and port, script .. " did not start")
+  return { pid = pid, port = port, addr = ("http://127.0.0.1:%d"):format(port),
+    stop = function() os.execute("kill " .. pid .. " 2>/dev/null") end }
+end
+
 --- Path of a built program (reactcfg-lua, ...).
 function H.bin(name)
   return (os.getenv("RC_BIN") or "build") .. "/" .. name

@@ -1,0 +1,288 @@
+-- rc.http against a real nginx: conditional GET, 304, errors with the last value kept,
+-- recovery, malformed and oversized bodies, Retry-After, bearer tokens.
+local H = require "spec.lua.helpers"
+local N = require "spec.lua.nginx"
+
+local function policy(opts)
+  return ([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  limits = { source = rc.http { %s } },
+} }
+]]):format(opts)
+end
+
+-- Runs until pred() holds (at most `limit`), checking every 50 ms of loop time.
+local function run_until(e, pred, limit)
+  return e:run_until(pred, limit or "5s")
+end
+
+describe("rc.http", function()
+  local srv, e
+  local t0 = os.time() - 100
+  before_each(function() srv = N.start([[
+    location = /busy.json { add_header Retry-After 2 always; return 429; }
+    location = /fail.json { return 500; }
+    location = /secure.json {
+      if ($http_authorization != "Bearer s3cr3t-token") { return 401; }
+      try_files /limits.json =404;
+    }
+]]) end)
+  after_each(function()
+    H.cleanup()
+    if srv then srv:close() end
+  end)
+
+  it("delivers the initial value and detects a change on the next poll", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '100ms'"):format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    srv:write("limits.json", '{"rps": 200}', t0 + 1)
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 200 end))
+    assert.equal(0, #H.events(e, "source.error"))
+  end)
+
+  it("sends the validators back and treats 304 as no change", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '50ms'"):format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    e:commits()
+    e:run("600ms")
+    -- Several polls, all answered 304 by nginx, none of them a commit.
+    assert.truthy(#srv:access_lines("GET /limits.json 304") >= 3)
+    assert.equal(1, #srv:access_lines("GET /limits.json 200"))
+    assert.equal(0, #e:commits())
+    assert.equal(0, #H.events(e, "source.error"))
+  end)
+
+  it("keeps the last value while the server is down and recovers when it returns",
+    function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '100ms', backoff = { min = '50ms', "
+      .. "max = '200ms' }"):format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    e:events()
+    srv:stop()
+    local errors = {}
+    assert.truthy(run_until(e, function()
+      for _, ev in ipairs(H.events(e, "source.error")) do errors[#errors + 1] = ev end
+      return #errors >= 2
+    end))
+    assert.matches("connection refused", errors[1].message)
+    assert.equal("limits", errors[1].component)
+    assert.equal(10, e:get("limits.rps"))
+    srv:write("limits.json", '{"rps": 30}', t0 + 2)
+    srv:restart()
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 30 end))
+    assert.truthy(#H.events(e, "source.recovered") >= 1)
+  end)
+
+  it("reports recovery on a 304 after an outage without a commit", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '100ms', backoff = { min = '50ms', "
+      .. "max = '100ms' }"):format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    srv:stop()
+    assert.truthy(run_until(e, function() return #H.events(e, "source.error") > 0 end))
+    e:commits()
+    srv:restart()
+    assert.truthy(run_until(e, function() return #H.events(e, "source.recovered") > 0 end))
+    assert.equal(0, #e:commits())
+    assert.equal(10, e:get("limits.rps"))
+  end)
+
+  it("keeps the last value on a malformed body and takes the fixed one", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '100ms', backoff = { min = '50ms', "
+      .. "max = '100ms' }"):format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    e:events()
+    srv:write("limits.json", '{"rps": 1', t0 + 1)
+    local errs
+    assert.truthy(run_until(e, function()
+      errs = H.events(e, "source.error")
+      return #errs > 0
+    end))
+    assert.matches("limits.json", errs[1].file)
+    assert.equal(10, e:get("limits.rps"))
+    srv:write("limits.json", '{"rps": 11}', t0 + 2)
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 11 end))
+  end)
+
+  it("refuses a body larger than max_bytes", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '100ms', max_bytes = 64, "
+      .. "backoff = { min = '50ms', max = '100ms' }"):format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    e:events()
+    srv:write("limits.json", '{"rps": 12, "pad": "' .. ("x"):rep(200) .. '"}', t0 + 1)
+    local errs
+    assert.truthy(run_until(e, function()
+      errs = H.events(e, "source.error")
+      return #errs > 0
+    end))
+    assert.matches("larger than 64 bytes", errs[1].message)
+    assert.equal(10, e:get("limits.rps"))
+  end)
+
+  it("reports HTTP errors and honours Retry-After on 429", function()
+    e = H.engine(policy(("url = %q, interval = '50ms', backoff = { min = '50ms', "
+      .. "max = '100ms' }"):format(srv:url("busy.json"))))
+    local errs
+    assert.truthy(run_until(e, function()
+      errs = H.events(e, "source.error")
+      return #errs > 0
+    end))
+    assert.matches("HTTP 429", errs[1].message)
+    e:run("1500ms")
+    -- Without Retry-After the backoff (<= 100 ms) would have asked about 15 times.
+    assert.equal(1, #srv:access_lines("GET /busy.json 429"))
+    assert.is_nil(e:get("limits"))
+  end)
+
+  it("sends the token from token_env as a bearer token and never shows it", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '100ms', token_env = 'RC_SPEC_HTTP_TOKEN', "
+      .. "backoff = { min = '50ms', max = '100ms' }"):format(srv:url("secure.json"))))
+    assert.truthy(run_until(e, function() return #H.events(e, "source.error") > 0 end))
+    e:setenv("RC_SPEC_HTTP_TOKEN", "wrong")
+    local seen = {}
+    assert.truthy(run_until(e, function()
+      for _, ev in ipairs(e:events()) do seen[#seen + 1] = ev end
+      return #srv:access_lines("secure.json 401") >= 2
+    end))
+    e:setenv("RC_SPEC_HTTP_TOKEN", "s3cr3t-token")
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    for _, ev in ipairs(seen) do assert.not_matches("s3cr3t", ev.message) end
+    for _, ev in ipairs(e:events()) do assert.not_matches("s3cr3t", ev.message) end
+  end)
+
+  it("parses a large body off the loop and delivers it", function()
+    local items = {}
+    for i = 1, 200000 do items[i] = tostring(i) end
+    srv:write("big.json", '{"items": [' .. table.concat(items, ",") .. ']}', t0)
+    e = H.engine(policy(("url = %q"):format(srv:url("big.json"))))
+    assert.truthy(run_until(e, function()
+      return e:get("limits.items[199999]") == 200000   -- paths index from 0
+    end))
+    assert.equal(0, #H.events(e, "source.error"))
+  end)
+
+  it("closes cleanly while a large body is being parsed", function()
+    local items = {}
+    for i = 1, 300000 do items[i] = tostring(i) end
+    srv:write("big.json", '{"items": [' .. table.concat(items, ",") .. ']}', t0)
+    e = H.engine(policy(("url = %q"):format(srv:url("big.json"))))
+    -- Close as soon as nginx has sent it: the parse is then likely still running.
+    assert.truthy(run_until(e, function() return #srv:access_lines("big.json 200") > 0 end))
+    H.cleanup()
+  end)
+
+  it("keeps polling through a policy reload and stops the source it replaced", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    srv:write("other.json", '{"rps": 20}', t0)
+    local dir
+    e, dir = H.engine(policy(("url = %q, interval = '50ms'"):format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    local function reloaded()
+      local ok = e:run_until(function() return #H.events(e, "policy.reloaded") > 0 end)
+      return ok
+    end
+    -- Same source description: the running source is kept (only 304s follow).
+    H.write(dir .. "/policy.lua", "-- edited\n" ..
+      policy(("url = %q, interval = '50ms'"):format(srv:url("limits.json"))))
+    assert.truthy(reloaded())
+    e:run("300ms")
+    assert.equal(1, #srv:access_lines("GET /limits.json 200"))
+    -- Another URL: a new source; the old one asks nothing more once retired.
+    H.write(dir .. "/policy.lua",
+      policy(("url = %q, interval = '50ms'"):format(srv:url("other.json"))))
+    assert.truthy(reloaded())
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 20 end))
+    local before = #srv:access_lines("GET /limits.json")
+    e:run("300ms")
+    assert.equal(before, #srv:access_lines("GET /limits.json"))
+  end)
+
+  it("picks the format by extension when the server says octet-stream", function()
+    srv:write("app.yaml", "rps: 7\nname: api\n", t0)
+    e = H.engine(policy(("url = %q"):format(srv:url("app.yaml"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 7 end))
+    assert.equal("api", e:get("limits.name"))
+  end)
+
+  it("rejects bad options at load time", function()
+    local rc = require "reactcfg"
+    assert.has_error(function() rc.http { url = "http://x", intreval = "1s" } end)
+    local dir = H.tmpdir("http-bad")
+    H.write(dir .. "/policy.lua", policy("url = 'ftp://x/y'"))
+    local eng, err = rc.engine(dir .. "/policy.lua")
+    if eng then
+      local ok
+      ok, err = eng:start()
+      assert.falsy(ok)
+      eng:close()
+    end
+    H.rmdir(dir)
+    assert.matches("http:// or https://", tostring(err))
+  end)
+
+  it("reports a 500 and keeps retrying", function()
+    e = H.engine(policy(("url = %q, interval = '100ms'"):format(srv:url("fail.json"))))
+    local errs
+    assert.truthy(run_until(e, function()
+      errs = H.events(e, "source.error")
+      return #errs > 0
+    end))
+    assert.matches("HTTP 500", errs[1].message)
+    assert.truthy(run_until(e, function()
+      return #srv:access_lines("fail.json 500") >= 2
+    end))
+  end)
+end)
+
+describe("rc.http with slow and TLS servers", function()
+  local srv, e
+  after_each(function()
+    H.cleanup()
+    if srv then srv:close() end
+    srv = nil
+  end)
+
+  it("fails a request slower than its timeout and keeps the last value", function()
+    srv = N.start([[
+    location = /slow.json { default_type application/json; echo_sleep 3; echo '{"a":1}'; }
+]])
+    if not srv.echo then
+      pending("nginx has no echo module (echo_sleep)")
+      return
+    end
+    e = H.engine(policy(("url = %q, timeout = '300ms'"):format(srv:url("slow.json"))))
+    local errs
+    assert.truthy(run_until(e, function()
+      errs = H.events(e, "source.error")
+      return #errs > 0
+    end))
+    assert.matches("timed out after 300 ms", errs[1].message)
+    assert.is_nil(e:get("limits"))
+  end)
+
+  it("verifies TLS: refuses an unknown CA, accepts it with ca_file or insecure", function()
+    srv = N.start("", { tls = true })
+    srv:write("limits.json", '{"rps": 5}')
+    local url = srv:tls_url("limits.json")
+    e = H.engine(policy(("url = %q"):format(url)))
+    local errs
+    assert.truthy(run_until(e, function()
+      errs = H.events(e, "source.error")
+      return #errs > 0
+    end))
+    assert.matches("TLS certificate verification failed", errs[1].message)
+    H.cleanup()
+    e = H.engine(policy(("url = %q, ca_file = %q"):format(url, srv.cert)))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 5 end))
+    H.cleanup()
+    e = H.engine(policy(("url = %q, insecure = true"):format(url)))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 5 end))
+  end)
+end)

@@ -1,0 +1,320 @@
+/* consul.c: the Consul KV source, by blocking queries (api-docs/features/blocking):
+ * GET /v1/kv/<key>[?recurse]&index=<X-Consul-Index>&wait=<wait>. The rules every
+ * client must follow, and which several well-known ones break:
+ *  - the index going backwards (snapshot restore, tombstone GC) resets it to 0;
+ *  - an index is never below 1;
+ *  - a return is no guarantee of a change: only different data is delivered;
+ *  - a 404 still carries X-Consul-Index, so a missing key is awaited (value absent);
+ *  - queries are rate limited (token bucket, burst 2), so churn or a server that never
+ *    blocks degrades to polling instead of hammering;
+ *  - a 400 is a configuration error (a rejected key): reported, retried only at the
+ *    backoff ceiling;
+ *  - with stale reads, an answer from a server out of touch with the leader for more
+ *    than max_stale is read again once from the leader (consul-template's rule);
+ *  - the ACL token goes in X-Consul-Token, never in the URL (it would end up in logs);
+ *    a list filtered by ACLs (no token) is an error, not an empty prefix. */
+#include "remote_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONSUL_BURST 2.0
+
+typedef struct consul_source {
+  rc__remote r;
+  char *addr, *key, *prefix, *consistency;
+  char *shown;             /* the key's URL for messages (no query: no token there) */
+  rc__format fmt;
+  uint64_t wait_ms, rate_ms;
+  uint64_t max_stale_ms;   /* stale reads: how far behind the leader is acceptable */
+  bool fresh_next;         /* the next query skips ?stale (the last one was too old) */
+  bool fresh_now;          /* the query in flight skipped it */
+  uint64_t index;          /* last X-Consul-Index; 0 = read without blocking */
+  double tokens;           /* rate limit bucket */
+  uint64_t tokens_at;      /* uv_now of the last refill */
+} consul_source;
+
+static void query(rc__remote *r);
+
+/* ---- values ---- */
+
+/* The bytes of one KV entry (base64 `Value`, null = empty) parsed by format. */
+static int entry_value(consul_source *s, const rc_value_t *entry, const char *url,
+                       rc_value_t **out, rc_error *e) {
+  long i = rc__object_find(entry, "Value", 5);
+  const rc_value_t *b64 = i >= 0 ? entry->u.members[i].val : NULL;
+  if (!b64 || b64->type == RC_TYPE_NULL) {
+    *out = s->fmt == RC__FMT_TEXT ? rc__value_string("", 0) : rc__value_null();
+    return *out ? 0 : rc__err(e, RC_ENOMEM, url, 0, 0, "out of memory");
+  }
+  rc__buf raw;
+  rc__buf_init(&raw);
+  int rc = 0;
+  if (b64->type != RC_TYPE_STRING || !rc__base64_decode(b64->u.s, b64->len, &raw)) {
+    rc = rc__err(e, raw.oom ? RC_ENOMEM : RC_EPARSE, url, 0, 0,
+                 "Consul returned a Value that is not base64");
+  } else {
+    rc = rc__remote_parse(&s->r, s->fmt, raw.p ? raw.p : "", raw.n, url, out, e);
+  }
+  rc__buf_free(&raw);
+  return rc;
+}
+
+/* The value of a 200 response: the key's parsed value, or for a prefix an object of
+ * keys relative to the prefix (folders, i.e. keys ending in '/', left out). */
+static int response_value(consul_source *s, const rc__net_result *res, const char *url,
+                          rc_value_t **out, rc_error *e) {
+  rc_value_t *arr = NULL;
+  *out = NULL;
+  int rc = rc__remote_parse(&s->r, RC__FMT_JSON, res->body, res->body_len, url, &arr, e);
+  if (rc) return rc;
+  if (arr->type != RC_TYPE_ARRAY) {
+    rc__value_unref(arr);
+    return rc__err(e, RC_EPARSE, url, 0, 0, "Consul returned JSON that is not an array");
+  }
+  if (s->key) {
+    const rc_value_t *entry = arr->len ? arr->u.items[0] : NULL;
+    if (!entry || entry->type != RC_TYPE_OBJECT) {
+      rc__value_unref(arr);
+      return rc__err(e, RC_EPARSE, url, 0, 0, "Consul returned no KV entry");
+    }
+    rc = entry_value(s, entry, url, out, e);
+    rc__value_unref(arr);
+    return rc;
+  }
+  size_t plen = strlen(s->prefix);
+  rc__object_builder b;
+  rc__object_begin(&b);
+  for (uint32_t i = 0; rc == 0 && i < arr->len; i++) {
+    const rc_value_t *entry = arr->u.items[i];
+    long k = entry->type == RC_TYPE_OBJECT ? rc__object_find(entry, "Key", 3) : -1;
+    const rc_value_t *key = k >= 0 ? entry->u.members[k].val : NULL;
+    if (!key || key->type != RC_TYPE_STRING || key->len < plen) continue;
+    const char *rel = key->u.s + plen;
+    size_t rlen = key->len - plen;
+    if (rlen == 0 || rel[rlen - 1] == '/') continue;
+    char where[512];
+    snprintf(where, sizeof where, "%s (key %s)", url, key->u.s);
+    rc_value_t *v = NULL;
+    rc = entry_value(s, entry, where, &v, e);
+    if (rc == 0) rc__object_put(&b, rel, rlen, v);
+  }
+  rc__value_unref(arr);
+  if (rc) {
+    rc__object_abort(&b);
+    return rc;
+  }
+  *out = rc__object_end(&b);
+  return *out ? 0 : rc__err(e, RC_ENOMEM, url, 0, 0, "out of memory");
+}
+
+/* ---- the loop ---- */
+
+/* Takes a rate-limit token, or returns how long until one is there. */
+static uint64_t take_token(consul_source *s) {
+  uint64_t now = uv_now(s->r.base.eng->loop);
+  if (s->rate_ms == 0) return 0;
+  s->tokens += (double)(now - s->tokens_at) / (double)s->rate_ms;
+  if (s->tokens > CONSUL_BURST) s->tokens = CONSUL_BURST;
+  s->tokens_at = now;
+  if (s->tokens >= 1.0) {
+    s->tokens -= 1.0;
+    return 0;
+  }
+  uint64_t wait = (uint64_t)((1.0 - s->tokens) * (double)s->rate_ms) + 1;
+  return wait;
+}
+
+/* The next query: on the next loop turn; query() waits for a rate-limit token. */
+static void next_query(consul_source *s) { rc__remote_schedule(&s->r, 0); }
+
+static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
+  consul_source *s = ud;
+  rc__remote *r = &s->r;
+  r->req = NULL;
+  if (res->code == RC_ESTATE) return;
+  if (res->code) {
+    rc__remote_fail(r, res->err, 0);
+    return;
+  }
+  const char *url = s->shown;
+  rc_error e = {0};
+  if (res->status == 400) {
+    rc__remote_status_error(&e, url, res, "Consul rejected the request (check the key)");
+    rc__deliver_error(r->base.comp, &e);
+    /* A configuration error does not heal by retrying soon. */
+    rc__remote_schedule(r, r->backoff.max_ms);
+    return;
+  }
+  if (res->status != 200 && res->status != 404) {
+    rc__remote_status_error(&e, url, res, res->status == 403 ? "permission denied" : NULL);
+    bool busy = res->status == 429 || res->status == 503;
+    rc__remote_fail(r, &e, busy ? rc__retry_after_ms(res->retry_after) : 0);
+    return;
+  }
+  /* Lists are filtered, not refused, without read rights: an empty prefix would
+   * otherwise read as "all keys deleted" (the empty-config failure of other tools). */
+  const char *filtered = rc__net_header_value(req, "X-Consul-Results-Filtered-By-ACLs");
+  if (filtered && strcmp(filtered, "true") == 0) {
+    rc__err(&e, RC_EIO, url, 0, 0, "Consul filtered the results by ACL: the token is "
+            "missing or lacks key:read on this prefix (the last value stays)");
+    rc__remote_fail(r, &e, 0);
+    return;
+  }
+  if (!s->fresh_now && s->consistency && strcmp(s->consistency, "stale") == 0) {
+    const char *lc = rc__net_header_value(req, "X-Consul-LastContact");
+    const char *kl = rc__net_header_value(req, "X-Consul-KnownLeader");
+    bool old = lc && strtoull(lc, NULL, 10) > s->max_stale_ms;
+    if (old || (kl && strcmp(kl, "false") == 0)) {
+      s->fresh_next = true;  /* too old to trust: ask the leader once */
+      next_query(s);
+      return;
+    }
+  }
+  char *end = NULL;
+  unsigned long long idx = res->consul_index ? strtoull(res->consul_index, &end, 10) : 0;
+  if (!res->consul_index || end == res->consul_index) {
+    rc__err(&e, RC_EIO, url, 0, 0, "no X-Consul-Index in the response: is this Consul?");
+    rc__remote_fail(r, &e, 0);
+    return;
+  }
+  bool same = s->index && idx == s->index;
+  if (idx < s->index) {
+    /* Backwards (snapshot restore, GC): start over with a non-blocking read. */
+    s->index = 0;
+  } else {
+    s->index = idx < 1 ? 1 : idx;
+  }
+  rc__remote_success(r);
+  if (same && r->delivered) {
+    rc__remote_unchanged(r);
+  } else if (res->status == 404) {
+    rc__remote_deliver(r, NULL);  /* missing: absent, and awaited from this index */
+  } else {
+    rc_value_t *v = NULL;
+    if (response_value(s, res, url, &v, &e) != 0) {
+      /* Keep the last value; re-read without blocking after the backoff. */
+      s->index = 0;
+      rc__remote_fail(r, &e, 0);
+      return;
+    }
+    rc__remote_deliver(r, v);
+  }
+  next_query(s);
+}
+
+static void query(rc__remote *r) {
+  consul_source *s = (consul_source *)r;
+  if (r->req || r->stopping) return;
+  uint64_t wait = take_token(s);
+  if (wait) {
+    rc__remote_schedule(r, wait);
+    return;
+  }
+  rc_error e = {0};
+  const char *token = rc__token_get(&r->token, &e);
+  if (!token && e.code) {
+    rc__remote_fail(r, &e, 0);
+    return;
+  }
+  rc__buf url;
+  rc__buf_init(&url);
+  rc__buf_adds(&url, s->addr);
+  rc__buf_adds(&url, "/v1/kv/");
+  rc__url_path_escape(&url, s->key ? s->key : s->prefix);
+  char sep = '?';
+  if (s->prefix) {
+    rc__buf_adds(&url, "?recurse");
+    sep = '&';
+  }
+  s->fresh_now = s->fresh_next;
+  s->fresh_next = false;
+  if (s->consistency && !s->fresh_now) {
+    rc__buf_printf(&url, "%c%s", sep, s->consistency);
+    sep = '&';
+  }
+  if (s->index && !s->fresh_now)
+    rc__buf_printf(&url, "%cindex=%llu&wait=%llums", sep, (unsigned long long)s->index,
+                   (unsigned long long)s->wait_ms);
+  rc__net_header hs[1];
+  size_t n = 0;
+  if (token) hs[n++] = (rc__net_header){"X-Consul-Token", token};
+  /* The server may hold the query for wait + wait/16 (its jitter). */
+  uint64_t total = (s->index && !s->fresh_now ? s->wait_ms + s->wait_ms / 16 : 0) +
+                   r->timeout_ms;
+  rc__net_req_opts o = {
+    .url = url.p, .headers = hs, .nheaders = n,
+    .total_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total,
+    .connect_ms = r->timeout_ms < RC__NET_CONNECT_MS_DEFAULT ? r->timeout_ms : 0,
+    .max_body = r->max_bytes, .ca_file = r->ca_file, .insecure = r->insecure,
+  };
+  rc__net_callbacks cb = {.done = on_done};
+  if (url.oom) rc__err(&e, RC_ENOMEM, s->addr, 0, 0, "out of memory");
+  else r->req = rc__net_start(r->net, &o, &cb, s, &e);
+  rc__buf_free(&url);
+  if (!r->req) rc__remote_fail(r, &e, 0);
+}
+
+static int consul_start(rc__source *base, rc_error *err) {
+  consul_source *s = (consul_source *)base;
+  int rc = rc__remote_start(&s->r, query, err);
+  if (rc) return rc;
+  s->tokens = CONSUL_BURST;
+  s->tokens_at = uv_now(base->eng->loop);
+  query(&s->r);
+  return 0;
+}
+
+static void consul_stop(rc__source *base, void (*done)(rc__source *)) {
+  rc__remote_stop((rc__remote *)base, done);
+}
+
+static void consul_rescan(rc__source *base) { RC__UNUSED(base); }
+
+static void consul_free(rc__source *base) {
+  consul_source *s = (consul_source *)base;
+  rc__remote_free(&s->r);
+  rc__free(s->addr);
+  rc__free(s->key);
+  rc__free(s->prefix);
+  rc__free(s->consistency);
+  rc__free(s->shown);
+  rc__free(s);
+}
+
+static const rc__source_ops consul_ops = {"consul", consul_start, consul_stop,
+                                          consul_rescan, consul_free};
+
+rc__source *rc__consul_source_new(rc__component *c, rc_error *err) {
+  consul_source *s = rc__calloc(1, sizeof *s);
+  if (!s) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  rc__remote_init(&s->r, &consul_ops, c, 10000, 1000);
+  s->addr = rc__desc_string(c, "addr");
+  s->key = rc__desc_string(c, "consul_key");
+  s->prefix = rc__desc_string(c, "prefix");
+  s->consistency = rc__desc_string(c, "consistency");
+  s->wait_ms = (uint64_t)rc__desc_number(c, "wait_ms", 300000);
+  s->rate_ms = (uint64_t)rc__desc_number(c, "rate_limit_ms", 250);
+  s->max_stale_ms = (uint64_t)rc__desc_number(c, "max_stale_ms", 2000);
+  bool known = true;
+  s->fmt = c->src_format ? rc__format_from_name(c->src_format, &known) : RC__FMT_JSON;
+  if (s->fmt == RC__FMT_AUTO) s->fmt = RC__FMT_JSON;
+  rc__buf shown;
+  rc__buf_init(&shown);
+  rc__buf_printf(&shown, "%s/v1/kv/%s", s->addr ? s->addr : "", s->key ? s->key
+                 : s->prefix ? s->prefix : "");
+  s->shown = shown.oom ? NULL : rc__buf_take(&shown);
+  rc__buf_free(&shown);
+  if (!s->addr || (!s->key == !s->prefix) || !s->shown) {
+    rc__err(err, RC_EPOLICY, c->eng->policy_path, c->line, 0,
+            "component '%s': consul source needs an addr and one of key or prefix",
+            c->name);
+    consul_free(&s->r.base);
+    return NULL;
+  }
+  return &s->r.base;
+}

@@ -1,0 +1,114 @@
+/* remote_common.h: what the remote sources (http.c, consul.c, vault.c) share: the
+ * engine's one network context, a poll timer, retry with exponential backoff + jitter +
+ * ceiling, Retry-After, tokens read from an env var or a file, body parsing, and
+ * "deliver only what changed". Loop thread only, like every source. */
+#ifndef RC_REMOTE_COMMON_H
+#define RC_REMOTE_COMMON_H
+
+#include "engine.h"
+#include "net.h"
+
+/* Exponential backoff with jitter and a ceiling, reset on success. */
+typedef struct rc__backoff {
+  uint64_t min_ms, max_ms;  /* first delay, ceiling */
+  uint64_t cur_ms;          /* next base delay; 0 = reset */
+} rc__backoff;
+
+/* A secret read from an environment variable or a file (the file is re-read when its
+ * size or mtime change). Never printed; wiped when replaced or freed. */
+typedef struct rc__token {
+  char *env, *file;         /* where it comes from (names, not secrets) */
+  char *value;              /* NULL until read, or when none is configured */
+  int64_t mtime_ns;
+  int64_t size;
+} rc__token;
+
+/* The part every remote source starts with (first member: a cast from rc__source). */
+typedef struct rc__remote rc__remote;
+/* The end of a parse (rc__remote_parse_then): `v` (owned; NULL when rc != 0) or `err`. */
+typedef void (*rc__parsed_fn)(rc__remote *r, int rc, rc_value_t *v, const rc_error *err);
+
+struct rc__remote {
+  rc__source base;
+  rc__net *net;             /* the engine's; borrowed */
+  rc__net_request *req;     /* in flight, or NULL */
+  uv_timer_t timer;         /* next poll or retry */
+  bool timer_open, stopping;
+  void (*tick)(struct rc__remote *r);  /* what the timer runs */
+  void (*stop_done)(rc__source *);
+  rc__backoff backoff;
+  uint64_t rng;             /* xorshift state for jitter */
+  rc__token token;
+  rc__parse_limits limits;  /* copied: base.comp is NULL once retired */
+  char *ca_file;
+  bool insecure;
+  uint32_t timeout_ms;      /* per request, on top of a blocking query's wait */
+  size_t max_bytes;         /* largest body (net limit) */
+  rc_value_t *last;         /* last delivered value (NULL = absent) */
+  bool delivered;           /* `last` means something */
+  struct rc__parse_job *job;  /* a parse on the thread pool, or NULL */
+};
+
+/* Fills the shared fields from c's source description: token_env, token_file, ca_file,
+ * insecure, timeout_ms (default `timeout_dflt`), max_bytes, backoff_min_ms (default
+ * `backoff_min_dflt`) and backoff_max_ms (default 1 min). A string lost to OOM reads as
+ * absent (a missing token then fails the first request, visibly). */
+void rc__remote_init(rc__remote *r, const rc__source_ops *ops, rc__component *c,
+                     uint32_t timeout_dflt, uint64_t backoff_min_dflt);
+/* Opens the timer and takes the engine's network (creating it on first use). `tick`
+ * runs for every timer expiry. 0 or an RC_E* code with `err` filled. */
+int rc__remote_start(rc__remote *r, void (*tick)(rc__remote *), rc_error *err);
+/* Cancels the request, closes the timer; `done` runs when it is closed. */
+void rc__remote_stop(rc__remote *r, void (*done)(rc__source *));
+/* Frees the shared fields (not `r` itself). */
+void rc__remote_free(rc__remote *r);
+/* Runs `tick` after `ms` (0 = on the next loop turn). */
+void rc__remote_schedule(rc__remote *r, uint64_t ms);
+/* `ms` less up to 10% at random: a fleet started together does not poll in step. */
+uint64_t rc__remote_splay(rc__remote *r, uint64_t ms);
+
+/* Reports a failure (an error event; the last value stays) and schedules the retry:
+ * the next backoff delay, or `retry_after_ms` when that is longer. */
+void rc__remote_fail(rc__remote *r, const rc_error *err, uint64_t retry_after_ms);
+/* The next backoff delay, with jitter in [d/2, d]; doubles up to the ceiling. */
+uint64_t rc__backoff_next(rc__backoff *b, uint64_t *rng);
+/* A success: the next failure starts from the first delay again. */
+void rc__remote_success(rc__remote *r);
+/* Delivers `v` (moved in; NULL = absent) unless it equals the last delivery; a source
+ * that was failing gets the value again so that the engine reports its recovery. */
+void rc__remote_deliver(rc__remote *r, rc_value_t *v);
+/* The source answered but nothing changed (304, a blocking query timing out). Reports
+ * recovery if the source was failing. */
+void rc__remote_unchanged(rc__remote *r);
+
+/* The current token (borrowed until the next call), NULL when none is configured. On a
+ * configured token that cannot be read: NULL with `err` filled (RC_EIO). */
+const char *rc__token_get(rc__token *t, rc_error *err);
+void rc__token_free(rc__token *t);
+
+/* Parses a body and calls `fn` with the result: at once on the loop for a small body,
+ * from the thread pool for one of RC__REMOTE_ASYNC_BYTES or more (the body is copied).
+ * While r->job is set the source starts nothing else; stop waits for the job. */
+#define RC__REMOTE_ASYNC_BYTES ((size_t)1 << 20)
+void rc__remote_parse_then(rc__remote *r, rc__format fmt, const char *body, size_t len,
+                           const char *url, rc__parsed_fn fn);
+/* Milliseconds asked by a Retry-After header (seconds or an HTTP date), 0 if none. */
+uint64_t rc__retry_after_ms(const char *v);
+/* Parses a body into *out (NULL on failure with `err` filled). `url` names the input in
+ * messages. */
+int rc__remote_parse(rc__remote *r, rc__format fmt, const char *body, size_t len,
+                     const char *url, rc_value_t **out, rc_error *err);
+/* "HTTP 503 Service Unavailable: <first line of the body>" into err (RC_EIO), `url` as
+ * the file. Returns RC_EIO. */
+int rc__remote_status_error(rc_error *err, const char *url, const rc__net_result *res,
+                            const char *what);
+/* Appends `s` percent-encoded, keeping '/' (a path in a URL). */
+void rc__url_path_escape(rc__buf *b, const char *s);
+/* Member `key` of object `o` (borrowed), NULL if `o` is not an object or lacks it. */
+const rc_value_t *rc__json_member(const rc_value_t *o, const char *key);
+/* A number member as a double (`dflt` when absent or not a number). */
+double rc__json_number(const rc_value_t *o, const char *key, double dflt);
+/* base64 (RFC 4648, with padding) into `out`; returns false if malformed. */
+bool rc__base64_decode(const char *s, size_t n, rc__buf *out);
+
+#endif

@@ -1,0 +1,307 @@
+/* vault.c: the Vault KV v2 source. Reads GET /v1/<mount>/data/<path> with X-Vault-Token
+ * every `interval` (KV has no lease to time re-reads by); a new version is delivered,
+ * a deleted or destroyed latest version (404 with a body whose data is null) is
+ * "absent", a 403 is an error event. The token is kept alive: lookup-self learns its
+ * TTL, renew-self runs at about 2/3 of it (the reference client's rhythm), and when
+ * renewal stops extending it (max TTL) a clear error is reported the moment it expires.
+ * One request at a time: the timer runs whichever of read / renew is due first. */
+#include "remote_common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct vault_source {
+  rc__remote r;
+  char *addr, *url, *shown;
+  uint64_t interval_ms;
+  bool renew;               /* keep the token alive */
+  /* what the next tick does, in uv_now() milliseconds; 0 = nothing planned */
+  uint64_t read_at, renew_at, expire_at;
+  uint64_t token_hash;      /* the token lookup-self described; 0 = look it up */
+  uint64_t increment_s;     /* TTL to ask for at renewal (the token's creation TTL) */
+  bool expiry_reported;
+  enum { OP_READ, OP_LOOKUP, OP_RENEW } op;  /* the request in flight */
+} vault_source;
+
+static void tick(rc__remote *r);
+
+static uint64_t now_ms(const vault_source *s) { return uv_now(s->r.base.eng->loop); }
+
+/* Arms the timer for the earliest thing planned. */
+static void plan(vault_source *s) {
+  uint64_t at = s->read_at;
+  if (s->renew_at && s->renew_at < at) at = s->renew_at;
+  if (s->expire_at && !s->expiry_reported && s->expire_at < at) at = s->expire_at;
+  uint64_t now = now_ms(s);
+  rc__remote_schedule(&s->r, at > now ? at - now : 0);
+}
+
+static void fail(vault_source *s, const rc_error *e, uint64_t retry_after) {
+  /* The failed step is retried after the backoff; reads wait as long. */
+  uint64_t d = rc__backoff_next(&s->r.backoff, &s->r.rng);
+  if (retry_after > d) d = retry_after;
+  rc__deliver_error(s->r.base.comp, e);
+  uint64_t at = now_ms(s) + d;
+  if (s->op == OP_READ || s->read_at < at) s->read_at = at;
+  if (s->op == OP_RENEW) s->renew_at = at;
+  plan(s);
+}
+
+static int status_error(vault_source *s, const rc__net_result *res, rc_error *e) {
+  const char *what = res->status == 403 ? "permission denied (is the token valid and "
+                                          "allowed to read this path?)"
+                     : res->status == 503 ? "Vault is sealed or unavailable"
+                                          : NULL;
+  return rc__remote_status_error(e, s->shown, res, what);
+}
+
+/* ---- token lifetime ---- */
+
+/* The token will expire at `at` and cannot be extended: stop renewing. */
+static void final_expiry(vault_source *s, uint64_t at) {
+  s->renew_at = 0;
+  s->expire_at = at;
+}
+
+static void after_lookup(vault_source *s, const rc_value_t *data) {
+  uint64_t now = now_ms(s);
+  double ttl = rc__json_number(data, "ttl", 0);
+  const rc_value_t *renewable = rc__json_member(data, "renewable");
+  double creation = rc__json_number(data, "creation_ttl", ttl);
+  s->increment_s = (uint64_t)(creation > 0 ? creation : ttl);
+  s->expiry_reported = false;
+  if (ttl <= 0) {  /* root and other tokens without expiry */
+    s->renew_at = s->expire_at = 0;
+    return;
+  }
+  uint64_t ttl_ms = (uint64_t)(ttl * 1000);
+  if (!s->renew || !renewable || renewable->type != RC_TYPE_BOOL || !renewable->u.b) {
+    final_expiry(s, now + ttl_ms);
+    return;
+  }
+  s->expire_at = now + ttl_ms;
+  s->renew_at = now + rc__remote_splay(&s->r, ttl_ms * 2 / 3);
+}
+
+/* Vault warns when it capped a TTL ("... exceeded the effective max_ttl of ..."). */
+static bool capped(const rc_value_t *body) {
+  const rc_value_t *w = rc__json_member(body, "warnings");
+  for (uint32_t i = 0; w && w->type == RC_TYPE_ARRAY && i < w->len; i++)
+    if (w->u.items[i]->type == RC_TYPE_STRING && strstr(w->u.items[i]->u.s, "max_ttl"))
+      return true;
+  return false;
+}
+
+static void after_renew(vault_source *s, const rc_value_t *body) {
+  const rc_value_t *auth = rc__json_member(body, "auth");
+  uint64_t now = now_ms(s);
+  double ld = rc__json_number(auth, "lease_duration", 0);
+  uint64_t ld_ms = (uint64_t)(ld * 1000);
+  s->expiry_reported = false;
+  if (ld <= 0) {
+    s->renew_at = s->expire_at = 0;
+    return;
+  }
+  /* Less than asked for: the max TTL caps it, and the next renewal cannot go further. */
+  if ((uint64_t)ld < s->increment_s || capped(body)) {
+    final_expiry(s, now + ld_ms);
+    return;
+  }
+  s->expire_at = now + ld_ms;
+  s->renew_at = now + rc__remote_splay(&s->r, ld_ms * 2 / 3);
+}
+
+/* ---- responses ---- */
+
+static void on_read(vault_source *s, const rc__net_result *res, rc_value_t *body) {
+  rc_error e = {0};
+  if (res->status == 200 || res->status == 404) {
+    /* 404: no such secret ({"errors":[]}) or its latest version deleted or destroyed
+     * (a full body with data.data = null): absent either way. */
+    const rc_value_t *data = rc__json_member(rc__json_member(body, "data"), "data");
+    if (res->status == 200 && (!data || (data->type != RC_TYPE_OBJECT &&
+                                         data->type != RC_TYPE_NULL))) {
+      rc__err(&e, RC_EPARSE, s->shown, 0, 0, "not a KV v2 response (is the mount KV v2?)");
+      fail(s, &e, 0);
+      return;
+    }
+    rc__remote_success(&s->r);
+    rc__remote_deliver(&s->r, data && data->type == RC_TYPE_OBJECT
+                                ? rc__value_ref(data) : NULL);
+    s->read_at = now_ms(s) + rc__remote_splay(&s->r, s->interval_ms);
+    plan(s);
+    return;
+  }
+  status_error(s, res, &e);
+  bool busy = res->status == 429 || res->status == 503;
+  fail(s, &e, busy ? rc__retry_after_ms(res->retry_after) : 0);
+}
+
+static void on_token(vault_source *s, const rc__net_result *res, rc_value_t *body) {
+  rc_error e = {0};
+  if (res->status == 200) {
+    if (s->op == OP_LOOKUP) after_lookup(s, rc__json_member(body, "data"));
+    else after_renew(s, body);
+    rc__remote_success(&s->r);
+    plan(s);
+    return;
+  }
+  if (s->op == OP_RENEW && res->status == 400) {
+    /* "lease is not renewable": it lives until its expiry, which stays planned. */
+    s->renew_at = 0;
+    plan(s);
+    return;
+  }
+  const char *what = s->op == OP_LOOKUP ? "token lookup failed" : "token renewal failed";
+  rc__remote_status_error(&e, s->shown, res, what);
+  if (s->op == OP_LOOKUP) s->token_hash = 0;  /* look it up again after the backoff */
+  fail(s, &e, 0);
+}
+
+static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
+  RC__UNUSED(req);
+  vault_source *s = ud;
+  s->r.req = NULL;
+  if (res->code == RC_ESTATE) return;
+  if (res->code) {
+    if (s->op == OP_LOOKUP) s->token_hash = 0;
+    fail(s, res->err, 0);
+    return;
+  }
+  rc_value_t *body = NULL;
+  rc_error e = {0};
+  bool want_body = res->status == 200 || (s->op == OP_READ && res->status == 404);
+  if (want_body && res->body_len &&
+      rc__remote_parse(&s->r, RC__FMT_JSON, res->body, res->body_len, s->shown, &body,
+                       &e) != 0) {
+    fail(s, &e, 0);
+    return;
+  }
+  if (s->op == OP_READ) on_read(s, res, body);
+  else on_token(s, res, body);
+  rc__value_unref(body);
+}
+
+/* ---- requests ---- */
+
+static void start_request(vault_source *s, const char *path, rc__net_method m,
+                          const char *body, const char *token) {
+  rc__remote *r = &s->r;
+  rc_error e = {0};
+  char url[2048];
+  if (path) snprintf(url, sizeof url, "%s%s", s->addr, path);
+  rc__net_header hs[1] = {{"X-Vault-Token", token}};
+  rc__net_req_opts o = {
+    .url = path ? url : s->url, .method = m,
+    .body = body, .body_len = body ? strlen(body) : 0,
+    .headers = hs, .nheaders = 1, .total_ms = r->timeout_ms,
+    .connect_ms = r->timeout_ms < RC__NET_CONNECT_MS_DEFAULT ? r->timeout_ms : 0,
+    .max_body = r->max_bytes, .ca_file = r->ca_file, .insecure = r->insecure,
+  };
+  rc__net_callbacks cb = {.done = on_done};
+  r->req = rc__net_start(r->net, &o, &cb, s, &e);
+  if (!r->req) fail(s, &e, 0);
+}
+
+static void tick(rc__remote *r) {
+  vault_source *s = (vault_source *)r;
+  if (r->req || r->stopping) return;
+  uint64_t now = now_ms(s);
+  rc_error e = {0};
+  const char *token = rc__token_get(&r->token, &e);
+  if (!token) {
+    if (!e.code) rc__err(&e, RC_EIO, NULL, 0, 0, "no Vault token configured");
+    s->op = OP_READ;
+    fail(s, &e, 0);
+    return;
+  }
+  uint64_t h = rc__hash64(token, strlen(token));
+  if (s->renew && h != s->token_hash) {
+    /* A new token (first start, or the token file was rewritten): learn its TTL. */
+    s->token_hash = h;
+    s->op = OP_LOOKUP;
+    start_request(s, "/v1/auth/token/lookup-self", RC__NET_GET, NULL, token);
+    return;
+  }
+  if (s->expire_at && !s->expiry_reported && now >= s->expire_at && !s->renew_at) {
+    s->expiry_reported = true;
+    rc__err(&e, RC_EIO, s->shown, 0, 0,
+            "the Vault token expired: it reached its max TTL or was not renewable; "
+            "give the source a new token (the last value stays)");
+    rc__deliver_error(r->base.comp, &e);
+  }
+  if (s->renew_at && now >= s->renew_at) {
+    char body[64];
+    snprintf(body, sizeof body, "{\"increment\":\"%llus\"}",
+             (unsigned long long)s->increment_s);
+    s->op = OP_RENEW;
+    start_request(s, "/v1/auth/token/renew-self", RC__NET_POST, body, token);
+    return;
+  }
+  if (now >= s->read_at) {
+    s->op = OP_READ;
+    start_request(s, NULL, RC__NET_GET, NULL, token);
+    return;
+  }
+  plan(s);
+}
+
+static int vault_start(rc__source *base, rc_error *err) {
+  vault_source *s = (vault_source *)base;
+  int rc = rc__remote_start(&s->r, tick, err);
+  if (rc) return rc;
+  s->read_at = now_ms(s);
+  tick(&s->r);
+  return 0;
+}
+
+static void vault_stop(rc__source *base, void (*done)(rc__source *)) {
+  rc__remote_stop((rc__remote *)base, done);
+}
+
+static void vault_rescan(rc__source *base) { RC__UNUSED(base); }
+
+static void vault_free(rc__source *base) {
+  vault_source *s = (vault_source *)base;
+  rc__remote_free(&s->r);
+  rc__free(s->addr);
+  rc__free(s->url);
+  rc__free(s->shown);
+  rc__free(s);
+}
+
+static const rc__source_ops vault_ops = {"vault", vault_start, vault_stop, vault_rescan,
+                                         vault_free};
+
+rc__source *rc__vault_source_new(rc__component *c, rc_error *err) {
+  vault_source *s = rc__calloc(1, sizeof *s);
+  if (!s) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  rc__remote_init(&s->r, &vault_ops, c, 10000, 1000);
+  s->addr = rc__desc_string(c, "addr");
+  char *mount = rc__desc_string(c, "mount");
+  s->interval_ms = c->src_interval_ms ? c->src_interval_ms : 30000;
+  s->renew = rc__desc_bool(c, "renew", true);
+  if (s->addr && mount && c->src_path) {
+    rc__buf u;
+    rc__buf_init(&u);
+    rc__buf_adds(&u, s->addr);
+    rc__buf_adds(&u, "/v1/");
+    rc__url_path_escape(&u, mount);
+    rc__buf_adds(&u, "/data/");
+    rc__url_path_escape(&u, c->src_path);
+    s->url = u.oom ? NULL : rc__buf_take(&u);
+    rc__buf_free(&u);
+    s->shown = s->url ? rc__strdup(s->url) : NULL;
+  }
+  rc__free(mount);
+  if (!s->url || !s->shown) {
+    rc__err(err, RC_EPOLICY, c->eng->policy_path, c->line, 0,
+            "component '%s': vault source needs an addr, a mount and a path", c->name);
+    vault_free(&s->r.base);
+    return NULL;
+  }
+  return &s->r.base;
+}
