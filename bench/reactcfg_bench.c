@@ -17,6 +17,7 @@ static int usage(void) {
           "       %s parse FILE [--format json|yaml|toml|dotenv] [--iterations N]\n"
           "       %s latency --help\n"
           "       %s pipeline [--updates N] [--policy trivial|merge]\n"
+          "       %s http-fleet --base URL [--sources N] [--seconds S]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -24,8 +25,10 @@ static int usage(void) {
           "  latency  save-to-callback latency of a watched file (see --help)\n"
           "  pipeline small updates per second through the whole engine; prints\n"
           "           pipeline policy=<p> updates=<n> commits=<n> seconds=<s>\n"
-          "           updates_per_s=<r> us_per_update=<u>\n",
-          prog, prog, prog, prog);
+          "           updates_per_s=<r> us_per_update=<u>\n"
+          "  http-fleet N HTTP sources polling BASE/f<i>.json every second; prints\n"
+          "           http-fleet sources=<n> ... cpu_pct=<%% of one core> rss_mb=<m>\n",
+          prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -178,6 +181,7 @@ out:
 int rc_bench_latency_main(int argc, char **argv); /* bench/latency.c */
 int rc_bench_parse_main(int argc, char **argv);   /* bench/parse_bench.c */
 int rc_bench_pipeline_main(int argc, char **argv); /* bench/pipeline.c */
+int rc_bench_fleet_main(int argc, char **argv);    /* bench/fleet.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -188,6 +192,7 @@ static const struct {
   {"latency", rc_bench_latency_main},
   {"parse", rc_bench_parse_main},
   {"pipeline", rc_bench_pipeline_main},
+  {"http-fleet", rc_bench_fleet_main},
 };
 
 int main(int argc, char **argv) {
