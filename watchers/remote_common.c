@@ -72,6 +72,8 @@ void rc__remote_init(rc__remote *r, const rc__source_ops *ops, rc__component *c,
   r->backoff.max_ms = (uint64_t)rc__desc_number(c, "backoff_max_ms", 60000);
   if (r->backoff.min_ms < 1) r->backoff.min_ms = 1;
   if (r->backoff.max_ms < r->backoff.min_ms) r->backoff.max_ms = r->backoff.min_ms;
+  r->circuit_failures = (uint32_t)rc__desc_number(c, "circuit_failures", 5);
+  r->circuit_cooldown_ms = (uint64_t)rc__desc_number(c, "circuit_cooldown_ms", 30000);
   /* The body limit bounds the parser too. */
   if (r->max_bytes && r->max_bytes < r->limits.max_bytes)
     r->limits.max_bytes = r->max_bytes;
@@ -152,11 +154,33 @@ uint64_t rc__backoff_next(rc__backoff *b, uint64_t *rng) {
   return half + (half ? rnd(rng) % (half + 1) : 0) + (d & 1);
 }
 
-void rc__remote_success(rc__remote *r) { r->backoff.cur_ms = 0; }
+static void circuit_event(rc__remote *r, const char *fmt, unsigned long long n) {
+  rc__component *c = r->base.comp;
+  if (c) rc__emit(r->base.eng, RC_EVENT_COMPONENT_STATE, c->name, NULL, 0, 0, 0, fmt, n);
+}
+
+void rc__remote_success(rc__remote *r) {
+  r->backoff.cur_ms = 0;
+  r->failures = 0;
+  if (r->circuit_open) {
+    r->circuit_open = false;
+    circuit_event(r, "circuit closed: the source answers again (after %llu ms open or "
+                     "more)", (unsigned long long)r->circuit_cooldown_ms);
+  }
+}
 
 void rc__remote_fail(rc__remote *r, const rc_error *err, uint64_t retry_after_ms) {
   rc__deliver_error(r->base.comp, err);
   uint64_t d = rc__backoff_next(&r->backoff, &r->rng);
+  r->failures++;
+  if (r->circuit_failures && r->failures >= r->circuit_failures) {
+    /* Open (or still open after a failed probe): leave the server alone for a while. */
+    if (!r->circuit_open)
+      circuit_event(r, "circuit open after %llu failures in a row: no request until the "
+                       "cool-down ends, then one probe", (unsigned long long)r->failures);
+    r->circuit_open = true;
+    if (d < r->circuit_cooldown_ms) d = r->circuit_cooldown_ms;
+  }
   rc__remote_schedule(r, retry_after_ms > d ? retry_after_ms : d);
 }
 

@@ -37,6 +37,11 @@ struct rc__remote {
   void (*tick)(struct rc__remote *r);  /* what the timer runs */
   void (*stop_done)(rc__source *);
   rc__backoff backoff;
+  /* Circuit breaker: after `circuit_failures` failures in a row (0: never) no request
+   * for `circuit_cooldown_ms`, then one probe; a success closes it. */
+  uint32_t failures, circuit_failures;
+  uint64_t circuit_cooldown_ms;
+  bool circuit_open;
   uint64_t rng;             /* xorshift state for jitter */
   rc__token token;
   rc__parse_limits limits;  /* copied: base.comp is NULL once retired */

@@ -31,7 +31,7 @@ local function check_options(fname, opts, allowed)
 end
 
 local COMMON = { token_env = true, token_file = true, timeout = true, max_bytes = true,
-  ca_file = true, insecure = true, backoff = true, limits = true }
+  ca_file = true, insecure = true, backoff = true, limits = true, circuit = true }
 
 local function with_common(t)
   for k in pairs(COMMON) do t[k] = true end
@@ -135,6 +135,28 @@ local function common(h, src, out, timeout_dflt)
     if out.backoff_max_ms and out.backoff_max_ms < (out.backoff_min_ms or 1000) then
       h.fail("backoff.max is shorter than backoff.min")
     end
+  end
+  -- circuit = { failures = 5, cooldown = "30s" } (the default) or false: after that many
+  -- failures in a row, no request for `cooldown`; then one probe.
+  local circuit = src.circuit
+  if circuit == false then
+    out.circuit_failures = 0
+  elseif circuit ~= nil then
+    if type(circuit) ~= "table" then
+      h.fail("'circuit' must be false or { failures = 5, cooldown = \"30s\" }")
+    end
+    for k in pairs(circuit) do
+      if k ~= "failures" and k ~= "cooldown" then
+        h.fail("circuit: unknown key '%s' (expected failures, cooldown)", tostring(k))
+      end
+    end
+    local n = circuit.failures
+    if n ~= nil and (math.type(n) ~= "integer" or n < 1) then
+      h.fail("circuit.failures must be a positive integer")
+    end
+    out.circuit_failures = n
+    out.circuit_cooldown_ms = circuit.cooldown
+      and h.duration(circuit.cooldown, "circuit.cooldown")
   end
 end
 

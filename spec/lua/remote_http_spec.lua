@@ -77,6 +77,40 @@ describe("rc.http", function()
     assert.truthy(#H.events(e, "source.recovered") >= 1)
   end)
 
+  it("opens the circuit after failures in a row, probes after the cool-down, closes on "
+    .. "success", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '100ms', backoff = { min = '20ms', "
+      .. "max = '40ms' }, circuit = { failures = 3, cooldown = '1s' }")
+      :format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    e:events()
+    srv:stop()
+    local errors, opened = 0, nil
+    assert.truthy(run_until(e, function()
+      for _, ev in ipairs(e:events()) do
+        if ev.event == "source.error" then errors = errors + 1 end
+        if ev.event == "component.state" and ev.message:find("circuit open") then
+          opened = ev
+        end
+      end
+      return opened ~= nil
+    end))
+    assert.equal(3, errors)
+    assert.matches("circuit open after 3 failures in a row", opened.message)
+    -- Open: no request (so no new error) for the cool-down, though backoff is 40 ms.
+    e:run("700ms")
+    assert.equal(0, #H.events(e, "source.error"))
+    srv:write("limits.json", '{"rps": 30}', t0 + 2)
+    srv:restart()
+    local closed
+    assert.truthy(run_until(e, function()
+      closed = closed or H.events(e, "component.state")[1]
+      return closed ~= nil and e:get("limits.rps") == 30
+    end))
+    assert.matches("circuit closed", closed.message)
+  end)
+
   it("reports recovery on a 304 after an outage without a commit", function()
     srv:write("limits.json", '{"rps": 10}', t0)
     e = H.engine(policy(("url = %q, interval = '100ms', backoff = { min = '50ms', "
