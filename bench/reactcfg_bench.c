@@ -18,6 +18,7 @@ static int usage(void) {
           "       %s latency --help\n"
           "       %s pipeline [--updates N] [--policy trivial|merge]\n"
           "       %s http-fleet --base URL [--sources N] [--seconds S]\n"
+          "       %s consul-rtt --addr URL [--writes N] [--gap-ms MS]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -27,8 +28,10 @@ static int usage(void) {
           "           pipeline policy=<p> updates=<n> commits=<n> seconds=<s>\n"
           "           updates_per_s=<r> us_per_update=<u>\n"
           "  http-fleet N HTTP sources polling BASE/f<i>.json every second; prints\n"
-          "           http-fleet sources=<n> ... cpu_pct=<%% of one core> rss_mb=<m>\n",
-          prog, prog, prog, prog, prog);
+          "           http-fleet sources=<n> ... cpu_pct=<%% of one core> rss_mb=<m>\n"
+          "  consul-rtt KV write -> C callback through a blocking query; prints\n"
+          "           consul-rtt writes=<n> seen=<n> p50_us=.. p90_us=.. p99_us=.. max_us=..\n",
+          prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -182,6 +185,7 @@ int rc_bench_latency_main(int argc, char **argv); /* bench/latency.c */
 int rc_bench_parse_main(int argc, char **argv);   /* bench/parse_bench.c */
 int rc_bench_pipeline_main(int argc, char **argv); /* bench/pipeline.c */
 int rc_bench_fleet_main(int argc, char **argv);    /* bench/fleet.c */
+int rc_bench_consul_rtt_main(int argc, char **argv); /* bench/consul_rtt.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -193,6 +197,7 @@ static const struct {
   {"parse", rc_bench_parse_main},
   {"pipeline", rc_bench_pipeline_main},
   {"http-fleet", rc_bench_fleet_main},
+  {"consul-rtt", rc_bench_consul_rtt_main},
 };
 
 int main(int argc, char **argv) {

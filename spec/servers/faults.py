@@ -133,6 +133,9 @@ class FaultyHandler(BaseHTTPRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive, like the real Go servers
+    # Go's net package sets TCP_NODELAY on every connection; without it a response
+    # written in two parts waits ~40 ms for the client's delayed ACK.
+    disable_nagle_algorithm = True
     default_messages = {}
 
     def log_message(self, fmt, *args):

@@ -1,0 +1,135 @@
+/* consul_rtt.c: `reactcfg-bench consul-rtt`: the time from a Consul KV write (the PUT
+ * answered) to the engine's C callback holding the new value, through the rc.consul
+ * blocking query, against a server on 127.0.0.1 (scripts/bench starts the
+ * protocol-faithful spec/servers/consul_server.py). Writes come from a second thread
+ * with libcurl, one every `gap` (longer than the source's rate limit). One line:
+ * consul-rtt writes=<n> seen=<n> p50_us=<..> p90_us=<..> p99_us=<..> max_us=<..>. */
+#include "engine.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int rc_bench_consul_rtt_main(int argc, char **argv);
+
+typedef struct rtt {
+  const char *addr;
+  int n, gap_ms;
+  _Atomic int64_t put_ns[1024];   /* when write i was acknowledged */
+  _Atomic int64_t seen_ns[1024];  /* when the callback saw value i */
+  _Atomic bool done;
+} rtt;
+
+static size_t sink(char *p, size_t s, size_t n, void *ud) {
+  (void)p, (void)ud;
+  return s * n;
+}
+
+static void *writer(void *arg) {
+  rtt *r = arg;
+  CURL *h = curl_easy_init();
+  char url[512], body[64];
+  snprintf(url, sizeof url, "%s/v1/kv/bench/rtt", r->addr);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+  for (int i = 1; i <= r->n; i++) {
+    usleep((useconds_t)r->gap_ms * 1000);
+    snprintf(body, sizeof body, "{\"i\": %d}", i);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(h) == CURLE_OK) atomic_store(&r->put_ns[i], rc__real_ns());
+  }
+  usleep(500000);
+  atomic_store(&r->done, true);
+  curl_easy_cleanup(h);
+  return NULL;
+}
+
+static void on_change(void *ud, const rc_snapshot_t *s, const rc_change_t *ch, size_t n) {
+  (void)ch, (void)n;
+  rtt *r = ud;
+  int64_t i = 0;
+  if (rc_snapshot_get_int(s, "k.i", &i) == 0 && i > 0 && i <= r->n &&
+      atomic_load(&r->seen_ns[i]) == 0)
+    atomic_store(&r->seen_ns[i], rc__real_ns());
+}
+
+static int cmp_ll(const void *a, const void *b) {
+  long long x = *(const long long *)a, y = *(const long long *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void poll_done(uv_timer_t *t) {
+  rtt *r = t->data;
+  if (atomic_load(&r->done)) uv_stop(t->loop);
+}
+
+int rc_bench_consul_rtt_main(int argc, char **argv) {
+  static rtt r;
+  r.n = 50;
+  r.gap_ms = 400;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--addr") && i + 1 < argc) r.addr = argv[++i];
+    else if (!strcmp(argv[i], "--writes") && i + 1 < argc) r.n = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--gap-ms") && i + 1 < argc) r.gap_ms = atoi(argv[++i]);
+    else r.addr = NULL, i = argc;
+  }
+  if (!r.addr || r.n < 1 || r.n > 1000) {
+    fprintf(stderr, "usage: reactcfg-bench consul-rtt --addr http://127.0.0.1:PORT "
+                    "[--writes N (<= 1000)] [--gap-ms MS]\n");
+    return 2;
+  }
+  char dir[] = "/tmp/rc-consul-rtt.XXXXXX", path[64];
+  if (!mkdtemp(dir)) return 1;
+  snprintf(path, sizeof path, "%s/policy.lua", dir);
+  FILE *f = fopen(path, "w");
+  if (!f) return 1;
+  fprintf(f, "local rc = require 'reactcfg'\nreturn rc.policy { components = {\n"
+             "  k = { source = rc.consul { addr = '%s', key = 'bench/rtt' },\n"
+             "        startup = 'default' },\n} }\n", r.addr);
+  fclose(f);
+  rc_error err = {0};
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  rc_engine_t *eng = rc_engine_new(&err);
+  rc_engine_set_policy_reload(eng, false);
+  int rc = rc_engine_load_policy(eng, path, &err);
+  if (!rc) rc = rc_subscribe(eng, "k", on_change, &r, &err) > 0 ? 0 : RC_ENOMEM;
+  if (!rc) rc = rc_engine_attach(eng, &loop, &err);
+  unlink(path);
+  rmdir(dir);
+  if (rc) {
+    fprintf(stderr, "reactcfg-bench consul-rtt: %s\n", err.message);
+    rc_engine_free(eng);
+    return 1;
+  }
+  pthread_t th;
+  pthread_create(&th, NULL, writer, &r);
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  t.data = &r;
+  uv_timer_start(&t, poll_done, 50, 50);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&t, NULL);
+  pthread_join(th, NULL);
+  long long lat[1024];
+  int seen = 0;
+  for (int i = 1; i <= r.n; i++) {
+    int64_t p = atomic_load(&r.put_ns[i]), s = atomic_load(&r.seen_ns[i]);
+    if (p && s) lat[seen++] = (long long)(s - p) / 1000;
+  }
+  qsort(lat, (size_t)seen, sizeof *lat, cmp_ll);
+  if (seen)
+    printf("consul-rtt writes=%d seen=%d p50_us=%lld p90_us=%lld p99_us=%lld max_us=%lld\n",
+           r.n, seen, lat[seen / 2], lat[seen * 9 / 10], lat[seen * 99 / 100],
+           lat[seen - 1]);
+  else
+    printf("consul-rtt writes=%d seen=0\n", r.n);
+  rc_engine_free(eng);
+  rc__loop_close_all(&loop);
+  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  return seen == r.n ? 0 : 1;
+}
