@@ -1,9 +1,13 @@
-/* vault.c: the Vault KV v2 source. Reads GET /v1/<mount>/data/<path> with X-Vault-Token
- * every `interval` (KV has no lease to time re-reads by); a new version is delivered,
+/* vault.c: the Vault source. KV v2 (the default): reads GET /v1/<mount>/data/<path> with
+ * X-Vault-Token every `interval` (KV has no lease to time re-reads by); a new version is
+ * delivered,
  * a deleted or destroyed latest version (404 with a body whose data is null) is
  * "absent", a 403 is an error event. The token is kept alive: lookup-self learns its
  * TTL, renew-self runs at about 2/3 of it (the reference client's rhythm), and when
  * renewal stops extending it (max TTL) a clear error is reported the moment it expires.
+ * Dynamic secrets (lease = true): GET /v1/<path> returns credentials with a lease; it
+ * is renewed (sys/leases/renew) at about 2/3 of its duration, and when renewal stops
+ * extending it (the lease's max TTL) or fails, new credentials are read before it ends.
  * One request at a time: the timer runs whichever of read / renew is due first. */
 #include "remote_common.h"
 
@@ -20,10 +24,16 @@ typedef struct vault_source {
   uint64_t token_hash;      /* the token lookup-self described; 0 = look it up */
   uint64_t increment_s;     /* TTL to ask for at renewal (the token's creation TTL) */
   bool expiry_reported;
-  enum { OP_READ, OP_LOOKUP, OP_RENEW } op;  /* the request in flight */
+  enum { OP_READ, OP_LOOKUP, OP_RENEW, OP_LEASE } op;  /* the request in flight */
+  /* dynamic secrets */
+  bool lease;               /* the path is a dynamic secret with a lease */
+  char *lease_id;           /* the current lease, or NULL */
+  uint64_t lease_s;         /* its duration as granted at read time (what renewals ask) */
+  uint64_t lease_renew_at;  /* when to renew it; 0 = not renewable any more */
 } vault_source;
 
 static void tick(rc__remote *r);
+static bool capped(const rc_value_t *body);
 
 static uint64_t now_ms(const vault_source *s) { return uv_now(s->r.base.eng->loop); }
 
@@ -31,6 +41,7 @@ static uint64_t now_ms(const vault_source *s) { return uv_now(s->r.base.eng->loo
 static void plan(vault_source *s) {
   uint64_t at = s->read_at;
   if (s->renew_at && s->renew_at < at) at = s->renew_at;
+  if (s->lease_renew_at && s->lease_renew_at < at) at = s->lease_renew_at;
   if (s->expire_at && !s->expiry_reported && s->expire_at < at) at = s->expire_at;
   uint64_t now = now_ms(s);
   rc__remote_schedule(&s->r, at > now ? at - now : 0);
@@ -44,7 +55,52 @@ static void fail(vault_source *s, const rc_error *e, uint64_t retry_after) {
   uint64_t at = now_ms(s) + d;
   if (s->op == OP_READ || s->read_at < at) s->read_at = at;
   if (s->op == OP_RENEW) s->renew_at = at;
+  if (s->op == OP_LEASE) s->lease_renew_at = at;
   plan(s);
+}
+
+/* ---- dynamic secrets: the lease of the credentials ---- */
+
+/* Plans what keeps credentials valid: renewing the lease at 2/3 of `ld_s`, or (not
+ * renewable, or capped) reading new credentials at 2/3 of what is left. */
+static void plan_lease(vault_source *s, uint64_t ld_s, bool renewable) {
+  uint64_t now = now_ms(s), ld_ms = ld_s * 1000;
+  if (ld_s == 0) { /* no expiry: read again at the interval */
+    s->lease_renew_at = 0;
+    s->read_at = now + rc__remote_splay(&s->r, s->interval_ms);
+    return;
+  }
+  uint64_t at = now + rc__remote_splay(&s->r, ld_ms * 2 / 3);
+  if (renewable) {
+    s->lease_renew_at = at;
+    s->read_at = now + ld_ms * 10; /* read only when renewal stops working */
+  } else {
+    s->lease_renew_at = 0;
+    s->read_at = at;
+  }
+}
+
+static void after_lease_read(vault_source *s, const rc_value_t *body) {
+  const rc_value_t *id = rc__json_member(body, "lease_id");
+  const rc_value_t *renewable = rc__json_member(body, "renewable");
+  rc__free(s->lease_id);
+  s->lease_id = id && id->type == RC_TYPE_STRING && id->len ? rc__strdup(id->u.s) : NULL;
+  s->lease_s = (uint64_t)rc__json_number(body, "lease_duration", 0);
+  plan_lease(s, s->lease_s, s->lease_id && renewable && renewable->type == RC_TYPE_BOOL &&
+                              renewable->u.b);
+}
+
+static void after_lease_renew(vault_source *s, const rc__net_result *res,
+                              const rc_value_t *body) {
+  if (res->status != 200) {
+    /* Expired, revoked or not renewable: new credentials now. */
+    s->lease_renew_at = 0;
+    s->read_at = now_ms(s);
+    return;
+  }
+  uint64_t ld = (uint64_t)rc__json_number(body, "lease_duration", 0);
+  /* Less than asked for: the lease's max TTL is near; read new credentials in time. */
+  plan_lease(s, ld, ld >= s->lease_s && !capped(body));
 }
 
 static int status_error(vault_source *s, const rc__net_result *res, rc_error *e) {
@@ -115,7 +171,21 @@ static void after_renew(vault_source *s, const rc_value_t *body) {
 
 static void on_read(vault_source *s, const rc__net_result *res, rc_value_t *body) {
   rc_error e = {0};
-  if (res->status == 200 || res->status == 404) {
+  if (s->lease && res->status == 200) {
+    const rc_value_t *data = rc__json_member(body, "data");
+    if (!data || data->type != RC_TYPE_OBJECT) {
+      rc__err(&e, RC_EPARSE, s->shown, 0, 0, "not a secret with data (is the path a "
+                                             "dynamic secret?)");
+      fail(s, &e, 0);
+      return;
+    }
+    rc__remote_success(&s->r);
+    rc__remote_deliver(&s->r, rc__value_ref(data));
+    after_lease_read(s, body);
+    plan(s);
+    return;
+  }
+  if (!s->lease && (res->status == 200 || res->status == 404)) {
     /* 404: no such secret ({"errors":[]}) or its latest version deleted or destroyed
      * (a full body with data.data = null): absent either way. */
     const rc_value_t *data = rc__json_member(rc__json_member(body, "data"), "data");
@@ -170,15 +240,23 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   }
   rc_value_t *body = NULL;
   rc_error e = {0};
-  bool want_body = res->status == 200 || (s->op == OP_READ && res->status == 404);
+  bool want_body = res->status == 200 || (s->op == OP_READ && res->status == 404 &&
+                                          !s->lease);
   if (want_body && res->body_len &&
       rc__remote_parse(&s->r, RC__FMT_JSON, res->body, res->body_len, s->shown, &body,
                        &e) != 0) {
     fail(s, &e, 0);
     return;
   }
-  if (s->op == OP_READ) on_read(s, res, body);
-  else on_token(s, res, body);
+  if (s->op == OP_READ) {
+    on_read(s, res, body);
+  } else if (s->op == OP_LEASE) {
+    if (res->status == 200) rc__remote_success(&s->r);
+    after_lease_renew(s, res, body);
+    plan(s);
+  } else {
+    on_token(s, res, body);
+  }
   rc__value_unref(body);
 }
 
@@ -238,6 +316,17 @@ static void tick(rc__remote *r) {
     start_request(s, "/v1/auth/token/renew-self", RC__NET_POST, body, token);
     return;
   }
+  if (s->lease_renew_at && now >= s->lease_renew_at && s->lease_id) {
+    rc__buf b;
+    rc__buf_init(&b);
+    rc__buf_adds(&b, "{\"lease_id\":");
+    rc__json_write_string(&b, s->lease_id, strlen(s->lease_id));
+    rc__buf_printf(&b, ",\"increment\":%llu}", (unsigned long long)s->lease_s);
+    s->op = OP_LEASE;
+    if (!b.oom) start_request(s, "/v1/sys/leases/renew", RC__NET_PUT, b.p, token);
+    rc__buf_free(&b);
+    if (r->req) return;
+  }
   if (now >= s->read_at) {
     s->op = OP_READ;
     start_request(s, NULL, RC__NET_GET, NULL, token);
@@ -267,6 +356,7 @@ static void vault_free(rc__source *base) {
   rc__free(s->addr);
   rc__free(s->url);
   rc__free(s->shown);
+  rc__free(s->lease_id);
   rc__free(s);
 }
 
@@ -284,13 +374,16 @@ rc__source *rc__vault_source_new(rc__component *c, rc_error *err) {
   char *mount = rc__desc_string(c, "mount");
   s->interval_ms = c->src_interval_ms ? c->src_interval_ms : 30000;
   s->renew = rc__desc_bool(c, "renew", true);
+  s->lease = rc__desc_bool(c, "lease", false);
   if (s->addr && mount && c->src_path) {
     rc__buf u;
     rc__buf_init(&u);
     rc__buf_adds(&u, s->addr);
     rc__buf_adds(&u, "/v1/");
-    rc__url_path_escape(&u, mount);
-    rc__buf_adds(&u, "/data/");
+    if (!s->lease) { /* KV v2: <mount>/data/<path>; a dynamic secret: <path> as given */
+      rc__url_path_escape(&u, mount);
+      rc__buf_adds(&u, "/data/");
+    }
     rc__url_path_escape(&u, c->src_path);
     s->url = u.oom ? NULL : rc__buf_take(&u);
     rc__buf_free(&u);

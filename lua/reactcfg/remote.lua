@@ -42,7 +42,7 @@ local HTTP_OPTS = with_common { url = true, interval = true, headers = true, for
 local CONSUL_OPTS = with_common { addr = true, key = true, prefix = true, wait = true,
   consistency = true, max_stale = true, format = true, rate_limit = true }
 local VAULT_OPTS = with_common { addr = true, mount = true, path = true, interval = true,
-  renew = true }
+  renew = true, lease = true }
 
 local function make(kind, opts)
   local spec = { kind = kind }
@@ -258,6 +258,12 @@ local function vault(src, out, h)
     h.fail("'renew' must be true or false")
   end
   out.renew = src.renew ~= false
+  -- lease = true: `path` is a dynamic secret (database/creds/app): read as it is, its
+  -- lease renewed before expiry, new credentials read before the lease's max TTL.
+  if src.lease ~= nil and type(src.lease) ~= "boolean" then
+    h.fail("'lease' must be true or false")
+  end
+  out.lease = src.lease == true
   common(h, src, out, 10000)
   if not out.token_env and not out.token_file then out.token_env = "VAULT_TOKEN" end
   -- Values from Vault are secret unless the component says `secret = false`.

@@ -80,6 +80,27 @@ describe("rc.vault", function()
     assert.equal("<redacted>", e:get("db.password"))
   end)
 
+  it("renews a dynamic secret's lease and reads new credentials before its max TTL",
+    function()
+    srv = vault("--lease-ttl 1 --lease-max-ttl 2.5")
+    e = H.engine(policy(("addr = %q, path = 'database/creds/app', lease = true, "
+      .. "token_env = 'RC_SPEC_VAULT_TOKEN'"):format(srv.addr)))
+    e:setenv("RC_SPEC_VAULT_TOKEN", "root")
+    local first
+    assert.truthy(e:run_until(function()
+      first = e:get("db.username", REVEAL)
+      return first ~= nil
+    end))
+    assert.equal("<redacted>", e:get("db.password"))
+    -- The 1 s lease is renewed (at ~0.67 s, ~1.3 s, ...) until the 2.5 s max TTL is
+    -- near; then new credentials are read, before the old ones expire.
+    assert.truthy(e:run_until(function()
+      return e:get("db.username", REVEAL) ~= first
+    end, "6s"))
+    assert.truthy(srv.requests("PUT /v1/sys/leases/renew") >= 1)
+    assert.equal(0, #H.events(e, "source.error"))
+  end)
+
   it("treats a deleted latest version as absent", function()
     srv = vault()
     srv.write("app/db", '{"user": "app"}')
