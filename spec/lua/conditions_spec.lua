@@ -2,12 +2,6 @@
 -- language (issue #4), each through a real engine.
 local H = require "spec.lua.helpers"
 
-local function change_strings(commit)
-  local out = {}
-  for _, c in ipairs(commit.changes) do out[#out + 1] = c.kind .. " " .. c.path end
-  return out
-end
-
 describe("conditions", function()
   local e, dir
   after_each(H.cleanup)
@@ -42,7 +36,7 @@ return rc.policy { components = {
     e:setenv("RC_SPEC_MODE", "development")
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified dev.debug", "modified mode" }, change_strings(commits[1]))
+    assert.same({ "modified dev.debug", "modified mode" }, H.change_strings(commits[1]))
     assert.same({ debug = true }, e:get("dev"))
     local states = H.events(e, "component.state")
     assert.equal(1, #states)
@@ -75,7 +69,7 @@ return rc.policy { components = {
     H.write(dir .. "/b.json", '{"on": true}')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "added a", "modified b.on" }, change_strings(commits[1]))
+    assert.same({ "added a", "modified b.on" }, H.change_strings(commits[1]))
   end)
 
   it("treats a condition that raises as false at start and reports it", function()
@@ -179,7 +173,7 @@ return rc.policy { components = {
     assert.equal(1, #commits)
     -- A counted change applies the whole new value, ignored paths included.
     assert.same({ "modified s.db.comment", "modified s.db.host", "modified s.other" },
-      change_strings(commits[1]))
+      H.change_strings(commits[1]))
   end)
 
   it("notifies a force component even when the content did not change", function()
@@ -193,7 +187,7 @@ return rc.policy { components = {
     H.write(dir .. "/s.json", '{"v": 1}')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "touched s" }, change_strings(commits[1]))
+    assert.same({ "touched s" }, H.change_strings(commits[1]))
   end)
 end)
 
@@ -232,7 +226,7 @@ return rc.policy { components = {
     H.write(dir .. "/server.json", '{"port": 81, "timeout": 6}')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified server.timeout" }, change_strings(commits[1]))
+    assert.same({ "modified server.timeout" }, H.change_strings(commits[1]))
     assert.equal(80, e:get("server.port"))
     local ev = H.events(e, "restart.required")
     assert.equal(1, #ev)
@@ -333,7 +327,7 @@ return rc.policy { components = {
     H.write(dir .. "/b.json", '{"v": ')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified fall.v" }, change_strings(commits[1]))
+    assert.same({ "modified fall.v" }, H.change_strings(commits[1]))
     assert.equal(1, e:get("keep.v"))
     assert.equal(0, e:get("fall.v"))
   end)

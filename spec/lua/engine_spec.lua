@@ -2,14 +2,6 @@
 -- errors with positions, defaults, dotenv and env sources.
 local H = require "helpers"
 
-local function change_strings(commit)
-  local out = {}
-  for _, c in ipairs(commit.changes) do
-    out[#out + 1] = ("%s %s"):format(c.kind, c.path)
-  end
-  return out
-end
-
 describe("the engine", function()
   local e, dir
   after_each(H.cleanup)
@@ -29,7 +21,7 @@ return rc.policy { components = {
     local commits = e:commits()
     assert.equal(1, #commits)
     assert.same({ "added fallback", "added secrets", "added settings" },  -- key order
-      change_strings(commits[1]))
+      H.change_strings(commits[1]))
     assert.equal(5, e:get("settings.db.pool.max"))
     assert.equal("a", e:get("settings.rules[0].host"))  -- paths count from 0
     assert.equal('s3cr"et', e:get("secrets.TOKEN"))
@@ -202,13 +194,13 @@ return rc.policy { components = {
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
     assert.same({ "modified base.db.host", "modified derived.db.host" },
-      change_strings(commits[1]))
+      H.change_strings(commits[1]))
     assert.equal("b", e:get("derived.db.host"))
     assert.equal(2, e:get("derived.db.port"))
     H.write(dir .. "/local.json", '{"db": {"port": 3}}')
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified derived.db.port" }, change_strings(commits[1]))
+    assert.same({ "modified derived.db.port" }, H.change_strings(commits[1]))
   end)
 
   it("passes the component's previous value as ctx.previous", function()
@@ -245,7 +237,7 @@ return rc.policy { components = {
     H.write(dir .. "/a.json", '{"x": 2}')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified a.x" }, change_strings(commits[1]))
+    assert.same({ "modified a.x" }, H.change_strings(commits[1]))
     assert.same({ y = 1 }, e:get("b"))
   end)
 
@@ -267,7 +259,7 @@ return rc.policy { components = {
     H.write(dir .. "/base.json", '{"fail": "raise", "n": 2}')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified base.fail", "modified base.n" }, change_strings(commits[1]))
+    assert.same({ "modified base.fail", "modified base.n" }, H.change_strings(commits[1]))
     assert.same({ fail = false, n = 1, own = true }, e:get("d"))
     local errs = H.events(e, "policy.error")
     assert.equal(1, #errs)
@@ -315,7 +307,7 @@ return rc.policy { components = {
     H.write(dir .. "/app.json", '{"off": true}')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "removed s" }, change_strings(commits[1]))
+    assert.same({ "removed s" }, H.change_strings(commits[1]))
     assert.is_nil(e:get("s"))
   end)
 end)

@@ -34,13 +34,6 @@ local function cleanup()
   live = {}
 end
 
-local function change_strings(commit)
-  local out = {}
-  for _, c in ipairs(commit.changes) do out[#out + 1] = c.kind .. " " .. c.path end
-  table.sort(out)
-  return out
-end
-
 --- Rewrites a file of the copy: `edit` gets its text and returns the new text.
 local function edit(path, fn)
   local f = assert(io.open(path, "rb"))
@@ -105,7 +98,7 @@ describe("example dependent-merge", function()
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
     assert.same({ "modified app.server.host", "modified base.server.host" },
-      change_strings(commits[1]))
+      H.change_strings(commits[1], true))
     assert.equal("127.0.0.1", e:get("app.server.host"))
     assert.equal(9090, e:get("app.server.port"))       -- the override still wins
     -- A route of the base that derived.toml also sets keeps the derived timeout; one
@@ -117,14 +110,14 @@ describe("example dependent-merge", function()
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
     assert.same({ "modified app.routes[1].timeout_ms", "modified base.routes[0].timeout_ms",
-                  "modified base.routes[1].timeout_ms" }, change_strings(commits[1]))
+                  "modified base.routes[1].timeout_ms" }, H.change_strings(commits[1], true))
     assert.equal(200, e:get("app.routes[0].timeout_ms"))
     assert.equal(3000, e:get("app.routes[1].timeout_ms"))
     -- A derived change touches the derived value only.
     replace(dir .. "/derived.toml", "port = 9090", "port = 9191")
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified app.server.port" }, change_strings(commits[1]))
+    assert.same({ "modified app.server.port" }, H.change_strings(commits[1], true))
   end)
 end)
 
@@ -146,7 +139,7 @@ describe("example dev-prod", function()
     e:setenv("APP_MODE", "development")
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    local changes = change_strings(commits[1])
+    local changes = H.change_strings(commits[1], true)
     assert.same({ "added dev", "modified mode", "modified settings.db.url",
                   "modified settings.hot_reload_templates", "modified settings.log_level",
                   "removed prod" }, changes)
@@ -159,7 +152,7 @@ describe("example dev-prod", function()
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
     assert.same({ "modified dev.log_level", "modified settings.log_level" },
-      change_strings(commits[1]))
+      H.change_strings(commits[1], true))
     replace(dir .. "/prod.yaml", "log_level: warn", "log_level: error")
     e:run("300ms")
     assert.equal(0, #e:commits())
@@ -323,7 +316,7 @@ describe("example static-and-secrets", function()
     end)
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified db.pool.max" }, change_strings(commits[1]))
+    assert.same({ "modified db.pool.max" }, H.change_strings(commits[1], true))
     assert.equal("postgres://db.internal/app", e:get("db.url"))
     ev = H.events(e, "restart.required")
     assert.equal(1, #ev)
@@ -336,7 +329,7 @@ describe("example static-and-secrets", function()
     H.write(dir .. "/tuning.json", '{"cache_mb": ')
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified tuning.cache_mb" }, change_strings(commits[1]))
+    assert.same({ "modified tuning.cache_mb" }, H.change_strings(commits[1], true))
     assert.same({ cache_mb = 64, log_level = "info" }, e:get("tuning"))
     H.write(dir .. "/limits.json", '{"rps": 500,\n "max_body_kb": }')
     commits = H.commits(e, 1)
@@ -360,7 +353,7 @@ describe("example custom-source", function()
     local commits = H.commits(e, 2)
     assert.equal(2, #commits)
     assert.same({}, commits[1].changes)
-    assert.same({ "added status" }, change_strings(commits[2]))
+    assert.same({ "added status" }, H.change_strings(commits[2], true))
     assert.same({ maintenance = false, message = "All systems normal",
                   capacity = { max_users = 5000 } }, e:get("status"))
     -- Polls that print the same thing commit nothing (a poll every 500 ms).
@@ -369,7 +362,7 @@ describe("example custom-source", function()
     replace(dir .. "/status.toml", "maintenance = false", "maintenance = true")
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified status.maintenance" }, change_strings(commits[1]))
+    assert.same({ "modified status.maintenance" }, H.change_strings(commits[1], true))
     -- Output that does not parse: one source error however many polls see it, and the
     -- last good value stays.
     e:events()
@@ -382,7 +375,7 @@ describe("example custom-source", function()
     replace(dir .. "/status.toml", "max_users = ", "max_users = 6000")
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified status.capacity.max_users" }, change_strings(commits[1]))
+    assert.same({ "modified status.capacity.max_users" }, H.change_strings(commits[1], true))
     assert.equal(1, #H.events(e, "source.recovered"))
   end)
 
@@ -406,7 +399,7 @@ describe("example custom-source", function()
     assert.matches("0 components %(0 sources kept, 0 started, 1 stopped%)", ev.message)
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "removed status" }, change_strings(commits[1]))
+    assert.same({ "removed status" }, H.change_strings(commits[1], true))
     assert.equal(0, #H.events(e, "policy.error"))   -- the stop function did not fail
   end)
 end)
@@ -438,6 +431,6 @@ describe("example force-reload", function()
     replace(dir .. "/routes.json", "/healthz", "/ready")
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified routes.health_check" }, change_strings(commits[1]))
+    assert.same({ "modified routes.health_check" }, H.change_strings(commits[1], true))
   end)
 end)

@@ -110,8 +110,27 @@ function H.fake_server(script, args)
   local port = tonumber((p:read("l") or ""):match("^LISTENING (%d+)"))
   p:close()
   assert(pid and port, script .. " did not start")
-  return { pid = pid, port = port, addr = ("http://127.0.0.1:%d"):format(port),
+  local s = { pid = pid, port = port, addr = ("http://127.0.0.1:%d"):format(port),
     stop = function() os.execute("kill " .. pid .. " 2>/dev/null") end }
+  --- How many of the last 200 requests the server saw start with `prefix`
+  --- ("GET /v1/kv/app", "PUT /v1/sys/leases/renew").
+  function s.requests(prefix)
+    local out = H.sh(("env -u LD_PRELOAD curl -s '%s/_test/requests'"):format(s.addr))
+    local n = 0
+    for r in out:gmatch('"([A-Z]+ [^"]*)"') do
+      if r:find(prefix, 1, true) == 1 then n = n + 1 end
+    end
+    return n
+  end
+  return s
+end
+
+--- "kind path" of each change of a commit, in commit order, or sorted when `sorted`.
+function H.change_strings(commit, sorted)
+  local out = {}
+  for _, c in ipairs(commit.changes) do out[#out + 1] = c.kind .. " " .. c.path end
+  if sorted then table.sort(out) end
+  return out
 end
 
 --- Path of a built program (reactcfg-lua, ...).

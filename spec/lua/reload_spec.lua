@@ -1,13 +1,6 @@
 -- Hot reload of the policy file and the limits a policy runs under (issue #4).
 local H = require "spec.lua.helpers"
 
-local function change_strings(commit)
-  local out = {}
-  for _, c in ipairs(commit.changes) do out[#out + 1] = c.kind .. " " .. c.path end
-  table.sort(out)
-  return out
-end
-
 local wait_event = H.wait_event
 
 local V1 = [[
@@ -40,14 +33,14 @@ return rc.policy { components = {
       ev.message)
     local commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "added c", "modified a.x", "removed b" }, change_strings(commits[1]))
+    assert.same({ "added c", "modified a.x", "removed b" }, H.change_strings(commits[1], true))
     assert.equal(10, e:get("a.x"))
     -- b's source is stopped; a's kept source still delivers through the new update.
     H.write(dir .. "/b.json", '{"y": 2}')
     H.write(dir .. "/a.json", '{"x": 2}')
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
-    assert.same({ "modified a.x" }, change_strings(commits[1]))
+    assert.same({ "modified a.x" }, H.change_strings(commits[1], true))
     assert.equal(20, e:get("a.x"))
   end)
 

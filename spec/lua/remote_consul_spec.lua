@@ -22,14 +22,7 @@ local function consul(args)
   end
   function s.control(name, spec) return curl("POST", "/_test/" .. name, spec or "{}") end
   -- GET requests to `path` among the last 200 the server saw.
-  function s.gets(path)
-    local out = curl("GET", "/_test/requests")
-    local n = 0
-    for r in out:gmatch('"GET ([^"]*)"') do
-      if r:find(path, 1, true) == 1 then n = n + 1 end
-    end
-    return n
-  end
+  function s.gets(path) return s.requests("GET " .. path) end
   return s
 end
 

@@ -26,13 +26,6 @@ local function vault(args)
     local out = curl("POST", "/v1/auth/token/create", body)
     return assert(out:match('"client_token"%s*:%s*"([^"]+)"'), out)
   end
-  function s.requests(prefix)
-    local out, n = curl("GET", "/_test/requests"), 0
-    for r in out:gmatch('"([A-Z]+ [^"]*)"') do
-      if r:find(prefix, 1, true) == 1 then n = n + 1 end
-    end
-    return n
-  end
   return s
 end
 
