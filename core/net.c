@@ -273,7 +273,8 @@ static int describe_failure(rc__net_request *r, CURLcode rc, rc_error *e) {
 
 /* Fills the result of a finished (or cancelled-by-close) request. `e` receives the
  * failure text. */
-static void fill_result(rc__net_request *r, int code, rc__net_result *res, rc_error *e) {
+static void fill_result(rc__net_request *r, int code, rc__net_result *res,
+                        const rc_error *e) {
   memset(res, 0, sizeof *res);
   res->code = code;
   res->err = code ? e : NULL;
@@ -293,6 +294,14 @@ static void fill_result(rc__net_request *r, int code, rc__net_result *res, rc_er
   res->consul_index = rc__net_header_value(r, "X-Consul-Index");
 }
 
+/* Calls the request's done callback with its result, then frees it. */
+static void complete(rc__net_request *r, int code, const rc_error *e) {
+  rc__net_result res;
+  fill_result(r, code, &res, e);
+  r->cb.done(r->ud, r, &res);
+  req_free(r);
+}
+
 /* A transfer has ended (curl reported it done): remove it and call its done callback. */
 static void finish(rc__net_request *r, CURLcode rc) {
   rc__net *net = r->net;
@@ -306,10 +315,7 @@ static void finish(rc__net_request *r, CURLcode rc) {
   /* Out of the multi handle first: the connection goes back to the cache, so a request
    * started from the callback can reuse it. */
   curl_multi_remove_handle(net->multi, r->easy);
-  rc__net_result res;
-  fill_result(r, code, &res, &e);
-  r->cb.done(r->ud, r, &res);
-  req_free(r);
+  complete(r, code, &e);
 }
 
 /* Reads curl's completion messages and finishes those transfers. Stops when the context
@@ -495,10 +501,7 @@ static void flush_adds(rc__net *net) {
     net->nactive--;
     rc_error e;
     rc__err(&e, RC_ENOMEM, r->url_shown, 0, 0, "out of memory");
-    rc__net_result res;
-    fill_result(r, RC_ENOMEM, &res, &e);
-    r->cb.done(r->ud, r, &res);
-    req_free(r);
+    complete(r, RC_ENOMEM, &e);
   }
 }
 

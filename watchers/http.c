@@ -76,6 +76,17 @@ static void parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *err) {
   rc__remote_schedule(r, rc__remote_splay(r, s->interval_ms));
 }
 
+/* The server answered but nothing changed (a 304, or the same bytes): keep its
+ * validators, report recovery if the source was failing, poll again later. */
+static void unchanged(http_source *s, const rc__net_result *res) {
+  rc__remote *r = &s->r;
+  set_str(&s->etag, res->etag);
+  set_str(&s->last_modified, res->last_modified);
+  rc__remote_success(r);
+  rc__remote_unchanged(r);
+  rc__remote_schedule(r, rc__remote_splay(r, s->interval_ms));
+}
+
 static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   RC__UNUSED(req);
   http_source *s = ud;
@@ -88,11 +99,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   }
   rc_error e = {0};
   if (res->status == 304) {
-    set_str(&s->etag, res->etag);
-    set_str(&s->last_modified, res->last_modified);
-    rc__remote_success(r);
-    rc__remote_unchanged(r);
-    rc__remote_schedule(r, rc__remote_splay(r, s->interval_ms));
+    unchanged(s, res);
     return;
   }
   if (res->status < 200 || res->status > 299) {
@@ -103,11 +110,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   }
   uint64_t h = rc__hash64(res->body, res->body_len);
   if (s->have_body && h == s->body_hash && res->body_len == s->body_len) {
-    set_str(&s->etag, res->etag);
-    set_str(&s->last_modified, res->last_modified);
-    rc__remote_success(r);
-    rc__remote_unchanged(r);
-    rc__remote_schedule(r, rc__remote_splay(r, s->interval_ms));
+    unchanged(s, res);
     return;
   }
   /* The validators count only once the body proved good (parsed). */
