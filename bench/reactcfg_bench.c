@@ -19,6 +19,7 @@ static int usage(void) {
           "       %s pipeline [--updates N] [--policy trivial|merge]\n"
           "       %s http-fleet --base URL [--sources N] [--seconds S]\n"
           "       %s consul-rtt --addr URL [--writes N] [--gap-ms MS]\n"
+          "       %s etcd-latency --endpoint URL [--puts N] [--gap-ms MS]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -30,8 +31,9 @@ static int usage(void) {
           "  http-fleet N HTTP sources polling BASE/f<i>.json every second; prints\n"
           "           http-fleet sources=<n> ... cpu_pct=<%% of one core> rss_mb=<m>\n"
           "  consul-rtt KV write -> C callback through a blocking query; prints\n"
-          "           consul-rtt writes=<n> seen=<n> p50_us=.. p90_us=.. p99_us=.. max_us=..\n",
-          prog, prog, prog, prog, prog, prog);
+          "           consul-rtt writes=<n> seen=<n> p50_us=.. p90_us=.. p99_us=.. max_us=..\n"
+          "  etcd-latency put -> C callback through the etcd watch, beside etcdctl watch\n",
+          prog, prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -186,6 +188,7 @@ int rc_bench_parse_main(int argc, char **argv);   /* bench/parse_bench.c */
 int rc_bench_pipeline_main(int argc, char **argv); /* bench/pipeline.c */
 int rc_bench_fleet_main(int argc, char **argv);    /* bench/fleet.c */
 int rc_bench_consul_rtt_main(int argc, char **argv); /* bench/consul_rtt.c */
+int rc_bench_etcd_latency_main(int argc, char **argv); /* bench/etcd_latency.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -198,6 +201,7 @@ static const struct {
   {"pipeline", rc_bench_pipeline_main},
   {"http-fleet", rc_bench_fleet_main},
   {"consul-rtt", rc_bench_consul_rtt_main},
+  {"etcd-latency", rc_bench_etcd_latency_main},
 };
 
 int main(int argc, char **argv) {
