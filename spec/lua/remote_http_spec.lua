@@ -111,6 +111,47 @@ describe("rc.http", function()
     assert.matches("circuit closed", closed.message)
   end)
 
+  it("starts from the cached value while the server is down, then takes the server's",
+    function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    local body = ([[
+local rc = require "reactcfg"
+return rc.policy {
+  cache = "cache",
+  components = {
+    limits = { source = rc.http { url = %q, interval = '100ms',
+                                  backoff = { min = '50ms', max = '100ms' } },
+               startup = { mode = "%s", timeout = "2s" } },
+  },
+}
+]]):format(srv:url("limits.json"), "%s")
+    -- First run: the server answers; the value is cached.
+    local dir
+    e, dir = H.engine(body:format("wait"))
+    assert.equal(10, e:get("limits.rps"))
+    e:close()
+    -- Server down at start, without the cache: start waits, then goes without it.
+    srv:stop()
+    H.write(dir .. "/policy.lua", body:format("wait"))
+    local rc = require "reactcfg"
+    e = assert(rc.engine(dir .. "/policy.lua"))
+    assert(e:start())
+    assert.is_nil(e:get("limits"))   -- refused at once: start does not wait further
+    assert.matches("connection refused", H.events(e, "source.error")[1].message)
+    e:close()
+    -- Server down at start, with the cache: the cached value at once, marked stale.
+    H.write(dir .. "/policy.lua", body:format("cached"))
+    e = assert(rc.engine(dir .. "/policy.lua"))
+    assert(e:start())
+    assert.equal(10, e:get("limits.rps"))
+    assert.matches("stale until the source answers",
+      H.events(e, "component.state")[1].message)
+    srv:write("limits.json", '{"rps": 20}', t0 + 5)
+    srv:restart()
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 20 end))
+    e:close()
+  end)
+
   it("reports recovery on a 304 after an outage without a commit", function()
     srv:write("limits.json", '{"rps": 10}', t0)
     e = H.engine(policy(("url = %q, interval = '100ms', backoff = { min = '50ms', "
