@@ -363,6 +363,8 @@ int rc__source_create(rc__component *c, rc_error *err) {
     c->src = rc__consul_source_new(c, err);
   else if (strcmp(c->src_kind, "vault") == 0)
     c->src = rc__vault_source_new(c, err);
+  else if (strcmp(c->src_kind, "etcd") == 0)
+    c->src = rc__etcd_source_new(c, err);
   else
     return rc__err(err, RC_EPOLICY, eng->policy_path, c->line, 0,
                    "component '%s': unknown source kind '%s'", c->name, c->src_kind);

@@ -449,6 +449,7 @@ rc__source *rc__lua_source_new(rc__component *c, rc_error *err);
 rc__source *rc__http_source_new(rc__component *c, rc_error *err);
 rc__source *rc__consul_source_new(rc__component *c, rc_error *err);
 rc__source *rc__vault_source_new(rc__component *c, rc_error *err);
+rc__source *rc__etcd_source_new(rc__component *c, rc_error *err);
 /* parse(text [, format]) -> value | nil, "format:line:col: message", as a Lua C
  * function (lua_source.c). */
 int rc__lua_parse(lua_State *L);

@@ -117,10 +117,12 @@ function M.lua_source(fn, opts)
     line = caller_line() }, SOURCE)
 end
 
--- rc.http { url, ... }, rc.consul { key | prefix, ... }, rc.vault { path, ... }: remote
+-- rc.http { url, ... }, rc.consul { key | prefix, ... }, rc.vault { path, ... },
+-- rc.etcd { endpoints, key | prefix, ... }: remote
 -- sources; their options are documented and checked in reactcfg.remote.
 remote.bind(SOURCE, caller_line)
-M.http, M.consul, M.vault = remote.http, remote.consul, remote.vault
+M.http, M.consul, M.vault, M.etcd = remote.http, remote.consul, remote.vault,
+  remote.etcd
 
 --- rc.policy { components = {...}, on_change = function(changes, snapshot) end }
 function M.policy(t)

@@ -1,7 +1,8 @@
--- reactcfg.remote: the remote source constructors (rc.http, rc.consul, rc.vault) and
--- `normalize`, which the loader calls to check their options and turn them into the
--- flat description the C sources read (durations in ms, paths made absolute). Tokens
--- are never part of a description: only where to read them (token_env, token_file).
+-- reactcfg.remote: the remote source constructors (rc.http, rc.consul, rc.vault,
+-- rc.etcd) and `normalize`, which the loader calls to check their options and turn them
+-- into the flat description the C sources read (durations in ms, paths made absolute).
+-- Tokens and passwords are never part of a description: only where to read them
+-- (token_env, token_file, password_env).
 
 local M = {}
 
@@ -43,6 +44,8 @@ local CONSUL_OPTS = with_common { addr = true, key = true, prefix = true, wait =
   consistency = true, max_stale = true, format = true, rate_limit = true }
 local VAULT_OPTS = with_common { addr = true, mount = true, path = true, interval = true,
   renew = true, lease = true }
+local ETCD_OPTS = with_common { endpoints = true, key = true, prefix = true,
+  format = true, user = true, password_env = true }
 
 local function make(kind, opts)
   local spec = { kind = kind }
@@ -74,6 +77,17 @@ function M.vault(opts)
   if type(opts) == "string" then opts = { path = opts } end
   check_options("vault", opts, VAULT_OPTS)
   return make("vault", opts)
+end
+
+--- rc.etcd { endpoints = { "http://127.0.0.1:2379", ... } (or one string), key | prefix,
+--- format = "json", token_env | token_file (a ready token) or user + password_env
+--- (authenticated, refreshed when etcd says the token is invalid), timeout = "10s" (each
+--- unary call), and the common backoff, circuit, max_bytes (a range, a watch message),
+--- ca_file, insecure, limits }
+function M.etcd(opts)
+  if type(opts) == "string" then opts = { key = opts } end
+  check_options("etcd", opts, ETCD_OPTS)
+  return make("etcd", opts)
 end
 
 -- ---- normalize ----------------------------------------------------------------------
@@ -270,7 +284,49 @@ local function vault(src, out, h)
   out.secret_default = true
 end
 
-local KINDS = { http = http, consul = consul, vault = vault }
+local function etcd(src, out, h)
+  local eps = src.endpoints or "http://127.0.0.1:2379"
+  if type(eps) == "string" then eps = { eps } end
+  if type(eps) ~= "table" or #eps == 0 then
+    h.fail("'endpoints' must be a URL or a non-empty list of URLs")
+  end
+  local list = {}
+  for k in pairs(eps) do
+    if math.type(k) ~= "integer" or k < 1 or k > #eps then
+      h.fail("'endpoints' must be a list of URLs, found the key %s", tostring(k))
+    end
+  end
+  for i, ep in ipairs(eps) do
+    if type(ep) ~= "string" then h.fail("endpoints[%d] must be a string", i) end
+    ep = ep:gsub("/+$", "")
+    check_url(h, ep, ("endpoints[%d]"):format(i))
+    list[i] = ep
+  end
+  out.endpoints = list
+  local key, prefix = str(h, src, "key"), src.prefix
+  if prefix ~= nil and type(prefix) ~= "string" then
+    h.fail("'prefix' must be a string")
+  end
+  if (key == nil) == (prefix == nil) then
+    h.fail("give exactly one of 'key' or 'prefix'")
+  end
+  -- `key` is the loader's name for the source identity: the etcd key travels as
+  -- `etcd_key`. A prefix "" means every key.
+  out.etcd_key, out.prefix = key, prefix
+  out.format = format(h, src) or "json"
+  out.user = str(h, src, "user")
+  out.password_env = str(h, src, "password_env")
+  if (out.user == nil) ~= (out.password_env == nil) then
+    h.fail("give 'user' and 'password_env' together")
+  end
+  common(h, src, out, 10000)
+  if out.user and (out.token_env or out.token_file) then
+    h.fail("give either 'user' + 'password_env' or a token, not both")
+  end
+  if out.timeout_ms < 1 then h.fail("timeout must be at least 1ms") end
+end
+
+local KINDS = { http = http, consul = consul, vault = vault, etcd = etcd }
 
 --- normalize(src, out, helpers): checks src's options and fills `out` (see loader.lua).
 function M.normalize(src, out, h)

@@ -1,0 +1,786 @@
+/* etcd.c: the etcd v3 source, through the JSON gateway (observed behaviour:
+ * spec/servers/ETCD-GATEWAY.md): authenticate (with a user), range the key or prefix,
+ * deliver, then one watch stream from the range's revision + 1 that applies events and
+ * delivers once per message.
+ * A broken stream (a member killed, "no leader", a silent peer) is resumed on the next
+ * endpoint from the last applied mod_revision + 1: etcd replays every event since, so
+ * nothing is lost or repeated and a fleet does not re-read whole prefixes after each
+ * blip. Only when history is gone (compaction), the store went back (a restore) or the
+ * cluster changed is the state rebuilt from a full range, delivered only if it differs.
+ * Failures move to the next endpoint: at once while some endpoint is untried, then
+ * with backoff; the last value stays meanwhile. */
+#include "remote_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ETCD_TIMEOUT_DEFAULT_MS 10000
+/* The server sends a progress notification every 10 min on an idle watch (we ask for
+ * them); a stream silent for longer than this is taken as dead and reopened. */
+#define ETCD_WATCH_SILENT_S 660
+/* Kept of a non-200 watch body, for the error message. */
+#define ETCD_ERRBODY_MAX 512
+
+typedef struct etcd_source {
+  rc__remote r;
+  char **endpoints;        /* base URLs, no trailing '/' */
+  size_t nend, cur;        /* how many; the one in use */
+  size_t tried;            /* endpoints failed since the last working watch */
+  char *key;               /* the key, or the prefix */
+  bool prefix;
+  char *key_b64, *end_b64; /* request fields; end_b64 NULL for a single key */
+  char *user, *password_env;
+  char *auth;              /* token from /v3/auth/authenticate (a secret), or NULL */
+  bool auth_retried;       /* one re-authentication per failure, not a loop */
+  rc__format fmt;
+  rc_value_t *state;       /* key: its value (NULL = absent); prefix: rel key -> value */
+  bool synced;             /* `state` and `next_rev` come from a range (else: range) */
+  int64_t next_rev;        /* the watch starts here: every earlier revision is applied */
+  char *cluster_id;        /* of the last range, to notice a different cluster */
+  rc__buf line;            /* watch: an incomplete line; or a non-200 body */
+  bool ended;              /* the watch in flight was ended by one of its messages */
+} etcd_source;
+
+static void begin(rc__remote *r);
+static void watch(etcd_source *s);
+static void range(etcd_source *s);
+
+/* ===================================================================================
+ * Small helpers
+ * =================================================================================== */
+
+static void b64_encode(rc__buf *b, const unsigned char *p, size_t n) {
+  static const char t[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16;
+    if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+    if (i + 2 < n) v |= p[i + 2];
+    rc__buf_addc(b, t[(v >> 18) & 63]);
+    rc__buf_addc(b, t[(v >> 12) & 63]);
+    rc__buf_addc(b, i + 1 < n ? t[(v >> 6) & 63] : '=');
+    rc__buf_addc(b, i + 2 < n ? t[v & 63] : '=');
+  }
+}
+
+static char *b64_dup(const void *p, size_t n) {
+  rc__buf b;
+  rc__buf_init(&b);
+  b64_encode(&b, p, n);
+  rc__buf_addc(&b, '\0');
+  if (b.oom) {
+    rc__buf_free(&b);
+    return NULL;
+  }
+  return rc__buf_take(&b);
+}
+
+/* Appends `s` as a JSON string literal. */
+static void json_str(rc__buf *b, const char *s) {
+  rc__buf_addc(b, '"');
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') {
+      rc__buf_addc(b, '\\');
+      rc__buf_addc(b, (char)ch);
+    } else if (ch < 0x20) {
+      rc__buf_printf(b, "\\u%04x", ch);
+    } else {
+      rc__buf_addc(b, (char)ch);
+    }
+  }
+  rc__buf_addc(b, '"');
+}
+
+/* An int64 field: the gateway sends them as strings (they may need 64 bits), and omits
+ * zeros. Returns `dflt` when absent or malformed. */
+static int64_t json_i64(const rc_value_t *o, const char *k, int64_t dflt) {
+  const rc_value_t *v = rc__json_member(o, k);
+  if (!v) return dflt;
+  if (v->type == RC_TYPE_INT) return v->u.i;
+  if (v->type != RC_TYPE_STRING) return dflt;
+  char *end;
+  long long n = strtoll(v->u.s, &end, 10);
+  return end == v->u.s || *end ? dflt : (int64_t)n;
+}
+
+static bool json_true(const rc_value_t *o, const char *k) {
+  const rc_value_t *v = rc__json_member(o, k);
+  return v && v->type == RC_TYPE_BOOL && v->u.b;
+}
+
+static const char *json_string(const rc_value_t *o, const char *k) {
+  const rc_value_t *v = rc__json_member(o, k);
+  return v && v->type == RC_TYPE_STRING ? v->u.s : NULL;
+}
+
+static const char *endpoint(const etcd_source *s) { return s->endpoints[s->cur]; }
+
+/* ===================================================================================
+ * Outcomes
+ * =================================================================================== */
+
+/* Ends the request in flight (we are inside its callbacks or about to replace it). */
+static void drop_request(etcd_source *s) {
+  rc__net_cancel(s->r.req);
+  s->r.req = NULL;
+  s->ended = true;
+}
+
+/* A failure of the current endpoint: reported (the last value stays), then the next
+ * endpoint is tried, at once while some endpoint is untried since the last success
+ * (a dead member should cost no backoff when another one serves), else after the
+ * backoff. */
+static void fail_over(etcd_source *s, const rc_error *e) {
+  rc__remote *r = &s->r;
+  drop_request(s);
+  s->cur = (s->cur + 1) % s->nend;
+  if (++s->tried < s->nend) {
+    rc__deliver_error(r->base.comp, e);
+    rc__remote_schedule(r, 0);
+  } else {
+    rc__remote_fail(r, e, 0);
+  }
+}
+
+/* A failure no other endpoint would fix (bad credentials, no permission): reported,
+ * retried after the backoff on the same endpoint. */
+static void fail_here(etcd_source *s, const rc_error *e) {
+  drop_request(s);
+  rc__remote_fail(&s->r, e, 0);
+}
+
+/* 401 "invalid auth token": with a user, authenticate again (once) and start over. */
+static bool reauth(etcd_source *s) {
+  if (!s->user || s->auth_retried) return false;
+  s->auth_retried = true;
+  if (s->auth) explicit_bzero(s->auth, strlen(s->auth));
+  rc__free(s->auth);
+  s->auth = NULL;
+  drop_request(s);
+  rc__remote_schedule(&s->r, 0);
+  return true;
+}
+
+/* History we need is gone or no longer ours: ends the watch and rebuilds the state from
+ * a full range (delivered only if it differs). Said in a component.state event, as it
+ * costs a full read. */
+static void resync(etcd_source *s, const char *why) {
+  rc__component *c = s->r.base.comp;
+  if (c)
+    rc__emit(s->r.base.eng, RC_EVENT_COMPONENT_STATE, c->name, endpoint(s), 0, 0, 0,
+             "etcd: %s; reading the %s again", why, s->prefix ? "prefix" : "key");
+  s->synced = false;
+  drop_request(s);
+  rc__remote_schedule(&s->r, 0);
+}
+
+/* A unary call failed at the HTTP level: the right kind of retry for its status. */
+static void http_failure(etcd_source *s, const rc__net_result *res, const char *what) {
+  rc_error e = {0};
+  if (res->code) {
+    fail_over(s, res->err);
+    return;
+  }
+  if (res->status == 401 && reauth(s)) return;
+  rc__remote_status_error(&e, endpoint(s), res, what);
+  /* 5xx: this member cannot serve (no quorum, timing out); 4xx: it would be the same
+   * everywhere. */
+  if (res->status >= 500 || res->status == 404) fail_over(s, &e);
+  else fail_here(s, &e);
+}
+
+/* ===================================================================================
+ * Values
+ * =================================================================================== */
+
+/* The value of one kv's base64 `value`, parsed by format (empty: "" for text, else
+ * null, as an empty etcd value has no JSON reading). */
+static int kv_value(etcd_source *s, const rc_value_t *kv, const char *where,
+                    rc_value_t **out, rc_error *e) {
+  const char *b64 = json_string(kv, "value");
+  if (!b64 || !*b64) {
+    *out = s->fmt == RC__FMT_TEXT ? rc__value_string("", 0) : rc__value_null();
+    return *out ? 0 : rc__err(e, RC_ENOMEM, where, 0, 0, "out of memory");
+  }
+  rc__buf raw;
+  rc__buf_init(&raw);
+  int rc;
+  if (!rc__base64_decode(b64, strlen(b64), &raw))
+    rc = rc__err(e, raw.oom ? RC_ENOMEM : RC_EPARSE, where, 0, 0,
+                 "etcd returned a value that is not base64");
+  else
+    rc = rc__remote_parse(&s->r, s->fmt, raw.p ? raw.p : "", raw.n, where, out, e);
+  rc__buf_free(&raw);
+  return rc;
+}
+
+/* The key of a kv, decoded, NUL-terminated, into `k`; false when unusable (not base64,
+ * a NUL inside, outside the prefix, or the prefix itself). *rel is the part after the
+ * prefix. */
+static bool kv_key(const etcd_source *s, const rc_value_t *kv, rc__buf *k,
+                   const char **rel) {
+  const char *b64 = json_string(kv, "key");
+  if (!b64 || !rc__base64_decode(b64, strlen(b64), k)) return false;
+  rc__buf_addc(k, '\0');
+  if (k->oom || strlen(k->p) != k->n - 1) return false;
+  size_t plen = strlen(s->key);
+  if (!s->prefix) {
+    *rel = k->p;
+    return strcmp(k->p, s->key) == 0;
+  }
+  if (k->n - 1 <= plen || memcmp(k->p, s->key, plen) != 0) return false;
+  *rel = k->p + plen;
+  return true;
+}
+
+/* The value a relative key had before (borrowed; NULL if none). */
+static const rc_value_t *old_value(const etcd_source *s, const char *rel) {
+  if (!s->prefix) return s->state;
+  long i = s->state ? rc__object_find(s->state, rel, strlen(rel)) : -1;
+  return i >= 0 ? s->state->u.members[i].val : NULL;
+}
+
+/* A value that does not parse is reported and the key keeps the value it had: one bad
+ * write must not empty a configuration. */
+static rc_value_t *value_or_old(etcd_source *s, const rc_value_t *kv, const char *key,
+                                const char *rel) {
+  char where[512];
+  snprintf(where, sizeof where, "%s (key %s)", endpoint(s), key);
+  rc_error e = {0};
+  rc_value_t *v = NULL;
+  if (kv_value(s, kv, where, &v, &e) == 0) return v;
+  rc__deliver_error(s->r.base.comp, &e);
+  return rc__value_ref(old_value(s, rel));
+}
+
+/* Replaces the state by the kvs of a range response. Returns 0 or RC_ENOMEM. */
+static int state_from_range(etcd_source *s, const rc_value_t *kvs) {
+  rc__buf k;
+  rc__buf_init(&k);
+  rc_value_t *next = NULL;
+  if (!s->prefix) {
+    for (uint32_t i = 0; kvs && kvs->type == RC_TYPE_ARRAY && i < kvs->len; i++) {
+      const char *rel;
+      rc__buf_reset(&k);
+      if (kv_key(s, kvs->u.items[i], &k, &rel)) {
+        next = value_or_old(s, kvs->u.items[i], k.p, rel);
+        break;
+      }
+    }
+    rc__buf_free(&k);
+    rc__value_unref(s->state);
+    s->state = next;
+    return 0;
+  }
+  /* kvs come sorted by key: one pass through a builder. */
+  rc__object_builder b;
+  rc__object_begin(&b);
+  for (uint32_t i = 0; kvs && kvs->type == RC_TYPE_ARRAY && i < kvs->len; i++) {
+    const char *rel;
+    rc__buf_reset(&k);
+    if (!kv_key(s, kvs->u.items[i], &k, &rel)) continue;
+    rc_value_t *v = value_or_old(s, kvs->u.items[i], k.p, rel);
+    if (v) rc__object_put(&b, rel, strlen(rel), v);
+  }
+  rc__buf_free(&k);
+  next = rc__object_end(&b);
+  if (!next) return RC_ENOMEM;
+  rc__value_unref(s->state);
+  s->state = next;
+  return 0;
+}
+
+/* Applies one watch event (a PUT has no "type"; a DELETE's kv has no value). */
+static int apply_event(etcd_source *s, const rc_value_t *ev) {
+  const rc_value_t *kv = rc__json_member(ev, "kv");
+  const char *type = json_string(ev, "type");
+  bool del = type && strcmp(type, "DELETE") == 0;
+  rc__buf k;
+  rc__buf_init(&k);
+  const char *rel;
+  int rc = 0;
+  if (kv_key(s, kv, &k, &rel)) {
+    rc_value_t *v = del ? NULL : value_or_old(s, kv, k.p, rel);
+    if (!s->prefix) {
+      rc__value_unref(s->state);
+      s->state = v;
+    } else {
+      rc_value_t *next = rc__object_with(s->state, rel, v);
+      if (next) {
+        rc__value_unref(s->state);
+        s->state = next;
+      } else {
+        rc = RC_ENOMEM;
+      }
+    }
+  }
+  rc__buf_free(&k);
+  return rc;
+}
+
+/* ===================================================================================
+ * Requests
+ * =================================================================================== */
+
+/* Starts a POST of `body` to `path` on the current endpoint. Watch streams send
+ * hasleader, so that a member cut off from the leader ends the stream instead of
+ * staying silent. Returns false (and has failed over) when it could not start. */
+static bool post(etcd_source *s, const char *path, const rc__buf *body, bool stream,
+                 rc__net_done_fn done, rc__net_data_fn data, bool with_auth) {
+  rc__remote *r = &s->r;
+  rc_error e = {0};
+  const char *token = NULL;
+  if (with_auth) {
+    token = s->auth;
+    if (!token && !s->user) {
+      token = rc__token_get(&r->token, &e);
+      if (!token && e.code) {
+        fail_here(s, &e);
+        return false;
+      }
+    }
+  }
+  rc__buf url;
+  rc__buf_init(&url);
+  rc__buf_adds(&url, endpoint(s));
+  rc__buf_adds(&url, path);
+  rc__net_header hs[3];
+  size_t n = 0;
+  hs[n++] = (rc__net_header){"Content-Type", "application/json"};
+  if (token) hs[n++] = (rc__net_header){"Authorization", token};  /* bare, no Bearer */
+  if (stream) hs[n++] = (rc__net_header){"Grpc-Metadata-hasleader", "true"};
+  uint32_t t = r->timeout_ms ? r->timeout_ms : ETCD_TIMEOUT_DEFAULT_MS;
+  rc__net_req_opts o = {
+    .url = url.p, .method = RC__NET_POST, .body = body->p, .body_len = body->n,
+    .headers = hs, .nheaders = n,
+    /* Always a deadline on unary calls: a token naming a raft index far ahead makes
+     * etcd hold the request until the cluster gets there. */
+    .total_ms = stream ? 0 : t,
+    .connect_ms = t < RC__NET_CONNECT_MS_DEFAULT ? t : 0,
+    .low_speed_bytes = stream ? 1 : 0, .low_speed_secs = stream ? ETCD_WATCH_SILENT_S : 0,
+    /* A stream's limit would count every byte it ever carries: watch lines are
+     * bounded one by one in on_watch_data instead. */
+    .max_body = stream ? 0 : r->max_bytes, .ca_file = r->ca_file, .insecure = r->insecure,
+  };
+  rc__net_callbacks cb = {.done = done, .data = data};
+  s->ended = false;
+  if (url.oom || body->oom) rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
+  else r->req = rc__net_start(r->net, &o, &cb, s, &e);
+  rc__buf_free(&url);
+  if (!r->req) {
+    fail_over(s, &e);
+    return false;
+  }
+  return true;
+}
+
+/* Appends "key" and, for a prefix, "range_end" members. */
+static void range_fields(const etcd_source *s, rc__buf *b) {
+  rc__buf_printf(b, "\"key\":\"%s\"", s->key_b64);
+  if (s->end_b64) rc__buf_printf(b, ",\"range_end\":\"%s\"", s->end_b64);
+}
+
+/* ---- the watch ---- */
+
+/* One message of the watch stream. */
+static void watch_message(etcd_source *s, const char *p, size_t n) {
+  rc__remote *r = &s->r;
+  rc_error e = {0};
+  rc_value_t *msg = NULL;
+  if (rc__remote_parse(r, RC__FMT_JSON, p, n, endpoint(s), &msg, &e) != 0) {
+    fail_over(s, &e);
+    return;
+  }
+  const rc_value_t *err = rc__json_member(msg, "error");
+  const rc_value_t *res = rc__json_member(msg, "result");
+  if (err || !res) {
+    /* The stream's own error shape, e.g. "etcdserver: no leader" with hasleader. */
+    const char *m = json_string(err, "message");
+    rc__err(&e, RC_EIO, endpoint(s), 0, 0, "etcd ended the watch: %s",
+            m ? m : "unexpected message");
+    rc__value_unref(msg);
+    fail_over(s, &e);
+    return;
+  }
+  if (json_true(res, "canceled")) {
+    int64_t compacted = json_i64(res, "compact_revision", 0);
+    const char *why = json_string(res, "cancel_reason");
+    if (compacted > 0) {
+      /* Revisions we have not seen are gone (the server leaves the stream open). */
+      char text[96];
+      snprintf(text, sizeof text, "history compacted up to revision %lld",
+               (long long)compacted);
+      rc__value_unref(msg);
+      resync(s, text);
+      return;
+    }
+    if (why && strstr(why, "invalid auth token") && reauth(s)) {
+      rc__value_unref(msg);
+      return;
+    }
+    rc__err(&e, RC_EIO, endpoint(s), 0, 0, "etcd cancelled the watch: %s",
+            why ? why : "no reason given");
+    rc__value_unref(msg);
+    /* An auth or permission refusal is the same on every member. */
+    if (why && (strstr(why, "Unauthenticated") || strstr(why, "PermissionDenied") ||
+                strstr(why, "InvalidArgument")))
+      fail_here(s, &e);
+    else
+      fail_over(s, &e);
+    return;
+  }
+  if (json_true(res, "created")) {
+    const rc_value_t *hdr = rc__json_member(res, "header");
+    const char *cid = json_string(hdr, "cluster_id");
+    int64_t now = json_i64(hdr, "revision", 0);
+    char why[128];
+    why[0] = '\0';
+    if (cid && s->cluster_id && strcmp(cid, s->cluster_id) != 0)
+      snprintf(why, sizeof why, "the endpoint belongs to another cluster (a recreate?)");
+    else if (now + 1 < s->next_rev)
+      snprintf(why, sizeof why, "the revision went back from %lld to %lld (a restore?)",
+               (long long)(s->next_rev - 1), (long long)now);
+    if (why[0]) {
+      rc__value_unref(msg);
+      resync(s, why);
+      return;
+    }
+    /* A working watch, not just a working range: only now may the next failure start
+     * again from the first endpoint round and the first backoff delay (a member whose
+     * watch always fails must not make a tight loop). */
+    s->tried = 0;
+    s->auth_retried = false;
+    rc__remote_success(r);
+    /* A resumed watch delivers nothing until the next change: the recovery from a
+     * failover is reported now. */
+    rc__remote_unchanged(r);
+    if (r->stopping) {
+      rc__value_unref(msg);
+      return;
+    }
+  }
+  /* One transaction's events share a revision, and a revision is never split across
+   * messages: what is below `from` is already in the state. */
+  const rc_value_t *evs = rc__json_member(res, "events");
+  int64_t from = s->next_rev;
+  bool applied = false;
+  for (uint32_t i = 0; evs && evs->type == RC_TYPE_ARRAY && i < evs->len; i++) {
+    const rc_value_t *ev = evs->u.items[i];
+    int64_t rev = json_i64(rc__json_member(ev, "kv"), "mod_revision", 0);
+    if (rev < from) continue;
+    if (apply_event(s, ev) != 0) {
+      rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
+      rc__value_unref(msg);
+      fail_here(s, &e);
+      return;
+    }
+    /* Resume after the last event applied, never past one not seen. */
+    if (rev + 1 > s->next_rev) s->next_rev = rev + 1;
+    applied = true;
+  }
+  rc__value_unref(msg);
+  if (applied) rc__remote_deliver(r, rc__value_ref(s->state));
+}
+
+/* Splits the stream into lines (a message may span chunks) and handles each. */
+static void on_watch_data(void *ud, rc__net_request *req, const char *data, size_t n) {
+  etcd_source *s = ud;
+  if (s->ended || s->r.stopping) return;
+  if (rc__net_status(req) != 200) {
+    /* Kept for the error message in on_watch_done. */
+    size_t room = ETCD_ERRBODY_MAX > s->line.n ? ETCD_ERRBODY_MAX - s->line.n : 0;
+    rc__buf_add(&s->line, data, n < room ? n : room);
+    return;
+  }
+  /* A delivery runs the engine, which may stop this source: then nothing more. */
+  while (n && !s->ended && !s->r.stopping) {
+    const char *nl = memchr(data, '\n', n);
+    size_t take = nl ? (size_t)(nl - data) : n;
+    if (s->r.max_bytes && s->line.n + take > s->r.max_bytes) {
+      rc_error e = {0};
+      rc__err(&e, RC_ELIMIT, endpoint(s), 0, 0,
+              "a watch message is larger than %zu bytes", s->r.max_bytes);
+      fail_over(s, &e);
+      return;
+    }
+    if (!nl) {
+      rc__buf_add(&s->line, data, n);
+      return;
+    }
+    const char *p = data;
+    size_t len = take;
+    if (s->line.n) {
+      rc__buf_add(&s->line, data, take);
+      p = s->line.p;
+      len = s->line.n;
+    }
+    if (s->line.oom) {
+      rc_error e = {0};
+      rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
+      fail_over(s, &e);
+      return;
+    }
+    if (len) watch_message(s, p, len);
+    rc__buf_reset(&s->line);
+    data += take + 1;
+    n -= take + 1;
+  }
+}
+
+/* The stream ended without one of its messages ending it: a broken connection (a
+ * member killed), a timeout, or the server closing it. */
+static void on_watch_done(void *ud, rc__net_request *req, const rc__net_result *res) {
+  RC__UNUSED(req);
+  etcd_source *s = ud;
+  s->r.req = NULL;
+  if (res->code == RC_ESTATE) return;  /* the network closed: we are stopping */
+  if (res->code == 0 && res->status == 200 && s->line.n && !s->ended) {
+    /* The last line of a stream ended by the server has no '\n' ("no leader"). */
+    watch_message(s, s->line.p, s->line.n);
+    if (s->ended) return;
+  }
+  rc_error e = {0};
+  if (res->code) {
+    fail_over(s, res->err);
+  } else if (res->status != 200) {
+    rc__net_result copy = *res;
+    copy.body = s->line.p ? s->line.p : "";
+    copy.body_len = s->line.n;
+    rc__remote_status_error(&e, endpoint(s), &copy, "etcd refused the watch");
+    if (res->status == 401 && reauth(s)) return;
+    fail_over(s, &e);
+  } else {
+    rc__err(&e, RC_EIO, endpoint(s), 0, 0, "etcd ended the watch stream");
+    fail_over(s, &e);
+  }
+}
+
+static void watch(etcd_source *s) {
+  rc__buf body;
+  rc__buf_init(&body);
+  rc__buf_adds(&body, "{\"create_request\":{");
+  range_fields(s, &body);
+  rc__buf_printf(&body, ",\"start_revision\":\"%lld\",\"progress_notify\":true}}",
+                 (long long)s->next_rev);
+  rc__buf_reset(&s->line);
+  post(s, "/v3/watch", &body, true, on_watch_done, on_watch_data, true);
+  rc__buf_free(&body);
+}
+
+/* ---- the range ---- */
+
+static void range_parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *err) {
+  etcd_source *s = (etcd_source *)r;
+  if (rc) {
+    fail_over(s, err);
+    return;
+  }
+  const rc_value_t *hdr = rc__json_member(v, "header");
+  int64_t rev = json_i64(hdr, "revision", -1);
+  rc_error e = {0};
+  if (rev < 0) {
+    rc__value_unref(v);
+    rc__err(&e, RC_EIO, endpoint(s), 0, 0, "etcd's range answer has no header.revision");
+    fail_over(s, &e);
+    return;
+  }
+  const char *cid = json_string(hdr, "cluster_id");
+  char *cid_copy = cid ? rc__strdup(cid) : NULL;
+  if (state_from_range(s, rc__json_member(v, "kvs")) != 0 || (cid && !cid_copy)) {
+    rc__free(cid_copy);
+    rc__value_unref(v);
+    rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
+    fail_here(s, &e);
+    return;
+  }
+  rc__value_unref(v);
+  rc__free(s->cluster_id);
+  s->cluster_id = cid_copy;
+  /* The range is a consistent snapshot at `rev`: watch from the next revision. */
+  s->next_rev = rev + 1;
+  s->synced = true;
+  rc__remote_deliver(r, rc__value_ref(s->state));
+  if (!r->stopping) watch(s);
+}
+
+static void on_range_done(void *ud, rc__net_request *req, const rc__net_result *res) {
+  RC__UNUSED(req);
+  etcd_source *s = ud;
+  s->r.req = NULL;
+  if (res->code == RC_ESTATE) return;
+  if (res->code || res->status != 200) {
+    http_failure(s, res, res->status == 403 ? "permission denied" : NULL);
+    return;
+  }
+  rc__remote_parse_then(&s->r, RC__FMT_JSON, res->body, res->body_len, endpoint(s),
+                        range_parsed);
+}
+
+static void range(etcd_source *s) {
+  rc__buf body;
+  rc__buf_init(&body);
+  rc__buf_addc(&body, '{');
+  range_fields(s, &body);
+  rc__buf_addc(&body, '}');
+  post(s, "/v3/kv/range", &body, false, on_range_done, NULL, true);
+  rc__buf_free(&body);
+}
+
+/* ---- authentication ---- */
+
+static void on_auth_done(void *ud, rc__net_request *req, const rc__net_result *res) {
+  RC__UNUSED(req);
+  etcd_source *s = ud;
+  s->r.req = NULL;
+  if (res->code == RC_ESTATE) return;
+  if (res->code || res->status != 200) {
+    http_failure(s, res, res->status == 400 ? "etcd refused the user or password" : NULL);
+    return;
+  }
+  rc_error e = {0};
+  rc_value_t *v = NULL;
+  const char *tok = NULL;
+  if (rc__remote_parse(&s->r, RC__FMT_JSON, res->body, res->body_len, endpoint(s), &v,
+                       &e) == 0)
+    tok = json_string(v, "token");
+  char *copy = tok && *tok ? rc__strdup(tok) : NULL;
+  rc__value_unref(v);
+  if (!copy) {
+    if (!e.code)
+      rc__err(&e, tok ? RC_ENOMEM : RC_EIO, endpoint(s), 0, 0,
+              "etcd's authenticate answer has no token");
+    fail_over(s, &e);
+    return;
+  }
+  s->auth = copy;
+  if (s->synced) watch(s);
+  else range(s);
+}
+
+static void authenticate(etcd_source *s) {
+  rc_error e = {0};
+  const char *pw = s->password_env ? getenv(s->password_env) : NULL;
+  if (!pw) {
+    rc__err(&e, RC_EIO, NULL, 0, 0, "the password variable %s is not set",
+            s->password_env ? s->password_env : "(none)");
+    rc__remote_fail(&s->r, &e, 0);
+    return;
+  }
+  rc__buf body;
+  rc__buf_init(&body);
+  rc__buf_adds(&body, "{\"name\":");
+  json_str(&body, s->user);
+  rc__buf_adds(&body, ",\"password\":");
+  json_str(&body, pw);
+  rc__buf_addc(&body, '}');
+  post(s, "/v3/auth/authenticate", &body, false, on_auth_done, NULL, false);
+  if (body.p) explicit_bzero(body.p, body.n);  /* it holds the password */
+  rc__buf_free(&body);
+}
+
+/* The timer's tick: authenticate if needed, range if the state is not synced, else
+ * resume the watch. */
+static void begin(rc__remote *r) {
+  etcd_source *s = (etcd_source *)r;
+  if (r->req || r->job || r->stopping) return;
+  if (s->user && !s->auth) authenticate(s);
+  else if (!s->synced) range(s);
+  else watch(s);
+}
+
+/* ===================================================================================
+ * Source operations
+ * =================================================================================== */
+
+static int etcd_start(rc__source *base, rc_error *err) {
+  rc__remote *r = (rc__remote *)base;
+  int rc = rc__remote_start(r, begin, err);
+  if (rc) return rc;
+  /* The first value arrives with the first range; start never waits for it. */
+  begin(r);
+  return 0;
+}
+
+static void etcd_stop(rc__source *base, void (*done)(rc__source *)) {
+  rc__remote_stop((rc__remote *)base, done);
+}
+
+static void etcd_rescan(rc__source *base) { RC__UNUSED(base); }
+
+static void etcd_free(rc__source *base) {
+  etcd_source *s = (etcd_source *)base;
+  rc__remote_free(&s->r);
+  rc__desc_free_list(s->endpoints);
+  rc__free(s->key);
+  rc__free(s->key_b64);
+  rc__free(s->end_b64);
+  rc__free(s->user);
+  rc__free(s->password_env);
+  rc__free(s->cluster_id);
+  if (s->auth) explicit_bzero(s->auth, strlen(s->auth));
+  rc__free(s->auth);
+  rc__value_unref(s->state);
+  rc__buf_free(&s->line);
+  rc__free(s);
+}
+
+static const rc__source_ops etcd_ops = {"etcd", etcd_start, etcd_stop, etcd_rescan,
+                                        etcd_free};
+
+/* The range fields of the key or prefix. A prefix's range_end is the prefix with
+ * trailing 0xff bytes dropped and the last byte incremented; "" (every key) is the
+ * range ["\0", "\0"), i.e. from the smallest key to the end. */
+static bool make_range(etcd_source *s) {
+  size_t n = strlen(s->key);
+  if (!s->prefix) return (s->key_b64 = b64_dup(s->key, n)) != NULL;
+  if (n == 0) {
+    s->key_b64 = b64_dup("", 1);
+    s->end_b64 = b64_dup("", 1);
+    return s->key_b64 && s->end_b64;
+  }
+  s->key_b64 = b64_dup(s->key, n);
+  unsigned char *end = (unsigned char *)rc__strdup(s->key);
+  if (!end) return false;
+  while (n && end[n - 1] == 0xff) n--;
+  if (n) end[n - 1]++;
+  s->end_b64 = n ? b64_dup(end, n) : b64_dup("", 1);
+  rc__free(end);
+  return s->key_b64 && s->end_b64;
+}
+
+rc__source *rc__etcd_source_new(rc__component *c, rc_error *err) {
+  etcd_source *s = rc__calloc(1, sizeof *s);
+  if (!s) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  rc__remote_init(&s->r, &etcd_ops, c, ETCD_TIMEOUT_DEFAULT_MS, 500);
+  rc__buf_init(&s->line);
+  s->endpoints = rc__desc_list(c, "endpoints");
+  while (s->endpoints && s->endpoints[s->nend]) s->nend++;
+  s->key = rc__desc_string(c, "etcd_key");
+  if (!s->key) {
+    s->key = rc__desc_string(c, "prefix");
+    s->prefix = s->key != NULL;
+  }
+  s->user = rc__desc_string(c, "user");
+  s->password_env = rc__desc_string(c, "password_env");
+  bool known = true;
+  s->fmt = c->src_format ? rc__format_from_name(c->src_format, &known) : RC__FMT_JSON;
+  if (s->fmt == RC__FMT_AUTO) s->fmt = RC__FMT_JSON;
+  if (!s->nend || !s->key) {
+    rc__err(err, RC_EPOLICY, c->eng->policy_path, c->line, 0,
+            "component '%s': etcd source needs endpoints and one of key or prefix",
+            c->name);
+    etcd_free(&s->r.base);
+    return NULL;
+  }
+  if (!make_range(s)) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    etcd_free(&s->r.base);
+    return NULL;
+  }
+  return &s->r.base;
+}
