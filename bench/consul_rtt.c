@@ -4,7 +4,7 @@
  * protocol-faithful spec/servers/consul_server.py). Writes come from a second thread
  * with libcurl, one every `gap` (longer than the source's rate limit). One line:
  * consul-rtt writes=<n> seen=<n> p50_us=<..> p90_us=<..> p99_us=<..> max_us=<..>. */
-#include "engine.h"
+#include "bench_engine.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -57,11 +57,6 @@ static void on_change(void *ud, const rc_snapshot_t *s, const rc_change_t *ch, s
     atomic_store(&r->seen_ns[i], rc__real_ns());
 }
 
-static int cmp_ll(const void *a, const void *b) {
-  long long x = *(const long long *)a, y = *(const long long *)b;
-  return x < y ? -1 : x > y;
-}
-
 static void poll_done(uv_timer_t *t) {
   rtt *r = t->data;
   if (atomic_load(&r->done)) uv_stop(t->loop);
@@ -82,30 +77,14 @@ int rc_bench_consul_rtt_main(int argc, char **argv) {
                     "[--writes N (<= 1000)] [--gap-ms MS]\n");
     return 2;
   }
-  char dir[] = "/tmp/rc-consul-rtt.XXXXXX", path[64];
-  if (!mkdtemp(dir)) return 1;
-  snprintf(path, sizeof path, "%s/policy.lua", dir);
-  FILE *f = fopen(path, "w");
-  if (!f) return 1;
-  fprintf(f, "local rc = require 'reactcfg'\nreturn rc.policy { components = {\n"
-             "  k = { source = rc.consul { addr = '%s', key = 'bench/rtt' },\n"
-             "        startup = 'default' },\n} }\n", r.addr);
-  fclose(f);
-  rc_error err = {0};
+  char policy[512];
+  snprintf(policy, sizeof policy,
+           "local rc = require 'reactcfg'\nreturn rc.policy { components = {\n"
+           "  k = { source = rc.consul { addr = '%s', key = 'bench/rtt' },\n"
+           "        startup = 'default' },\n} }\n", r.addr);
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  rc_engine_t *eng = rc_engine_new(&err);
-  rc_engine_set_policy_reload(eng, false);
-  int rc = rc_engine_load_policy(eng, path, &err);
-  if (!rc) rc = rc_subscribe(eng, "k", on_change, &r, &err) > 0 ? 0 : RC_ENOMEM;
-  if (!rc) rc = rc_engine_attach(eng, &loop, &err);
-  unlink(path);
-  rmdir(dir);
-  if (rc) {
-    fprintf(stderr, "reactcfg-bench consul-rtt: %s\n", err.message);
-    rc_engine_free(eng);
-    return 1;
-  }
+  rc_engine_t *eng = bench_engine("consul-rtt", policy, &loop, "k", on_change, &r);
+  if (!eng) return 1;
   pthread_t th;
   pthread_create(&th, NULL, writer, &r);
   uv_timer_t t;
@@ -115,21 +94,9 @@ int rc_bench_consul_rtt_main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_close((uv_handle_t *)&t, NULL);
   pthread_join(th, NULL);
-  long long lat[1024];
-  int seen = 0;
-  for (int i = 1; i <= r.n; i++) {
-    int64_t p = atomic_load(&r.put_ns[i]), s = atomic_load(&r.seen_ns[i]);
-    if (p && s) lat[seen++] = (long long)(s - p) / 1000;
-  }
-  qsort(lat, (size_t)seen, sizeof *lat, cmp_ll);
-  if (seen)
-    printf("consul-rtt writes=%d seen=%d p50_us=%lld p90_us=%lld p99_us=%lld max_us=%lld\n",
-           r.n, seen, lat[seen / 2], lat[seen * 9 / 10], lat[seen * 99 / 100],
-           lat[seen - 1]);
-  else
-    printf("consul-rtt writes=%d seen=0\n", r.n);
-  rc_engine_free(eng);
-  rc__loop_close_all(&loop);
-  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "consul-rtt writes=%d", r.n);
+  int seen = bench_latency_line(prefix, r.put_ns, r.seen_ns, r.n);
+  bench_engine_free(eng, &loop);
   return seen == r.n ? 0 : 1;
 }

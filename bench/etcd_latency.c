@@ -5,7 +5,7 @@
  * thread; every timestamp is CLOCK_REALTIME. One line per watcher:
  * etcd-latency peer=<reactcfg|etcdctl> puts=<n> seen=<n> p50_us=.. p90_us=.. p99_us=..
  * max_us=.. */
-#include "engine.h"
+#include "bench_engine.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -99,26 +99,10 @@ static void on_change(void *ud, const rc_snapshot_t *s, const rc_change_t *ch, s
     atomic_store(&b->ours_ns[i], rc__real_ns());
 }
 
-static int cmp_ll(const void *a, const void *c) {
-  long long x = *(const long long *)a, y = *(const long long *)c;
-  return x < y ? -1 : x > y;
-}
-
-static void report(const char *peer, bench *b, _Atomic int64_t *seen_ns) {
-  static long long lat[MAX_PUTS];
-  int seen = 0;
-  for (int i = 1; i <= b->n; i++) {
-    int64_t p = atomic_load(&b->put_ns[i]), s = atomic_load(&seen_ns[i]);
-    if (p && s) lat[seen++] = (long long)(s - p) / 1000;
-  }
-  qsort(lat, (size_t)seen, sizeof *lat, cmp_ll);
-  if (!seen) {
-    printf("etcd-latency peer=%s puts=%d seen=0\n", peer, b->n);
-    return;
-  }
-  printf("etcd-latency peer=%s puts=%d seen=%d p50_us=%lld p90_us=%lld p99_us=%lld "
-         "max_us=%lld\n", peer, b->n, seen, lat[seen / 2], lat[seen * 9 / 10],
-         lat[seen * 99 / 100], lat[seen - 1]);
+static void report(const char *peer, bench *b, const _Atomic int64_t *seen_ns) {
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "etcd-latency peer=%s puts=%d", peer, b->n);
+  bench_latency_line(prefix, b->put_ns, seen_ns, b->n);
 }
 
 static void poll_done(uv_timer_t *t) {
@@ -158,27 +142,14 @@ int rc_bench_etcd_latency_main(int argc, char **argv) {
   pthread_t rd, wr;
   pthread_create(&rd, NULL, ctl_reader, &b);
 
-  char dir[] = "/tmp/rc-etcd-lat.XXXXXX", path[64];
-  if (!mkdtemp(dir)) return 1;
-  snprintf(path, sizeof path, "%s/policy.lua", dir);
-  FILE *f = fopen(path, "w");
-  if (!f) return 1;
-  fprintf(f, "local rc = require 'reactcfg'\nreturn rc.policy { components = {\n"
-             "  k = { source = rc.etcd { endpoints = { '%s' }, key = 'bench/latency' },\n"
-             "        startup = 'default' },\n} }\n", b.endpoint);
-  fclose(f);
-  rc_error err = {0};
+  char policy[512];
+  snprintf(policy, sizeof policy,
+           "local rc = require 'reactcfg'\nreturn rc.policy { components = {\n"
+           "  k = { source = rc.etcd { endpoints = { '%s' }, key = 'bench/latency' },\n"
+           "        startup = 'default' },\n} }\n", b.endpoint);
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  rc_engine_t *eng = rc_engine_new(&err);
-  rc_engine_set_policy_reload(eng, false);
-  int rc = rc_engine_load_policy(eng, path, &err);
-  if (!rc) rc = rc_subscribe(eng, "k", on_change, &b, &err) > 0 ? 0 : RC_ENOMEM;
-  if (!rc) rc = rc_engine_attach(eng, &loop, &err);
-  unlink(path);
-  rmdir(dir);
-  if (rc) {
-    fprintf(stderr, "reactcfg-bench etcd-latency: %s\n", err.message);
+  rc_engine_t *eng = bench_engine("etcd-latency", policy, &loop, "k", on_change, &b);
+  if (!eng) {
     kill(ctl, SIGTERM);
     return 1;
   }
@@ -196,8 +167,6 @@ int rc_bench_etcd_latency_main(int argc, char **argv) {
   fclose(b.ctl);
   report("reactcfg", &b, b.ours_ns);
   report("etcdctl", &b, b.ctl_ns);
-  rc_engine_free(eng);
-  rc__loop_close_all(&loop);
-  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  bench_engine_free(eng, &loop);
   return 0;
 }

@@ -4,7 +4,7 @@
  * window, the process's CPU time (user + system, as % of one core), its resident memory,
  * and the polls made. One line: http-fleet sources=<n> seconds=<s> cpu_pct=<p>
  * rss_mb=<m> polls_per_s=<r> commits=<c>. */
-#include "engine.h"
+#include "bench_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,32 +67,17 @@ int rc_bench_fleet_main(int argc, char **argv) {
                     "  polls BASE/f<i>.json for i in 1..N every second\n");
     return 2;
   }
-  char dir[] = "/tmp/rc-fleet.XXXXXX";
-  if (!mkdtemp(dir)) return 1;
-  char path[64];
-  snprintf(path, sizeof path, "%s/policy.lua", dir);
-  FILE *f = fopen(path, "w");
-  if (!f) return 1;
-  fprintf(f, "local rc = require 'reactcfg'\nlocal c = {}\nfor i = 1, %d do\n"
-             "  c['f' .. i] = { source = rc.http { url = '%sf' .. i .. '.json', "
-             "interval = '1s' } }\nend\nreturn rc.policy { components = c }\n", n, base);
-  fclose(f);
-  rc_error err = {0};
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  rc_engine_t *eng = rc_engine_new(&err);
+  rc__buf pol;
+  rc__buf_init(&pol);
+  rc__buf_printf(&pol, "local rc = require 'reactcfg'\nlocal c = {}\nfor i = 1, %d do\n"
+                 "  c['f' .. i] = { source = rc.http { url = '%sf' .. i .. '.json', "
+                 "interval = '1s' } }\nend\nreturn rc.policy { components = c }\n", n, base);
   uint64_t commits = 0;
-  rc_engine_set_policy_reload(eng, false);
-  int rc = rc_engine_load_policy(eng, path, &err);
-  if (!rc) rc = rc_subscribe(eng, "**", count_commit, &commits, &err) > 0 ? 0 : RC_ENOMEM;
-  if (!rc) rc = rc_engine_attach(eng, &loop, &err);
-  unlink(path);
-  rmdir(dir);
-  if (rc) {
-    fprintf(stderr, "reactcfg-bench http-fleet: %s\n", err.message);
-    rc_engine_free(eng);
-    return 1;
-  }
+  uv_loop_t loop;
+  rc_engine_t *eng = pol.oom ? NULL : bench_engine("http-fleet", pol.p, &loop, "**",
+                                                   count_commit, &commits);
+  rc__buf_free(&pol);
+  if (!eng) return 1;
   size_t present = 0;
   rc_snapshot_t *s = rc_snapshot_acquire(eng);
   present = rc_value_len(rc_snapshot_root(s));
@@ -109,8 +94,6 @@ int rc_bench_fleet_main(int argc, char **argv) {
          n, present, wall, 100.0 * cpu / wall, rss_mb(),
          (unsigned long long)(commits - commits0));
   fflush(stdout);
-  rc_engine_free(eng);
-  rc__loop_close_all(&loop);
-  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  bench_engine_free(eng, &loop);
   return present == (size_t)n ? 0 : 1;
 }

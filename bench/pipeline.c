@@ -4,12 +4,11 @@
  * delivers one, then the loop turns and the engine runs its wave; the callback counts
  * commits. Two policies: a plain component (no Lua per update) and a merge policy (an
  * update function merging the new value over a base component in Lua). */
-#include "engine.h"
+#include "bench_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int rc_bench_pipeline_main(int argc, char **argv);
 
@@ -72,30 +71,10 @@ static void idle_cb(uv_idle_t *h) {
 }
 
 static int run_policy(const char *name, const char *text, uint64_t updates) {
-  char dir[] = "/tmp/rc-pipeline.XXXXXX";
-  if (!mkdtemp(dir)) return 1;
-  char path[64];
-  snprintf(path, sizeof path, "%s/policy.lua", dir);
-  FILE *f = fopen(path, "w");
-  if (!f) return 1;
-  fputs(text, f);
-  fclose(f);
   run r = {.updates = updates};
-  rc_error err = {0};
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  r.eng = rc_engine_new(&err);
-  rc_engine_set_policy_reload(r.eng, false);
-  int rc = r.eng ? rc_engine_load_policy(r.eng, path, &err) : RC_ENOMEM;
-  if (!rc) rc = rc_subscribe(r.eng, "**", on_commit, &r, &err) > 0 ? 0 : RC_ENOMEM;
-  if (!rc) rc = rc_engine_attach(r.eng, &loop, &err);
-  unlink(path);
-  rmdir(dir);
-  if (rc) {
-    fprintf(stderr, "reactcfg-bench pipeline: %s\n", err.message);
-    rc_engine_free(r.eng);
-    return 1;
-  }
+  r.eng = bench_engine("pipeline", text, &loop, "**", on_commit, &r);
+  if (!r.eng) return 1;
   for (size_t i = 0; i < r.eng->ncomps; i++)
     if (strcmp(r.eng->comps[i]->name, "s") == 0) r.target = r.eng->comps[i];
   uv_idle_init(&loop, &r.idle);
@@ -105,9 +84,7 @@ static int run_policy(const char *name, const char *text, uint64_t updates) {
   uv_run(&loop, UV_RUN_DEFAULT);
   double secs = (double)(rc__mono_ns() - t0) / 1e9;
   uint64_t commits = r.commits - 1;
-  rc_engine_free(r.eng);
-  rc__loop_close_all(&loop);
-  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  bench_engine_free(r.eng, &loop);
   printf("pipeline policy=%s updates=%llu commits=%llu seconds=%.3f updates_per_s=%.0f "
          "us_per_update=%.2f\n",
          name, (unsigned long long)updates, (unsigned long long)commits, secs,

@@ -1,0 +1,21 @@
+/* bench_engine.h: what the engine benchmarks share: an engine on a policy text, attached
+ * to the benchmark's own loop with one subscription (and no policy-file watch), its
+ * teardown, and latency percentiles. */
+#ifndef RC_BENCH_ENGINE_H
+#define RC_BENCH_ENGINE_H
+
+#include "engine.h"
+
+/* Writes `policy` to a temporary file, loads it and attaches the engine to `loop`
+ * (initialised here) with `fn` subscribed to `pattern`. Returns the engine, or NULL
+ * after printing "reactcfg-bench <what>: message". */
+rc_engine_t *bench_engine(const char *what, const char *policy, uv_loop_t *loop,
+                          const char *pattern, rc_change_fn fn, void *ud);
+/* Frees the engine and closes the loop. */
+void bench_engine_free(rc_engine_t *eng, uv_loop_t *loop);
+/* Prints "<prefix> seen=<n> p50_us=.. p90_us=.. p99_us=.. max_us=.." from the pairs
+ * (start_ns[i], seen_ns[i]) for i in 1..n where both are set. Returns how many were. */
+int bench_latency_line(const char *prefix, const _Atomic int64_t *start_ns,
+                       const _Atomic int64_t *seen_ns, int n);
+
+#endif
