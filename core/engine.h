@@ -86,6 +86,7 @@ struct rc__component {
   bool touched;               /* force: delivered again unchanged; notify anyway */
   bool committed;             /* `result` was committed once (dynamic = false applies) */
   bool read_by_condition;     /* some condition read this component */
+  bool depended_on;           /* some component lists it in depends_on */
   uint64_t evaluated_at;      /* eng->stamp when last evaluated */
   uint64_t changed_at;        /* eng->stamp when its contribution last changed */
   int *reads;                 /* owned; components its condition read last time */
@@ -176,7 +177,6 @@ struct rc_engine {
   /* evaluation (evaluate.c) */
   uint64_t stamp;                /* logical clock of evaluations and changes */
   int eval_errors;               /* policy functions that failed in the running wave */
-  int eval_rejections;           /* values validate refused in the running wave */
   bool trial;                    /* evaluating a reloaded policy before it commits */
   int on_error_ref;              /* the policy-level on_error function, or LUA_NOREF */
   rc__on_error on_error;         /* the policy-level on_error action */

@@ -23,13 +23,6 @@ static bool differ(rc_engine_t *eng, const rc_value_t *a, const rc_value_t *b) {
   return eng->cs.n > 0;
 }
 
-static bool has_dependants(const rc_engine_t *eng, const rc__component *c) {
-  for (size_t i = 0; i < eng->ncomps; i++)
-    for (size_t d = 0; d < eng->comps[i]->ndeps; d++)
-      if (eng->comps[i]->deps[d] == c->index) return true;
-  return false;
-}
-
 static bool deps_changed(const rc_engine_t *eng, const rc__component *c) {
   for (size_t i = 0; i < c->ndeps; i++)
     if (eng->comps[c->deps[i]]->changed_at > c->evaluated_at) return true;
@@ -112,7 +105,6 @@ static int pipeline(rc_engine_t *eng, rc__component *c, const rc_value_t *src,
         rc__emit(eng, RC_EVENT_REJECTED, c->name, eng->policy_path, c->line, 0, RC_EPOLICY,
                  "component '%s': new value rejected: %s; the previous value stays",
                  c->name, call.reason);
-      eng->eval_rejections++;
       rc__value_unref(v);
       return 1;
     }
@@ -276,7 +268,7 @@ static void eval_processed(rc_engine_t *eng, rc__component *c) {
 static void eval_plain(rc_engine_t *eng, rc__component *c) {
   if (!c->dirty) return;
   c->dirty = false;
-  if (!c->read_by_condition && !has_dependants(eng, c)) {
+  if (!c->read_by_condition && !c->depended_on) {
     c->evaluated = true;
     return;
   }
@@ -290,7 +282,6 @@ static void eval_plain(rc_engine_t *eng, rc__component *c) {
 
 int rc__evaluate(rc_engine_t *eng) {
   eng->eval_errors = 0;
-  eng->eval_rejections = 0;
   for (size_t i = 0; i < eng->ncomps; i++)
     if (!eng->comps[i]->processed) eval_plain(eng, eng->comps[i]);
   /* Each pass evaluates what is due in dependency order; a further pass is needed only

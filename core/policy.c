@@ -355,6 +355,9 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
     p->comps[p->ncomps++] = c;
   }
   lua_pop(L, 1);
+  for (size_t i = 0; i < p->ncomps; i++)
+    for (size_t d = 0; d < p->comps[i]->ndeps; d++)
+      p->comps[p->comps[i]->deps[d]]->depended_on = true;
   lua_getfield(L, spec, "order");
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, -1, (lua_Integer)i + 1);
