@@ -21,7 +21,7 @@ static bool remote(const rc__component *c) {
 
 bool rc__cache_wanted(const rc_engine_t *eng, const rc__component *c) {
   if (!eng->cache_dir) return false;
-  if (!remote(c) && c->startup != RC__START_CACHED) return false;
+  if (!remote(c) && c->startup != RC__START_CACHED && !c->cache_for_ms) return false;
   return eng->cache_secrets || !(c->secret_all || c->nsecret);
 }
 
@@ -63,7 +63,9 @@ static int write_one(rc_engine_t *eng, rc__component *c) {
   cache_path(eng, c, tmp, sizeof tmp, true);
   rc__buf b;
   rc__buf_init(&b);
-  rc__buf_printf(&b, "{\"saved_ns\":%lld,\"component\":", (long long)rc__real_ns());
+  /* cache_for reads saved_ns as the time of the answer, not of this write. */
+  int64_t saved = c->fetched_ns ? c->fetched_ns : rc__real_ns();
+  rc__buf_printf(&b, "{\"saved_ns\":%lld,\"component\":", (long long)saved);
   rc__json_write_string(&b, c->name, strlen(c->name));
   rc__buf_adds(&b, ",\"value\":");
   if (c->value)

@@ -236,6 +236,7 @@ rc__component *rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index,
   c->force = bool_field(L, t, "force");
   c->startup = startup_from_lua(L, t, c->src_kind);
   c->startup_timeout_ms = ms_field(L, t, "startup_timeout_ms", 5000);
+  c->cache_for_ms = ms_field(L, t, "cache_for_ms", 0);
   c->static_all = bool_field(L, t, "static_all");
   c->secret_all = bool_field(L, t, "secret_all");
   if (!paths_field(L, t, "only", c->name, &c->only, &c->nonly) ||
@@ -373,6 +374,7 @@ int rc__source_create(rc__component *c, rc_error *err) {
 
 int rc__source_start(rc__component *c, rc_error *err) {
   if (c->eng->no_sources) return 0; /* simulation: values come from pushes */
+  if (rc__fetch_once_cached(c)) return 0;  /* cache_for: still fresh on disk */
   if (!c->src) {
     int rc = rc__source_create(c, err);
     if (rc) return rc;

@@ -188,7 +188,8 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_async_init: %s", uv_strerror(rc));
   eng->wake.data = eng;
   rc__handle_opened(eng);
-  uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer};
+  uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer,
+                          &eng->fetch_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
     uv_timer_init(loop, timers[i]);
     timers[i]->data = eng;
@@ -321,6 +322,7 @@ static void stop_on_loop(rc_engine_t *eng) {
     close_handle(eng, (uv_handle_t *)&eng->sched_timer);
     close_handle(eng, (uv_handle_t *)&eng->wave_timer);
     close_handle(eng, (uv_handle_t *)&eng->retire_timer);
+    close_handle(eng, (uv_handle_t *)&eng->fetch_timer);
     close_handle(eng, (uv_handle_t *)&eng->wake);
   }
   /* On our own loop, also close anything a policy opened through luv. */

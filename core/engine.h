@@ -67,6 +67,12 @@ struct rc__component {
   rc__startup_mode startup;   /* see startup.c */
   uint64_t startup_timeout_ms;
   rc_value_t *cache_written;  /* owned; the value last written to the cache */
+  /* cache_for (fetch_once.c): after an answer the source is stopped and the value held
+   * for cache_for_ms (0: watched as usual), then fetched again. */
+  uint64_t cache_for_ms;
+  uint64_t refetch_at;        /* loop ms when the stopped source starts again; 0: none */
+  int64_t fetched_ns;         /* wall time of the answer `value` came from (0: unknown) */
+  bool answered;              /* answered since the last check: its source is stopped */
   bool dirty;                 /* must be re-evaluated in the next wave */
   /* The policy's functions for this component (luaL_ref in eng->L, unreferenced when the
    * component is freed), LUA_NOREF when absent. */
@@ -165,6 +171,8 @@ struct rc_engine {
   uv_timer_t sched_timer;        /* next debounce deadline or throttle release */
   uv_timer_t wave_timer;         /* runs a wave at the end of this loop turn */
   uv_timer_t retire_timer;       /* frees retired snapshots once no reader races */
+  uv_timer_t fetch_timer;        /* cache_for: stops answered sources, restarts due ones */
+  uint64_t fetch_due;            /* when fetch_timer fires (loop ms) */
   int open_handles;              /* handles not yet closed; free waits for 0 */
   bool handles_init;
   bool initial;                  /* delivering the initial values: no debounce */
@@ -292,6 +300,17 @@ rc_value_t *rc__cache_load(const rc_engine_t *eng, const rc__component *c, int64
 /* Writes the values of cacheable components that changed since their last write
  * (atomically: a temporary file renamed over). Failures are reported as events. */
 void rc__cache_store_all(rc_engine_t *eng);
+
+/* ---- fetch_once.c (cache_for) ---- */
+/* c's source answered (a value or "absent"): for a cache_for component, its source is
+ * stopped right after the current callback and the value held for cache_for. */
+void rc__fetch_once_answered(rc__component *c);
+/* At a source start: when the policy's cache holds an answer for c younger than its
+ * cache_for, takes it as c's value, schedules the next fetch and returns true (the
+ * source is not started). False otherwise. */
+bool rc__fetch_once_cached(rc__component *c);
+/* fetch_timer's callback: stops answered sources, starts those whose time is up. */
+void rc__fetch_once_run(uv_timer_t *t);
 
 /* ---- reload.c ---- */
 /* Starts watching the policy file (when eng->watch_policy); its changes reload the

@@ -113,6 +113,7 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
   }
   if (eng->record_fn) eng->record_fn(eng->record_ud, c, v, NULL);
   rc__trace_value(eng, c, "source delivered", v);
+  rc__fetch_once_answered(c);
   if (!v && c->keep_on_missing && c->value) return; /* on_missing = "keep" */
   deliver_value(c, v);
 }

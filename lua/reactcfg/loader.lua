@@ -36,14 +36,12 @@ local COMPONENT_KEYS = {
   source = true, default = true, format = true, debounce = true, throttle = true,
   on_missing = true, depends_on = true, update = true, condition = true, validate = true,
   transform = true, filter = true, only = true, ignore = true, force = true,
-  dynamic = true, secret = true, on_error = true, startup = true,
+  dynamic = true, secret = true, on_error = true, startup = true, retry = true,
+  cache_for = true,
 }
 local COMPONENT_KEY_LIST = "source, default, format, debounce, throttle, on_missing, "
   .. "depends_on, update, condition, validate, transform, filter, only, ignore, force, "
-  .. "dynamic, secret, on_error, startup"
--- Keys that later parts of the policy language will give meaning to; naming them now is
--- an error that says so rather than "unknown key".
-local FUTURE_KEYS = { retry = "#6" }
+  .. "dynamic, secret, on_error, startup, retry, cache_for"
 local STARTUP = { wait = true, cached = true, default = true, fail = true }
 local FUNCTION_KEYS = { "update", "condition", "validate", "transform", "filter" }
 local ON_ERROR = { keep = true, default = true }
@@ -274,7 +272,37 @@ local function source_key(src)
   return table.concat(parts, ";")
 end
 
-local function normalize_source(src, name, line, basedir, lines)
+-- retry = { min = "1s", max = "1m", circuit = { failures = 5, cooldown = "30s" } | false }:
+-- how a remote source retries after a failure. The same as the source's own `backoff`
+-- and `circuit` options, given beside the component's other timing keys; returns a view
+-- of the source with them filled in, for the remote normalizer.
+local function with_retry(src, retry, name, line)
+  if retry == nil then return src end
+  if not REMOTE_KINDS[src.kind] then
+    fail(line, "component '%s': 'retry' applies to remote sources (rc.http, rc.consul, "
+      .. "rc.vault, rc.etcd); a %s source is read again on its next change", name,
+      tostring(src.kind))
+  end
+  if type(retry) ~= "table" then
+    fail(line, "component '%s': 'retry' must be a table { min = \"1s\", max = \"1m\", "
+      .. "circuit = { failures = 5, cooldown = \"30s\" } }, got %s", name, type(retry))
+  end
+  for k in pairs(retry) do
+    if k ~= "min" and k ~= "max" and k ~= "circuit" then
+      fail(line, "component '%s': retry: unknown key '%s' (expected min, max, circuit)",
+        name, tostring(k))
+    end
+  end
+  if src.backoff ~= nil or src.circuit ~= nil then
+    fail(line, "component '%s': give 'retry' on the component or 'backoff'/'circuit' on "
+      .. "its source, not both", name)
+  end
+  local backoff = (retry.min ~= nil or retry.max ~= nil)
+    and { min = retry.min, max = retry.max } or nil
+  return setmetatable({ backoff = backoff, circuit = retry.circuit }, { __index = src })
+end
+
+local function normalize_source(src, name, line, basedir, lines, retry, retry_line)
   if not rc.is_source(src) then
     fail(line, "component '%s': 'source' must be a source such as rc.file \"app.json\" "
       .. "or rc.env \"NAME\", got %s", name, type(src))
@@ -308,7 +336,7 @@ local function normalize_source(src, name, line, basedir, lines)
   elseif REMOTE_KINDS[src.kind] then
     -- Remote sources check and normalize their own options (reactcfg.remote).
     local remote = require "reactcfg.remote"
-    remote.normalize(src, out, {
+    remote.normalize(with_retry(src, retry, name, retry_line), out, {
       fail = function(fmt, ...)
         fail(line, "component '%s': %s: " .. fmt, name, src.kind, ...)
       end,
@@ -319,6 +347,7 @@ local function normalize_source(src, name, line, basedir, lines)
   else
     fail(line, "component '%s': unknown source kind '%s'", name, tostring(src.kind))
   end
+  if not REMOTE_KINDS[src.kind] then with_retry(src, retry, name, retry_line) end
   out.key = source_key(out)
   return out
 end
@@ -336,9 +365,6 @@ local function normalize_component(name, c, basedir, lines, policy_line)
   for k in pairs(c) do
     if type(k) ~= "string" then
       fail(line, "component '%s': keys must be strings, got %s", name, type(k))
-    elseif FUTURE_KEYS[k] then
-      fail(locate(lines, k, line), "component '%s': '%s' is not supported yet (see issue %s)",
-        name, k, FUTURE_KEYS[k])
     elseif not COMPONENT_KEYS[k] then
       local near = nearest(k, COMPONENT_KEYS)
       fail(locate(lines, k, line), "component '%s': unknown key '%s' (%s)", name, k,
@@ -351,7 +377,8 @@ local function normalize_component(name, c, basedir, lines, policy_line)
   end
   local out = {
     name = name, line = line,
-    source = normalize_source(c.source, name, line, basedir, lines),
+    source = normalize_source(c.source, name, line, basedir, lines,
+      c.retry, locate(lines, "retry", line)),
     default = c.default,
   }
   if c.format ~= nil then
@@ -402,6 +429,14 @@ local function normalize_component(name, c, basedir, lines, policy_line)
     locate(lines, "on_error", line))
   out.startup, out.startup_timeout_ms = normalize_startup(c.startup, name,
     locate(lines, "startup", line))
+  -- cache_for = "1h": fetch once, hold the answer that long, then fetch again.
+  if c.cache_for ~= nil then
+    local what = ("component '%s': cache_for"):format(name)
+    out.cache_for_ms = check_duration(c.cache_for, what, locate(lines, "cache_for", line))
+    if out.cache_for_ms < 1 then
+      fail(locate(lines, "cache_for", line), "%s must be at least 1ms", what)
+    end
+  end
   out.depends_on = {}
   out.depends_line = locate(lines, "depends_on", line)
   local deps = c.depends_on

@@ -55,7 +55,7 @@ return rc.policy { components = {
     assert.equal("policy.lua:3: component 'a': unknown key 'colour' (expected one of: "
       .. "source, default, format, debounce, throttle, on_missing, depends_on, update, "
       .. "condition, validate, transform, filter, only, ignore, force, dynamic, secret, "
-      .. "on_error, startup)", err)
+      .. "on_error, startup, retry, cache_for)", err)
   end)
 
   it("names the line of a bad duration", function()
@@ -93,16 +93,53 @@ return rc.policy { components = {
     assert.equal("policy.lua:3: component 'a' has no 'source'", err)
   end)
 
-  it("says which later issue brings a key that is not supported yet", function()
+  it("says that retry is for remote sources, with the line", function()
     local _, err = load([[
 local rc = require "reactcfg"
 return rc.policy { components = {
   a = { source = rc.file "a.json",
-        retry = { max = 3 } },
+        retry = { max = "3s" } },
 } }
 ]])
-    assert.equal("policy.lua:4: component 'a': 'retry' is not supported yet (see issue #6)",
-      err)
+    assert.equal("policy.lua:4: component 'a': 'retry' applies to remote sources (rc.http, "
+      .. "rc.consul, rc.vault, rc.etcd); a file source is read again on its next change", err)
+  end)
+
+  it("rejects retry beside the source's own backoff, and unknown retry keys", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.http { url = "http://127.0.0.1:1/a", backoff = { min = "1s" } },
+        retry = { max = "3s" } },
+} }
+]])
+    assert.equal("policy.lua:4: component 'a': give 'retry' on the component or "
+      .. "'backoff'/'circuit' on its source, not both", err)
+    _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.http { url = "http://127.0.0.1:1/a" }, retry = { tries = 3 } },
+} }
+]])
+    assert.equal("policy.lua:3: component 'a': retry: unknown key 'tries' (expected min, "
+      .. "max, circuit)", err)
+  end)
+
+  it("rejects a cache_for that is not a positive duration", function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", cache_for = "soon" },
+} }
+]])
+    assert.matches("^policy.lua:3: component 'a': cache_for: ", err)
+    _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.file "a.json", cache_for = 0 },
+} }
+]])
+    assert.equal("policy.lua:3: component 'a': cache_for must be at least 1ms", err)
   end)
 
   it("rejects a dependency on an unknown component, with the line", function()
