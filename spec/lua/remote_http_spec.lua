@@ -23,6 +23,8 @@ describe("rc.http", function()
   before_each(function() srv = N.start([[
     location = /busy.json { add_header Retry-After 2 always; return 429; }
     location = /fail.json { return 500; }
+    location /no-etag/ { etag off; }
+    location /no-validators/ { etag off; if_modified_since off; }
     location = /secure.json {
       if ($http_authorization != "Bearer s3cr3t-token") { return 401; }
       try_files /limits.json =404;
@@ -53,6 +55,34 @@ describe("rc.http", function()
     assert.equal(1, #srv:access_lines("GET /limits.json 200"))
     assert.equal(0, #e:commits())
     assert.equal(0, #H.events(e, "source.error"))
+  end)
+
+  it("sends Last-Modified back as If-Modified-Since when there is no ETag", function()
+    os.execute("mkdir -p '" .. srv.dir .. "/www/no-etag'")
+    srv:write("no-etag/limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '50ms'")
+      :format(srv:url("no-etag/limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    e:run("600ms")
+    assert.truthy(#srv:access_lines("GET /no%-etag/limits.json 304") >= 3)
+    assert.equal(1, #srv:access_lines("GET /no%-etag/limits.json 200"))
+    srv:write("no-etag/limits.json", '{"rps": 20}', t0 + 5)
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 20 end))
+  end)
+
+  it("drops unchanged bodies from a server without validators (content compared)",
+    function()
+    os.execute("mkdir -p '" .. srv.dir .. "/www/no-validators'")
+    srv:write("no-validators/limits.json", '{"rps": 10}', t0)
+    e = H.engine(policy(("url = %q, interval = '50ms'")
+      :format(srv:url("no-validators/limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    e:commits()
+    e:run("600ms")
+    assert.truthy(#srv:access_lines("GET /no%-validators/limits.json 200") >= 4)
+    assert.equal(0, #e:commits())
+    srv:write("no-validators/limits.json", '{"rps": 30}', t0)
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 30 end))
   end)
 
   it("keeps the last value while the server is down and recovers when it returns",

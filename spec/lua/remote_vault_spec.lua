@@ -146,6 +146,20 @@ describe("rc.vault", function()
     H.rmdir(dir)
   end)
 
+  it("does not try to renew a token that is not renewable", function()
+    srv = vault()
+    srv.write("app/db", '{"user": "app"}')
+    local token = srv.token { ttl = "1h", renewable = false }
+    e = H.engine(policy(("addr = %q, path = 'app/db', token_env = 'RC_SPEC_VAULT_TOKEN', "
+      .. "interval = '100ms'"):format(srv.addr)))
+    e:setenv("RC_SPEC_VAULT_TOKEN", token)
+    assert.truthy(e:run_until(function() return e:get("db.user", REVEAL) == "app" end))
+    e:run("1s")
+    assert.truthy(srv.requests("GET /v1/auth/token/lookup-self") >= 1)
+    assert.equal(0, srv.requests("POST /v1/auth/token/renew-self"))
+    assert.equal(0, #H.events(e, "source.error"))
+  end)
+
   it("says clearly when the token's max TTL ends", function()
     srv = vault()
     srv.write("app/db", '{"user": "app"}')
