@@ -210,7 +210,7 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
 
   /* The first read of every source is delivered without debounce and committed as
    * revision 1 before start returns, so a snapshot exists from then on. A component with
-   * a condition starts its source in that first wave, if the condition holds. */
+   * a condition starts its source when the condition is first evaluated, if it holds. */
   eng->initial = true;
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *c = eng->comps[i];
@@ -221,6 +221,12 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
     }
   }
   if (eng->seed_fn) eng->seed_fn(eng->seed_ud, eng);
+  /* Conditions decide which of the other sources start: evaluating them before startup
+   * lets a conditional remote component's `startup` (wait, fail) apply as well. */
+  bool conditional = false;
+  for (size_t i = 0; i < eng->ncomps && !conditional; i++)
+    conditional = eng->comps[i]->condition_ref != LUA_NOREF;
+  if (conditional) rc__evaluate(eng);
   rc = rc__startup(eng, err);
   eng->initial = false;
   if (rc) return rc;
