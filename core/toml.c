@@ -661,8 +661,8 @@ static const char *basic_string(tp *p, const char *c, const char **out, size_t *
       }
     }
     if (u == '\n' || (u == '\r' && c[1] == '\n') || c == p->end) {
-      unterminated(p, c, open, "string", "'\"' before the end of the line (use \"\"\" for "
-                   "a multi-line string)");
+      unterminated(p, c, open, "string", "'\"' before the end of the line (use triple "
+                   "quotes for a multi-line string)");
       return NULL;
     }
     bad_char(p, c, "a string");

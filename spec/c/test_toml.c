@@ -546,7 +546,7 @@ static void test_error_positions(void) {
                        "input");
   E("k = \"open",
     "ERR 1:10: unterminated string (opened at line 1, column 5): expected '\"' "
-                  "before the end of the line (use \"\"\" for a multi-line string)");
+                  "before the end of the line (use triple quotes for a multi-line string)");
   E("k = \"\"\"\nabc\n",
     "ERR 3:1: unterminated multi-line string (opened at line 1, column "
                          "5): expected \"\"\"");

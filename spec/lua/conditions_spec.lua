@@ -289,6 +289,13 @@ return rc.policy { components = {
       assert.truthy(ev.line > 0)
     end
     assert.matches("invalid value '...'", errs[1].message .. errs[2].message)
+    -- A hint of the parser's own survives the redaction readably.
+    e:events()
+    H.write(dir .. "/c.toml", 'password = "hunter2secret')
+    local ev = H.wait_event(e, "source.error")
+    assert.is_nil(ev.message:find("hunter2", 1, true), ev.message)
+    assert.truthy(ev.message:find("expected '...' before the end of the line (use triple "
+      .. "quotes for a multi-line string)", 1, true), ev.message)
   end)
 
   it("redacts secrets in reactcfg-lua --run --json output", function()
