@@ -12,7 +12,13 @@
  *  - with stale reads, an answer from a server out of touch with the leader for more
  *    than max_stale is read again once from the leader (consul-template's rule);
  *  - the ACL token goes in X-Consul-Token, never in the URL (it would end up in logs);
- *    a list filtered by ACLs (no token) is an error, not an empty prefix. */
+ *    a list filtered by ACLs (no token) is an error, not an empty prefix.
+ * Hybrid: when blocking queries keep failing where a plain read might not (transport
+ * error, timeout, 5xx: a proxy that cuts long requests; CONSUL_FALLBACK_AFTER in a row,
+ * so that one blip stays an ordinary error), the failure is followed at once by a plain
+ * GET; when that works the source polls with plain GETs every `poll_ms` and retries one
+ * blocking query at a time, beside the polls, on its own backoff schedule, until one
+ * answers; then it blocks again. */
 #include "remote_common.h"
 
 #include <stdio.h>
@@ -20,6 +26,9 @@
 #include <string.h>
 
 #define CONSUL_BURST 2.0
+/* Blocking queries failing in a row (transport, timeout, 5xx) before a plain GET is
+ * tried in their place: the first failure is reported like any other. */
+#define CONSUL_FALLBACK_AFTER 2
 
 typedef struct consul_source {
   rc__remote r;
@@ -33,6 +42,15 @@ typedef struct consul_source {
   uint64_t index;          /* last X-Consul-Index; 0 = read without blocking */
   double tokens;           /* rate limit bucket */
   uint64_t tokens_at;      /* uv_now of the last refill */
+  /* Hybrid (see the top): the polls use r.req and r.timer; a blocking retry while
+   * polling is `probe`, started by the hybrid timer. */
+  rc__hybrid hy;
+  rc__net_request *probe;  /* a blocking query tried while polling, or NULL */
+  bool plain_next;         /* a blocking query failed: the next query is a plain GET */
+  bool plain_now;          /* the query in flight is that plain GET */
+  bool blocking_now;       /* the query in flight carries index + wait */
+  uint32_t blocking_fails; /* blocking queries failed in a row (fallback kinds only) */
+  char why[200];           /* how the blocking query failed, for the event */
 } consul_source;
 
 static void query(rc__remote *r);
@@ -129,11 +147,44 @@ static uint64_t take_token(consul_source *s) {
 /* The next query: on the next loop turn; query() waits for a rate-limit token. */
 static void next_query(consul_source *s) { rc__remote_schedule(&s->r, 0); }
 
+/* Blocking queries keep failing in a way a plain GET might not (a transport error or
+ * timeout, a 5xx without Retry-After: e.g. a proxy that cuts long requests): with the
+ * fallback on, try a plain GET at once instead of reporting; true when that is what
+ * happens. A server asking for a pause (Retry-After) gets it instead. */
+static bool fall_back(consul_source *s, const rc__net_result *res) {
+  if (!s->blocking_now || !rc__hybrid_enabled(&s->hy) || s->hy.polling) return false;
+  bool kind = res->code == RC_EIO ||
+              (res->code == 0 && res->status >= 500 && !res->retry_after);
+  if (!kind || ++s->blocking_fails < CONSUL_FALLBACK_AFTER) return false;
+  if (res->code == RC_EIO) {
+    snprintf(s->why, sizeof s->why, "%.180s", res->err ? res->err->message : "no answer");
+  } else {
+    rc_error e = {0};
+    rc__remote_status_error(&e, s->shown, res, NULL);
+    snprintf(s->why, sizeof s->why, "%.180s", e.message);
+  }
+  s->plain_next = true;
+  next_query(s);
+  return true;
+}
+
+/* The next query after a good answer: a poll after the poll interval while falling
+ * back, else the next blocking query. */
+static void after_answer(consul_source *s) {
+  if (s->hy.polling) rc__remote_schedule(&s->r, rc__hybrid_poll_delay(&s->hy));
+  else next_query(s);
+}
+
 static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   consul_source *s = ud;
   rc__remote *r = &s->r;
   r->req = NULL;
   if (res->code == RC_ESTATE) return;
+  if (fall_back(s, res)) return;
+  /* The plain GET after a failed blocking query decides: it works (poll from now on) or
+   * it is an ordinary failure (and the next try blocks again). */
+  bool plain = s->plain_now;
+  s->plain_now = false;
   if (res->code) {
     rc__remote_fail(r, res->err, 0);
     return;
@@ -168,6 +219,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     bool old = lc && strtoull(lc, NULL, 10) > s->max_stale_ms;
     if (old || (kl && strcmp(kl, "false") == 0)) {
       s->fresh_next = true;  /* too old to trust: ask the leader once */
+      s->plain_next = plain;
       next_query(s);
       return;
     }
@@ -187,6 +239,8 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     s->index = idx < 1 ? 1 : idx;
   }
   rc__remote_success(r);
+  s->blocking_fails = 0;
+  if (plain) rc__hybrid_enter(&s->hy, s->shown, s->why);
   if (same && r->delivered) {
     rc__remote_unchanged(r);
   } else if (res->status == 404) {
@@ -201,7 +255,50 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     }
     rc__remote_deliver(r, v);
   }
-  next_query(s);
+  if (!r->stopping) after_answer(s);
+}
+
+/* Starts a GET of the key or prefix: blocking (index + wait) when `blocking`, else a
+ * plain read. `fresh` leaves out the consistency mode (a read from the leader). */
+static rc__net_request *start_get(consul_source *s, bool blocking, bool fresh,
+                                  rc__net_done_fn done, rc_error *e) {
+  rc__remote *r = &s->r;
+  const char *token = rc__token_get(&r->token, e);
+  if (!token && e->code) return NULL;
+  rc__buf url;
+  rc__buf_init(&url);
+  rc__buf_adds(&url, s->addr);
+  rc__buf_adds(&url, "/v1/kv/");
+  rc__url_path_escape(&url, s->key ? s->key : s->prefix);
+  char sep = '?';
+  if (s->prefix) {
+    rc__buf_adds(&url, "?recurse");
+    sep = '&';
+  }
+  if (s->consistency && !fresh) {
+    rc__buf_printf(&url, "%c%s", sep, s->consistency);
+    sep = '&';
+  }
+  if (blocking)
+    rc__buf_printf(&url, "%cindex=%llu&wait=%llums", sep, (unsigned long long)s->index,
+                   (unsigned long long)s->wait_ms);
+  rc__net_header hs[1];
+  size_t n = 0;
+  if (token) hs[n++] = (rc__net_header){"X-Consul-Token", token};
+  /* The server may hold the query for wait + wait/16 (its jitter). */
+  uint64_t total = (blocking ? s->wait_ms + s->wait_ms / 16 : 0) + r->timeout_ms;
+  rc__net_req_opts o = {
+    .url = url.p, .headers = hs, .nheaders = n,
+    .total_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total,
+    .connect_ms = r->timeout_ms < RC__NET_CONNECT_MS_DEFAULT ? r->timeout_ms : 0,
+    .max_body = r->max_bytes, .ca_file = r->ca_file, .insecure = r->insecure,
+  };
+  rc__net_callbacks cb = {.done = done};
+  rc__net_request *req = NULL;
+  if (url.oom) rc__err(e, RC_ENOMEM, s->addr, 0, 0, "out of memory");
+  else req = rc__net_start(r->net, &o, &cb, s, e);
+  rc__buf_free(&url);
+  return req;
 }
 
 static void query(rc__remote *r) {
@@ -213,52 +310,68 @@ static void query(rc__remote *r) {
     return;
   }
   rc_error e = {0};
-  const char *token = rc__token_get(&r->token, &e);
-  if (!token && e.code) {
-    rc__remote_fail(r, &e, 0);
-    return;
-  }
-  rc__buf url;
-  rc__buf_init(&url);
-  rc__buf_adds(&url, s->addr);
-  rc__buf_adds(&url, "/v1/kv/");
-  rc__url_path_escape(&url, s->key ? s->key : s->prefix);
-  char sep = '?';
-  if (s->prefix) {
-    rc__buf_adds(&url, "?recurse");
-    sep = '&';
-  }
   s->fresh_now = s->fresh_next;
   s->fresh_next = false;
-  if (s->consistency && !s->fresh_now) {
-    rc__buf_printf(&url, "%c%s", sep, s->consistency);
-    sep = '&';
+  s->plain_now = s->plain_next;
+  s->plain_next = false;
+  /* Polls and the plain GET that decides on polling never block. */
+  s->blocking_now = s->index && !s->fresh_now && !s->plain_now && !s->hy.polling;
+  r->req = start_get(s, s->blocking_now, s->fresh_now, on_done, &e);
+  if (!r->req) {
+    s->plain_now = false;
+    rc__remote_fail(r, &e, 0);
   }
-  if (s->index && !s->fresh_now)
-    rc__buf_printf(&url, "%cindex=%llu&wait=%llums", sep, (unsigned long long)s->index,
-                   (unsigned long long)s->wait_ms);
-  rc__net_header hs[1];
-  size_t n = 0;
-  if (token) hs[n++] = (rc__net_header){"X-Consul-Token", token};
-  /* The server may hold the query for wait + wait/16 (its jitter). */
-  uint64_t total = (s->index && !s->fresh_now ? s->wait_ms + s->wait_ms / 16 : 0) +
-                   r->timeout_ms;
-  rc__net_req_opts o = {
-    .url = url.p, .headers = hs, .nheaders = n,
-    .total_ms = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total,
-    .connect_ms = r->timeout_ms < RC__NET_CONNECT_MS_DEFAULT ? r->timeout_ms : 0,
-    .max_body = r->max_bytes, .ca_file = r->ca_file, .insecure = r->insecure,
-  };
-  rc__net_callbacks cb = {.done = on_done};
-  if (url.oom) rc__err(&e, RC_ENOMEM, s->addr, 0, 0, "out of memory");
-  else r->req = rc__net_start(r->net, &o, &cb, s, &e);
-  rc__buf_free(&url);
-  if (!r->req) rc__remote_fail(r, &e, 0);
+}
+
+/* ---- hybrid: a blocking query retried while polling ---- */
+
+static void on_probe_done(void *ud, rc__net_request *req, const rc__net_result *res) {
+  consul_source *s = ud;
+  rc__remote *r = &s->r;
+  s->probe = NULL;
+  if (res->code == RC_ESTATE) return;
+  bool ok = res->code == 0 && (res->status == 200 || res->status == 404) &&
+            res->consul_index;
+  if (!ok || !s->hy.polling) {
+    rc__hybrid_retry_later(&s->hy);
+    return;
+  }
+  /* Blocking works again: stop polling and take this answer as the blocking query's. */
+  rc__net_cancel(r->req);
+  r->req = NULL;
+  rc__hybrid_leave(&s->hy, s->shown);
+  unsigned long long idx = strtoull(res->consul_index, NULL, 10);
+  if (idx < s->index) {
+    /* A poll answered after this query returned and saw newer data: keep that, and
+     * block from its index. */
+    rc__remote_success(r);
+    next_query(s);
+    return;
+  }
+  s->fresh_now = false;
+  s->plain_now = false;
+  s->blocking_now = true;
+  on_done(ud, req, res);
+}
+
+/* The hybrid timer: while polling, try one blocking query from the index the polls saw
+ * (a query below it would answer at once and prove nothing). */
+static void probe(rc__remote *r) {
+  consul_source *s = (consul_source *)r;
+  if (s->probe || !s->hy.polling) return;
+  if (!s->index) {
+    rc__hybrid_retry_later(&s->hy);
+    return;
+  }
+  rc_error e = {0};
+  s->probe = start_get(s, true, false, on_probe_done, &e);
+  if (!s->probe) rc__hybrid_retry_later(&s->hy);
 }
 
 static int consul_start(rc__source *base, rc_error *err) {
   consul_source *s = (consul_source *)base;
   int rc = rc__remote_start(&s->r, query, err);
+  if (!rc) rc = rc__hybrid_start(&s->hy, probe, err);
   if (rc) return rc;
   s->tokens = CONSUL_BURST;
   s->tokens_at = uv_now(base->eng->loop);
@@ -267,7 +380,11 @@ static int consul_start(rc__source *base, rc_error *err) {
 }
 
 static void consul_stop(rc__source *base, void (*done)(rc__source *)) {
-  rc__remote_stop((rc__remote *)base, done);
+  consul_source *s = (consul_source *)base;
+  rc__net_cancel(s->probe);
+  s->probe = NULL;
+  rc__hybrid_stop(&s->hy);
+  rc__remote_stop(&s->r, done);
 }
 
 static void consul_rescan(rc__source *base) { RC__UNUSED(base); }
@@ -300,6 +417,7 @@ rc__source *rc__consul_source_new(rc__component *c, rc_error *err) {
   s->wait_ms = (uint64_t)rc__desc_number(c, "wait_ms", 300000);
   s->rate_ms = (uint64_t)rc__desc_number(c, "rate_limit_ms", 250);
   s->max_stale_ms = (uint64_t)rc__desc_number(c, "max_stale_ms", 2000);
+  rc__hybrid_init(&s->hy, &s->r, "consul blocking query", "blocking queries work again");
   bool known = true;
   s->fmt = c->src_format ? rc__format_from_name(c->src_format, &known) : RC__FMT_JSON;
   if (s->fmt == RC__FMT_AUTO) s->fmt = RC__FMT_JSON;

@@ -8,7 +8,15 @@
  * blip. Only when history is gone (compaction), the store went back (a restore) or the
  * cluster changed is the state rebuilt from a full range, delivered only if it differs.
  * Failures move to the next endpoint: at once while some endpoint is untried, then
- * with backoff; the last value stays meanwhile. */
+ * with backoff; the last value stays meanwhile.
+ * Hybrid: when the watch cannot be established (no "created" within the unary timeout,
+ * or a failure) or dies right after (before it has been up ETCD_WATCH_STABLE_MS),
+ * ETCD_FALLBACK_AFTER times in a row and on every endpoint in turn, a range is tried at
+ * once; if it works, the source polls with ranges every `poll_ms` (delivered only if
+ * different, as after a compaction) and retries the watch on its own backoff schedule,
+ * one request at a time: a retry is a watch from the last polled revision + 1 that must
+ * be created within the unary timeout and then stay up ETCD_WATCH_STABLE_MS, after
+ * which polling stops and the watch goes on. */
 #include "remote_common.h"
 
 #include <stdio.h>
@@ -21,6 +29,13 @@
 #define ETCD_WATCH_SILENT_S 660
 /* Kept of a non-200 watch body, for the error message. */
 #define ETCD_ERRBODY_MAX 512
+/* A watch up this long is working: its end is a break to resume, not a watch that
+ * cannot work (hybrid). A guess: long enough to see a proxy cut it, short enough that
+ * the polling it ends does not linger. */
+#define ETCD_WATCH_STABLE_MS 1000
+/* Watches failing in a row (and at least one per endpoint) before a range is tried in
+ * their place: a single break is reported like any other. */
+#define ETCD_FALLBACK_AFTER 2
 
 typedef struct etcd_source {
   rc__remote r;
@@ -40,11 +55,20 @@ typedef struct etcd_source {
   char *cluster_id;        /* of the last range, to notice a different cluster */
   rc__buf line;            /* watch: an incomplete line; or a non-200 body */
   bool ended;              /* the watch in flight was ended by one of its messages */
+  /* Hybrid (see the top). */
+  rc__hybrid hy;
+  bool watching;           /* the request in flight is the watch */
+  uint64_t created_at;     /* uv_now when that watch was created; 0 = not (yet) */
+  uint32_t unstable;       /* watches failed in a row before being up for long */
+  bool trying_poll;        /* the next range decides whether polling works */
+  bool probing;            /* the watch in flight is a retry while polling */
+  char why[200];           /* how the watch failed, for the event */
 } etcd_source;
 
 static void begin(rc__remote *r);
 static void watch(etcd_source *s);
 static void range(etcd_source *s);
+static void next_step(etcd_source *s);
 
 /* ===================================================================================
  * Small helpers
@@ -121,11 +145,46 @@ static const char *endpoint(const etcd_source *s) { return s->endpoints[s->cur];
  * Outcomes
  * =================================================================================== */
 
-/* Ends the request in flight (we are inside its callbacks or about to replace it). */
+/* Ends the request in flight (we are inside its callbacks or about to replace it). A
+ * watch retried while polling that ends this way failed: the next retry after the
+ * backoff. */
 static void drop_request(etcd_source *s) {
   rc__net_cancel(s->r.req);
   s->r.req = NULL;
   s->ended = true;
+  s->watching = false;
+  s->created_at = 0;
+  if (s->probing) {
+    s->probing = false;
+    rc__hybrid_retry_later(&s->hy);
+  }
+}
+
+/* A failure of the watch (hybrid). While polling, a retried watch that fails is not
+ * reported: polling goes on (a poll at once) and the watch is retried later. Else,
+ * when the watch failed on every endpoint in turn without staying up, a range is tried
+ * at once instead of reporting: if it works the source polls. True when handled. */
+static bool watch_failed(etcd_source *s, const rc_error *e) {
+  if (!s->watching) return false;
+  if (s->probing) {
+    drop_request(s);
+    rc__remote_schedule(&s->r, 0);
+    return true;
+  }
+  if (!rc__hybrid_enabled(&s->hy) || s->hy.polling) return false;
+  uint64_t now = uv_now(s->r.base.eng->loop);
+  if (s->created_at && now - s->created_at >= ETCD_WATCH_STABLE_MS) {
+    s->unstable = 0;  /* it worked for a while: a break to resume, as usual */
+    return false;
+  }
+  /* The next member's watch may work; and one failure is no pattern yet. */
+  if (++s->unstable < s->nend || s->unstable < ETCD_FALLBACK_AFTER) return false;
+  s->unstable = 0;
+  snprintf(s->why, sizeof s->why, "%.180s", e->message);
+  s->trying_poll = true;
+  drop_request(s);
+  rc__remote_schedule(&s->r, 0);
+  return true;
 }
 
 /* A failure of the current endpoint: reported (the last value stays), then the next
@@ -134,6 +193,8 @@ static void drop_request(etcd_source *s) {
  * backoff. */
 static void fail_over(etcd_source *s, const rc_error *e) {
   rc__remote *r = &s->r;
+  if (watch_failed(s, e)) return;
+  s->trying_poll = false;  /* the range deciding on polling failed: ordinary failure */
   drop_request(s);
   s->cur = (s->cur + 1) % s->nend;
   if (++s->tried < s->nend) {
@@ -147,6 +208,8 @@ static void fail_over(etcd_source *s, const rc_error *e) {
 /* A failure no other endpoint would fix (bad credentials, no permission): reported,
  * retried after the backoff on the same endpoint. */
 static void fail_here(etcd_source *s, const rc_error *e) {
+  if (s->probing && watch_failed(s, e)) return;
+  s->trying_poll = false;
   drop_request(s);
   rc__remote_fail(&s->r, e, 0);
 }
@@ -330,6 +393,8 @@ static int apply_event(etcd_source *s, const rc_value_t *ev) {
 static bool post(etcd_source *s, const char *path, const rc__buf *body, bool stream,
                  rc__net_done_fn done, rc__net_data_fn data, bool with_auth) {
   rc__remote *r = &s->r;
+  s->watching = stream;
+  s->created_at = 0;
   rc_error e = {0};
   const char *token = NULL;
   if (with_auth) {
@@ -452,6 +517,10 @@ static void watch_message(etcd_source *s, const char *p, size_t n) {
      * watch always fails must not make a tight loop). */
     s->tried = 0;
     s->auth_retried = false;
+    uint64_t t = uv_now(r->base.eng->loop);
+    s->created_at = t ? t : 1;
+    /* A retry while polling must stay up a while before polling stops. */
+    if (s->probing) rc__hybrid_arm(&s->hy, ETCD_WATCH_STABLE_MS);
     rc__remote_success(r);
     /* A resumed watch delivers nothing until the next change: the recovery from a
      * failover is reported now. */
@@ -601,8 +670,22 @@ static void range_parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *e
   /* The range is a consistent snapshot at `rev`: watch from the next revision. */
   s->next_rev = rev + 1;
   s->synced = true;
+  if (s->trying_poll) {
+    /* The watch failed, a range works: poll. */
+    s->trying_poll = false;
+    rc__hybrid_enter(&s->hy, endpoint(s), s->why);
+  }
+  if (s->hy.polling) {
+    /* Polling is how this source works for now: a good poll is a success. */
+    s->tried = 0;
+    rc__remote_success(r);
+  }
   rc__remote_deliver(r, rc__value_ref(s->state));
-  if (!r->stopping) watch(s);
+  if (r->stopping) return;
+  if (s->hy.polling && !s->hy.probe_due)
+    rc__remote_schedule(r, rc__hybrid_poll_delay(&s->hy));
+  else
+    next_step(s);
 }
 
 static void on_range_done(void *ud, rc__net_request *req, const rc__net_result *res) {
@@ -655,8 +738,7 @@ static void on_auth_done(void *ud, rc__net_request *req, const rc__net_result *r
     return;
   }
   s->auth = copy;
-  if (s->synced) watch(s);
-  else range(s);
+  next_step(s);
 }
 
 static void authenticate(etcd_source *s) {
@@ -680,14 +762,62 @@ static void authenticate(etcd_source *s) {
   rc__buf_free(&body);
 }
 
-/* The timer's tick: authenticate if needed, range if the state is not synced, else
- * resume the watch. */
+/* After authentication or a range: a range if the state is not synced, a range being
+ * the next poll, or the one deciding on polling; else the watch (while polling: the
+ * retry of the watch, which must be created within the unary timeout). */
+static void next_step(etcd_source *s) {
+  if (!s->synced || s->trying_poll || (s->hy.polling && !s->hy.probe_due)) {
+    range(s);
+    return;
+  }
+  /* With the fallback on, a watch must be created within the unary timeout: a proxy
+   * that holds it without an answer is a watch that cannot be established. */
+  uint64_t deadline = s->r.timeout_ms ? s->r.timeout_ms : ETCD_TIMEOUT_DEFAULT_MS;
+  if (s->hy.polling) {
+    s->hy.probe_due = false;
+    s->probing = true;
+  }
+  watch(s);
+  if (s->watching) rc__hybrid_arm(&s->hy, deadline);
+}
+
+/* The timer's tick: authenticate if needed, then the next step. */
 static void begin(rc__remote *r) {
   etcd_source *s = (etcd_source *)r;
   if (r->req || r->job || r->stopping) return;
   if (s->user && !s->auth) authenticate(s);
-  else if (!s->synced) range(s);
-  else watch(s);
+  else next_step(s);
+}
+
+/* The hybrid timer. Not polling: the watch's creation deadline. Polling: time for a
+ * retry of the watch (after the poll in flight, if any); a retry not created in time
+ * (it failed: poll on); or a retry up long enough (polling stops, the watch goes on). */
+static void hybrid_fire(rc__remote *r) {
+  etcd_source *s = (etcd_source *)r;
+  if (!s->hy.polling) {
+    /* The creation deadline of a watch (armed by next_step for the latest watch). */
+    if (s->watching && r->req && !s->created_at) {
+      rc_error e = {0};
+      rc__err(&e, RC_EIO, endpoint(s), 0, 0, "etcd did not confirm the watch within %u ms",
+              r->timeout_ms ? r->timeout_ms : ETCD_TIMEOUT_DEFAULT_MS);
+      fail_over(s, &e);
+    }
+    return;
+  }
+  if (s->probing) {
+    if (!s->created_at) {
+      drop_request(s);
+      rc__remote_schedule(r, 0);
+      return;
+    }
+    s->probing = false;
+    s->unstable = 0;
+    rc__hybrid_leave(&s->hy, endpoint(s));
+    return;
+  }
+  s->hy.probe_due = true;
+  if (r->req || r->job) return;  /* a poll in flight: range_parsed starts the watch */
+  begin(r);
 }
 
 /* ===================================================================================
@@ -697,6 +827,7 @@ static void begin(rc__remote *r) {
 static int etcd_start(rc__source *base, rc_error *err) {
   rc__remote *r = (rc__remote *)base;
   int rc = rc__remote_start(r, begin, err);
+  if (!rc) rc = rc__hybrid_start(&((etcd_source *)r)->hy, hybrid_fire, err);
   if (rc) return rc;
   /* The first value arrives with the first range; start never waits for it. */
   begin(r);
@@ -704,6 +835,7 @@ static int etcd_start(rc__source *base, rc_error *err) {
 }
 
 static void etcd_stop(rc__source *base, void (*done)(rc__source *)) {
+  rc__hybrid_stop(&((etcd_source *)base)->hy);
   rc__remote_stop((rc__remote *)base, done);
 }
 
@@ -757,6 +889,7 @@ rc__source *rc__etcd_source_new(rc__component *c, rc_error *err) {
     return NULL;
   }
   rc__remote_init(&s->r, &etcd_ops, c, ETCD_TIMEOUT_DEFAULT_MS, 500);
+  rc__hybrid_init(&s->hy, &s->r, "etcd watch", "the etcd watch works again");
   rc__buf_init(&s->line);
   s->endpoints = rc__desc_list(c, "endpoints");
   while (s->endpoints && s->endpoints[s->nend]) s->nend++;

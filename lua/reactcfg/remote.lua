@@ -41,11 +41,11 @@ end
 
 local HTTP_OPTS = with_common { url = true, interval = true, headers = true, format = true }
 local CONSUL_OPTS = with_common { addr = true, key = true, prefix = true, wait = true,
-  consistency = true, max_stale = true, format = true, rate_limit = true }
+  consistency = true, max_stale = true, format = true, rate_limit = true, poll = true }
 local VAULT_OPTS = with_common { addr = true, mount = true, path = true, interval = true,
   renew = true, lease = true }
 local ETCD_OPTS = with_common { endpoints = true, key = true, prefix = true,
-  format = true, user = true, password_env = true }
+  format = true, user = true, password_env = true, poll = true }
 
 local function make(kind, opts)
   local spec = { kind = kind }
@@ -64,7 +64,7 @@ end
 
 --- rc.consul { addr = "http://127.0.0.1:8500", key | prefix, token_env | token_file,
 --- wait = "5m", consistency = "stale" | "consistent" (max_stale = "2s"), format = "json",
---- rate_limit = "250ms" }
+--- rate_limit = "250ms", poll = "1s" | false (plain GETs while blocking queries fail) }
 function M.consul(opts)
   if type(opts) == "string" then opts = { key = opts } end
   check_options("consul", opts, CONSUL_OPTS)
@@ -83,7 +83,7 @@ end
 --- format = "json", token_env | token_file (a ready token) or user + password_env
 --- (authenticated, refreshed when etcd says the token is invalid), timeout = "10s" (each
 --- unary call), and the common backoff, circuit, max_bytes (a range, a watch message),
---- ca_file, insecure, limits }
+--- ca_file, insecure, limits; poll = "1s" | false (range reads while the watch fails) }
 function M.etcd(opts)
   if type(opts) == "string" then opts = { key = opts } end
   check_options("etcd", opts, ETCD_OPTS)
@@ -174,6 +174,22 @@ local function common(h, src, out, timeout_dflt)
   end
 end
 
+-- poll = "1s" (the default) or false: the interval of the fallback polling used while
+-- the realtime way (blocking queries, a watch stream) fails where plain reads work;
+-- false turns the fallback off (poll_ms = 0).
+local function poll(h, src, out)
+  local p = src.poll
+  if p == false then
+    out.poll_ms = 0
+    return
+  end
+  if p ~= nil and type(p) ~= "string" and type(p) ~= "number" then
+    h.fail("'poll' must be a duration such as \"1s\" or false, got %s", type(p))
+  end
+  out.poll_ms = p ~= nil and h.duration(p, "poll") or 1000
+  if out.poll_ms < 10 then h.fail("poll must be at least 10ms") end
+end
+
 local FORMATS = { json = true, yaml = true, yml = true, toml = true, dotenv = true,
   env = true, text = true }
 
@@ -257,6 +273,7 @@ local function consul(src, out, h)
   out.format = format(h, src) or "json"
   out.rate_limit_ms = src.rate_limit ~= nil and h.duration(src.rate_limit, "rate_limit")
     or 250
+  poll(h, src, out)
   common(h, src, out, 10000)
 end
 
@@ -319,6 +336,7 @@ local function etcd(src, out, h)
   if (out.user == nil) ~= (out.password_env == nil) then
     h.fail("give 'user' and 'password_env' together")
   end
+  poll(h, src, out)
   common(h, src, out, 10000)
   if out.user and (out.token_env or out.token_file) then
     h.fail("give either 'user' + 'password_env' or a token, not both")

@@ -246,3 +246,178 @@ describe("rc.consul", function()
     assert.matches("'%.%.' segments", tostring(err))
   end)
 end)
+
+-- Hybrid watching: blocking queries broken by spec/servers/consul_server.py's
+-- /_test/blocking switch (only requests carrying ?index break, the way a proxy that
+-- cuts long requests breaks them) while plain GETs work.
+describe("rc.consul hybrid", function()
+  local srv
+  after_each(function()
+    H.cleanup()
+    if srv then srv.stop() end
+    srv = nil
+  end)
+
+  -- Every event the engine reports, kept (e:events() hands each out once).
+  local function recorder(e)
+    local all = {}
+    local rec = {}
+    function rec.pull()
+      for _, ev in ipairs(e:events()) do all[#all + 1] = ev end
+      return all
+    end
+    -- Messages of the events named `name` matching `pat` (plain text when `plain`).
+    function rec.matching(name, pat, plain)
+      local out = {}
+      for _, ev in ipairs(rec.pull()) do
+        if ev.event == name and (not pat or (ev.message or ""):find(pat, 1, plain)) then
+          out[#out + 1] = ev.message
+        end
+      end
+      return out
+    end
+    function rec.wait(name, pat, plain, timeout)
+      local got
+      e:run_until(function()
+        got = rec.matching(name, pat, plain)[1]
+        return got ~= nil
+      end, timeout or "8s")
+      return got
+    end
+    return rec
+  end
+
+  -- Requests the server saw (its last 200): blocking ones (carrying index=) and plain
+  -- GETs of `path`.
+  local function seen(path)
+    local out = H.sh(("env -u LD_PRELOAD curl -s '%s/_test/requests'"):format(srv.addr))
+    local blocking, plain = 0, 0
+    for r in out:gmatch('"GET ([^"]*)"') do
+      if r:find(path, 1, true) == 1 then
+        if r:find("index=", 1, true) then blocking = blocking + 1 else plain = plain + 1 end
+      end
+    end
+    return blocking, plain
+  end
+
+  local function opts(extra)
+    return ("addr = %q, key = 'app/flags', wait = '2s', backoff = { min = '100ms', "
+      .. "max = '400ms' }%s"):format(srv.addr, extra or "")
+  end
+
+  for _, case in ipairs {
+    { name = "cut", fault = '{"mode": "cut"}' },
+    { name = "held past the client's timeout", fault = '{"mode": "hang", "ms": 30000}',
+      extra = ", timeout = '300ms'" },
+    { name = "answered 502 by a proxy", fault = '{"mode": "fail", "status": 502}' },
+  } do
+    it("polls while blocking queries are " .. case.name .. ", blocks again after", function()
+      srv = consul()
+      srv.put("app/flags", '{"n": 1}')
+      local e = H.engine(policy(opts(", poll = '200ms'" .. (case.extra or ""))))
+      local ev = recorder(e)
+      assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
+      e:run("200ms") -- the blocking query is sent and held
+      srv.control("blocking", case.fault)
+      -- The query the server already holds answers this write; the next one breaks.
+      srv.put("app/flags", '{"n": 2}')
+      assert.truthy(e:run_until(function() return e:get("flags.n") == 2 end, "5s"))
+      local msg = ev.wait("component.state", "polling every")
+      assert.truthy(msg, "no component.state event about polling")
+      assert.matches("^consul blocking query failed %(.+%); polling every 200ms while "
+        .. "retrying it$", msg)
+      -- Changes still arrive, by plain GETs.
+      srv.put("app/flags", '{"n": 3}')
+      assert.truthy(e:run_until(function() return e:get("flags.n") == 3 end, "5s"))
+      srv.put("app/flags", '{"n": 4}')
+      assert.truthy(e:run_until(function() return e:get("flags.n") == 4 end, "5s"))
+      local _, plain = seen("/v1/kv/app/flags")
+      assert.truthy(plain >= 3, "plain GETs: " .. plain)
+      -- The first broken blocking query is an ordinary error; the second one, followed
+      -- by a plain GET that works, starts the polling: nothing else is an error.
+      assert.equal(1, #ev.matching("source.error"))
+      assert.truthy(#ev.matching("source.recovered") >= 1)
+      -- Fixed: a blocking retry answers, polling stops, changes come by blocking again.
+      local blocking_before = seen("/v1/kv/app/flags")
+      srv.control("blocking", '{"mode": "off"}')
+      assert.equal("blocking queries work again; polling stopped",
+        ev.wait("component.state", "work again", true))
+      assert.equal(1, #ev.matching("component.state", "polling every", true))
+      e:run("300ms")
+      local blocking_mid, plain_mid = seen("/v1/kv/app/flags")
+      srv.put("app/flags", '{"n": 5}')
+      assert.truthy(e:run_until(function() return e:get("flags.n") == 5 end, "5s"))
+      e:run("600ms")
+      local blocking_after, plain_after = seen("/v1/kv/app/flags")
+      assert.truthy(blocking_mid > blocking_before)
+      assert.truthy(blocking_after > blocking_mid, "no blocking query after the fix")
+      assert.equal(plain_mid, plain_after) -- no plain GET since: polling stopped
+      assert.equal(1, #ev.matching("source.error"))
+    end)
+  end
+
+  it("reports an ordinary failure when the plain GET fails too", function()
+    srv = consul()
+    srv.put("app/flags", '{"n": 1}')
+    local e = H.engine(policy(opts(", poll = '200ms'")))
+    local ev = recorder(e)
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
+    e:run("200ms") -- the blocking query is sent and held
+    -- Every GET of the key fails from now on: blocking queries and plain ones.
+    srv.control("fail", '{"status": 500, "count": 0, "path": "/v1/kv/app/flags", '
+      .. '"method": "GET"}')
+    srv.put("app/flags", '{"n": 2}') -- answers the held query
+    assert.truthy(ev.wait("source.error", "HTTP 500", true))
+    -- The plain GETs tried after the broken blocking queries fail too.
+    assert.truthy(e:run_until(function() return select(2, seen("/v1/kv/app/flags")) >= 3 end,
+      "5s"))
+    e:run("300ms")
+    assert.truthy(#ev.matching("source.error", "HTTP 500", true) >= 2)
+    assert.same({}, ev.matching("component.state", "polling", true))
+    assert.equal(2, e:get("flags.n")) -- the held query delivered; nothing since
+    -- (Ending the outage may race with a plain GET, so polling may start then; that is
+    -- the first part's business.)
+    srv.control("clear")
+    srv.put("app/flags", '{"n": 3}')
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 3 end, "5s"))
+    assert.truthy(ev.wait("source.recovered"))
+  end)
+
+  it("keeps the old behaviour with poll = false: errors and backoff only", function()
+    srv = consul()
+    srv.put("app/flags", '{"n": 1}')
+    -- No circuit breaker: its cool-down would outlast this test.
+    local e = H.engine(policy(opts(", poll = false, circuit = false")))
+    local ev = recorder(e)
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
+    e:run("200ms") -- the blocking query is sent and held
+    srv.control("blocking", '{"mode": "cut"}')
+    srv.put("app/flags", '{"n": 2}')
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 2 end, "5s"))
+    srv.put("app/flags", '{"n": 3}')
+    assert.truthy(ev.wait("source.error"))
+    e:run("1s")
+    assert.equal(2, e:get("flags.n")) -- no polling: the change waits for the fix
+    local _, plain = seen("/v1/kv/app/flags")
+    assert.equal(1, plain) -- only the first read
+    assert.same({}, ev.matching("component.state", "polling", true))
+    srv.control("blocking", '{"mode": "off"}')
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 3 end, "5s"))
+  end)
+
+  it("checks the poll option", function()
+    local rc = require "reactcfg"
+    local dir = H.tmpdir("consul-poll")
+    for _, bad in ipairs { "poll = true", "poll = '5ms'", "poll = 'soon'" } do
+      H.write(dir .. "/policy.lua", policy("key = 'a', " .. bad))
+      local eng, err = rc.engine(dir .. "/policy.lua")
+      if eng then
+        local _
+        _, err = eng:start()
+        eng:close()
+      end
+      assert.matches("poll", tostring(err))
+    end
+    H.rmdir(dir)
+  end)
+end)

@@ -409,3 +409,187 @@ describe("rc.etcd", function()
     end)
   end)
 end)
+
+-- Hybrid watching: the watch stream broken by spec/servers/watch_breaking_proxy.py
+-- (unary calls pass, /v3/watch is cut, cut right after etcd's first message, or held)
+-- in front of a real etcd member.
+describe("rc.etcd hybrid", function()
+  local cjson = require "cjson"
+  local c, px
+  setup(function()
+    c = cluster(1)
+    local pid, line = spawn(("python3 -u spec/servers/watch_breaking_proxy.py --target %s "
+      .. "2>/dev/null"):format(c.endpoints[1]), "TERM", true)
+    local port = line and line:match("^LISTENING (%d+)")
+    if not port then
+      sh("kill " .. pid)
+      error("watch_breaking_proxy.py did not start: " .. tostring(line))
+    end
+    px = { pid = pid, url = "http://127.0.0.1:" .. port }
+    function px.mode(m)
+      local out = sh(("curl -s -m 5 -X POST --data-binary '{\"mode\":\"%s\"}' '%s/_proxy/break'")
+        :format(m, px.url))
+      assert(out:match('"ok"'), out)
+    end
+    function px.stats()
+      return cjson.decode((sh(("curl -s -m 5 '%s/_proxy/stats'"):format(px.url))))
+    end
+  end)
+  teardown(function()
+    if px then sh("kill " .. px.pid .. " 2>/dev/null") end
+    if c then c.stop() end
+  end)
+  after_each(function()
+    H.cleanup()
+    if px then px.mode("off") end
+  end)
+
+  -- Every event the engine reports, kept (e:events() hands each out once).
+  local function recorder(e)
+    local all, rec = {}, {}
+    function rec.matching(name, pat)
+      for _, ev in ipairs(e:events()) do all[#all + 1] = ev end
+      local out = {}
+      for _, ev in ipairs(all) do
+        if ev.event == name and (not pat or (ev.message or ""):find(pat, 1, true)) then
+          out[#out + 1] = ev.message
+        end
+      end
+      return out
+    end
+    function rec.wait(name, pat, timeout)
+      local got
+      e:run_until(function()
+        got = rec.matching(name, pat)[1]
+        return got ~= nil
+      end, timeout or "10s")
+      return got
+    end
+    return rec
+  end
+
+  local function opts(prefix, extra)
+    return ("endpoints = %q, prefix = %q, backoff = { min = '100ms', max = '400ms' }%s")
+      :format(px.url, prefix, extra or "")
+  end
+
+  for _, case in ipairs {
+    { mode = "cut", what = "cannot be established" },
+    { mode = "created", what = "dies right after it is established" },
+    { mode = "hang", what = "is held without an answer", extra = ", timeout = '1s'" },
+  } do
+    it("polls with ranges while the watch " .. case.what .. ", watches again after",
+      function()
+        local p = "hy-" .. case.mode .. "/"
+        c.put(p .. "a", "1")
+        px.mode(case.mode)
+        local e = H.engine(policy(opts(p, ", poll = '200ms'" .. (case.extra or ""))))
+        local ev = recorder(e)
+        assert.truthy(e:run_until(function() return e:get("app.a") == 1 end))
+        local msg = ev.wait("component.state", "polling every")
+        assert.truthy(msg, "no component.state event about polling")
+        assert.matches("^etcd watch failed %(.+%); polling every 200ms while retrying it$",
+          msg)
+        -- Changes arrive by polling, diffed: nothing lost, nothing repeated.
+        c.put(p .. "b", "2")
+        assert.truthy(e:run_until(function() return e:get("app.b") == 2 end, "5s"))
+        c.put(p .. "a", "10")
+        c.delete(p .. "b")
+        c.put(p .. "c", '"x"')
+        assert.truthy(e:run_until(function() return e:get("app.c") == "x" end, "5s"))
+        e:run("300ms")
+        assert.same({ a = 10, c = "x" }, e:get("app"))
+        e:commits()
+        e:run("600ms") -- several polls of unchanged data: no commit
+        assert.same({}, e:commits())
+        local st = px.stats()
+        assert.truthy((st.unary["/v3/kv/range"] or 0) >= 4)
+        assert.truthy(st.watch_broken + st.watch_forwarded >= 2) -- the watch is retried
+        -- One ordinary error (the first broken watch); then polling works.
+        assert.equal(1, #ev.matching("source.error"))
+        -- Fixed: a watch stays up, polling stops, changes come through the watch.
+        local forwarded = st.watch_forwarded
+        px.mode("off")
+        assert.equal("the etcd watch works again; polling stopped",
+          ev.wait("component.state", "works again"))
+        assert.equal(1, #ev.matching("component.state", "polling every"))
+        local ranges = px.stats().unary["/v3/kv/range"]
+        c.put(p .. "a", "11")
+        assert.truthy(e:run_until(function() return e:get("app.a") == 11 end, "5s"))
+        c.put(p .. "d", "4")
+        assert.truthy(e:run_until(function() return e:get("app.d") == 4 end, "5s"))
+        e:run("600ms")
+        st = px.stats()
+        assert.truthy(st.watch_forwarded > forwarded)
+        assert.equal(ranges, st.unary["/v3/kv/range"]) -- no poll since
+        assert.same({ a = 11, c = "x", d = 4 }, e:get("app"))
+        assert.equal(1, #ev.matching("source.error"))
+      end)
+  end
+
+  it("resumes the watch from the last polled revision: no change lost or repeated",
+    function()
+      local p = "hy-resume/"
+      c.put(p .. "n", "0")
+      px.mode("cut")
+      local e = H.engine(policy(opts(p, ", poll = '200ms'")))
+      local ev = recorder(e)
+      assert.truthy(ev.wait("component.state", "polling every"))
+      for i = 1, 5 do c.put(p .. "n", tostring(i)) end
+      assert.truthy(e:run_until(function() return e:get("app.n") == 5 end, "5s"))
+      e:run("300ms")
+      e:commits()
+      px.mode("off")
+      assert.truthy(ev.wait("component.state", "works again"))
+      -- Each write now is one watch message, one commit: none merged, none twice.
+      for i = 6, 8 do
+        c.put(p .. "n", tostring(i))
+        assert.same({ "modified app.n" }, changes(H.commits(e, 1)))
+      end
+      assert.equal(8, e:get("app.n"))
+    end)
+
+  it("keeps the old behaviour with poll = false: errors and backoff only", function()
+    local p = "hy-off/"
+    c.put(p .. "a", "1")
+    px.mode("cut")
+    -- No circuit breaker: its cool-down would outlast this test.
+    local e = H.engine(policy(opts(p, ", poll = false, circuit = false")))
+    local ev = recorder(e)
+    assert.truthy(e:run_until(function() return e:get("app.a") == 1 end))
+    assert.truthy(ev.wait("source.error"))
+    local ranges = px.stats().unary["/v3/kv/range"]
+    c.put(p .. "a", "2")
+    e:run("1500ms")
+    assert.equal(1, e:get("app.a")) -- no polling: the change waits for the watch
+    local st = px.stats()
+    assert.equal(ranges, st.unary["/v3/kv/range"])
+    assert.truthy(st.watch_broken >= 2)
+    assert.truthy(#ev.matching("source.error") >= 2)
+    assert.same({}, ev.matching("component.state", "polling"))
+    px.mode("off")
+    -- The watch resumes from its revision: the change made meanwhile arrives.
+    assert.truthy(e:run_until(function() return e:get("app.a") == 2 end, "5s"))
+  end)
+
+  it("reports an ordinary failure when ranges fail too (etcd down)", function()
+    local p = "hy-down/"
+    c.put(p .. "a", "1")
+    local e = H.engine(policy(opts(p, ", poll = '200ms', circuit = false")))
+    local ev = recorder(e)
+    assert.truthy(e:run_until(function() return e:get("app.a") == 1 end))
+    e:run("1200ms") -- the watch has been up a while
+    local ranges = px.stats().unary["/v3/kv/range"]
+    c.kill(1)
+    assert.truthy(ev.wait("source.error"))
+    e:run("1500ms") -- broken watches, then ranges, all failing
+    assert.truthy(#ev.matching("source.error") >= 2)
+    assert.truthy(px.stats().unary["/v3/kv/range"] > ranges) -- ranges were tried
+    assert.same({}, ev.matching("component.state", "polling"))
+    c.restart(1)
+    c.put(p .. "a", "2")
+    assert.truthy(e:run_until(function() return e:get("app.a") == 2 end, "10s"))
+    assert.same({}, ev.matching("component.state", "polling"))
+    assert.truthy(#ev.matching("source.recovered") >= 1)
+  end)
+end)

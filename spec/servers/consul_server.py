@@ -4,6 +4,13 @@
 Written from the Consul docs (api-docs/kv, features/blocking, features/consistency,
 acl) and the behaviour of agent/kvs_endpoint.go; see README.md for what it leaves out.
 Usage: consul_server.py --port 0 [--token T] [--max-value-size BYTES]
+
+Besides the shared faults (faults.py), POST /_test/blocking {"mode": ...} breaks only
+blocking queries (GETs carrying ?index), the way a proxy that cuts long requests does,
+while plain GETs keep working: "cut" closes the connection without an answer, "hang"
+holds the request without an answer for "ms" (default 10 min) or until the switch is
+turned off and then closes it, "fail" answers "status" (default 504) after "ms"
+(default 0); "off" (or /_test/clear) turns it off.
 """
 
 import base64
@@ -19,6 +26,7 @@ DEFAULT_WAIT = 300.0  # blocking.mdx: wait defaults to 5 minutes ...
 MAX_WAIT = 600.0  # ... and is capped at 10 minutes
 JITTER_FRACTION = 16  # ... plus up to wait/16 of random jitter
 DATACENTER = "dc1"
+BLOCKING_MODES = ("off", "cut", "hang", "fail")
 ANONYMOUS_HINT = "The anonymous token is used implicitly when a request does not specify a token."
 
 
@@ -42,6 +50,8 @@ class KVStore:
         self.known_leader = True
         self.last_contact_ms = 0
         self.stopping = False
+        self.blocking_fault = None  # /_test/blocking: how blocking queries break, or None
+        self.blocking_healed = threading.Event()  # set when the switch goes off
 
     def _apply(self):
         self.raft_index += 1
@@ -140,10 +150,36 @@ class KVStore:
             self.known_leader = bool(known)
             self.last_contact_ms = int(last_contact_ms)
 
+    def break_blocking(self, spec):
+        """The /_test/blocking switch: None or {"mode": "off"} turns it off."""
+        spec = spec or {}
+        mode = spec.get("mode", "off")
+        if mode not in BLOCKING_MODES:
+            raise ValueError("mode must be one of %s" % ", ".join(BLOCKING_MODES))
+        for name in ("ms", "status"):
+            if name in spec and not isinstance(spec[name], (int, float)):
+                raise ValueError("%s must be a number" % name)
+        with self.cond:
+            if mode == "off":
+                self.blocking_fault = None
+                self.blocking_healed.set()
+            else:
+                self.blocking_fault = dict(spec)
+                self.blocking_healed = threading.Event()
+
     def stop(self):
         with self.cond:
             self.stopping = True
+            self.blocking_healed.set()
             self.cond.notify_all()
+
+
+class Cut(Response):
+    """Not an answer: the connection is closed without a byte (a proxy giving up)."""
+
+    def __init__(self, reset=False):
+        super().__init__(0)
+        self.reset = reset
 
 
 class ConsulHandler(FaultyHandler):
@@ -160,6 +196,25 @@ class ConsulHandler(FaultyHandler):
 
     def error_response(self, status, message):
         return Response(status, message, "text/plain; charset=utf-8")
+
+    def _send(self, response):
+        if isinstance(response, Cut):
+            self._drop(response.reset)
+        else:
+            super()._send(response)
+
+    def _broken_blocking(self, fault):
+        """What a blocking query gets while /_test/blocking is on."""
+        mode = fault["mode"]
+        if mode == "cut":
+            return Cut(bool(fault.get("reset")))
+        healed = self.store.blocking_healed
+        if mode == "hang":
+            healed.wait(fault.get("ms", MAX_WAIT * 1000) / 1000.0)
+            return Cut()
+        if fault.get("ms"):
+            healed.wait(fault["ms"] / 1000.0)
+        return self.error_response(int(fault.get("status", 504)), fault.get("message", "Gateway Timeout"))
 
     def route(self, method, path, query, body):
         if path == "/v1/status/leader" and method == "GET":
@@ -250,6 +305,9 @@ class ConsulHandler(FaultyHandler):
         }
 
     def _get(self, key, query, body, options):
+        fault = self.store.blocking_fault
+        if fault and "index" in query:
+            return self._broken_blocking(fault)
         listing = "keys" in query or "recurse" in query
         if not listing and key == "":
             return self.error_response(400, "Missing key name")
@@ -325,6 +383,9 @@ class ConsulHandler(FaultyHandler):
         store = self.store
         if name == "clear":
             store.set_leader(True, 0)
+            store.break_blocking(None)
+        elif name == "blocking":
+            store.break_blocking(spec)
         elif name == "reset_index":
             store.reset_index(spec.get("index", 1))
         elif name == "reap_tombstones":

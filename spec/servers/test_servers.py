@@ -255,6 +255,52 @@ def test_consul_index_rules(consul):
     check("writes after a reset continue from the low index", 3 < index_of(headers) < high)
 
 
+def test_consul_broken_blocking(consul):
+    """/_test/blocking: only requests carrying ?index break; plain GETs keep working."""
+    consul.call("PUT", "/v1/kv/hy/a", b"1")
+    status, headers, _ = consul.call("GET", "/v1/kv/hy/a")
+    index = index_of(headers)
+    blocking = "/v1/kv/hy/a?index=%d&wait=5s" % index
+
+    consul.control("blocking", mode="cut")
+    check("blocking cut: closed without an answer", consul.call("GET", blocking)[0] is None)
+    check("blocking cut: also a stale index", consul.call("GET", "/v1/kv/hy/a?index=1")[0] is None)
+    status, _, body = consul.call("GET", "/v1/kv/hy/a")
+    check("blocking cut: a plain GET works", status == 200
+          and base64.b64decode(json.loads(body)[0]["Value"]) == b"1", status)
+    check("blocking cut: prefix plain GET works", consul.call("GET", "/v1/kv/hy/?recurse")[0] == 200)
+    check("blocking cut: writes work", consul.call("PUT", "/v1/kv/hy/a", b"2")[0] == 200)
+
+    consul.control("blocking", mode="hang", ms=5000)
+    elapsed, (status, _, _) = timed(consul.call, "GET", blocking, timeout=0.5)
+    check("blocking hang: past the client's timeout", status is None and elapsed >= 0.45, elapsed)
+    elapsed, (status, _, _) = timed(consul.call, "GET", "/v1/kv/hy/a")
+    check("blocking hang: a plain GET answers at once", status == 200 and elapsed < 0.4, elapsed)
+    join = in_background(consul.call, "GET", blocking)
+    consul.control("blocking", mode="off")
+    elapsed, (status, _, _) = join()
+    check("blocking hang: turning it off ends a held query (no answer)",
+          status is None and elapsed < 2, (status, elapsed))
+
+    consul.control("blocking", mode="fail", status=502)
+    status, _, body = consul.call("GET", blocking)
+    check("blocking fail: the status asked for", status == 502, status)
+    check("blocking fail: plain GET fine", consul.call("GET", "/v1/kv/hy/a")[0] == 200)
+    consul.control("blocking", mode="fail")
+    check("blocking fail: 504 by default", consul.call("GET", blocking)[0] == 504)
+    check("blocking: unknown mode is 400",
+          consul.call("POST", "/_test/blocking", {"mode": "nope"})[0] == 400)
+
+    consul.control("clear")
+    _, headers, _ = consul.call("GET", "/v1/kv/hy/a")
+    index = index_of(headers)
+    join = in_background(consul.call, "GET", "/v1/kv/hy/a?index=%d&wait=5s" % index)
+    consul.call("PUT", "/v1/kv/hy/a", b"3")
+    elapsed, (status, headers, _) = join()
+    check("blocking: clear makes blocking queries work again",
+          status == 200 and index_of(headers) > index and elapsed < 1.5, (status, elapsed))
+
+
 def test_consul_leader(consul):
     consul.control("leader", known_leader=False, last_contact_ms=7000)
     status, _, body = consul.call("GET", "/v1/kv/idx/a")
@@ -528,6 +574,7 @@ def main():
         test_consul_blocking(consul)
         test_consul_index_rules(consul)
         test_consul_leader(consul)
+        test_consul_broken_blocking(consul)
         test_consul_acl()
         test_fault_blocks_write(consul)
         test_faults(consul, "consul", "/v1/kv/f", {})
