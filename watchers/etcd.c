@@ -53,6 +53,13 @@ typedef struct etcd_source {
   bool synced;             /* `state` and `next_rev` come from a range (else: range) */
   int64_t next_rev;        /* the watch starts here: every earlier revision is applied */
   char *cluster_id;        /* of the last range, to notice a different cluster */
+  /* Paging a prefix's range (`page` keys per request, 0 = one request): every page is
+   * read at the first page's revision, so together they are one snapshot. */
+  uint32_t page;
+  int64_t page_rev;        /* the first page's revision; 0 = no paged range going on */
+  char *page_from;         /* base64 key the next page starts at (last key + "\0") */
+  rc_value_t **kvs;        /* owned refs: the kvs of the pages read so far */
+  size_t nkvs, kvs_cap;
   rc__buf line;            /* watch: an incomplete line; or a non-200 body */
   bool ended;              /* the watch in flight was ended by one of its messages */
   /* Hybrid (see the top). */
@@ -318,17 +325,18 @@ static rc_value_t *value_or_old(etcd_source *s, const rc_value_t *kv, const char
   return rc__value_ref(old_value(s, rel));
 }
 
-/* Replaces the state by the kvs of a range response. Returns 0 or RC_ENOMEM. */
-static int state_from_range(etcd_source *s, const rc_value_t *kvs) {
+/* Replaces the state by `n` kvs of a range (all its pages, in key order). Returns 0 or
+ * RC_ENOMEM. */
+static int state_from_range(etcd_source *s, rc_value_t *const *kvs, size_t n) {
   rc__buf k;
   rc__buf_init(&k);
   rc_value_t *next = NULL;
   if (!s->prefix) {
-    for (uint32_t i = 0; kvs && kvs->type == RC_TYPE_ARRAY && i < kvs->len; i++) {
+    for (size_t i = 0; i < n; i++) {
       const char *rel;
       rc__buf_reset(&k);
-      if (kv_key(s, kvs->u.items[i], &k, &rel)) {
-        next = value_or_old(s, kvs->u.items[i], k.p, rel);
+      if (kv_key(s, kvs[i], &k, &rel)) {
+        next = value_or_old(s, kvs[i], k.p, rel);
         break;
       }
     }
@@ -340,11 +348,11 @@ static int state_from_range(etcd_source *s, const rc_value_t *kvs) {
   /* kvs come sorted by key: one pass through a builder. */
   rc__object_builder b;
   rc__object_begin(&b);
-  for (uint32_t i = 0; kvs && kvs->type == RC_TYPE_ARRAY && i < kvs->len; i++) {
+  for (size_t i = 0; i < n; i++) {
     const char *rel;
     rc__buf_reset(&k);
-    if (!kv_key(s, kvs->u.items[i], &k, &rel)) continue;
-    rc_value_t *v = value_or_old(s, kvs->u.items[i], k.p, rel);
+    if (!kv_key(s, kvs[i], &k, &rel)) continue;
+    rc_value_t *v = value_or_old(s, kvs[i], k.p, rel);
     if (v) rc__object_put(&b, rel, strlen(rel), v);
   }
   rc__buf_free(&k);
@@ -640,6 +648,47 @@ static void watch(etcd_source *s) {
 
 /* ---- the range ---- */
 
+static void range_request(etcd_source *s);
+
+/* Forgets the pages of a paged range (a new range starts from the first page). */
+static void pages_reset(etcd_source *s) {
+  for (size_t i = 0; i < s->nkvs; i++) rc__value_unref(s->kvs[i]);
+  s->nkvs = 0;
+  s->page_rev = 0;
+  rc__free(s->page_from);
+  s->page_from = NULL;
+}
+
+/* Keeps a page's kvs and, when etcd says there are `more`, where the next page starts:
+ * just after its last key. Returns 0 or RC_ENOMEM. */
+static int keep_page(etcd_source *s, const rc_value_t *kvs, bool more) {
+  uint32_t n = kvs && kvs->type == RC_TYPE_ARRAY ? kvs->len : 0;
+  if (s->nkvs + n > s->kvs_cap) {
+    size_t cap = s->kvs_cap ? s->kvs_cap * 2 : 64;
+    while (cap < s->nkvs + n) cap *= 2;
+    rc_value_t **grown = rc__realloc(s->kvs, cap * sizeof *grown);
+    if (!grown) return RC_ENOMEM;
+    s->kvs = grown;
+    s->kvs_cap = cap;
+  }
+  for (uint32_t i = 0; i < n; i++) s->kvs[s->nkvs++] = rc__value_ref(kvs->u.items[i]);
+  rc__free(s->page_from);
+  s->page_from = NULL;
+  if (!more || !n) return 0;
+  const char *last = json_string(kvs->u.items[n - 1], "key");
+  rc__buf key;
+  rc__buf_init(&key);
+  if (!last || !rc__base64_decode(last, strlen(last), &key)) {
+    rc__buf_free(&key);
+    return 0; /* an unusable key: kv_key skips it; the range ends here */
+  }
+  rc__buf_addc(&key, '\0');
+  if (!key.oom) s->page_from = b64_dup(key.p, key.n);
+  bool oom = key.oom || !s->page_from;
+  rc__buf_free(&key);
+  return oom ? RC_ENOMEM : 0;
+}
+
 static void range_parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *err) {
   etcd_source *s = (etcd_source *)r;
   if (rc) {
@@ -655,9 +704,24 @@ static void range_parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *e
     fail_over(s, &e);
     return;
   }
+  if (!s->page_rev) s->page_rev = rev;
+  if (keep_page(s, rc__json_member(v, "kvs"), json_true(v, "more")) != 0) {
+    rc__value_unref(v);
+    rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
+    fail_here(s, &e);
+    return;
+  }
+  if (s->page_from) { /* more pages, read at the first page's revision */
+    rc__value_unref(v);
+    if (!r->stopping) range_request(s);
+    return;
+  }
+  rev = s->page_rev;
   const char *cid = json_string(hdr, "cluster_id");
   char *cid_copy = cid ? rc__strdup(cid) : NULL;
-  if (state_from_range(s, rc__json_member(v, "kvs")) != 0 || (cid && !cid_copy)) {
+  int built = state_from_range(s, s->kvs, s->nkvs);
+  pages_reset(s);
+  if (built != 0 || (cid && !cid_copy)) {
     rc__free(cid_copy);
     rc__value_unref(v);
     rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
@@ -694,6 +758,7 @@ static void on_range_done(void *ud, rc__net_request *req, const rc__net_result *
   s->r.req = NULL;
   if (res->code == RC_ESTATE) return;
   if (res->code || res->status != 200) {
+    pages_reset(s);
     http_failure(s, res, res->status == 403 ? "permission denied" : NULL);
     return;
   }
@@ -701,14 +766,23 @@ static void on_range_done(void *ud, rc__net_request *req, const rc__net_result *
                         range_parsed);
 }
 
-static void range(etcd_source *s) {
+/* One range request: the whole key or prefix, or the next page of a paged range. */
+static void range_request(etcd_source *s) {
   rc__buf body;
   rc__buf_init(&body);
-  rc__buf_addc(&body, '{');
-  range_fields(s, &body);
+  rc__buf_printf(&body, "{\"key\":\"%s\"", s->page_from ? s->page_from : s->key_b64);
+  if (s->end_b64) rc__buf_printf(&body, ",\"range_end\":\"%s\"", s->end_b64);
+  if (s->prefix && s->page) rc__buf_printf(&body, ",\"limit\":\"%u\"", s->page);
+  if (s->page_rev) rc__buf_printf(&body, ",\"revision\":\"%lld\"", (long long)s->page_rev);
   rc__buf_addc(&body, '}');
   post(s, "/v3/kv/range", &body, false, on_range_done, NULL, true);
   rc__buf_free(&body);
+}
+
+/* A range from the first page. */
+static void range(etcd_source *s) {
+  pages_reset(s);
+  range_request(s);
 }
 
 /* ---- authentication ---- */
@@ -854,6 +928,8 @@ static void etcd_free(rc__source *base) {
   if (s->auth) explicit_bzero(s->auth, strlen(s->auth));
   rc__free(s->auth);
   rc__value_unref(s->state);
+  pages_reset(s);
+  rc__free(s->kvs);
   rc__buf_free(&s->line);
   rc__free(s);
 }
@@ -900,6 +976,8 @@ rc__source *rc__etcd_source_new(rc__component *c, rc_error *err) {
   }
   s->user = rc__desc_string(c, "user");
   s->password_env = rc__desc_string(c, "password_env");
+  double page = rc__desc_number(c, "page", 500);
+  s->page = page < 1 ? 0 : page > 1e6 ? 1000000 : (uint32_t)page;
   bool known = true;
   s->fmt = c->src_format ? rc__format_from_name(c->src_format, &known) : RC__FMT_JSON;
   if (s->fmt == RC__FMT_AUTO) s->fmt = RC__FMT_JSON;

@@ -45,7 +45,7 @@ local CONSUL_OPTS = with_common { addr = true, key = true, prefix = true, wait =
 local VAULT_OPTS = with_common { addr = true, mount = true, path = true, interval = true,
   renew = true, lease = true }
 local ETCD_OPTS = with_common { endpoints = true, key = true, prefix = true,
-  format = true, user = true, password_env = true, poll = true }
+  format = true, user = true, password_env = true, poll = true, page = true }
 
 local function make(kind, opts)
   local spec = { kind = kind }
@@ -83,7 +83,8 @@ end
 --- format = "json", token_env | token_file (a ready token) or user + password_env
 --- (authenticated, refreshed when etcd says the token is invalid), timeout = "10s" (each
 --- unary call), and the common backoff, circuit, max_bytes (a range, a watch message),
---- ca_file, insecure, limits; poll = "1s" | false (range reads while the watch fails) }
+--- ca_file, insecure, limits; poll = "1s" | false (range reads while the watch fails);
+--- page = 500 | false (keys per range request of a prefix, all at one revision) }
 function M.etcd(opts)
   if type(opts) == "string" then opts = { key = opts } end
   check_options("etcd", opts, ETCD_OPTS)
@@ -337,6 +338,16 @@ local function etcd(src, out, h)
     h.fail("give 'user' and 'password_env' together")
   end
   poll(h, src, out)
+  -- page = 500 (the default) or false: a prefix is read this many keys per request.
+  local page = src.page
+  if page == false then
+    out.page = 0
+  elseif page ~= nil then
+    if math.type(page) ~= "integer" or page < 1 or page > 1000000 then
+      h.fail("'page' must be a number of keys from 1 to 1000000, or false")
+    end
+    out.page = page
+  end
   common(h, src, out, 10000)
   if out.user and (out.token_env or out.token_file) then
     h.fail("give either 'user' + 'password_env' or a token, not both")

@@ -203,7 +203,8 @@ describe("rc.etcd", function()
     assert.has_error(function() rc.etcd { key = "a", endpoint = "x" } end)
     local dir = H.tmpdir("etcd-bad")
     for _, bad in ipairs { "key = 'a', prefix = 'b'", "key = 'a', endpoints = {}",
-      "key = 'a', endpoints = 'ftp://x'", "key = 'a', user = 'u'" } do
+      "key = 'a', endpoints = 'ftp://x'", "key = 'a', user = 'u'", "prefix = 'a', page = 0",
+      "prefix = 'a', page = '10'" } do
       H.write(dir .. "/policy.lua", policy(bad))
       local eng, err = rc.engine(dir .. "/policy.lua")
       if eng then
@@ -526,6 +527,24 @@ describe("rc.etcd hybrid", function()
         assert.equal(1, #ev.matching("source.error"))
       end)
   end
+
+  it("reads a prefix larger than a page, page by page, then watches", function()
+    local kv = {}
+    for i = 1, 25 do kv[("paged/k%02d"):format(i)] = tostring(i) end
+    c.txn(kv)
+    local function ranges() return (px.stats().unary or {})["/v3/kv/range"] or 0 end
+    local before = ranges()
+    local e = H.engine(policy(("endpoints = %q, prefix = 'paged/', page = 10")
+      :format(px.url)))
+    assert.truthy(e:run_until(function() return e:get("app.k25") == 25 end))
+    local n = 0
+    for _ in pairs(e:get("app")) do n = n + 1 end
+    assert.equal(25, n)
+    assert.equal(3, ranges() - before)   -- 10 + 10 + 5 keys
+    c.put("paged/k26", "26")             -- the watch starts after the pages' revision
+    assert.truthy(e:run_until(function() return e:get("app.k26") == 26 end))
+    assert.equal(0, #H.events(e, "source.error"))
+  end)
 
   it("resumes the watch from the last polled revision: no change lost or repeated",
     function()
