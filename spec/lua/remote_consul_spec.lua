@@ -124,6 +124,21 @@ describe("rc.consul", function()
     e:setenv("RC_SPEC_CONSUL_TOKEN", "s3cr3t-acl")
     assert.truthy(e:run_until(function() return e:get("flags.ok") == true end))
     for _, ev in ipairs(e:events()) do assert.not_matches("s3cr3t", ev.message) end
+    -- Never as ?token= (it would end up in access logs).
+    local seen = H.sh(("env -u LD_PRELOAD curl -s %s/_test/requests"):format(srv.addr))
+    assert.truthy(seen:find("/v1/kv/app/flags", 1, true))
+    assert.is_nil(seen:find("token=", 1, true))
+  end)
+
+  it("never blocks on an index below 1 (a 404 that says X-Consul-Index: 0)", function()
+    srv = consul()
+    srv.put("app/flags", '{"n": 1}')
+    srv.control("fail", '{"status": 404, "count": 1, "path": "/v1/kv/app/flags", '
+      .. '"method": "GET", "body": "", "headers": {"X-Consul-Index": "0"}}')
+    e = H.engine(policy(("addr = %q, key = 'app/flags', wait = '10s'"):format(srv.addr)))
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
+    assert.truthy(srv.gets("/v1/kv/app/flags?index=1&") >= 1)
+    assert.equal(0, srv.gets("/v1/kv/app/flags?index=0"))
   end)
 
   it("reports a prefix filtered by ACLs instead of delivering an empty table", function()

@@ -246,6 +246,8 @@ class FaultyHandler(BaseHTTPRequestHandler):
             response.body = spec["body"].encode()
         if "retry_after" in spec:
             response.headers["Retry-After"] = str(spec["retry_after"])
+        for name, value in spec.get("headers", {}).items():
+            response.headers[name] = str(value)
         return response
 
     def _drop(self, reset):
