@@ -9,6 +9,9 @@
 #include <lualib.h>
 #include <readline/history.h>
 #include <readline/readline.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,30 +162,66 @@ static void lstop(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted!");
 }
 
-/* SIGINT: at the prompt, only note it; readline's read() fails with EINTR and calls
- * on_signal_event (below), outside the handler, which drops the line. While Lua runs, stop
- * it at the next hook event, as lua.c does (lua_sethook is signal-safe). Readline's own
- * signal handling is off (rl_catch_signals = 0): it would restore the cooked terminal
- * around our handler, and keys typed in that window are echoed twice or lost. */
-static volatile sig_atomic_t interrupted;
+/* SIGINT: at the prompt, the handler only writes a byte to a pipe; the prompt's key
+ * reader (read_key) waits on the terminal and that pipe, and drops the line outside the
+ * handler. A flag alone could be lost: a signal that arrives while readline is busy
+ * redrawing, not blocked in read(), would only be seen after the next key. While Lua
+ * runs, stop it at the next hook event, as lua.c does (lua_sethook is signal-safe).
+ * Readline's own signal handling is off (rl_catch_signals = 0): it would restore the
+ * cooked terminal around our handler, and keys typed in that window are echoed twice or
+ * lost. */
+static int sigint_pipe[2] = {-1, -1};
 
 static void on_sigint(int sig) {
   (void)sig;
-  if (in_readline)
-    interrupted = 1;
-  else if (repl_L)
+  if (in_readline) {
+    int saved = errno;
+    ssize_t w = sigint_pipe[1] >= 0 ? write(sigint_pipe[1], "i", 1) : 0;
+    (void)w; /* a full pipe already holds a pending Ctrl-C */
+    errno = saved;
+  } else if (repl_L) {
     lua_sethook(repl_L, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  }
 }
 
-static int on_signal_event(void) {
-  if (interrupted) {
-    interrupted = 0;
-    rl_replace_line("", 0);
-    rl_crlf();
-    rl_on_new_line();
-    rl_redisplay();
+/* Ctrl-C at the prompt: an empty line on a new prompt. */
+static void drop_line(void) {
+  rl_replace_line("", 0);
+  rl_crlf();
+  rl_on_new_line();
+  rl_redisplay();
+}
+
+/* Readline's key reader: one byte from the terminal, or EOF; a Ctrl-C noted by the
+ * handler drops the line while waiting. */
+static int read_key(FILE *in) {
+  int fd = fileno(in);
+  for (;;) {
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {sigint_pipe[0], POLLIN, 0}};
+    int n = poll(p, sigint_pipe[0] >= 0 ? 2 : 1, -1);
+    if (n < 0 && errno != EINTR) return EOF;
+    if (n > 0 && (p[1].revents & POLLIN)) {
+      char drain[64];
+      while (read(sigint_pipe[0], drain, sizeof drain) > 0) {}
+      drop_line();
+    }
+    if (n <= 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    unsigned char c;
+    ssize_t got = read(fd, &c, 1);
+    if (got == 1) return c;
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    return EOF;
   }
-  return 0;
+}
+
+/* Opens the pipe the SIGINT handler writes to (both ends non-blocking). Without it,
+ * Ctrl-C at the prompt does nothing (Lua code can still be interrupted). */
+static void sigint_pipe_open(void) {
+  if (sigint_pipe[0] >= 0 || pipe(sigint_pipe) != 0) return;
+  for (int i = 0; i < 2; i++) {
+    fcntl(sigint_pipe[i], F_SETFL, fcntl(sigint_pipe[i], F_GETFL) | O_NONBLOCK);
+    fcntl(sigint_pipe[i], F_SETFD, FD_CLOEXEC);
+  }
 }
 
 /* Calls the function below its `narg` arguments, protected, with a message handler.
@@ -446,7 +485,8 @@ static void show(lua_State *L, int n) {
 static void repl(lua_State *L) {
   rl_readline_name = "reactcfg";
   rl_catch_signals = 0;
-  rl_signal_event_hook = on_signal_event;
+  sigint_pipe_open();
+  rl_getc_function = read_key;
   rl_attempted_completion_function = complete;
   rl_basic_word_break_characters = " \t\n\"\\'`><=;+-*/%^~#&|{}()[],";
   rl_completion_append_character = '\0';
