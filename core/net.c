@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* 7.80: curl_url_strerror; 7.84: a thread-safe curl_global_init (engines on threads). */
 #if LIBCURL_VERSION_NUM < 0x075400
@@ -34,8 +35,17 @@ typedef struct poll_ctx {
   uv_poll_t poll;
   curl_socket_t fd;
   rc__net *net;
+  int events;                    /* UV_READABLE | UV_WRITABLE polled for now; 0 = none */
+  bool parked;                   /* curl no longer watches it: its connection is idle in
+                                    curl's cache (see on_socket) */
   struct poll_ctx *prev, *next;  /* net->polls while open; net->spare (next only) */
 } poll_ctx;
+
+/* What we know about one descriptor number; net->socks is indexed by it. */
+typedef struct sock_slot {
+  poll_ctx *pc;  /* its poll context while one is open, parked or not */
+  bool conn;     /* a connection socket: curl will close it through on_close_socket */
+} sock_slot;
 
 /* Which list a request is on; it is on exactly one, or none while its done callback
  * runs. */
@@ -55,8 +65,9 @@ struct rc__net_request {
   rc__net_callbacks cb;
   void *ud;
   struct curl_slist *headers;  /* request headers; wiped before they are freed */
-  char *url_shown;           /* the URL without credentials, query or fragment */
-  char *host;                /* host name, for messages */
+  char *url;                 /* as given; may hold credentials: wiped before freed */
+  char *url_shown;           /* the URL without credentials, query or fragment, and */
+  char *host;                /* the host name, for messages: made when first needed */
   rc__buf body;              /* buffered mode */
   rc__buf resp;              /* response headers: "name\0value\0" ... */
   size_t max_body;           /* 0 = no limit */
@@ -74,6 +85,10 @@ struct rc__net {
   poll_ctx *polls;           /* open poll handles (doubly linked) */
   poll_ctx *spare;           /* ready contexts (singly linked) */
   int nspare;
+  sock_slot *socks;          /* by descriptor, up to the highest connection socket seen */
+  size_t nsocks;
+  long maxconnects;          /* CURLMOPT_MAXCONNECTS as last set */
+  uint64_t timer_due;        /* loop time the timer is due at, while it is active */
   rc__net_request *active, *adds, *doomed;
   size_t nactive;            /* requests not yet done or cancelled */
   CURL *pool[POOL_MAX];
@@ -134,6 +149,7 @@ static void maybe_finish(rc__net *net) {
     net->spare = pc->next;
     rc__free(pc);
   }
+  rc__free(net->socks);
   void (*done)(void *) = net->close_done;
   void *ud = net->close_ud;
   rc__free(net);
@@ -161,7 +177,13 @@ static void on_timer_closed(uv_handle_t *h) {
   maybe_finish(net);
 }
 
+static sock_slot *slot_of(rc__net *net, curl_socket_t fd) {
+  return fd >= 0 && (size_t)fd < net->nsocks ? &net->socks[fd] : NULL;
+}
+
 static void poll_release(rc__net *net, poll_ctx *pc) {
+  sock_slot *slot = slot_of(net, pc->fd);
+  if (slot && slot->pc == pc) slot->pc = NULL;
   if (pc->prev) pc->prev->next = pc->next;
   else net->polls = pc->next;
   if (pc->next) pc->next->prev = pc->prev;
@@ -187,6 +209,8 @@ static void req_free(rc__net_request *r) {
   }
   rc__buf_free(&r->body);
   rc__buf_free(&r->resp);
+  if (r->url) explicit_bzero(r->url, strlen(r->url));
+  rc__free(r->url);
   rc__free(r->url_shown);
   rc__free(r->host);
   rc__free(r);
@@ -195,6 +219,35 @@ static void req_free(rc__net_request *r) {
 /* ===================================================================================
  * Results
  * =================================================================================== */
+
+/* Makes the printable form of the request's URL (no user, password, query or fragment:
+ * they may carry secrets) and its host name. Only messages need them, so this runs when
+ * the first one is written rather than for every request. */
+static void describe_url(rc__net_request *r) {
+  if (r->url_shown || !r->url) return;
+  CURLU *u = curl_url();
+  char *shown = NULL, *host = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, r->url, 0) == CURLUE_OK) {
+    curl_url_set(u, CURLUPART_USER, NULL, 0);
+    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+    curl_url_set(u, CURLUPART_QUERY, NULL, 0);
+    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+    if (curl_url_get(u, CURLUPART_URL, &shown, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+      r->url_shown = rc__strdup(shown);
+      r->host = rc__strdup(host);
+    }
+  }
+  curl_free(shown);
+  curl_free(host);
+  curl_url_cleanup(u);
+}
+
+/* The URL for messages; "" when memory ran out making it. */
+static const char *url_shown(rc__net_request *r) {
+  describe_url(r);
+  return r->url_shown ? r->url_shown : "";
+}
 
 /* Copies curl's error text, first letter lower-cased, without a trailing newline. */
 static void curl_text(const rc__net_request *r, CURLcode rc, char *out, size_t n) {
@@ -213,7 +266,7 @@ static bool starts_with(const char *s, const char *prefix) {
 /* Turns a failed transfer into one sentence. The wording of timeouts depends on curl's
  * error text only to tell which timer fired; an unknown text reads as the total one. */
 static int describe_failure(rc__net_request *r, CURLcode rc, rc_error *e) {
-  const char *file = r->url_shown;
+  const char *file = url_shown(r);
   char text[CURL_ERROR_SIZE + 16];
   curl_text(r, rc, text, sizeof text);
   if (r->oom || rc == CURLE_OUT_OF_MEMORY)
@@ -233,7 +286,8 @@ static int describe_failure(rc__net_request *r, CURLcode rc, rc_error *e) {
       return rc__err(e, RC_EIO, file, 0, 0, "cannot connect: %s", text);
     }
     case CURLE_COULDNT_RESOLVE_HOST:
-      return rc__err(e, RC_EIO, file, 0, 0, "cannot resolve host name \"%s\"", r->host);
+      return rc__err(e, RC_EIO, file, 0, 0, "cannot resolve host name \"%s\"",
+                     r->host ? r->host : "");
     case CURLE_OPERATION_TIMEDOUT:
       if (starts_with(r->errbuf, "Operation too slow"))
         return rc__err(e, RC_EIO, file, 0, 0,
@@ -367,6 +421,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   if (r->where != W_ACTIVE || r->net->closing) return 0;
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
     rc__buf_reset(&r->resp);
+    /* One allocation for a usual set of headers rather than a few doublings from 64. */
+    if (rc__buf_reserve(&r->resp, 511) != 0) {
+      r->oom = true;
+      return 0;
+    }
     r->received = 0;
     rc__buf_reset(&r->body);
     const char *sp = memchr(p, ' ', len);
@@ -417,6 +476,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   poll_ctx *pc = h->data;
+  if (pc->parked) {
+    /* An idle connection became readable: the server closed it (or sent what it should
+     * not have). curl does not watch it now and finds it dead before any reuse; stop
+     * polling, or level-triggered readiness would wake the loop on every turn. */
+    uv_poll_stop(&pc->poll);
+    pc->events = 0;
+    return;
+  }
   int flags = 0;
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
@@ -427,17 +494,44 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   drive(pc->net, pc->fd, flags);
 }
 
-/* CURLMOPT_SOCKETFUNCTION: start, change or stop polling one socket. */
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop polling one socket.
+ *
+ * curl says "remove" whenever a transfer ends, also when the connection stays open in its
+ * cache for the next request, and asks again when the next request reuses it. Closing and
+ * reopening the poll handle each time costs five syscalls (FIONBIO, two epoll_ctl to
+ * probe the descriptor, one to add it, one to delete it: about 3 epoll_ctl per request
+ * measured with 1,000 pollers), and even uv_poll_start with new events costs two (libuv
+ * deletes and re-adds). So a connection socket keeps its poll handle for as long as
+ * it is open: on "remove" it is parked (still reading, unreferenced, unknown to curl) and
+ * taken back when curl wants the same descriptor again; it is closed when curl closes
+ * the socket (on_close_socket). Events are changed only when they differ. Other sockets
+ * (the threaded resolver's) are closed by curl without telling us, so their handles go
+ * on "remove", as before. */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
   RC__UNUSED(easy);
   rc__net *net = userp;
   poll_ctx *pc = socketp;
+  sock_slot *slot = slot_of(net, s);
   if (what == CURL_POLL_REMOVE) {
-    if (pc) {
-      curl_multi_assign(net->multi, s, NULL);
-      poll_release(net, pc);
+    if (!pc) return 0;
+    curl_multi_assign(net->multi, s, NULL);
+    if (slot && slot->conn && slot->pc == pc) {
+      pc->parked = true;
+      uv_unref((uv_handle_t *)&pc->poll);  /* an idle connection keeps no loop alive */
+      if (pc->events & UV_WRITABLE) {      /* writable would fire at once */
+        uv_poll_start(&pc->poll, UV_READABLE, on_poll);
+        pc->events = UV_READABLE;
+      }
+      return 0;
     }
+    poll_release(net, pc);
     return 0;
+  }
+  if (!pc && slot && slot->pc) {
+    pc = slot->pc;  /* a kept-alive connection in use again */
+    pc->parked = false;
+    uv_ref((uv_handle_t *)&pc->poll);
+    curl_multi_assign(net->multi, s, pc);
   }
   if (!pc) {
     if (net->spare) {
@@ -457,6 +551,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     pc->poll.data = pc;
     pc->fd = s;
     pc->net = net;
+    if (slot && slot->conn) slot->pc = pc;
     pc->next = net->polls;
     if (net->polls) net->polls->prev = pc;
     net->polls = pc;
@@ -466,20 +561,63 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
   int events = 0;
   if (what & CURL_POLL_IN) events |= UV_READABLE;
   if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  uv_poll_start(&pc->poll, events, on_poll);
+  if (events != pc->events) {
+    uv_poll_start(&pc->poll, events, on_poll);
+    pc->events = events;
+  }
   return 0;
+}
+
+/* CURLOPT_SOCKOPTFUNCTION: curl made a connection socket, which it will close through
+ * on_close_socket: that is what makes keeping a poll handle on it safe (a handle left on
+ * a closed descriptor would, when closed, unregister whatever reused the number). If the
+ * table cannot grow, the socket is simply never parked. */
+static int on_open_socket(void *userp, curl_socket_t s, curlsocktype purpose) {
+  rc__net *net = userp;
+  if (purpose != CURLSOCKTYPE_IPCXN || s < 0) return CURL_SOCKOPT_OK;
+  if ((size_t)s >= net->nsocks) {
+    size_t n = net->nsocks ? net->nsocks : 64;
+    while (n <= (size_t)s) n *= 2;
+    sock_slot *t = rc__realloc(net->socks, n * sizeof *t);
+    if (!t) return CURL_SOCKOPT_OK;
+    memset(t + net->nsocks, 0, (n - net->nsocks) * sizeof *t);
+    net->socks = t;
+    net->nsocks = n;
+  }
+  net->socks[s] = (sock_slot){.pc = NULL, .conn = true};
+  return CURL_SOCKOPT_OK;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: curl closes a connection socket. Its poll handle, parked
+ * or not, is closed first, while the descriptor is still open. */
+static int on_close_socket(void *userp, curl_socket_t s) {
+  rc__net *net = userp;
+  sock_slot *slot = slot_of(net, s);
+  if (slot) {
+    if (slot->pc) poll_release(net, slot->pc);
+    *slot = (sock_slot){0};
+  }
+  return close(s);
 }
 
 static void on_timeout(uv_timer_t *t) { drive(t->data, CURL_SOCKET_TIMEOUT, 0); }
 
 /* CURLMOPT_TIMERFUNCTION: curl's next deadline. A 0 delay fires on the next loop turn,
- * never from inside this callback (curl forbids the recursion). */
+ * never from inside this callback (curl forbids the recursion). curl often repeats the
+ * deadline it gave last (several times per request); restarting the timer for it would
+ * only take it out of libuv's timer heap and put it back. */
 static int on_timer_change(CURLM *multi, long timeout_ms, void *userp) {
   RC__UNUSED(multi);
   rc__net *net = userp;
   if (net->torn_down) return 0;
-  if (timeout_ms < 0) uv_timer_stop(&net->timer);
-  else uv_timer_start(&net->timer, on_timeout, (uint64_t)timeout_ms, 0);
+  if (timeout_ms < 0) {
+    uv_timer_stop(&net->timer);
+    return 0;
+  }
+  uint64_t due = uv_now(net->loop) + (uint64_t)timeout_ms;
+  if (uv_is_active((uv_handle_t *)&net->timer) && due == net->timer_due) return 0;
+  net->timer_due = due;
+  uv_timer_start(&net->timer, on_timeout, (uint64_t)timeout_ms, 0);
   return 0;
 }
 
@@ -500,7 +638,7 @@ static void flush_adds(rc__net *net) {
     list_unlink(r);
     net->nactive--;
     rc_error e;
-    rc__err(&e, RC_ENOMEM, r->url_shown, 0, 0, "out of memory");
+    rc__err(&e, RC_ENOMEM, url_shown(r), 0, 0, "out of memory");
     complete(r, RC_ENOMEM, &e);
   }
 }
@@ -591,7 +729,7 @@ static void teardown(rc__net *net) {
     net->nactive--;
     if (r->added) curl_multi_remove_handle(net->multi, r->easy);
     rc_error e;
-    rc__err(&e, RC_ESTATE, r->url_shown, 0, 0, "cancelled: network closed");
+    rc__err(&e, RC_ESTATE, url_shown(r), 0, 0, "cancelled: network closed");
     rc__net_result res;
     fill_result(r, RC_ESTATE, &res, &e);
     r->added = false;
@@ -631,7 +769,9 @@ static bool header_ok(const rc__net_header *h) {
   if (!h->name || !h->name[0] || !h->value) return false;
   for (const char *p = h->name; *p; p++)
     if (*p == ':' || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') return false;
-  return strpbrk(h->value, "\r\n") == NULL;
+  for (const char *p = h->value; *p; p++)
+    if (*p == '\r' || *p == '\n') return false;
+  return true;
 }
 
 static bool has_header(const rc__net_req_opts *o, const char *name) {
@@ -663,12 +803,12 @@ static int add_header(rc__net_request *r, const char *name, const char *value) {
 }
 
 /* Parses the URL once, to refuse a bad one now rather than in the callback, and keeps a
- * printable form (no user, password, query or fragment: they may carry secrets). */
+ * copy for messages (describe_url). */
 static int parse_url(rc__net_request *r, const char *url, rc_error *err) {
   CURLU *u = curl_url();
   if (!u) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   int rc = 0;
-  char *scheme = NULL, *host = NULL, *shown = NULL;
+  char *scheme = NULL, *host = NULL;
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   if (uc == CURLUE_OUT_OF_MEMORY) {
     rc = rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
@@ -689,19 +829,11 @@ static int parse_url(rc__net_request *r, const char *url, rc_error *err) {
     rc = rc__err(err, RC_EINVAL, NULL, 0, 0, "malformed URL: no host");
     goto out;
   }
-  curl_url_set(u, CURLUPART_USER, NULL, 0);
-  curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-  curl_url_set(u, CURLUPART_QUERY, NULL, 0);
-  curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-  if (curl_url_get(u, CURLUPART_URL, &shown, 0) != CURLUE_OK ||
-      !(r->url_shown = rc__strdup(shown)) || !(r->host = rc__strdup(host))) {
+  if (!(r->url = rc__strdup(url)))
     rc = rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    goto out;
-  }
 out:
   curl_free(scheme);
   curl_free(host);
-  curl_free(shown);
   curl_url_cleanup(u);
   return rc;
 }
@@ -723,6 +855,10 @@ static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
   SET(CURLOPT_WRITEDATA, (void *)r);
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, (void *)r);
+  SET(CURLOPT_SOCKOPTFUNCTION, on_open_socket);
+  SET(CURLOPT_SOCKOPTDATA, (void *)r->net);
+  SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+  SET(CURLOPT_CLOSESOCKETDATA, (void *)r->net);
   SET(CURLOPT_USERAGENT, "reactcfg/" RC_VERSION_STRING);
   SET(CURLOPT_ACCEPT_ENCODING, "");  /* all curl decodes; max_body counts decoded bytes */
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -765,6 +901,21 @@ static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
   SET(CURLOPT_HTTPHEADER, r->headers);
 #undef SET
   return c;
+}
+
+/* Sizes curl's connection cache. Left alone, curl allows 4 connections per transfer in
+ * the multi handle *at the moment one ends*: a fleet of pollers has only a few transfers
+ * at a time, so the connections a burst opened were closed as it ebbed and opened again
+ * for the next one (about 90 new connections a second for 1,000 sources polling every
+ * second). The limit here is 4 per transfer at the busiest moment so far, and never
+ * below RC__NET_CACHED_CONNECTIONS; idle connections still go when the server closes
+ * them or after curl's idle limit (CURLOPT_MAXAGE_CONN, 118 s by default). */
+static void cache_fit(rc__net *net) {
+  long want = (long)net->nactive * 4;
+  if (want < RC__NET_CACHED_CONNECTIONS) want = RC__NET_CACHED_CONNECTIONS;
+  if (want <= net->maxconnects) return;
+  curl_multi_setopt(net->multi, CURLMOPT_MAXCONNECTS, want);
+  net->maxconnects = want;
 }
 
 rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
@@ -828,11 +979,12 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
   CURLcode c = set_options(r, o);
   if (c == CURLE_OUT_OF_MEMORY) goto oom;
   if (c != CURLE_OK) {
-    rc__err(err, RC_EINVAL, r->url_shown, 0, 0, "libcurl refused an option: %s",
+    rc__err(err, RC_EINVAL, url_shown(r), 0, 0, "libcurl refused an option: %s",
             curl_easy_strerror(c));
     goto fail;
   }
   net->nactive++;
+  cache_fit(net);
   if (net->in_curl) {
     list_push(r, W_ADDS);  /* curl is running: join when it returns (flush_adds) */
     return r;

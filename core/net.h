@@ -40,6 +40,10 @@ typedef struct rc__net_request rc__net_request;
  * timeouts run while they wait). Consul allows 200 per client IP by default and every
  * blocking query holds one, so we stay well under that. */
 #define RC__NET_MAX_HOST_CONNECTIONS 64
+/* Connections curl's cache may hold (busy and idle) before it closes the oldest idle one;
+ * it grows to 4 per request in flight. Enough for a burst to one host at the cap above
+ * to stay open for the next one. */
+#define RC__NET_CACHED_CONNECTIONS 64
 
 typedef enum rc__net_method {
   RC__NET_GET = 0,

@@ -1,7 +1,8 @@
 /* test_net.c: the network core (core/net.c) against a real nginx and against sockets the
  * test opens itself: plain GETs with validators, conditional GETs, methods and headers,
- * many requests on one loop, keep-alive, refused and hanging servers, body limits,
- * streaming, cancelling, closing with transfers in flight, TLS, and allocation failures.
+ * many requests on one loop, keep-alive (also when the server ends an idle connection),
+ * refused and hanging servers, body limits, streaming, cancelling, closing with transfers
+ * in flight, TLS, and allocation failures.
  * Every callback is counted; each test ends with its loop closed (uv_loop_close is 0). */
 #include "check.h"
 #include "failalloc.h"
@@ -460,6 +461,127 @@ static void test_keepalive(void) {
   got_free(&b);
   got_free(&c);
   got_free(&d);
+  close_net(&loop, net);
+  end_loop(&loop);
+}
+
+/* A small keep-alive server on the test's own loop: answers every request with a 200
+ * "ok" and keeps the connection open until ka_drop closes them all (as a server does
+ * when its keep-alive timeout ends). */
+typedef struct ka_server {
+  uv_tcp_t listener;
+  uv_tcp_t conns[4];
+  bool open[4];
+  int accepted, answered, port;
+} ka_server;
+
+static void ka_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf) {
+  static char space[4096];
+  (void)h, (void)want;
+  *buf = uv_buf_init(space, sizeof space);
+}
+
+static void ka_written(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+static void ka_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  ka_server *k = st->data;
+  static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  if (n <= 0 || !memmem(buf->base, (size_t)n, "\r\n\r\n", 4)) return;
+  uv_write_t *w = malloc(sizeof *w);
+  uv_buf_t b = uv_buf_init((char *)answer, sizeof answer - 1);
+  k->answered++;
+  if (uv_write(w, st, &b, 1, ka_written) != 0) free(w);
+}
+
+static void ka_accept(uv_stream_t *l, int status) {
+  ka_server *k = l->data;
+  if (status < 0 || k->accepted >= 4) return;
+  uv_tcp_t *c = &k->conns[k->accepted];
+  uv_tcp_init(l->loop, c);
+  c->data = k;
+  k->open[k->accepted++] = true;
+  if (uv_accept(l, (uv_stream_t *)c) == 0)
+    uv_read_start((uv_stream_t *)c, ka_alloc, ka_read);
+}
+
+static void ka_drop(ka_server *k) {
+  for (int i = 0; i < k->accepted; i++)
+    if (k->open[i]) {
+      uv_close((uv_handle_t *)&k->conns[i], NULL);
+      k->open[i] = false;
+    }
+}
+
+static void ka_open(uv_loop_t *loop, ka_server *k) {
+  memset(k, 0, sizeof *k);
+  struct sockaddr_in a;
+  uv_ip4_addr("127.0.0.1", 0, &a);
+  uv_tcp_init(loop, &k->listener);
+  k->listener.data = k;
+  int len = sizeof a;
+  CHECK_EQ_INT(uv_tcp_bind(&k->listener, (struct sockaddr *)&a, 0), 0);
+  CHECK_EQ_INT(uv_listen((uv_stream_t *)&k->listener, 16, ka_accept), 0);
+  uv_tcp_getsockname(&k->listener, (struct sockaddr *)&a, &len);
+  k->port = ntohs(a.sin_port);
+}
+
+static int turns;
+static void count_turn(uv_check_t *c) {
+  (void)c;
+  turns++;
+}
+
+static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
+
+/* An idle kept-alive connection that the server closes: its poll handle (kept while the
+ * connection is idle in curl's cache) sees the end once and stops, the loop does not
+ * spin on it, and the next request opens a new connection. */
+static void test_keepalive_server_closes(void) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ka_server k;
+  ka_open(&loop, &k);
+  rc__net *net = new_net(&loop);
+  char u[128];
+  snprintf(u, sizeof u, "http://127.0.0.1:%d/x", k.port);
+  got a = {0}, b = {0}, c = {0};
+  get(net, u, &a);
+  run_until(&loop, &a.done, 1, 10000);
+  CHECK_EQ_INT(a.status, 200);
+  CHECK_EQ_INT(a.connects, 1);
+  get(net, u, &b);  /* kept alive: same connection */
+  run_until(&loop, &b.done, 1, 10000);
+  CHECK_EQ_INT(b.status, 200);
+  CHECK_EQ_INT(b.connects, 0);
+  ka_drop(&k);
+  /* Let the loop notice the close; a handle still polling an ended socket would make
+   * it turn without end (thousands of turns here, not a handful). */
+  uv_check_t check;
+  uv_check_init(&loop, &check);
+  uv_check_start(&check, count_turn);
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  turns = 0;
+  uv_timer_start(&t, stop_loop, 100, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);  /* until stop_loop */
+  CHECK(turns <= 20);
+  uv_close((uv_handle_t *)&check, NULL);
+  uv_close((uv_handle_t *)&t, NULL);
+  get(net, u, &c);
+  run_until(&loop, &c.done, 1, 10000);
+  CHECK_EQ_INT(c.code, 0);
+  CHECK_EQ_INT(c.status, 200);
+  CHECK_EQ_INT(c.connects, 1);
+  CHECK_EQ_INT(k.accepted, 2);
+  CHECK_EQ_INT(k.answered, 3);
+  got_free(&a);
+  got_free(&b);
+  got_free(&c);
+  ka_drop(&k);
+  uv_close((uv_handle_t *)&k.listener, NULL);
   close_net(&loop, net);
   end_loop(&loop);
 }
@@ -974,6 +1096,7 @@ int main(void) {
   test_bad_arguments();
   test_many_concurrent();
   test_keepalive();
+  test_keepalive_server_closes();
   test_refused();
   test_error_names_url_without_secrets();
   test_timeout();
