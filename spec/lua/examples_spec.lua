@@ -34,24 +34,28 @@ local function cleanup()
   live = {}
 end
 
---- Rewrites a file of the copy: `edit` gets its text and returns the new text.
-local function edit(path, fn)
+--- Rewrites a file of the copy: `edit` gets its text and returns the new text. In place
+--- (truncate, write), or `atomic`ally (a new file renamed over it) for a reader that
+--- does not wait for the writer to finish, such as a polled command.
+local function edit(path, fn, atomic)
   local f = assert(io.open(path, "rb"))
   local text = f:read("a")
   f:close()
   local new = fn(text)
   assert(new ~= text, "the edit changed nothing in " .. path)
-  H.write(path, new)
+  if not atomic then return H.write(path, new) end
+  H.write(path .. ".new", new)
+  assert(os.rename(path .. ".new", path))
 end
 
 --- Replaces exactly one occurrence of `from` (plain text) by `to` in file `path`.
-local function replace(path, from, to)
+local function replace(path, from, to, atomic)
   edit(path, function(text)
     local i, j = text:find(from, 1, true)
     assert(i, ("%q not found in %s"):format(from, path))
     assert(not text:find(from, j + 1, true), ("%q found twice in %s"):format(from, path))
     return text:sub(1, i - 1) .. to .. text:sub(j + 1)
-  end)
+  end, atomic)
 end
 
 local function read(path)
@@ -359,20 +363,20 @@ describe("example custom-source", function()
     -- Polls that print the same thing commit nothing (a poll every 500 ms).
     e:run("700ms")
     assert.equal(0, #e:commits())
-    replace(dir .. "/status.toml", "maintenance = false", "maintenance = true")
+    replace(dir .. "/status.toml", "maintenance = false", "maintenance = true", true)
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
     assert.same({ "modified status.maintenance" }, H.change_strings(commits[1], true))
     -- Output that does not parse: one source error however many polls see it, and the
     -- last good value stays.
     e:events()
-    replace(dir .. "/status.toml", "max_users = 5000", "max_users = ")
+    replace(dir .. "/status.toml", "max_users = 5000", "max_users = ", true)
     assert.truthy(H.wait_event(e, "source.error"))
     e:run("1200ms")
     assert.equal(0, #H.events(e, "source.error"))
     assert.equal(0, #e:commits())
     assert.equal(5000, e:get("status.capacity.max_users"))
-    replace(dir .. "/status.toml", "max_users = ", "max_users = 6000")
+    replace(dir .. "/status.toml", "max_users = ", "max_users = 6000", true)
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
     assert.same({ "modified status.capacity.max_users" }, H.change_strings(commits[1], true))
