@@ -9,7 +9,7 @@
  * Embedded-mode tests run the engine on a loop this test owns, so every callback is
  * counted on this thread and nothing runs while the test changes a server; own-thread
  * tests use rc_engine_start. Waits are bounded polls, never timing assertions. */
-#include "check.h"
+#include "harness.h"
 #include "nginx_fixture.h"
 #include "reactcfg.h"
 #include "server_fixture.h"
@@ -75,16 +75,6 @@ static comp_count *comp_of(run *r, const char *name) {
   return &r->comps[COMP_MAX - 1];
 }
 
-static void value_json(const rc_value_t *v, char *out, size_t n) {
-  if (!v) {
-    snprintf(out, n, "-");
-    return;
-  }
-  char *j = rc_value_to_json(v, false);
-  snprintf(out, n, "%s", j ? j : "?");
-  rc_free(j);
-}
-
 static void check_needles(run *r, const char *what, const char *text) {
   for (int i = 0; i < 4 && r->needles[i]; i++)
     if (text && strstr(text, r->needles[i])) {
@@ -141,8 +131,8 @@ static void on_change(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
     if (ch[i].secret) r->secret_changes++;
     if (r->nchanges >= LOG_MAX) continue;
     char o[160], nv[160];
-    value_json(ch[i].old_value, o, sizeof o);
-    value_json(ch[i].new_value, nv, sizeof nv);
+    h_value_str(ch[i].old_value, o, sizeof o);
+    h_value_str(ch[i].new_value, nv, sizeof nv);
     snprintf(r->changes[r->nchanges++], sizeof r->changes[0], "%s %s %s %s%s",
              rc_change_kind_name(ch[i].kind), ch[i].path, o, nv,
              ch[i].secret ? " secret" : "");
@@ -206,7 +196,7 @@ static void dump_changes(run *r, int from) {
 /* JSON of the value at `path` in the committed snapshot ("-" when absent). */
 static void snap_json(run *r, const char *path, char *out, size_t n) {
   rc_snapshot_t *s = rc_snapshot_acquire(r->eng);
-  value_json(s ? rc_snapshot_get(s, path) : NULL, out, n);
+  h_value_str(s ? rc_snapshot_get(s, path) : NULL, out, n);
   rc_snapshot_release(s);
 }
 

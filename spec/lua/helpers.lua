@@ -39,6 +39,21 @@ function H.engine(policy, files, name)
   return e, dir
 end
 
+--- The error that loading or starting `policy` (written to a new directory) gives, as a
+--- string ("nil" when it loads and starts).
+function H.load_error(policy)
+  local dir = H.tmpdir("load-error")
+  H.write(dir .. "/policy.lua", policy)
+  local eng, err = rc.engine(dir .. "/policy.lua")
+  if eng then
+    local _
+    _, err = eng:start()
+    eng:close()
+  end
+  H.rmdir(dir)
+  return tostring(err)
+end
+
 --- Closes every engine and removes every directory H.engine made.
 function H.cleanup()
   for _, l in ipairs(live) do
