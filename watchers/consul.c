@@ -46,6 +46,7 @@ typedef struct consul_source {
    * polling is `probe`, started by the hybrid timer. */
   rc__hybrid hy;
   rc__net_request *probe;  /* a blocking query tried while polling, or NULL */
+  uint64_t probe_index;    /* the index that query blocks on */
   bool plain_next;         /* a blocking query failed: the next query is a plain GET */
   bool plain_now;          /* the query in flight is that plain GET */
   bool blocking_now;       /* the query in flight carries index + wait */
@@ -336,22 +337,31 @@ static void on_probe_done(void *ud, rc__net_request *req, const rc__net_result *
     rc__hybrid_retry_later(&s->hy);
     return;
   }
-  /* Blocking works again: stop polling and take this answer as the blocking query's. */
-  rc__net_cancel(r->req);
-  r->req = NULL;
-  rc__hybrid_leave(&s->hy, s->shown);
   unsigned long long idx = strtoull(res->consul_index, NULL, 10);
+  /* A query that lasted its whole wait (same index) shows that long queries work again.
+   * One back early because the data changed shows only that short ones get through (a
+   * proxy may cut requests open for some seconds): its answer is taken like a poll's,
+   * polling goes on, and the next blocking query starts at once from the new index. */
+  bool whole_wait = idx == s->probe_index;
+  rc__net_cancel(r->req);  /* this answer replaces the poll in flight */
+  r->req = NULL;
+  if (whole_wait) rc__hybrid_leave(&s->hy, s->shown);
   if (idx < s->index) {
-    /* A poll answered after this query returned and saw newer data: keep that, and
-     * block from its index. */
+    /* A poll answered after this query returned and saw newer data: keep that. */
     rc__remote_success(r);
-    next_query(s);
+    if (whole_wait) {
+      next_query(s);
+    } else {
+      after_answer(s);
+      rc__hybrid_arm(&s->hy, 0);
+    }
     return;
   }
   s->fresh_now = false;
   s->plain_now = false;
-  s->blocking_now = true;
+  s->blocking_now = whole_wait;
   on_done(ud, req, res);
+  if (!whole_wait && !r->stopping) rc__hybrid_arm(&s->hy, 0);
 }
 
 /* The hybrid timer: while polling, try one blocking query from the index the polls saw
@@ -364,6 +374,7 @@ static void probe(rc__remote *r) {
     return;
   }
   rc_error e = {0};
+  s->probe_index = s->index;
   s->probe = start_get(s, true, false, on_probe_done, &e);
   if (!s->probe) rc__hybrid_retry_later(&s->hy);
 }

@@ -371,6 +371,33 @@ describe("rc.consul hybrid", function()
     end)
   end
 
+  it("keeps polling while only early answers get through (a proxy cutting long queries)",
+    function()
+    srv = consul()
+    srv.put("app/flags", '{"n": 1}')
+    local e = H.engine(policy(opts(", poll = '200ms'")))
+    local ev = recorder(e)
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
+    e:run("200ms") -- the blocking query is sent and held
+    -- Queries open longer than 600 ms are cut; one that a change answers sooner is not.
+    srv.control("blocking", '{"mode": "cut_after", "ms": 600}')
+    srv.put("app/flags", '{"n": 2}')
+    assert.truthy(ev.wait("component.state", "polling every", true))
+    -- Changes every ~250 ms: retried blocking queries come back early, with data, and
+    -- that is no proof that a long one would survive.
+    for i = 3, 10 do
+      srv.put("app/flags", ('{"n": %d}'):format(i))
+      e:run("250ms")
+    end
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 10 end, "5s"))
+    assert.same({}, ev.matching("component.state", "work again", true))
+    assert.truthy(seen("/v1/kv/app/flags") >= 4) -- blocking retries went on meanwhile
+    -- Quiet, and no proxy: a retried query lasts its whole wait; polling stops.
+    srv.control("blocking", '{"mode": "off"}')
+    assert.equal("blocking queries work again; polling stopped",
+      ev.wait("component.state", "work again", true))
+  end)
+
   it("reports an ordinary failure when the plain GET fails too", function()
     srv = consul()
     srv.put("app/flags", '{"n": 1}')

@@ -26,7 +26,7 @@ DEFAULT_WAIT = 300.0  # blocking.mdx: wait defaults to 5 minutes ...
 MAX_WAIT = 600.0  # ... and is capped at 10 minutes
 JITTER_FRACTION = 16  # ... plus up to wait/16 of random jitter
 DATACENTER = "dc1"
-BLOCKING_MODES = ("off", "cut", "hang", "fail")
+BLOCKING_MODES = ("off", "cut", "hang", "fail", "cut_after")
 ANONYMOUS_HINT = "The anonymous token is used implicitly when a request does not specify a token."
 
 
@@ -306,8 +306,11 @@ class ConsulHandler(FaultyHandler):
 
     def _get(self, key, query, body, options):
         fault = self.store.blocking_fault
+        cut_after = None
         if fault and "index" in query:
-            return self._broken_blocking(fault)
+            if fault["mode"] != "cut_after":
+                return self._broken_blocking(fault)
+            cut_after = fault.get("ms", 1000) / 1000.0
         listing = "keys" in query or "recurse" in query
         if not listing and key == "":
             return self.error_response(400, "Missing key name")
@@ -317,7 +320,10 @@ class ConsulHandler(FaultyHandler):
         if not self.store.known_leader and not options["stale"]:
             return self.error_response(500, "No cluster leader")
         read = (lambda: self.store.read_prefix(key)) if listing else (lambda: self.store.read_key(key))
-        index, entries = self.store.query(read, options["min_index"], options["timeout"])
+        timeout = options["timeout"] if cut_after is None else min(options["timeout"], cut_after)
+        index, entries = self.store.query(read, options["min_index"], timeout)
+        if cut_after is not None and index <= options["min_index"]:
+            return Cut()  # a proxy that cuts a request still open after `ms`
         headers = self._meta(index, options)
         if acl == "anonymous" and entries:  # lists are filtered by ACLs, not refused
             entries = []

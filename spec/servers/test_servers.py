@@ -291,6 +291,19 @@ def test_consul_broken_blocking(consul):
     check("blocking: unknown mode is 400",
           consul.call("POST", "/_test/blocking", {"mode": "nope"})[0] == 400)
 
+    consul.control("blocking", mode="cut_after", ms=300)
+    _, headers, _ = consul.call("GET", "/v1/kv/hy/a")
+    index = index_of(headers)
+    blocking = "/v1/kv/hy/a?index=%d&wait=5s" % index
+    elapsed, (status, _, _) = timed(consul.call, "GET", blocking)
+    check("blocking cut_after: a query still open after ms is cut",
+          status is None and 0.25 <= elapsed < 2, (status, elapsed))
+    join = in_background(consul.call, "GET", blocking)
+    consul.call("PUT", "/v1/kv/hy/a", b"4")
+    elapsed, (status, headers, _) = join()
+    check("blocking cut_after: one a change answers sooner gets through",
+          status == 200 and index_of(headers) > index, (status, elapsed))
+
     consul.control("clear")
     _, headers, _ = consul.call("GET", "/v1/kv/hy/a")
     index = index_of(headers)
