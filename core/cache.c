@@ -2,7 +2,10 @@
  * startup = "cached"), its latest source value is kept in <cache dir>/<name>.json, so a
  * later start can begin from it while the server is down. Writes are atomic (a
  * temporary file renamed over the old one); secret components are cached only when the
- * policy says so. The file holds { "saved_ns": ..., "component": ..., "value": ... }. */
+ * policy says so. The file holds { "saved_ns": ..., "component": ..., "value": ...,
+ * "datetimes": [paths] }: date-times (TOML) have no JSON type, so their paths are listed
+ * and read back as date-times, not as strings that the source's next answer would
+ * "change". */
 #include "engine.h"
 
 #include <errno.h>
@@ -30,6 +33,39 @@ static void cache_path(const rc_engine_t *eng, const rc__component *c, char *out
   snprintf(out, n, "%s/%s.json%s", eng->cache_dir, c->name, tmp ? ".tmp" : "");
 }
 
+/* The date-time written as `text`, read back by the TOML parser (the one that makes
+ * date-times), or NULL when it is not one. */
+static rc_value_t *datetime_from_text(const char *text) {
+  char src[96];
+  int n = snprintf(src, sizeof src, "v = %s\n", text);
+  if (n < 0 || (size_t)n >= sizeof src) return NULL;
+  rc_value_t *doc = NULL;
+  rc_error err = {0};
+  if (rc__parse_named("toml", src, (size_t)n, "cache", &doc, &err) != 0) return NULL;
+  const rc_value_t *v = rc_value_get(doc, "v");
+  rc_value_t *dt = v && v->type == RC_TYPE_DATETIME ? rc__value_ref(v) : NULL;
+  rc__value_unref(doc);
+  return dt;
+}
+
+/* `v` (owned) with the strings at the listed paths turned back into date-times. */
+static rc_value_t *restore_datetimes(rc_value_t *v, const rc_value_t *paths) {
+  for (uint32_t i = 0; v && paths && paths->type == RC_TYPE_ARRAY && i < paths->len; i++) {
+    const rc_value_t *p = paths->u.items[i];
+    if (p->type != RC_TYPE_STRING) continue;
+    const rc_value_t *text = rc_value_find(v, p->u.s);
+    rc_value_t *dt = text && text->type == RC_TYPE_STRING ? datetime_from_text(text->u.s)
+                                                         : NULL;
+    if (!dt) continue;
+    int status = 0;
+    rc_value_t *next = rc__value_with_path(v, p->u.s, dt, &status);
+    if (status != 0) continue; /* keeps the string */
+    rc__value_unref(v);
+    v = next;
+  }
+  return v;
+}
+
 rc_value_t *rc__cache_load(const rc_engine_t *eng, const rc__component *c,
                            int64_t *saved_ns) {
   if (!rc__cache_wanted(eng, c)) return NULL;
@@ -49,11 +85,34 @@ rc_value_t *rc__cache_load(const rc_engine_t *eng, const rc__component *c,
     const rc_value_t *saved = rc_value_get(doc, "saved_ns");
     int64_t ns = 0;
     if (saved && rc_value_int(saved, &ns) == 0) *saved_ns = ns;
-    v = rc__value_ref(rc_value_get(doc, "value"));
+    v = restore_datetimes(rc__value_ref(rc_value_get(doc, "value")),
+                          rc_value_get(doc, "datetimes"));
   }
   rc__value_unref(doc);
   rc__buf_free(&b);
   return v;
+}
+
+/* Appends the paths of the date-times in `v` as JSON strings (comma-separated);
+ * `path` holds v's own path and is restored on return. */
+static void datetime_paths(const rc_value_t *v, rc__buf *path, rc__buf *out) {
+  size_t at = path->n;
+  if (v->type == RC_TYPE_DATETIME) {
+    if (out->n) rc__buf_addc(out, ',');
+    rc__json_write_string(out, path->p ? path->p : "", path->n);
+  } else if (v->type == RC_TYPE_ARRAY) {
+    for (uint32_t i = 0; i < v->len; i++) {
+      rc__path_add_index(path, i);
+      datetime_paths(v->u.items[i], path, out);
+      path->n = at;
+    }
+  } else if (v->type == RC_TYPE_OBJECT) {
+    for (uint32_t i = 0; i < v->len; i++) {
+      rc__path_add_key(path, v->u.members[i].key, v->u.members[i].klen);
+      datetime_paths(v->u.members[i].val, path, out);
+      path->n = at;
+    }
+  }
 }
 
 /* Writes one component's value; 0 or errno. */
@@ -72,6 +131,20 @@ static int write_one(rc_engine_t *eng, rc__component *c) {
     rc__json_write(&b, c->value, false, false);
   else
     rc__buf_adds(&b, "null");
+  if (c->value) {
+    rc__buf path, list;
+    rc__buf_init(&path);
+    rc__buf_init(&list);
+    datetime_paths(c->value, &path, &list);
+    if (list.n) {
+      rc__buf_adds(&b, ",\"datetimes\":[");
+      rc__buf_add(&b, list.p, list.n);
+      rc__buf_addc(&b, ']');
+    }
+    b.oom = b.oom || path.oom || list.oom;
+    rc__buf_free(&path);
+    rc__buf_free(&list);
+  }
   rc__buf_adds(&b, "}\n");
   if (b.oom) {
     rc__buf_free(&b);

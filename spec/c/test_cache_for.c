@@ -1,13 +1,15 @@
 /* test_cache_for.c: `cache_for` on a file source through the public API (leaks checked
  * in the sanitizer build): the source is stopped after its answer, so a save within
  * cache_for is not seen until the time is up; the answer goes to the policy's cache and
- * a restart within cache_for starts from it without reading the file. */
+ * a restart within cache_for starts from it without reading the file, date-times
+ * (TOML) included as date-times. */
 #include "harness.h"
 
 static const char POLICY[] =
   "local rc = require 'reactcfg'\n"
   "return rc.policy { cache = 'cache', components = {\n"
   "  limits = { source = rc.file 'limits.json', cache_for = '1s' },\n"
+  "  stamp = { source = rc.file 'stamp.toml', cache_for = '1s' },\n"
   "} }\n";
 
 static int held, refetched, from_cache;
@@ -26,6 +28,14 @@ static int64_t rps(harness *h) {
   if (rc_snapshot_get_int(s, "limits.rps", &n) != 0) n = -1;
   rc_snapshot_release(s);
   return n;
+}
+
+static int stamp_type(harness *h) {
+  rc_snapshot_t *s = rc_snapshot_acquire(h->eng);
+  const rc_value_t *v = rc_snapshot_get(s, "stamp.since");
+  int t = v ? (int)rc_value_type(v) : -1;
+  rc_snapshot_release(s);
+  return t;
 }
 
 static void start(harness *h) {
@@ -51,11 +61,12 @@ int main(void) {
   harness h = {0};
   h_tmpdir(&h, "cache_for");
   h_write(&h, "limits.json", "{\"rps\": 1}");
+  h_write(&h, "stamp.toml", "since = 1979-05-27T07:32:00Z\n");
   h_write(&h, "policy.lua", POLICY);
   start(&h);
   CHECK_EQ_INT(rps(&h), 1);
   h_run(&h, 0, -1, 100, 0);
-  CHECK_EQ_INT(held, 1);
+  CHECK_EQ_INT(held, 2);
 
   /* Saved while held: not read until the second is over. */
   h_write(&h, "limits.json", "{\"rps\": 2}");
@@ -64,8 +75,8 @@ int main(void) {
   CHECK_EQ_INT(refetched, 0);
   h_run(&h, h.commits + 1, -1, 5000, 50);
   CHECK_EQ_INT(rps(&h), 2);
-  CHECK_EQ_INT(refetched, 1);
-  CHECK_EQ_INT(held, 2);   /* stopped again after the second answer */
+  CHECK_EQ_INT(refetched, 2);
+  CHECK_EQ_INT(held, 4);   /* stopped again after the second answer */
   stop(&h);
 
   /* A restart within the second starts from the cache, not from the file. */
@@ -75,11 +86,15 @@ int main(void) {
   h_write(&h, "limits.json", "{\"rps\": 3}");
   h.commits = 0;
   start(&h);
-  CHECK_EQ_INT(from_cache, 1);
+  CHECK_EQ_INT(from_cache, 2);
   CHECK_EQ_INT(rps(&h), 2);
-  h_run(&h, h.commits + 1, -1, 5000, 50);
+  CHECK_EQ_INT(stamp_type(&h), RC_TYPE_DATETIME);  /* not the string it is written as */
+  h.nchanges = 0;
+  h_run(&h, h.commits + 1, -1, 5000, 300);
   CHECK_EQ_INT(rps(&h), 3);
-  CHECK_EQ_INT(refetched, 2);
+  CHECK_EQ_INT(refetched, 4);
+  /* The file's same date-time read again is no change. */
+  CHECK_EQ_INT(h_find_change(&h, "modified stamp"), -1);
 
   CHECK(h_finish(&h));
   return check_report("test_cache_for");
