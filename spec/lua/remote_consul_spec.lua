@@ -320,6 +320,18 @@ describe("rc.consul hybrid", function()
       .. "max = '400ms' }%s"):format(srv.addr, extra or "")
   end
 
+  -- A server holding app/flags = {"n": 1} and an engine on it whose blocking query is
+  -- held by the server by the time this returns (engine, recorder).
+  local function held(extra)
+    srv = consul()
+    srv.put("app/flags", '{"n": 1}')
+    local e = H.engine(policy(opts(extra)))
+    local ev = recorder(e)
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
+    e:run("200ms") -- the blocking query is sent and held
+    return e, ev
+  end
+
   for _, case in ipairs {
     { name = "cut", fault = '{"mode": "cut"}' },
     { name = "held past the client's timeout", fault = '{"mode": "hang", "ms": 30000}',
@@ -327,12 +339,7 @@ describe("rc.consul hybrid", function()
     { name = "answered 502 by a proxy", fault = '{"mode": "fail", "status": 502}' },
   } do
     it("polls while blocking queries are " .. case.name .. ", blocks again after", function()
-      srv = consul()
-      srv.put("app/flags", '{"n": 1}')
-      local e = H.engine(policy(opts(", poll = '200ms'" .. (case.extra or ""))))
-      local ev = recorder(e)
-      assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
-      e:run("200ms") -- the blocking query is sent and held
+      local e, ev = held(", poll = '200ms'" .. (case.extra or ""))
       srv.control("blocking", case.fault)
       -- The query the server already holds answers this write; the next one breaks.
       srv.put("app/flags", '{"n": 2}')
@@ -373,12 +380,7 @@ describe("rc.consul hybrid", function()
 
   it("keeps polling while only early answers get through (a proxy cutting long queries)",
     function()
-    srv = consul()
-    srv.put("app/flags", '{"n": 1}')
-    local e = H.engine(policy(opts(", poll = '200ms'")))
-    local ev = recorder(e)
-    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
-    e:run("200ms") -- the blocking query is sent and held
+    local e, ev = held(", poll = '200ms'")
     -- Queries open longer than 600 ms are cut; one that a change answers sooner is not.
     srv.control("blocking", '{"mode": "cut_after", "ms": 600}')
     srv.put("app/flags", '{"n": 2}')
@@ -399,12 +401,7 @@ describe("rc.consul hybrid", function()
   end)
 
   it("reports an ordinary failure when the plain GET fails too", function()
-    srv = consul()
-    srv.put("app/flags", '{"n": 1}')
-    local e = H.engine(policy(opts(", poll = '200ms'")))
-    local ev = recorder(e)
-    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
-    e:run("200ms") -- the blocking query is sent and held
+    local e, ev = held(", poll = '200ms'")
     -- Every GET of the key fails from now on: blocking queries and plain ones.
     srv.control("fail", '{"status": 500, "count": 0, "path": "/v1/kv/app/flags", '
       .. '"method": "GET"}')
@@ -426,13 +423,8 @@ describe("rc.consul hybrid", function()
   end)
 
   it("keeps the old behaviour with poll = false: errors and backoff only", function()
-    srv = consul()
-    srv.put("app/flags", '{"n": 1}')
     -- No circuit breaker: its cool-down would outlast this test.
-    local e = H.engine(policy(opts(", poll = false, circuit = false")))
-    local ev = recorder(e)
-    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
-    e:run("200ms") -- the blocking query is sent and held
+    local e, ev = held(", poll = false, circuit = false")
     srv.control("blocking", '{"mode": "cut"}')
     srv.put("app/flags", '{"n": 2}')
     assert.truthy(e:run_until(function() return e:get("flags.n") == 2 end, "5s"))
