@@ -476,14 +476,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   poll_ctx *pc = h->data;
-  if (pc->parked) {
-    /* An idle connection became readable: the server closed it (or sent what it should
-     * not have). curl does not watch it now and finds it dead before any reuse; stop
-     * polling, or level-triggered readiness would wake the loop on every turn. */
-    uv_poll_stop(&pc->poll);
-    pc->events = 0;
-    return;
-  }
   int flags = 0;
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
@@ -502,7 +494,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
  * probe the descriptor, one to add it, one to delete it: about 3 epoll_ctl per request
  * measured with 1,000 pollers), and even uv_poll_start with new events costs two (libuv
  * deletes and re-adds). So a connection socket keeps its poll handle for as long as
- * it is open: on "remove" it is parked (still reading, unreferenced, unknown to curl) and
+ * it is open: on "remove" it is parked (stopped, unreferenced, unknown to curl) and
  * taken back when curl wants the same descriptor again; it is closed when curl closes
  * the socket (on_close_socket). Events are changed only when they differ. Other sockets
  * (the threaded resolver's) are closed by curl without telling us, so their handles go
@@ -516,11 +508,14 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (!pc) return 0;
     curl_multi_assign(net->multi, s, NULL);
     if (slot && slot->conn && slot->pc == pc) {
+      /* Parked with no interest: curl may still close this descriptor without telling
+       * us (a connect abandoned mid-way), and a handle left with a pending epoll change
+       * on a closed descriptor makes libuv abort. A stopped handle has none. */
       pc->parked = true;
       uv_unref((uv_handle_t *)&pc->poll);  /* an idle connection keeps no loop alive */
-      if (pc->events & UV_WRITABLE) {      /* writable would fire at once */
-        uv_poll_start(&pc->poll, UV_READABLE, on_poll);
-        pc->events = UV_READABLE;
+      if (pc->events) {
+        uv_poll_stop(&pc->poll);
+        pc->events = 0;
       }
       return 0;
     }
@@ -584,6 +579,9 @@ static int on_open_socket(void *userp, curl_socket_t s, curlsocktype purpose) {
     net->socks = t;
     net->nsocks = n;
   }
+  /* A handle still kept for this number belongs to a socket curl closed without its
+   * close callback: it goes now, before the new socket is registered anywhere. */
+  if (net->socks[s].pc) poll_release(net, net->socks[s].pc);
   net->socks[s] = (sock_slot){.pc = NULL, .conn = true};
   return CURL_SOCKOPT_OK;
 }

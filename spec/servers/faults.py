@@ -301,6 +301,12 @@ def serve(handler_class, port, state, verbose=False):
     server.faults = Faults()
     server.state = state
     server.verbose = verbose
+    return run_until_signal(server, state.stop)
+
+
+def run_until_signal(server, before_shutdown=None):
+    """Serve `server` on a thread, print LISTENING <port>, and on SIGTERM/SIGINT run
+    `before_shutdown` (wakes blocked handlers), shut down and return 0."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -308,7 +314,8 @@ def serve(handler_class, port, state, verbose=False):
     print("LISTENING %d" % server.server_address[1], flush=True)
     while not stop.wait(0.2):
         pass
-    state.stop()
+    if before_shutdown:
+        before_shutdown()
     server.shutdown()
     server.server_close()
     return 0

@@ -21,12 +21,13 @@ itself (never forwarded):
 import argparse
 import json
 import select
-import signal
 import socket
 import socketserver
 import sys
 import threading
 from urllib.parse import urlsplit
+
+from faults import run_until_signal
 
 MODES = ("off", "cut", "created", "hang")
 MAX_HEAD = 64 * 1024
@@ -189,16 +190,7 @@ def main():
     args = parser.parse_args()
     server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(args.target)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    print("LISTENING %d" % server.server_address[1], flush=True)
-    while not stop.wait(0.2):
-        pass
-    server.shutdown()
-    server.server_close()
-    return 0
+    return run_until_signal(server)
 
 
 if __name__ == "__main__":
