@@ -2,7 +2,7 @@
  * The file is read once into a padded buffer; after a warm-up the parse into the value
  * tree is repeated N times (each tree freed outside the timed part) and the median is
  * printed as one line (format=, bytes=, parse_ms=, mb_per_s=) that scripts can parse. */
-#include "value.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <stdio.h>

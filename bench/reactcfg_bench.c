@@ -2,7 +2,7 @@
  * are looked up in one table; `diff` parses two JSON files and diffs the trees, printing
  * one line (changes=, parse_ms=, diff_ms=) that scripts can parse. Medians of N runs,
  * each timed with CLOCK_MONOTONIC. */
-#include "value.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "internal.h"
 #include "toml.h"
-#include "value.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* fuzz_parse.c: one libFuzzer target per format, chosen at compile time by RC_FUZZ_FORMAT
  * (a value of rc__format). Any input must give a value or an error, never a crash, a
  * leak or undefined behaviour; a JSON value must also survive a write/parse round trip. */
-#include "value.h"
+#include "parse.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * failure at every step. */
 #include "check.h"
 #include "failalloc.h"
-#include "value.h"
+#include "parse.h"
 
 #include <math.h>
 #include <stdlib.h>

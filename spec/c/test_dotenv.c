@@ -4,7 +4,7 @@
  * limits; then format names and detection by path, and rc__parse's dispatch (text). */
 #include "check.h"
 #include "failalloc.h"
-#include "value.h"
+#include "parse.h"
 
 /* Parses `text`; returns its JSON or "ERR <line>:<col>: <message>" (caller frees). */
 static char *dotenv(const char *text, const rc__parse_limits *lim) {

@@ -6,7 +6,7 @@
  * round trips. Allocation failure at every step of parsing. */
 #include "check.h"
 #include "failalloc.h"
-#include "value.h"
+#include "parse.h"
 
 #include <math.h>
 #include <stdlib.h>

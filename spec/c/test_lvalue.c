@@ -6,6 +6,7 @@
 #include "check.h"
 #include "failalloc.h"
 #include "lvalue.h"
+#include "parse.h"
 
 #include <lauxlib.h>
 #include <lualib.h>

@@ -6,7 +6,7 @@
  * fails at every step. */
 #include "check.h"
 #include "failalloc.h"
-#include "value.h"
+#include "parse.h"
 #include "yaml_parse.h"
 
 #include <math.h>

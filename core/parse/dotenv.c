@@ -1,7 +1,7 @@
 /* dotenv.c: `.env` files as an object of strings in file order: `KEY=value` lines, an
  * optional `export `, `#` comments, single quotes (literal) and double quotes (escapes,
  * may span lines); a duplicate key keeps its first position and takes the last value. */
-#include "value.h"
+#include "parse.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -23,7 +23,7 @@
  * value.c); read as a plain uint32_t the layout is the same. */
 #define _Atomic
 extern "C" {
-#include "value.h"
+#include "parse.h"
 }
 #undef _Atomic
 

@@ -4,7 +4,7 @@
 #ifndef RC_YAML_PARSE_H
 #define RC_YAML_PARSE_H
 
-#include "value.h"
+#include "parse.h"
 
 /* Parses `len` bytes of UTF-8 YAML (nothing is read past `len`). On success returns 0 and
  * stores a new value (refs 1) in *out: an empty stream gives null. On failure returns

@@ -4,7 +4,7 @@
 #ifndef RC_TOML_H
 #define RC_TOML_H
 
-#include "value.h"
+#include "parse.h"
 
 /* Parses `len` bytes of TOML 1.0.0 (nothing is read past `len`; the bytes need not be
  * NUL-terminated). On success returns 0 and stores a new object (refs 1) in *out, its

@@ -5,7 +5,7 @@
 #define RC_ENGINE_H
 
 #include "scheduler.h"
-#include "value.h"
+#include "parse.h"
 
 #include <lua.h>
 #include <pthread.h>
