@@ -19,7 +19,8 @@
  * GET; when that works the source polls with plain GETs every `poll_ms` and retries one
  * blocking query at a time, beside the polls, on its own backoff schedule, until one
  * answers; then it blocks again. */
-#include "remote_common.h"
+#include "http_util.h"
+#include "hybrid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@
 
 typedef struct consul_source {
   rc__remote r;
-  char *addr, *key, *prefix, *consistency;
+  const char *addr, *key, *prefix, *consistency;  /* borrowed from the options */
   char *shown;             /* the key's URL for messages (no query: no token there) */
   rc__format fmt;
   uint64_t wait_ms, rate_ms;
@@ -132,7 +133,7 @@ static int response_value(consul_source *s, const rc__net_result *res, const cha
 
 /* Takes a rate-limit token, or returns how long until one is there. */
 static uint64_t take_token(consul_source *s) {
-  uint64_t now = uv_now(s->r.base.eng->loop);
+  uint64_t now = rc__remote_now(&s->r);
   if (s->rate_ms == 0) return 0;
   s->tokens += (double)(now - s->tokens_at) / (double)s->rate_ms;
   if (s->tokens > CONSUL_BURST) s->tokens = CONSUL_BURST;
@@ -161,7 +162,7 @@ static bool fall_back(consul_source *s, const rc__net_result *res) {
     snprintf(s->why, sizeof s->why, "%.180s", res->err ? res->err->message : "no answer");
   } else {
     rc_error e = {0};
-    rc__remote_status_error(&e, s->shown, res, NULL);
+    rc__http_status_error(&e, s->shown, res, NULL);
     snprintf(s->why, sizeof s->why, "%.180s", e.message);
   }
   s->plain_next = true;
@@ -193,14 +194,14 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   const char *url = s->shown;
   rc_error e = {0};
   if (res->status == 400) {
-    rc__remote_status_error(&e, url, res, "Consul rejected the request (check the key)");
-    rc__deliver_error(r->base.comp, &e);
+    rc__http_status_error(&e, url, res, "Consul rejected the request (check the key)");
+    rc__src_error(r->ctx, &e);
     /* A configuration error does not heal by retrying soon. */
     rc__remote_schedule(r, r->backoff.max_ms);
     return;
   }
   if (res->status != 200 && res->status != 404) {
-    rc__remote_status_error(&e, url, res, res->status == 403 ? "permission denied" : NULL);
+    rc__http_status_error(&e, url, res, res->status == 403 ? "permission denied" : NULL);
     bool busy = res->status == 429 || res->status == 503;
     rc__remote_fail(r, &e, busy ? rc__retry_after_ms(res->retry_after) : 0);
     return;
@@ -381,11 +382,12 @@ static void probe(rc__remote *r) {
 
 static int consul_start(rc__source *base, rc_error *err) {
   consul_source *s = (consul_source *)base;
-  int rc = rc__remote_start(&s->r, query, err);
+  int rc = rc__remote_use_net(&s->r, err);
+  if (!rc) rc = rc__remote_start(&s->r, query, err);
   if (!rc) rc = rc__hybrid_start(&s->hy, probe, err);
   if (rc) return rc;
   s->tokens = CONSUL_BURST;
-  s->tokens_at = uv_now(base->eng->loop);
+  s->tokens_at = rc__remote_now(&s->r);
   query(&s->r);
   return 0;
 }
@@ -403,34 +405,26 @@ static void consul_rescan(rc__source *base) { RC__UNUSED(base); }
 static void consul_free(rc__source *base) {
   consul_source *s = (consul_source *)base;
   rc__remote_free(&s->r);
-  rc__free(s->addr);
-  rc__free(s->key);
-  rc__free(s->prefix);
-  rc__free(s->consistency);
   rc__free(s->shown);
   rc__free(s);
 }
 
-static const rc__source_ops consul_ops = {"consul", consul_start, consul_stop,
-                                          consul_rescan, consul_free};
-
-rc__source *rc__consul_source_new(rc__component *c, rc_error *err) {
+static rc__source *consul_create(rc__source_ctx *ctx, rc_error *err) {
   consul_source *s = rc__calloc(1, sizeof *s);
-  if (!s) {
+  if (!s || !rc__remote_init(&s->r, ctx)) {
+    rc__free(s);
     rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     return NULL;
   }
-  rc__remote_init(&s->r, &consul_ops, c, 10000, 1000);
-  s->addr = rc__desc_string(c, "addr");
-  s->key = rc__desc_string(c, "consul_key");
-  s->prefix = rc__desc_string(c, "prefix");
-  s->consistency = rc__desc_string(c, "consistency");
-  s->wait_ms = (uint64_t)rc__desc_number(c, "wait_ms", 300000);
-  s->rate_ms = (uint64_t)rc__desc_number(c, "rate_limit_ms", 250);
-  s->max_stale_ms = (uint64_t)rc__desc_number(c, "max_stale_ms", 2000);
+  s->addr = rc__opt_string(ctx, "addr");
+  s->key = rc__opt_string(ctx, "consul_key");
+  s->prefix = rc__opt_string(ctx, "prefix");
+  s->consistency = rc__opt_string(ctx, "consistency");
+  s->wait_ms = (uint64_t)rc__opt_number(ctx, "wait_ms");
+  s->rate_ms = (uint64_t)rc__opt_number(ctx, "rate_limit_ms");
+  s->max_stale_ms = (uint64_t)rc__opt_number(ctx, "max_stale_ms");
   rc__hybrid_init(&s->hy, &s->r, "consul blocking query", "blocking queries work again");
-  bool known = true;
-  s->fmt = c->src_format ? rc__format_from_name(c->src_format, &known) : RC__FMT_JSON;
+  s->fmt = rc__opt_format(ctx, RC__FMT_JSON);
   if (s->fmt == RC__FMT_AUTO) s->fmt = RC__FMT_JSON;
   rc__buf shown;
   rc__buf_init(&shown);
@@ -439,11 +433,28 @@ rc__source *rc__consul_source_new(rc__component *c, rc_error *err) {
   s->shown = shown.oom ? NULL : rc__buf_take(&shown);
   rc__buf_free(&shown);
   if (!s->addr || (!s->key == !s->prefix) || !s->shown) {
-    rc__err(err, RC_EPOLICY, c->eng->policy_path, c->line, 0,
-            "component '%s': consul source needs an addr and one of key or prefix",
-            c->name);
+    if (s->shown)
+      rc__src_policy_error(ctx, err, "consul source needs an addr and one of key or prefix");
+    else
+      rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     consul_free(&s->r.base);
     return NULL;
   }
   return &s->r.base;
 }
+
+static const rc__opt_default consul_defaults[] = {
+  RC__REMOTE_DEFAULTS, {"timeout_ms", 10000}, {"wait_ms", 300000},
+  {"rate_limit_ms", 250}, {"max_stale_ms", 2000}, {"poll_ms", 1000}, {NULL, 0},
+};
+
+const rc__source_kind rc__consul_kind = {
+  .name = "consul",
+  .flags = RC__SRC_REMOTE,
+  .defaults = consul_defaults,
+  .create = consul_create,
+  .start = consul_start,
+  .stop = consul_stop,
+  .rescan = consul_rescan,
+  .free = consul_free,
+};

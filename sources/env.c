@@ -2,7 +2,7 @@
  * so each source polls it on a uv timer (default every second) and delivers only when the
  * variable (or the set of variables with a prefix) differs from the last look.
  * rc_engine_setenv changes the environment on the loop thread and rescans at once. */
-#include "engine.h"
+#include "source.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@ extern char **environ;
 
 typedef struct env_source {
   rc__source base;
+  rc__source_ctx *ctx;
   char *name;          /* one variable, or NULL */
   char *prefix;        /* every variable starting with it, or NULL */
   bool lower;          /* prefix form: lower-case the keys */
@@ -68,7 +69,7 @@ static void look(env_source *s) {
   if (!v && s->prefix) {
     rc_error e = {0};
     rc__err(&e, RC_ENOMEM, NULL, 0, 0, "out of memory reading the environment");
-    rc__deliver_error(s->base.comp, &e);
+    rc__src_error(s->ctx, &e);
     return;
   }
   if (s->delivered && ((v == NULL && s->last == NULL) || (v && s->last && rc_value_equal(v, s->last)))) {
@@ -78,18 +79,18 @@ static void look(env_source *s) {
   rc__value_unref(s->last);
   s->last = rc__value_ref(v);
   s->delivered = true;
-  rc__deliver(s->base.comp, v);
+  rc__src_deliver(s->ctx, v);
 }
 
 static void tick(uv_timer_t *t) { look(t->data); }
 
 static int env_start(rc__source *base, rc_error *err) {
   env_source *s = (env_source *)base;
-  int rc = uv_timer_init(base->eng->loop, &s->timer);
+  int rc = uv_timer_init(rc__src_loop(s->ctx), &s->timer);
   if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_timer_init: %s", uv_strerror(rc));
   s->timer.data = s;
   s->timer_open = true;
-  rc__handle_opened(base->eng);
+  rc__host_handle_opened(rc__src_host(s->ctx));
   look(s);
   uv_timer_start(&s->timer, tick, s->interval_ms, s->interval_ms);
   return 0;
@@ -97,7 +98,7 @@ static int env_start(rc__source *base, rc_error *err) {
 
 static void timer_closed(uv_handle_t *h) {
   env_source *s = h->data;
-  rc__handle_closed(s->base.eng);
+  rc__host_handle_closed(rc__src_host(s->ctx));
   if (s->stop_done) s->stop_done(&s->base);
 }
 
@@ -121,33 +122,41 @@ static void env_free(rc__source *base) {
   rc__free(s);
 }
 
-static const rc__source_ops env_ops = {"env", env_start, env_stop, env_rescan, env_free};
-
-void rc__env_rescan_all(rc_engine_t *eng) {
-  for (size_t i = 0; i < eng->ncomps; i++) {
-    rc__source *src = eng->comps[i]->src;
-    if (src && src->ops == &env_ops) look((env_source *)src);
-  }
-}
-
-rc__source *rc__env_source_new(rc__component *c, rc_error *err) {
+static rc__source *env_create(rc__source_ctx *ctx, rc_error *err) {
   env_source *s = rc__calloc(1, sizeof *s);
   if (!s) {
     rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     return NULL;
   }
-  s->base.ops = &env_ops;
-  s->base.eng = c->eng;
-  s->base.comp = c;
-  s->lower = c->src_lower;
-  s->interval_ms = c->src_interval_ms ? c->src_interval_ms : 1000;
-  if (c->src_name) s->name = rc__strdup(c->src_name);
-  if (c->src_prefix) s->prefix = rc__strdup(c->src_prefix);
-  if ((c->src_name && !s->name) || (c->src_prefix && !s->prefix) || (!s->name && !s->prefix)) {
-    rc__err(err, s->name || s->prefix ? RC_ENOMEM : RC_EPOLICY, c->eng->policy_path, c->line,
-            0, "component '%s': env source needs a name or a prefix", c->name);
+  s->ctx = ctx;
+  s->lower = rc__opt_bool(ctx, "lower", true);
+  s->interval_ms = (uint64_t)rc__opt_number(ctx, "interval_ms");
+  if (s->interval_ms < 1) s->interval_ms = 1;
+  const char *name = rc__opt_string(ctx, "name"), *prefix = rc__opt_string(ctx, "prefix");
+  if (name) s->name = rc__strdup(name);
+  if (prefix) s->prefix = rc__strdup(prefix);
+  if ((name && !s->name) || (prefix && !s->prefix)) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    env_free(&s->base);
+    return NULL;
+  }
+  if (!s->name && !s->prefix) {
+    rc__src_policy_error(ctx, err, "env source needs a name or a prefix");
     env_free(&s->base);
     return NULL;
   }
   return &s->base;
 }
+
+static const rc__opt_default env_defaults[] = {{"interval_ms", 1000}, {NULL, 0}};
+
+const rc__source_kind rc__env_kind = {
+  .name = "env",
+  .defaults = env_defaults,
+  .create = env_create,
+  .start = env_start,
+  .stop = env_stop,
+  .rescan = env_rescan,
+  .env_changed = env_rescan,
+  .free = env_free,
+};

@@ -17,13 +17,13 @@
  * one request at a time: a retry is a watch from the last polled revision + 1 that must
  * be created within the unary timeout and then stay up ETCD_WATCH_STABLE_MS, after
  * which polling stops and the watch goes on. */
-#include "remote_common.h"
+#include "http_util.h"
+#include "hybrid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ETCD_TIMEOUT_DEFAULT_MS 10000
 /* The server sends a progress notification every 10 min on an idle watch (we ask for
  * them); a stream silent for longer than this is taken as dead and reopened. */
 #define ETCD_WATCH_SILENT_S 660
@@ -42,10 +42,10 @@ typedef struct etcd_source {
   char **endpoints;        /* base URLs, no trailing '/' */
   size_t nend, cur;        /* how many; the one in use */
   size_t tried;            /* endpoints failed since the last working watch */
-  char *key;               /* the key, or the prefix */
+  const char *key;         /* the key, or the prefix (borrowed from the options) */
   bool prefix;
   char *key_b64, *end_b64; /* request fields; end_b64 NULL for a single key */
-  char *user, *password_env;
+  const char *user, *password_env;  /* borrowed from the options */
   char *auth;              /* token from /v3/auth/authenticate (a secret), or NULL */
   bool auth_retried;       /* one re-authentication per failure, not a loop */
   rc__format fmt;
@@ -127,7 +127,7 @@ static void json_str(rc__buf *b, const char *s) {
 /* An int64 field: the gateway sends them as strings (they may need 64 bits), and omits
  * zeros. Returns `dflt` when absent or malformed. */
 static int64_t json_i64(const rc_value_t *o, const char *k, int64_t dflt) {
-  const rc_value_t *v = rc__json_member(o, k);
+  const rc_value_t *v = rc__object_get(o, k);
   if (!v) return dflt;
   if (v->type == RC_TYPE_INT) return v->u.i;
   if (v->type != RC_TYPE_STRING) return dflt;
@@ -137,12 +137,12 @@ static int64_t json_i64(const rc_value_t *o, const char *k, int64_t dflt) {
 }
 
 static bool json_true(const rc_value_t *o, const char *k) {
-  const rc_value_t *v = rc__json_member(o, k);
+  const rc_value_t *v = rc__object_get(o, k);
   return v && v->type == RC_TYPE_BOOL && v->u.b;
 }
 
 static const char *json_string(const rc_value_t *o, const char *k) {
-  const rc_value_t *v = rc__json_member(o, k);
+  const rc_value_t *v = rc__object_get(o, k);
   return v && v->type == RC_TYPE_STRING ? v->u.s : NULL;
 }
 
@@ -179,7 +179,7 @@ static bool watch_failed(etcd_source *s, const rc_error *e) {
     return true;
   }
   if (!rc__hybrid_enabled(&s->hy) || s->hy.polling) return false;
-  uint64_t now = uv_now(s->r.base.eng->loop);
+  uint64_t now = rc__remote_now(&s->r);
   if (s->created_at && now - s->created_at >= ETCD_WATCH_STABLE_MS) {
     s->unstable = 0;  /* it worked for a while: a break to resume, as usual */
     return false;
@@ -205,7 +205,7 @@ static void fail_over(etcd_source *s, const rc_error *e) {
   drop_request(s);
   s->cur = (s->cur + 1) % s->nend;
   if (++s->tried < s->nend) {
-    rc__deliver_error(r->base.comp, e);
+    rc__src_error(r->ctx, e);
     rc__remote_schedule(r, 0);
   } else {
     rc__remote_fail(r, e, 0);
@@ -237,10 +237,8 @@ static bool reauth(etcd_source *s) {
  * a full range (delivered only if it differs). Said in a component.state event, as it
  * costs a full read. */
 static void resync(etcd_source *s, const char *why) {
-  rc__component *c = s->r.base.comp;
-  if (c)
-    rc__emit(s->r.base.eng, RC_EVENT_COMPONENT_STATE, c->name, endpoint(s), 0, 0, 0,
-             "etcd: %s; reading the %s again", why, s->prefix ? "prefix" : "key");
+  rc__src_state(s->r.ctx, endpoint(s), 0, "etcd: %s; reading the %s again", why,
+                s->prefix ? "prefix" : "key");
   s->synced = false;
   drop_request(s);
   rc__remote_schedule(&s->r, 0);
@@ -254,7 +252,7 @@ static void http_failure(etcd_source *s, const rc__net_result *res, const char *
     return;
   }
   if (res->status == 401 && reauth(s)) return;
-  rc__remote_status_error(&e, endpoint(s), res, what);
+  rc__http_status_error(&e, endpoint(s), res, what);
   /* 5xx: this member cannot serve (no quorum, timing out); 4xx: it would be the same
    * everywhere. */
   if (res->status >= 500 || res->status == 404) fail_over(s, &e);
@@ -321,7 +319,7 @@ static rc_value_t *value_or_old(etcd_source *s, const rc_value_t *kv, const char
   rc_error e = {0};
   rc_value_t *v = NULL;
   if (kv_value(s, kv, where, &v, &e) == 0) return v;
-  rc__deliver_error(s->r.base.comp, &e);
+  rc__src_error(s->r.ctx, &e);
   return rc__value_ref(old_value(s, rel));
 }
 
@@ -365,7 +363,7 @@ static int state_from_range(etcd_source *s, rc_value_t *const *kvs, size_t n) {
 
 /* Applies one watch event (a PUT has no "type"; a DELETE's kv has no value). */
 static int apply_event(etcd_source *s, const rc_value_t *ev) {
-  const rc_value_t *kv = rc__json_member(ev, "kv");
+  const rc_value_t *kv = rc__object_get(ev, "kv");
   const char *type = json_string(ev, "type");
   bool del = type && strcmp(type, "DELETE") == 0;
   rc__buf k;
@@ -424,7 +422,7 @@ static bool post(etcd_source *s, const char *path, const rc__buf *body, bool str
   hs[n++] = (rc__net_header){"Content-Type", "application/json"};
   if (token) hs[n++] = (rc__net_header){"Authorization", token};  /* bare, no Bearer */
   if (stream) hs[n++] = (rc__net_header){"Grpc-Metadata-hasleader", "true"};
-  uint32_t t = r->timeout_ms ? r->timeout_ms : ETCD_TIMEOUT_DEFAULT_MS;
+  uint32_t t = r->timeout_ms;
   rc__net_req_opts o = {
     .url = url.p, .method = RC__NET_POST, .body = body->p, .body_len = body->n,
     .headers = hs, .nheaders = n,
@@ -466,8 +464,8 @@ static void watch_message(etcd_source *s, const char *p, size_t n) {
     fail_over(s, &e);
     return;
   }
-  const rc_value_t *err = rc__json_member(msg, "error");
-  const rc_value_t *res = rc__json_member(msg, "result");
+  const rc_value_t *err = rc__object_get(msg, "error");
+  const rc_value_t *res = rc__object_get(msg, "result");
   if (err || !res) {
     /* The stream's own error shape, e.g. "etcdserver: no leader" with hasleader. */
     const char *m = json_string(err, "message");
@@ -505,7 +503,7 @@ static void watch_message(etcd_source *s, const char *p, size_t n) {
     return;
   }
   if (json_true(res, "created")) {
-    const rc_value_t *hdr = rc__json_member(res, "header");
+    const rc_value_t *hdr = rc__object_get(res, "header");
     const char *cid = json_string(hdr, "cluster_id");
     int64_t now = json_i64(hdr, "revision", 0);
     char why[128];
@@ -525,7 +523,7 @@ static void watch_message(etcd_source *s, const char *p, size_t n) {
      * watch always fails must not make a tight loop). */
     s->tried = 0;
     s->auth_retried = false;
-    uint64_t t = uv_now(r->base.eng->loop);
+    uint64_t t = rc__remote_now(r);
     s->created_at = t ? t : 1;
     /* A retry while polling must stay up a while before polling stops. */
     if (s->probing) rc__hybrid_arm(&s->hy, ETCD_WATCH_STABLE_MS);
@@ -540,12 +538,12 @@ static void watch_message(etcd_source *s, const char *p, size_t n) {
   }
   /* One transaction's events share a revision, and a revision is never split across
    * messages: what is below `from` is already in the state. */
-  const rc_value_t *evs = rc__json_member(res, "events");
+  const rc_value_t *evs = rc__object_get(res, "events");
   int64_t from = s->next_rev;
   bool applied = false;
   for (uint32_t i = 0; evs && evs->type == RC_TYPE_ARRAY && i < evs->len; i++) {
     const rc_value_t *ev = evs->u.items[i];
-    int64_t rev = json_i64(rc__json_member(ev, "kv"), "mod_revision", 0);
+    int64_t rev = json_i64(rc__object_get(ev, "kv"), "mod_revision", 0);
     if (rev < from) continue;
     if (apply_event(s, ev) != 0) {
       rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
@@ -625,7 +623,7 @@ static void on_watch_done(void *ud, rc__net_request *req, const rc__net_result *
     rc__net_result copy = *res;
     copy.body = s->line.p ? s->line.p : "";
     copy.body_len = s->line.n;
-    rc__remote_status_error(&e, endpoint(s), &copy, "etcd refused the watch");
+    rc__http_status_error(&e, endpoint(s), &copy, "etcd refused the watch");
     if (res->status == 401 && reauth(s)) return;
     fail_over(s, &e);
   } else {
@@ -695,7 +693,7 @@ static void range_parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *e
     fail_over(s, err);
     return;
   }
-  const rc_value_t *hdr = rc__json_member(v, "header");
+  const rc_value_t *hdr = rc__object_get(v, "header");
   int64_t rev = json_i64(hdr, "revision", -1);
   rc_error e = {0};
   if (rev < 0) {
@@ -705,7 +703,7 @@ static void range_parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *e
     return;
   }
   if (!s->page_rev) s->page_rev = rev;
-  if (keep_page(s, rc__json_member(v, "kvs"), json_true(v, "more")) != 0) {
+  if (keep_page(s, rc__object_get(v, "kvs"), json_true(v, "more")) != 0) {
     rc__value_unref(v);
     rc__err(&e, RC_ENOMEM, endpoint(s), 0, 0, "out of memory");
     fail_here(s, &e);
@@ -846,7 +844,7 @@ static void next_step(etcd_source *s) {
   }
   /* With the fallback on, a watch must be created within the unary timeout: a proxy
    * that holds it without an answer is a watch that cannot be established. */
-  uint64_t deadline = s->r.timeout_ms ? s->r.timeout_ms : ETCD_TIMEOUT_DEFAULT_MS;
+  uint64_t deadline = s->r.timeout_ms;
   if (s->hy.polling) {
     s->hy.probe_due = false;
     s->probing = true;
@@ -873,7 +871,7 @@ static void hybrid_fire(rc__remote *r) {
     if (s->watching && r->req && !s->created_at) {
       rc_error e = {0};
       rc__err(&e, RC_EIO, endpoint(s), 0, 0, "etcd did not confirm the watch within %u ms",
-              r->timeout_ms ? r->timeout_ms : ETCD_TIMEOUT_DEFAULT_MS);
+              r->timeout_ms);
       fail_over(s, &e);
     }
     return;
@@ -900,7 +898,8 @@ static void hybrid_fire(rc__remote *r) {
 
 static int etcd_start(rc__source *base, rc_error *err) {
   rc__remote *r = (rc__remote *)base;
-  int rc = rc__remote_start(r, begin, err);
+  int rc = rc__remote_use_net(r, err);
+  if (!rc) rc = rc__remote_start(r, begin, err);
   if (!rc) rc = rc__hybrid_start(&((etcd_source *)r)->hy, hybrid_fire, err);
   if (rc) return rc;
   /* The first value arrives with the first range; start never waits for it. */
@@ -918,12 +917,9 @@ static void etcd_rescan(rc__source *base) { RC__UNUSED(base); }
 static void etcd_free(rc__source *base) {
   etcd_source *s = (etcd_source *)base;
   rc__remote_free(&s->r);
-  rc__desc_free_list(s->endpoints);
-  rc__free(s->key);
+  rc__opt_list_free(s->endpoints);
   rc__free(s->key_b64);
   rc__free(s->end_b64);
-  rc__free(s->user);
-  rc__free(s->password_env);
   rc__free(s->cluster_id);
   if (s->auth) explicit_bzero(s->auth, strlen(s->auth));
   rc__free(s->auth);
@@ -933,9 +929,6 @@ static void etcd_free(rc__source *base) {
   rc__buf_free(&s->line);
   rc__free(s);
 }
-
-static const rc__source_ops etcd_ops = {"etcd", etcd_start, etcd_stop, etcd_rescan,
-                                        etcd_free};
 
 /* The range fields of the key or prefix. A prefix's range_end is the prefix with
  * trailing 0xff bytes dropped and the last byte incremented; "" (every key) is the
@@ -958,33 +951,30 @@ static bool make_range(etcd_source *s) {
   return s->key_b64 && s->end_b64;
 }
 
-rc__source *rc__etcd_source_new(rc__component *c, rc_error *err) {
+static rc__source *etcd_create(rc__source_ctx *ctx, rc_error *err) {
   etcd_source *s = rc__calloc(1, sizeof *s);
-  if (!s) {
+  if (!s || !rc__remote_init(&s->r, ctx)) {
+    rc__free(s);
     rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     return NULL;
   }
-  rc__remote_init(&s->r, &etcd_ops, c, ETCD_TIMEOUT_DEFAULT_MS, 500);
   rc__hybrid_init(&s->hy, &s->r, "etcd watch", "the etcd watch works again");
   rc__buf_init(&s->line);
-  s->endpoints = rc__desc_list(c, "endpoints");
+  s->endpoints = rc__opt_list(ctx, "endpoints");
   while (s->endpoints && s->endpoints[s->nend]) s->nend++;
-  s->key = rc__desc_string(c, "etcd_key");
+  s->key = rc__opt_string(ctx, "etcd_key");
   if (!s->key) {
-    s->key = rc__desc_string(c, "prefix");
+    s->key = rc__opt_string(ctx, "prefix");
     s->prefix = s->key != NULL;
   }
-  s->user = rc__desc_string(c, "user");
-  s->password_env = rc__desc_string(c, "password_env");
-  double page = rc__desc_number(c, "page", 500);
+  s->user = rc__opt_string(ctx, "user");
+  s->password_env = rc__opt_string(ctx, "password_env");
+  double page = rc__opt_number(ctx, "page");
   s->page = page < 1 ? 0 : page > 1e6 ? 1000000 : (uint32_t)page;
-  bool known = true;
-  s->fmt = c->src_format ? rc__format_from_name(c->src_format, &known) : RC__FMT_JSON;
+  s->fmt = rc__opt_format(ctx, RC__FMT_JSON);
   if (s->fmt == RC__FMT_AUTO) s->fmt = RC__FMT_JSON;
   if (!s->nend || !s->key) {
-    rc__err(err, RC_EPOLICY, c->eng->policy_path, c->line, 0,
-            "component '%s': etcd source needs endpoints and one of key or prefix",
-            c->name);
+    rc__src_policy_error(ctx, err, "etcd source needs endpoints and one of key or prefix");
     etcd_free(&s->r.base);
     return NULL;
   }
@@ -995,3 +985,20 @@ rc__source *rc__etcd_source_new(rc__component *c, rc_error *err) {
   }
   return &s->r.base;
 }
+
+/* The first entry for a key wins: etcd retries sooner than the common default. */
+static const rc__opt_default etcd_defaults[] = {
+  {"backoff_min_ms", 500}, RC__REMOTE_DEFAULTS, {"timeout_ms", 10000}, {"page", 500},
+  {"poll_ms", 1000}, {NULL, 0},
+};
+
+const rc__source_kind rc__etcd_kind = {
+  .name = "etcd",
+  .flags = RC__SRC_REMOTE,
+  .defaults = etcd_defaults,
+  .create = etcd_create,
+  .start = etcd_start,
+  .stop = etcd_stop,
+  .rescan = etcd_rescan,
+  .free = etcd_free,
+};

@@ -3,26 +3,25 @@
  * back verbatim); a 304 keeps the last value and delivers nothing. A 200 whose body is
  * byte-for-byte the last one (servers without validators) is not parsed again.
  * Failures keep the last value, report an error and retry with backoff. */
-#include "remote_common.h"
+#include "http_util.h"
+#include "remote.h"
 
 #include <string.h>
 #include <strings.h>
 
-#define HTTP_TIMEOUT_DEFAULT_MS 5000
 #define HTTP_MAX_REDIRECTS 5
 #define HTTP_MAX_HEADERS 32
 #define POLL_SLOT_MAX_MS 50
 
 typedef struct http_source {
   rc__remote r;
-  char *url;
+  const char *url;           /* borrowed from the options */
   char **headers;            /* "name", "value", ... NULL (the policy's headers) */
   rc__format fmt;            /* RC__FMT_AUTO: by Content-Type, then by the URL */
   uint64_t interval_ms;
   char *etag, *last_modified;  /* validators of the last 200 */
-  bool have_body;            /* body_hash/body_len describe the last parsed body */
-  uint64_t body_hash;
-  size_t body_len;
+  bool have_body;            /* body_digest describes the last parsed body */
+  uint8_t body_digest[16];
 } http_source;
 
 static void poll_now(rc__remote *r);
@@ -79,7 +78,7 @@ static uint64_t next_poll_ms(http_source *s, uint64_t now) {
 }
 
 static void schedule_next(http_source *s) {
-  rc__remote_schedule(&s->r, next_poll_ms(s, uv_now(s->r.base.eng->loop)));
+  rc__remote_schedule(&s->r, next_poll_ms(s, rc__remote_now(&s->r)));
 }
 
 /* The body of a 200 is parsed (maybe on the thread pool). */
@@ -125,13 +124,14 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     return;
   }
   if (res->status < 200 || res->status > 299) {
-    rc__remote_status_error(&e, s->url, res, NULL);
+    rc__http_status_error(&e, s->url, res, NULL);
     bool busy = res->status == 429 || res->status == 503;
     rc__remote_fail(r, &e, busy ? rc__retry_after_ms(res->retry_after) : 0);
     return;
   }
-  uint64_t h = rc__hash64(res->body, res->body_len);
-  if (s->have_body && h == s->body_hash && res->body_len == s->body_len) {
+  uint8_t digest[16];
+  rc__digest128(res->body, res->body_len, digest);
+  if (s->have_body && memcmp(digest, s->body_digest, sizeof digest) == 0) {
     unchanged(s, res);
     return;
   }
@@ -139,8 +139,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   forget_validators(s);
   set_str(&s->etag, res->etag);
   set_str(&s->last_modified, res->last_modified);
-  s->body_hash = h;
-  s->body_len = res->body_len;
+  memcpy(s->body_digest, digest, sizeof digest);
   rc__remote_parse_then(r, body_format(s, res->content_type), res->body, res->body_len,
                         s->url, parsed);
 }
@@ -194,7 +193,8 @@ static void poll_now(rc__remote *r) {
 
 static int http_start(rc__source *base, rc_error *err) {
   rc__remote *r = (rc__remote *)base;
-  int rc = rc__remote_start(r, poll_now, err);
+  int rc = rc__remote_use_net(r, err);
+  if (!rc) rc = rc__remote_start(r, poll_now, err);
   if (rc) return rc;
   /* The first value arrives with the first response; start never waits for it. */
   poll_now(r);
@@ -210,35 +210,45 @@ static void http_rescan(rc__source *base) { poll_now((rc__remote *)base); }
 static void http_free(rc__source *base) {
   http_source *s = (http_source *)base;
   rc__remote_free(&s->r);
-  rc__free(s->url);
   /* Header values may hold credentials a policy wrote inline. */
   for (size_t i = 0; s->headers && s->headers[i]; i++)
     explicit_bzero(s->headers[i], strlen(s->headers[i]));
-  rc__desc_free_list(s->headers);
+  rc__opt_list_free(s->headers);
   forget_validators(s);
   rc__free(s);
 }
 
-static const rc__source_ops http_ops = {"http", http_start, http_stop, http_rescan,
-                                        http_free};
-
-rc__source *rc__http_source_new(rc__component *c, rc_error *err) {
+static rc__source *http_create(rc__source_ctx *ctx, rc_error *err) {
   http_source *s = rc__calloc(1, sizeof *s);
-  if (!s) {
+  if (!s || !rc__remote_init(&s->r, ctx)) {
+    rc__free(s);
     rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     return NULL;
   }
-  rc__remote_init(&s->r, &http_ops, c, HTTP_TIMEOUT_DEFAULT_MS, 1000);
-  s->url = rc__desc_string(c, "url");
-  s->headers = rc__desc_list(c, "headers");
-  s->interval_ms = c->src_interval_ms ? c->src_interval_ms : 1000;
-  bool known = true;
-  s->fmt = c->src_format ? rc__format_from_name(c->src_format, &known) : RC__FMT_AUTO;
+  s->url = rc__opt_string(ctx, "url");
+  s->headers = rc__opt_list(ctx, "headers");
+  s->interval_ms = (uint64_t)rc__opt_number(ctx, "interval_ms");
+  if (s->interval_ms < 1) s->interval_ms = 1;
+  s->fmt = rc__opt_format(ctx, RC__FMT_AUTO);
   if (!s->url) {
-    rc__err(err, RC_EPOLICY, c->eng->policy_path, c->line, 0,
-            "component '%s': http source needs a url", c->name);
+    rc__src_policy_error(ctx, err, "http source needs a url");
     http_free(&s->r.base);
     return NULL;
   }
   return &s->r.base;
 }
+
+static const rc__opt_default http_defaults[] = {
+  RC__REMOTE_DEFAULTS, {"timeout_ms", 5000}, {"interval_ms", 1000}, {NULL, 0},
+};
+
+const rc__source_kind rc__http_kind = {
+  .name = "http",
+  .flags = RC__SRC_REMOTE,
+  .defaults = http_defaults,
+  .create = http_create,
+  .start = http_start,
+  .stop = http_stop,
+  .rescan = http_rescan,
+  .free = http_free,
+};

@@ -9,14 +9,16 @@
  * is renewed (sys/leases/renew) at about 2/3 of its duration, and when renewal stops
  * extending it (the lease's max TTL) or fails, new credentials are read before it ends.
  * One request at a time: the timer runs whichever of read / renew is due first. */
-#include "remote_common.h"
+#include "http_util.h"
+#include "remote.h"
 
 #include <stdio.h>
 #include <string.h>
 
 typedef struct vault_source {
   rc__remote r;
-  char *addr, *url, *shown;
+  const char *addr;         /* borrowed from the options */
+  char *url, *shown;
   uint64_t interval_ms;
   bool renew;               /* keep the token alive */
   /* what the next tick does, in uv_now() milliseconds; 0 = nothing planned */
@@ -35,7 +37,7 @@ typedef struct vault_source {
 static void tick(rc__remote *r);
 static bool capped(const rc_value_t *body);
 
-static uint64_t now_ms(const vault_source *s) { return uv_now(s->r.base.eng->loop); }
+static uint64_t now_ms(const vault_source *s) { return rc__remote_now(&s->r); }
 
 /* Arms the timer for the earliest thing planned. */
 static void plan(vault_source *s) {
@@ -51,7 +53,7 @@ static void fail(vault_source *s, const rc_error *e, uint64_t retry_after) {
   /* The failed step is retried after the backoff; reads wait as long. */
   uint64_t d = rc__backoff_next(&s->r.backoff, &s->r.rng);
   if (retry_after > d) d = retry_after;
-  rc__deliver_error(s->r.base.comp, e);
+  rc__src_error(s->r.ctx, e);
   uint64_t at = now_ms(s) + d;
   if (s->op == OP_READ || s->read_at < at) s->read_at = at;
   if (s->op == OP_RENEW) s->renew_at = at;
@@ -81,11 +83,11 @@ static void plan_lease(vault_source *s, uint64_t ld_s, bool renewable) {
 }
 
 static void after_lease_read(vault_source *s, const rc_value_t *body) {
-  const rc_value_t *id = rc__json_member(body, "lease_id");
-  const rc_value_t *renewable = rc__json_member(body, "renewable");
+  const rc_value_t *id = rc__object_get(body, "lease_id");
+  const rc_value_t *renewable = rc__object_get(body, "renewable");
   rc__free(s->lease_id);
   s->lease_id = id && id->type == RC_TYPE_STRING && id->len ? rc__strdup(id->u.s) : NULL;
-  s->lease_s = (uint64_t)rc__json_number(body, "lease_duration", 0);
+  s->lease_s = (uint64_t)rc__object_number(body, "lease_duration", 0);
   plan_lease(s, s->lease_s, s->lease_id && renewable && renewable->type == RC_TYPE_BOOL &&
                               renewable->u.b);
 }
@@ -98,7 +100,7 @@ static void after_lease_renew(vault_source *s, const rc__net_result *res,
     s->read_at = now_ms(s);
     return;
   }
-  uint64_t ld = (uint64_t)rc__json_number(body, "lease_duration", 0);
+  uint64_t ld = (uint64_t)rc__object_number(body, "lease_duration", 0);
   /* Less than asked for: the lease's max TTL is near; read new credentials in time. */
   plan_lease(s, ld, ld >= s->lease_s && !capped(body));
 }
@@ -108,7 +110,7 @@ static int status_error(vault_source *s, const rc__net_result *res, rc_error *e)
                                           "allowed to read this path?)"
                      : res->status == 503 ? "Vault is sealed or unavailable"
                                           : NULL;
-  return rc__remote_status_error(e, s->shown, res, what);
+  return rc__http_status_error(e, s->shown, res, what);
 }
 
 /* ---- token lifetime ---- */
@@ -121,9 +123,9 @@ static void final_expiry(vault_source *s, uint64_t at) {
 
 static void after_lookup(vault_source *s, const rc_value_t *data) {
   uint64_t now = now_ms(s);
-  double ttl = rc__json_number(data, "ttl", 0);
-  const rc_value_t *renewable = rc__json_member(data, "renewable");
-  double creation = rc__json_number(data, "creation_ttl", ttl);
+  double ttl = rc__object_number(data, "ttl", 0);
+  const rc_value_t *renewable = rc__object_get(data, "renewable");
+  double creation = rc__object_number(data, "creation_ttl", ttl);
   s->increment_s = (uint64_t)(creation > 0 ? creation : ttl);
   s->expiry_reported = false;
   if (ttl <= 0) {  /* root and other tokens without expiry */
@@ -141,7 +143,7 @@ static void after_lookup(vault_source *s, const rc_value_t *data) {
 
 /* Vault warns when it capped a TTL ("... exceeded the effective max_ttl of ..."). */
 static bool capped(const rc_value_t *body) {
-  const rc_value_t *w = rc__json_member(body, "warnings");
+  const rc_value_t *w = rc__object_get(body, "warnings");
   for (uint32_t i = 0; w && w->type == RC_TYPE_ARRAY && i < w->len; i++)
     if (w->u.items[i]->type == RC_TYPE_STRING && strstr(w->u.items[i]->u.s, "max_ttl"))
       return true;
@@ -149,9 +151,9 @@ static bool capped(const rc_value_t *body) {
 }
 
 static void after_renew(vault_source *s, const rc_value_t *body) {
-  const rc_value_t *auth = rc__json_member(body, "auth");
+  const rc_value_t *auth = rc__object_get(body, "auth");
   uint64_t now = now_ms(s);
-  double ld = rc__json_number(auth, "lease_duration", 0);
+  double ld = rc__object_number(auth, "lease_duration", 0);
   uint64_t ld_ms = (uint64_t)(ld * 1000);
   s->expiry_reported = false;
   if (ld <= 0) {
@@ -172,7 +174,7 @@ static void after_renew(vault_source *s, const rc_value_t *body) {
 static void on_read(vault_source *s, const rc__net_result *res, rc_value_t *body) {
   rc_error e = {0};
   if (s->lease && res->status == 200) {
-    const rc_value_t *data = rc__json_member(body, "data");
+    const rc_value_t *data = rc__object_get(body, "data");
     if (!data || data->type != RC_TYPE_OBJECT) {
       rc__err(&e, RC_EPARSE, s->shown, 0, 0, "not a secret with data (is the path a "
                                              "dynamic secret?)");
@@ -188,7 +190,7 @@ static void on_read(vault_source *s, const rc__net_result *res, rc_value_t *body
   if (!s->lease && (res->status == 200 || res->status == 404)) {
     /* 404: no such secret ({"errors":[]}) or its latest version deleted or destroyed
      * (a full body with data.data = null): absent either way. */
-    const rc_value_t *data = rc__json_member(rc__json_member(body, "data"), "data");
+    const rc_value_t *data = rc__object_get(rc__object_get(body, "data"), "data");
     if (res->status == 200 && (!data || (data->type != RC_TYPE_OBJECT &&
                                          data->type != RC_TYPE_NULL))) {
       rc__err(&e, RC_EPARSE, s->shown, 0, 0, "not a KV v2 response (is the mount KV v2?)");
@@ -210,7 +212,7 @@ static void on_read(vault_source *s, const rc__net_result *res, rc_value_t *body
 static void on_token(vault_source *s, const rc__net_result *res, rc_value_t *body) {
   rc_error e = {0};
   if (res->status == 200) {
-    if (s->op == OP_LOOKUP) after_lookup(s, rc__json_member(body, "data"));
+    if (s->op == OP_LOOKUP) after_lookup(s, rc__object_get(body, "data"));
     else after_renew(s, body);
     rc__remote_success(&s->r);
     plan(s);
@@ -223,7 +225,7 @@ static void on_token(vault_source *s, const rc__net_result *res, rc_value_t *bod
     return;
   }
   const char *what = s->op == OP_LOOKUP ? "token lookup failed" : "token renewal failed";
-  rc__remote_status_error(&e, s->shown, res, what);
+  rc__http_status_error(&e, s->shown, res, what);
   if (s->op == OP_LOOKUP) s->token_hash = 0;  /* look it up again after the backoff */
   fail(s, &e, 0);
 }
@@ -306,7 +308,7 @@ static void tick(rc__remote *r) {
     rc__err(&e, RC_EIO, s->shown, 0, 0,
             "the Vault token expired: it reached its max TTL or was not renewable; "
             "give the source a new token (the last value stays)");
-    rc__deliver_error(r->base.comp, &e);
+    rc__src_error(r->ctx, &e);
   }
   if (s->renew_at && now >= s->renew_at) {
     char body[64];
@@ -337,7 +339,8 @@ static void tick(rc__remote *r) {
 
 static int vault_start(rc__source *base, rc_error *err) {
   vault_source *s = (vault_source *)base;
-  int rc = rc__remote_start(&s->r, tick, err);
+  int rc = rc__remote_use_net(&s->r, err);
+  if (!rc) rc = rc__remote_start(&s->r, tick, err);
   if (rc) return rc;
   s->read_at = now_ms(s);
   tick(&s->r);
@@ -353,48 +356,61 @@ static void vault_rescan(rc__source *base) { RC__UNUSED(base); }
 static void vault_free(rc__source *base) {
   vault_source *s = (vault_source *)base;
   rc__remote_free(&s->r);
-  rc__free(s->addr);
   rc__free(s->url);
   rc__free(s->shown);
   rc__free(s->lease_id);
   rc__free(s);
 }
 
-static const rc__source_ops vault_ops = {"vault", vault_start, vault_stop, vault_rescan,
-                                         vault_free};
-
-rc__source *rc__vault_source_new(rc__component *c, rc_error *err) {
+static rc__source *vault_create(rc__source_ctx *ctx, rc_error *err) {
   vault_source *s = rc__calloc(1, sizeof *s);
-  if (!s) {
+  if (!s || !rc__remote_init(&s->r, ctx)) {
+    rc__free(s);
     rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     return NULL;
   }
-  rc__remote_init(&s->r, &vault_ops, c, 10000, 1000);
-  s->addr = rc__desc_string(c, "addr");
-  char *mount = rc__desc_string(c, "mount");
-  s->interval_ms = c->src_interval_ms ? c->src_interval_ms : 30000;
-  s->renew = rc__desc_bool(c, "renew", true);
-  s->lease = rc__desc_bool(c, "lease", false);
-  if (s->addr && mount && c->src_path) {
-    rc__buf u;
-    rc__buf_init(&u);
-    rc__buf_adds(&u, s->addr);
-    rc__buf_adds(&u, "/v1/");
-    if (!s->lease) { /* KV v2: <mount>/data/<path>; a dynamic secret: <path> as given */
-      rc__url_path_escape(&u, mount);
-      rc__buf_adds(&u, "/data/");
-    }
-    rc__url_path_escape(&u, c->src_path);
-    s->url = u.oom ? NULL : rc__buf_take(&u);
-    rc__buf_free(&u);
-    s->shown = s->url ? rc__strdup(s->url) : NULL;
+  s->addr = rc__opt_string(ctx, "addr");
+  const char *mount = rc__opt_string(ctx, "mount"), *path = rc__opt_string(ctx, "path");
+  s->interval_ms = (uint64_t)rc__opt_number(ctx, "interval_ms");
+  if (s->interval_ms < 1) s->interval_ms = 1;
+  s->renew = rc__opt_bool(ctx, "renew", true);
+  s->lease = rc__opt_bool(ctx, "lease", false);
+  if (!s->addr || !mount || !path) {
+    rc__src_policy_error(ctx, err, "vault source needs an addr, a mount and a path");
+    vault_free(&s->r.base);
+    return NULL;
   }
-  rc__free(mount);
+  rc__buf u;
+  rc__buf_init(&u);
+  rc__buf_adds(&u, s->addr);
+  rc__buf_adds(&u, "/v1/");
+  if (!s->lease) { /* KV v2: <mount>/data/<path>; a dynamic secret: <path> as given */
+    rc__url_path_escape(&u, mount);
+    rc__buf_adds(&u, "/data/");
+  }
+  rc__url_path_escape(&u, path);
+  s->url = u.oom ? NULL : rc__buf_take(&u);
+  rc__buf_free(&u);
+  s->shown = s->url ? rc__strdup(s->url) : NULL;
   if (!s->url || !s->shown) {
-    rc__err(err, RC_EPOLICY, c->eng->policy_path, c->line, 0,
-            "component '%s': vault source needs an addr, a mount and a path", c->name);
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     vault_free(&s->r.base);
     return NULL;
   }
   return &s->r.base;
 }
+
+static const rc__opt_default vault_defaults[] = {
+  RC__REMOTE_DEFAULTS, {"timeout_ms", 10000}, {"interval_ms", 30000}, {NULL, 0},
+};
+
+const rc__source_kind rc__vault_kind = {
+  .name = "vault",
+  .flags = RC__SRC_REMOTE,
+  .defaults = vault_defaults,
+  .create = vault_create,
+  .start = vault_start,
+  .stop = vault_stop,
+  .rescan = vault_rescan,
+  .free = vault_free,
+};

@@ -1,27 +1,20 @@
-/* hash.c: a fast 64-bit content hash (8 bytes per step, multiply and xor-shift mixing)
- * used to notice that a re-read file did not change. Not cryptographic: a collision
- * would hide one change of a file whose size also stayed the same. */
+/* hash.c: content digests, through xxHash's XXH3 (Debian libxxhash-dev, compiled in from
+ * its header). The 128-bit digest tells whether re-read content changed: two different
+ * contents collide with odds of about 2^-128, so an unchanged-looking save is unchanged.
+ * The 64-bit hash is for tables and for texts whose change is double-checked. Neither is
+ * cryptographic: they guard against accidents, not against an adversary who writes the
+ * watched file (who could write any content anyway). */
 #include "internal.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <string.h>
 
-static inline uint64_t mix(uint64_t h, uint64_t v) {
-  h ^= v * 0x9e3779b97f4a7c15ull;
-  h = (h ^ (h >> 29)) * 0xbf58476d1ce4e5b9ull;
-  return h ^ (h >> 32);
-}
+uint64_t rc__hash64(const void *data, size_t n) { return XXH3_64bits(data, n); }
 
-uint64_t rc__hash64(const void *data, size_t n) {
-  const unsigned char *p = data;
-  uint64_t h = 0x6a09e667f3bcc909ull ^ (uint64_t)n;
-  while (n >= 8) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    h = mix(h, v);
-    p += 8;
-    n -= 8;
-  }
-  uint64_t tail = 0;
-  memcpy(&tail, p, n);
-  return mix(h, tail ^ 0xff);
+void rc__digest128(const void *data, size_t n, uint8_t out[16]) {
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, XXH3_128bits(data, n));
+  memcpy(out, c.digest, 16);
 }

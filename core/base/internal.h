@@ -36,8 +36,10 @@ void rc__buf_addc(rc__buf *b, char c);
 void rc__buf_printf(rc__buf *b, const char *fmt, ...) RC__PRINTF(2, 3);
 char *rc__buf_take(rc__buf *b); /* returns p (caller frees with rc__free), resets b */
 
-/* ---- hashing: 64-bit, fast, not cryptographic (content change detection) ---- */
+/* ---- hashing (hash.c): fast, not cryptographic ---- */
 uint64_t rc__hash64(const void *data, size_t n);
+/* A 128-bit digest: equal digests mean equal content (collision odds about 2^-128). */
+void rc__digest128(const void *data, size_t n, uint8_t out[16]);
 
 /* ---- errors ---- */
 /* Fills `err` (if not NULL) and returns `code`. `file` may be NULL. */

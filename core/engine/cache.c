@@ -1,4 +1,5 @@
-/* cache.c: the last-known-good cache. For each cacheable component (a remote source, or
+/* cache.c: the last-known-good cache. For each cacheable component (a source of a
+ * cacheable kind: the remote ones; or
  * startup = "cached"), its latest source value is kept in <cache dir>/<name>.json, so a
  * later start can begin from it while the server is down. Writes are atomic (a
  * temporary file renamed over the old one); secret components are cached only when the
@@ -15,16 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool remote(const rc__component *c) {
-  static const char *const kinds[] = {"http", "consul", "vault", "etcd"};
-  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-    if (c->src_kind && strcmp(c->src_kind, kinds[i]) == 0) return true;
-  return false;
-}
-
 bool rc__cache_wanted(const rc_engine_t *eng, const rc__component *c) {
   if (!eng->cache_dir) return false;
-  if (!remote(c) && c->startup != RC__START_CACHED && !c->cache_for_ms) return false;
+  bool cacheable = c->kind && (c->kind->flags & RC__SRC_CACHEABLE);
+  if (!cacheable && c->startup != RC__START_CACHED && !c->cache_for_ms) return false;
   return eng->cache_secrets || !(c->secret_all || c->nsecret);
 }
 

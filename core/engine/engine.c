@@ -1,6 +1,6 @@
 /* engine.c: the engine's lifecycle (new, start on its own thread or attach to the
  * application's loop, stop, free), the queue by which other threads reach the loop, and
- * event emission. The pipeline itself lives in wave.c; sources in watchers/. */
+ * event emission. The pipeline itself lives in wave.c; sources in sources/. */
 #include "engine.h"
 
 #include <lauxlib.h>
@@ -146,11 +146,14 @@ static void close_handle(rc_engine_t *eng, uv_handle_t *h) {
 
 static void run_request(rc_engine_t *eng, rc__request *r);
 
+static void stop_on_loop(rc_engine_t *eng);
+
 static void wake_cb(uv_async_t *a) {
   rc_engine_t *eng = a->data;
   pthread_mutex_lock(&eng->req_mu);
   rc__request *list = eng->requests;
   eng->requests = NULL;
+  bool stop = eng->stop_requested;
   pthread_mutex_unlock(&eng->req_mu);
   /* The list was pushed at the head: reverse it to run requests in order. */
   rc__request *ordered = NULL;
@@ -168,19 +171,34 @@ static void wake_cb(uv_async_t *a) {
     rc__free(ordered);
     ordered = next;
   }
+  if (stop) stop_on_loop(eng);
 }
 
+/* Queues `r` for the loop thread and wakes it. RC_ESTATE (r untouched) when the loop
+ * takes no requests (not started, or stopping): the caller acts itself. Any thread. */
 static int post(rc_engine_t *eng, rc__request *r) {
   pthread_mutex_lock(&eng->req_mu);
+  if (!eng->accepting) {
+    pthread_mutex_unlock(&eng->req_mu);
+    return RC_ESTATE;
+  }
   r->next = eng->requests;
   eng->requests = r;
+  /* Under the lock: the loop closes `wake` only after it stopped accepting. */
+  int rc = uv_async_send(&eng->wake) == 0 ? 0 : RC_ESYS;
   pthread_mutex_unlock(&eng->req_mu);
-  return uv_async_send(&eng->wake) == 0 ? 0 : RC_ESYS;
+  return rc;
+}
+
+/* Stops taking requests (the loop thread, before `wake` closes). Queued ones are freed
+ * with the engine, not run. */
+static void stop_accepting(rc_engine_t *eng) {
+  pthread_mutex_lock(&eng->req_mu);
+  eng->accepting = false;
+  pthread_mutex_unlock(&eng->req_mu);
 }
 
 /* ---- attach: the part of starting that runs on the loop thread ---- */
-
-static void stop_on_loop(rc_engine_t *eng);
 
 static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   eng->loop = loop;
@@ -188,6 +206,9 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_async_init: %s", uv_strerror(rc));
   eng->wake.data = eng;
   rc__handle_opened(eng);
+  pthread_mutex_lock(&eng->req_mu);
+  eng->accepting = true;
+  pthread_mutex_unlock(&eng->req_mu);
   uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer,
                           &eng->fetch_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
@@ -304,8 +325,6 @@ int rc_engine_attach(rc_engine_t *eng, void *uv_loop, rc_error *err) {
 
 /* ---- stopping ---- */
 
-static void source_stopped(rc__source *s) { RC__UNUSED(s); }
-
 static void close_any(uv_handle_t *h, void *arg) {
   RC__UNUSED(arg);
   if (!uv_is_closing(h)) uv_close(h, NULL);
@@ -317,13 +336,10 @@ static void stop_on_loop(rc_engine_t *eng) {
   if (eng->state == RC__ST_STOPPING || eng->state == RC__ST_STOPPED) return;
   bool was_running = eng->state == RC__ST_RUNNING;
   eng->state = RC__ST_STOPPING;
-  for (size_t i = 0; i < eng->ncomps; i++) {
-    rc__component *c = eng->comps[i];
-    if (c->src) c->src->ops->stop(c->src, source_stopped);
-  }
+  stop_accepting(eng);
+  for (size_t i = 0; i < eng->ncomps; i++) rc__source_stop(eng->comps[i]->src);
   rc__policy_watch_stop(eng);
-  rc__filewatch_close(eng);
-  rc__net_engine_close(eng);
+  rc__services_close(eng);
   if (eng->handles_init) {
     close_handle(eng, (uv_handle_t *)&eng->sched_timer);
     close_handle(eng, (uv_handle_t *)&eng->wave_timer);
@@ -340,15 +356,12 @@ static void stop_on_loop(rc_engine_t *eng) {
 
 static void run_request(rc_engine_t *eng, rc__request *r) {
   switch (r->kind) {
-    case RC__REQ_STOP:
-      stop_on_loop(eng);
-      break;
     case RC__REQ_SETENV:
       if (r->value)
         setenv(r->name, r->value, 1);
       else
         unsetenv(r->name);
-      if (eng->state == RC__ST_RUNNING) rc__env_rescan_all(eng);
+      if (eng->state == RC__ST_RUNNING) rc__sources_env_changed(eng);
       break;
   }
 }
@@ -357,11 +370,12 @@ int rc_engine_stop(rc_engine_t *eng) {
   if (!eng) return RC_EINVAL;
   if (eng->owns_loop && eng->thread_started) {
     if (pthread_equal(pthread_self(), eng->thread)) return RC_ESTATE;
-    rc__request *r = rc__calloc(1, sizeof *r);
-    if (r) {
-      r->kind = RC__REQ_STOP;
-      post(eng, r);
-    }
+    /* A flag, not a queued request: stopping must not depend on memory. When the loop
+     * no longer accepts (it is stopping already), the join alone waits for it. */
+    pthread_mutex_lock(&eng->req_mu);
+    eng->stop_requested = true;
+    if (eng->accepting) uv_async_send(&eng->wake);
+    pthread_mutex_unlock(&eng->req_mu);
     pthread_join(eng->thread, NULL);
     eng->thread_started = false;
     return 0;
@@ -370,12 +384,19 @@ int rc_engine_stop(rc_engine_t *eng) {
   return 0;
 }
 
+/* Changes the environment here when the loop takes no requests (not started, or
+ * stopped: no source reads it then), else on the loop thread, which then rescans. */
+static int setenv_here(const char *name, const char *value) {
+  int rc = value ? setenv(name, value, 1) : unsetenv(name);
+  return rc == 0 ? 0 : RC_ESYS;
+}
+
 int rc_engine_setenv(rc_engine_t *eng, const char *name, const char *value) {
   if (!eng || !name || !*name || strchr(name, '=')) return RC_EINVAL;
-  if (eng->state != RC__ST_RUNNING) {
-    int rc = value ? setenv(name, value, 1) : unsetenv(name);
-    return rc == 0 ? 0 : RC_ESYS;
-  }
+  pthread_mutex_lock(&eng->req_mu);
+  bool accepting = eng->accepting;
+  pthread_mutex_unlock(&eng->req_mu);
+  if (!accepting) return setenv_here(name, value);
   rc__request *r = rc__calloc(1, sizeof *r);
   if (!r) return RC_ENOMEM;
   r->kind = RC__REQ_SETENV;
@@ -387,7 +408,14 @@ int rc_engine_setenv(rc_engine_t *eng, const char *name, const char *value) {
     rc__free(r);
     return RC_ENOMEM;
   }
-  return post(eng, r);
+  int rc = post(eng, r);
+  if (rc == RC_ESTATE) { /* stopped meanwhile */
+    rc__free(r->name);
+    rc__free(r->value);
+    rc__free(r);
+    return setenv_here(name, value);
+  }
+  return rc;
 }
 
 void rc_engine_free(rc_engine_t *eng) {
@@ -404,9 +432,8 @@ void rc_engine_free(rc_engine_t *eng) {
     uv_loop_close(&eng->own_loop);
   }
   for (size_t i = 0; i < eng->ncomps; i++) {
-    rc__component *c = eng->comps[i];
-    if (c->src) c->src->ops->free(c->src);
-    c->src = NULL;
+    rc__source_free(eng->comps[i]->src);
+    eng->comps[i]->src = NULL;
   }
   rc__retired_free_all(eng);
   rc__policy_watch_free(eng);

@@ -1,43 +1,20 @@
 /* engine.h: the engine's private structure and the calls shared between the engine's
- * files (lifecycle, policy, wave, snapshot, subscriptions) and the sources in watchers/.
+ * files (lifecycle, policy, wave, snapshot, subscriptions). Sources never include it:
+ * they see the engine through sources/source.h, implemented in source_ctx.c.
  * Everything here runs on the loop thread unless its comment says otherwise. */
 #ifndef RC_ENGINE_H
 #define RC_ENGINE_H
 
-#include "scheduler.h"
 #include "parse.h"
+#include "scheduler.h"
+#include "source.h"
 
 #include <lua.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <uv.h>
 
-typedef struct rc__source rc__source;
 typedef struct rc__component rc__component;
-typedef struct rc__filewatch rc__filewatch;
-
-/* What a source kind provides. A source never touches config state: it calls
- * rc__deliver / rc__deliver_error and the engine decides the rest. */
-typedef struct rc__source_ops {
-  const char *kind;
-  /* Starts watching and delivers the current value synchronously (initial read).
-   * Returns 0 or an RC_E* code with `err` filled; a source that cannot read yet (file
-   * missing) still returns 0 and delivers "absent". */
-  int (*start)(rc__source *s, rc_error *err);
-  /* Stops watching; closes handles. `done` is called from the last close callback (or
-   * at once), after which `s` may be freed. */
-  void (*stop)(rc__source *s, void (*done)(rc__source *s));
-  /* Re-read now (inotify overflow, setenv). */
-  void (*rescan)(rc__source *s);
-  void (*free)(rc__source *s);
-} rc__source_ops;
-
-struct rc__source {
-  const rc__source_ops *ops;
-  rc_engine_t *eng;
-  rc__component *comp;
-  rc__source *next_retired;   /* in eng->retired_srcs while stopping */
-};
 
 /* What a source error does to the component's value (on_error). */
 typedef enum { RC__ONERR_UNSET, RC__ONERR_KEEP, RC__ONERR_DEFAULT } rc__on_error;
@@ -77,7 +54,7 @@ struct rc__component {
   /* The policy's functions for this component (luaL_ref in eng->L, unreferenced when the
    * component is freed), LUA_NOREF when absent. */
   int update_ref, condition_ref, validate_ref, transform_ref, filter_ref, debounce_ref,
-      on_error_ref, lua_source_ref;
+      on_error_ref;
   rc__on_error on_error;      /* what a source error does when there is no function */
   int *deps;                  /* owned; indices into eng->comps */
   size_t ndeps;
@@ -108,20 +85,22 @@ struct rc__component {
   char **only, **ignore, **static_paths, **secret_paths;
   size_t nonly, nignore, nstatic, nsecret;
   bool static_all, secret_all, force;
-  char *src_key;              /* identity of the source description (policy reload) */
-  int src_desc_ref;           /* the normalized source table (luaL_ref), for sources
-                                 that read their own options (rc__desc_*) */
+  /* The source: its kind (from the registry), its options (the normalized description
+   * without functions, owned), the normalized description itself for kinds that read
+   * functions from it (luaL_ref, or LUA_NOREF), what it watches as shown to people
+   * (path, URL without credentials, key: owned), and the identity that a policy reload
+   * compares to keep a running source (owned). */
+  const rc__source_kind *kind;
+  rc_value_t *src_opts;
+  int src_desc_ref;
+  char *target;
+  char *src_key;
   /* Set for the engine's private components (the policy file's watch): deliveries go
    * here instead of into the pipeline. */
   void (*deliver_hook)(rc__component *c, rc_value_t *v);
   uint64_t debounce_ms, debounce_max_ms;
   uint64_t throttle_ms;       /* throttle `every`; 0 = no throttle */
   uint32_t throttle_burst;    /* throttle `burst` (tokens), at least 1 */
-  /* Source description from the policy (read by the source's create function). */
-  char *src_kind, *src_path, *src_name, *src_prefix, *src_format;
-  bool src_lower;
-  uint64_t src_interval_ms, src_settle_ms, src_missing_grace_ms;
-  rc__parse_limits limits;    /* parser limits: the defaults, or the source's `limits` */
 };
 
 typedef struct rc__sub {
@@ -136,7 +115,7 @@ typedef struct rc__sub {
 
 /* Requests posted from other threads to the loop thread (rc__post). */
 typedef struct rc__request {
-  enum { RC__REQ_STOP, RC__REQ_SETENV } kind;
+  enum { RC__REQ_SETENV } kind;
   char *name, *value;
   struct rc__request *next;
 } rc__request;
@@ -166,8 +145,10 @@ struct rc_engine {
   rc_error ready_err;
 
   uv_async_t wake;               /* other threads -> loop */
-  pthread_mutex_t req_mu;
+  pthread_mutex_t req_mu;        /* guards the three below */
   rc__request *requests;
+  bool accepting;                /* the loop takes requests (wake is open and running) */
+  bool stop_requested;           /* rc_engine_stop from another thread: needs no memory */
   uv_timer_t sched_timer;        /* next debounce deadline or throttle release */
   uv_timer_t wave_timer;         /* runs a wave at the end of this loop turn */
   uv_timer_t retire_timer;       /* frees retired snapshots once no reader races */
@@ -178,9 +159,15 @@ struct rc_engine {
   bool initial;                  /* delivering the initial values: no debounce */
   rc__sched sched;
 
-  rc__filewatch *files;          /* the shared inotify watcher, created on demand */
-  struct rc__net *net;           /* the remote sources' curl multi, created on demand */
-  rc__source *retired_srcs;      /* stopped sources waiting for their done callback */
+  /* Services the sources share (an inotify descriptor, a curl multi), opened on first
+   * use and closed at stop (source_ctx.c). */
+#define RC__MAX_SERVICES 8
+  struct {
+    const rc__service_kind *kind;
+    void *svc;
+  } services[RC__MAX_SERVICES];
+  size_t nservices;
+  struct rc__source_ctx *retired_srcs;/* stopped sources waiting for their done callback */
 
   /* evaluation (evaluate.c) */
   uint64_t stamp;                /* logical clock of evaluations and changes */
@@ -390,11 +377,13 @@ int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);
 /* ---- component.c ---- */
-/* Reads the normalized component at the top of L's stack into a new struct (owned by the
- * caller; free with rc__component_free). NULL with `err` filled for a bad default, NULL
- * with err untouched on OOM. [-0, +0, m] */
-rc__component *rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index,
-                                      rc_error *err);
+/* Reads the normalized component at the top of L's stack into a new struct, stored in
+ * *slot as soon as it exists (the caller owns and frees it, rc__component_free, whether
+ * this returns or raises). 0, RC_EPOLICY with `err` filled (a bad default, an unknown
+ * source kind), or RC_ENOMEM. Memory errors of Lua raise: call it protected.
+ * [-0, +0, m] */
+int rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index, rc__component **slot,
+                           rc_error *err);
 /* Reads an `on_error` field of the table at `idx`. [-0, +0, m] */
 void rc__on_error_from_lua(lua_State *L, int idx, int *ref, rc__on_error *action);
 /* The value component `c` contributes to the root (borrowed; NULL = absent). */
@@ -403,24 +392,27 @@ const rc_value_t *rc__component_value(const rc__component *c);
 void rc__component_free(rc__component *c);
 /* Frees every component (engine free, failed load). */
 void rc__components_free(rc_engine_t *eng);
+/* ---- source_ctx.c: a component's source through the source interface ---- */
+/* Creates c's source from its kind and options (not started). 0 or an RC_E* code with
+ * `err` filled. */
+int rc__source_create(rc__component *c, rc_error *err);
 /* Creates the source of `c` (if needed) and starts it: the initial value is delivered
  * directly into c->value. Returns 0 or an RC_E* code with `err` filled. */
 int rc__source_start(rc__component *c, rc_error *err);
-int rc__source_create(rc__component *c, rc_error *err);
-/* Options of c's normalized source description (the table the loader made), for
- * sources that read their own: a copied string (NULL if absent or not a string; free
- * with rc__free), a number (`dflt` if absent), a boolean. A list of strings or a table
- * of string pairs comes back as a NULL-terminated array of copies ("k", "v", ... for
- * pairs; free with rc__desc_free_list), NULL if absent. Loop thread or before start. */
-char *rc__desc_string(const rc__component *c, const char *key);
-double rc__desc_number(const rc__component *c, const char *key, double dflt);
-bool rc__desc_bool(const rc__component *c, const char *key, bool dflt);
-char **rc__desc_list(const rc__component *c, const char *key);
-void rc__desc_free_list(char **list);
+/* Hands a running source to component `c` (a policy reload keeps it). */
+void rc__source_adopt(rc__source *s, rc__component *c);
+/* Stops `s` (the engine is stopping; it is freed with its component). */
+void rc__source_stop(rc__source *s);
 /* Stops `s` and frees it once its handles are closed; it delivers nothing more. */
 void rc__source_retire(rc_engine_t *eng, rc__source *s);
+/* Frees a source and its context (created, or stopped with its handles closed). */
+void rc__source_free(rc__source *s);
 /* Frees retired sources whose stop never completed (engine free, loop gone). */
 void rc__retired_free_all(rc_engine_t *eng);
+/* Tells every source that wants to know that the process environment changed. */
+void rc__sources_env_changed(rc_engine_t *eng);
+/* Closes the services the sources shared (engine stop, after the sources stopped). */
+void rc__services_close(rc_engine_t *eng);
 /* Pushes a change list as a Lua array of { path, kind, old, new, secret }; with
  * `redact` (the engine whose secrets apply), secret values are redacted. [-0, +1, m] */
 void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n,
@@ -460,22 +452,5 @@ int rc__lua_on_error(rc_engine_t *eng, rc__component *c, int ref, const rc_error
 /* Installs `require` preloaders for the embedded modules on `L`, and the `null` and
  * `array_mt` fields on the reactcfg module once loaded. [-0, +0, m] */
 void rc__lua_preload(lua_State *L);
-
-/* ---- sources (watchers/) ---- */
-rc__source *rc__file_source_new(rc__component *c, rc_error *err);
-rc__source *rc__env_source_new(rc__component *c, rc_error *err);
-rc__source *rc__lua_source_new(rc__component *c, rc_error *err);
-rc__source *rc__http_source_new(rc__component *c, rc_error *err);
-rc__source *rc__consul_source_new(rc__component *c, rc_error *err);
-rc__source *rc__vault_source_new(rc__component *c, rc_error *err);
-rc__source *rc__etcd_source_new(rc__component *c, rc_error *err);
-/* parse(text [, format]) -> value | nil, "format:line:col: message", as a Lua C
- * function (lua_source.c). */
-int rc__lua_parse(lua_State *L);
-void rc__env_rescan_all(rc_engine_t *eng);
-/* Closes the shared inotify watcher; `done` when its handle is closed. */
-void rc__filewatch_close(rc_engine_t *eng);
-/* Closes the remote sources' network context (remote_common.c), if one was made. */
-void rc__net_engine_close(rc_engine_t *eng);
 
 #endif

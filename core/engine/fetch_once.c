@@ -35,7 +35,7 @@ static void pause_source(rc_engine_t *eng, rc__component *c, uint64_t now) {
   c->src = NULL;
   rc__trace(eng, c, "cache_for: answered; source stopped for %llu ms",
             (unsigned long long)c->cache_for_ms);
-  rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, c->src_path, 0, 0, 0,
+  rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, c->target, 0, 0, 0,
            "component '%s': fetched; holding the value for %llu ms (cache_for), source "
            "stopped", c->name, (unsigned long long)c->cache_for_ms);
 }
@@ -43,7 +43,7 @@ static void pause_source(rc_engine_t *eng, rc__component *c, uint64_t now) {
 static void refetch(rc_engine_t *eng, rc__component *c) {
   c->refetch_at = 0;
   if (!c->active || c->src) return; /* inactive: its condition will start it */
-  rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, c->src_path, 0, 0, 0,
+  rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, c->target, 0, 0, 0,
            "component '%s': cache_for of %llu ms is over; fetching again", c->name,
            (unsigned long long)c->cache_for_ms);
   rc_error err = {0};

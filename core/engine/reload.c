@@ -6,6 +6,7 @@
  * of removed or changed components stop) and commit in one wave; otherwise the running
  * policy stays and an error event says why. Loop thread. */
 #include "engine.h"
+#include "registry.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -112,7 +113,7 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *nc = eng->comps[i];
     if (nc->src && nc->src_borrowed) {
-      nc->src->comp = nc;
+      rc__source_adopt(nc->src, nc);
       nc->src_borrowed = false;
       st.kept++;
     } else if (nc->src) {
@@ -161,25 +162,30 @@ static void policy_delivered(rc__component *c, rc_value_t *v) {
   rc__value_unref(v);
 }
 
+/* The policy file's watch: a source of the kind that watches a file (RC__SRC_FILE),
+ * reading it as text, with that kind's defaults for the rest. */
 int rc__policy_watch_start(rc_engine_t *eng, rc_error *err) {
   if (!eng->policy_real || !eng->watch_policy || eng->no_sources) return 0;
+  const rc__source_kind *kind = rc__kind_with(RC__SRC_FILE);
+  if (!kind) return 0;
   rc__component *c = rc__calloc(1, sizeof *c);
   if (!c) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   c->eng = eng;
   c->index = -1;
-  c->name = rc__strdup("(policy)");
-  c->src_kind = rc__strdup("file");
-  c->src_key = rc__strdup("");
-  c->src_path = rc__strdup(eng->policy_real);
-  c->src_format = rc__strdup("text");
-  c->src_settle_ms = 25;
-  c->src_missing_grace_ms = 100;
+  c->kind = kind;
   c->update_ref = c->condition_ref = c->validate_ref = c->transform_ref = LUA_NOREF;
-  c->filter_ref = c->debounce_ref = c->on_error_ref = c->lua_source_ref = LUA_NOREF;
-  rc__parse_limits_default(&c->limits);
+  c->filter_ref = c->debounce_ref = c->on_error_ref = c->src_desc_ref = LUA_NOREF;
   c->deliver_hook = policy_delivered;
   eng->policy_watch = c;
-  if (!c->name || !c->src_kind || !c->src_key || !c->src_path || !c->src_format)
+  c->name = rc__strdup("(policy)");
+  c->src_key = rc__strdup("");
+  c->target = rc__strdup(eng->policy_real);
+  rc__object_builder b;
+  rc__object_begin(&b);
+  rc__object_put(&b, "path", 4, rc__value_string(eng->policy_real, strlen(eng->policy_real)));
+  rc__object_put(&b, "format", 6, rc__value_string("text", 4));
+  c->src_opts = rc__object_end(&b);
+  if (!c->name || !c->src_key || !c->target || !c->src_opts)
     return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   return rc__source_start(c, err);
 }
@@ -195,7 +201,7 @@ void rc__policy_watch_stop(rc_engine_t *eng) {
 void rc__policy_watch_free(rc_engine_t *eng) {
   rc__component *c = eng->policy_watch;
   if (!c) return;
-  if (c->src) c->src->ops->free(c->src);
+  rc__source_free(c->src);
   c->src = NULL;
   rc__component_free(c);
   eng->policy_watch = NULL;

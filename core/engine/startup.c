@@ -80,7 +80,7 @@ int rc__startup(rc_engine_t *eng, rc_error *err) {
     bool silent = waits(c);
     bool bad = c->startup == RC__START_FAIL && c->src && (silent || (c->in_error && !c->value));
     if (silent && !bad)
-      rc__emit(eng, RC_EVENT_SOURCE_ERROR, c->name, c->src_path, 0, 0, RC_EIO,
+      rc__emit(eng, RC_EVENT_SOURCE_ERROR, c->name, c->target, 0, 0, RC_EIO,
                "no first value within %llu ms; starting without it (the source keeps "
                "trying)", (unsigned long long)c->startup_timeout_ms);
     if (bad && used < sizeof failed - 1) {

@@ -16,52 +16,91 @@ typedef struct seg {
   size_t index;
 } seg;
 
+/* Patterns have at most this many segments; change paths may have more (a config nests
+ * up to its parser's depth limit), which then live on the heap. */
 #define MAX_SEGS 64
 
-/* Splits `path` into at most MAX_SEGS segments; `keys` receives the unescaped keys.
- * In a pattern, a bare `*` or `**` segment is a wildcard. Returns the count or -1. */
-static int split(const char *path, bool pattern, seg *out, rc__buf *keys) {
-  size_t pos = 0, offs[MAX_SEGS];
-  int n = 0;
+/* A path split into segments: `v` is `stack` or a heap array; `keys` holds the
+ * unescaped keys the segments point into. */
+typedef struct segs {
+  seg stack[MAX_SEGS];
+  seg *v;
+  int n, cap;
+  rc__buf keys;
+} segs;
+
+static void segs_init(segs *s) {
+  s->v = s->stack;
+  s->n = 0;
+  s->cap = MAX_SEGS;
+  rc__buf_init(&s->keys);
+}
+
+static void segs_free(segs *s) {
+  if (s->v != s->stack) rc__free(s->v);
+  rc__buf_free(&s->keys);
+}
+
+/* Splits `path` into `out` (pattern: at most MAX_SEGS segments, and a bare `*` or `**`
+ * segment is a wildcard). Returns 0, RC_EINVAL (malformed, or a pattern too long) or
+ * RC_ENOMEM. */
+static int split(const char *path, bool pattern, segs *out) {
+  size_t pos = 0;
+  int rc = 0;
   rc__buf scratch;
   rc__buf_init(&scratch);
-  rc__buf_reset(keys);
+  rc__buf_reset(&out->keys);
+  out->n = 0;
   for (;;) {
     size_t start = pos;
     const char *key;
     size_t klen, index;
     int r = rc__path_next(path, &pos, &scratch, &key, &klen, &index);
     if (r <= 0) {
-      rc__buf_free(&scratch);
-      if (r < 0 || keys->oom) return -1;
+      if (r < 0) rc = RC_EINVAL;
+      else if (out->keys.oom || scratch.oom) rc = RC_ENOMEM;
       break;
     }
-    if (n == MAX_SEGS) {
-      rc__buf_free(&scratch);
-      return -1;
+    if (out->n == out->cap) {
+      if (pattern) {
+        rc = RC_EINVAL;
+        break;
+      }
+      int cap = out->cap * 2;
+      seg *v = rc__malloc((size_t)cap * sizeof *v);
+      if (!v) {
+        rc = RC_ENOMEM;
+        break;
+      }
+      memcpy(v, out->v, (size_t)out->n * sizeof *v);
+      if (out->v != out->stack) rc__free(out->v);
+      out->v = v;
+      out->cap = cap;
     }
     const char *raw = path + start + (path[start] == '.');
     size_t rawlen = (size_t)(path + pos - raw);
-    seg *s = &out[n];
+    seg *sg = &out->v[out->n];
     if (pattern && key && rawlen == 1 && raw[0] == '*') {
-      s->kind = SEG_STAR;
+      sg->kind = SEG_STAR;
     } else if (pattern && key && rawlen == 2 && raw[0] == '*' && raw[1] == '*') {
-      s->kind = SEG_DSTAR;
+      sg->kind = SEG_DSTAR;
     } else if (key) {
-      s->kind = SEG_KEY;
-      offs[n] = keys->n;
-      s->klen = klen;
-      rc__buf_add(keys, key, klen);
-      rc__buf_addc(keys, '\0');
+      sg->kind = SEG_KEY;
+      sg->index = out->keys.n; /* the key's offset until the buffer stops moving */
+      sg->klen = klen;
+      rc__buf_add(&out->keys, key, klen);
+      rc__buf_addc(&out->keys, '\0');
     } else {
-      s->kind = SEG_INDEX;
-      s->index = index;
+      sg->kind = SEG_INDEX;
+      sg->index = index;
     }
-    n++;
+    out->n++;
   }
-  for (int i = 0; i < n; i++)
-    if (out[i].kind == SEG_KEY) out[i].key = keys->p + offs[i];
-  return n;
+  rc__buf_free(&scratch);
+  if (rc) return rc;
+  for (int i = 0; i < out->n; i++)
+    if (out->v[i].kind == SEG_KEY) out->v[i].key = out->keys.p + out->v[i].index;
+  return 0;
 }
 
 static bool seg_eq(const seg *p, const seg *c) {
@@ -90,16 +129,18 @@ static bool is_container(const rc_value_t *v) {
   return v && (t == RC_TYPE_OBJECT || t == RC_TYPE_ARRAY);
 }
 
+/* Whether `path` matches `pattern`. Out of memory counts as a match: a subscriber may
+ * then get a change beyond its pattern, but never misses one. */
 static bool match_paths(const char *pattern, const char *path, bool container) {
-  seg ps[MAX_SEGS], cs[MAX_SEGS];
-  rc__buf pk, ck;
-  rc__buf_init(&pk);
-  rc__buf_init(&ck);
-  int np = split(pattern, true, ps, &pk);
-  int nc = split(path, false, cs, &ck);
-  bool ok = np >= 0 && nc >= 0 && match(ps, np, cs, nc, container);
-  rc__buf_free(&pk);
-  rc__buf_free(&ck);
+  segs p, c;
+  segs_init(&p);
+  segs_init(&c);
+  int rp = split(pattern, true, &p);
+  int rcp = rp ? rp : split(path, false, &c);
+  bool ok = rp == RC_ENOMEM || rcp == RC_ENOMEM ||
+            (rp == 0 && rcp == 0 && match(p.v, p.n, c.v, c.n, container));
+  segs_free(&p);
+  segs_free(&c);
   return ok;
 }
 
@@ -122,13 +163,15 @@ int rc_subscribe(rc_engine_t *eng, const char *pattern, rc_change_fn fn, void *u
                  rc_error *err) {
   if (!eng || !pattern || !fn)
     return rc__err(err, RC_EINVAL, NULL, 0, 0, "rc_subscribe: engine, pattern and fn needed");
-  seg ps[MAX_SEGS];
-  rc__buf keys;
-  rc__buf_init(&keys);
-  int np = *pattern ? split(pattern, true, ps, &keys) : 0;
-  rc__buf_free(&keys);
-  if (np < 0)
-    return rc__err(err, RC_EINVAL, NULL, 0, 0, "malformed subscription pattern '%s'", pattern);
+  segs ps;
+  segs_init(&ps);
+  int src = *pattern ? split(pattern, true, &ps) : 0;
+  segs_free(&ps);
+  if (src == RC_ENOMEM) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  if (src)
+    return rc__err(err, RC_EINVAL, NULL, 0, 0,
+                   "malformed subscription pattern '%s' (or more than %d segments)",
+                   pattern, MAX_SEGS);
   rc__sub *s = rc__calloc(1, sizeof *s);
   char *copy = rc__strdup(pattern);
   if (!s || !copy) {
@@ -190,18 +233,25 @@ void rc__notify_subscribers(rc_engine_t *eng, const struct rc_snapshot *snap,
   eng->notifying++;
   pthread_mutex_unlock(&eng->sub_mu);
 
-  rc_change_t *subset = NULL;
+  /* The changes under each pattern; without memory for that list, a subscriber gets its
+   * changes one call each rather than not at all. */
+  rc_change_t *subset = n ? rc__malloc(n * sizeof *subset) : NULL;
   for (rc__sub *s = head; s; s = atomic_load(&s->next)) {
     if (atomic_load(&s->dead)) continue;
     size_t k = 0;
     bool all = strcmp(s->pattern, "**") == 0 || s->pattern[0] == '\0';
-    if (!all) {
-      if (!subset && !(subset = rc__malloc(n * sizeof *subset))) break;
-      for (size_t i = 0; i < n; i++)
-        if (match_change(s->pattern, &changes[i])) subset[k++] = changes[i];
-      if (k == 0) continue;
+    if (all) {
+      s->fn(s->ud, snap, changes, n);
+      continue;
     }
-    s->fn(s->ud, snap, all ? changes : subset, all ? n : k);
+    for (size_t i = 0; i < n; i++) {
+      if (!match_change(s->pattern, &changes[i])) continue;
+      if (subset)
+        subset[k++] = changes[i];
+      else
+        s->fn(s->ud, snap, &changes[i], 1);
+    }
+    if (k) s->fn(s->ud, snap, subset, k);
   }
   rc__free(subset);
 

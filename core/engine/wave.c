@@ -103,12 +103,12 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
   c->delivered = true;
   if (c->stale) {
     c->stale = false;
-    rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, c->src_path, 0, 0, 0,
+    rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, c->target, 0, 0, 0,
              "component '%s': the source answered; the cached value is replaced", c->name);
   }
   if (c->in_error) {
     c->in_error = false;
-    rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->src_path, 0, 0, 0,
+    rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->target, 0, 0, 0,
              "source delivers again");
   }
   if (eng->record_fn) eng->record_fn(eng->record_ud, c, v, NULL);

@@ -6,6 +6,7 @@
 #include "lvalue.h"
 
 #include <lauxlib.h>
+#include <math.h>
 #include <string.h>
 
 
@@ -244,9 +245,14 @@ static int l_start(lua_State *L) {
   return 1;
 }
 
+/* A duration argument: text ("200ms") or seconds, in ms. Negative, NaN, infinite or
+ * absurdly long (over a year) durations are argument errors. [-0, +0, v] */
 double duration_arg(lua_State *L, int idx) {
-  if (lua_type(L, idx) == LUA_TSTRING) return rc__lua_check_duration(L, idx, NULL);
-  return luaL_checknumber(L, idx) * 1000.0;
+  double ms = lua_type(L, idx) == LUA_TSTRING ? rc__lua_check_duration(L, idx, NULL)
+                                              : luaL_checknumber(L, idx) * 1000.0;
+  luaL_argcheck(L, isfinite(ms) && ms >= 0 && ms <= 366.0 * 86400e3, idx,
+                "a duration from 0 to a year expected");
+  return ms;
 }
 
 static void timeout_cb(uv_timer_t *t) { *(bool *)t->data = true; }
@@ -255,10 +261,15 @@ static void timeout_cb(uv_timer_t *t) { *(bool *)t->data = true; }
  * true). Returns whether the predicate was met. [-0, +0, e] */
 bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
   bool expired = false, met = false;
+  /* The deadline is kept apart from libuv's clock: uv_now is the time of the last loop
+   * turn, which may be long ago (the caller did other things), and a timer armed on it
+   * would end at once. */
+  uint64_t deadline = uv_hrtime() + (uint64_t)(ms * 1e6);
   uv_timer_t timer;
   uv_timer_init(&b->loop, &timer);
   timer.data = &expired;
-  uv_timer_start(&timer, timeout_cb, (uint64_t)(ms + 0.5), 0);
+  uv_update_time(&b->loop);
+  uv_timer_start(&timer, timeout_cb, (uint64_t)ceil(ms), 0);
   b->L = L;
   for (;;) {
     if (pred) {
@@ -273,7 +284,13 @@ bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
       lua_pop(L, 1);
       if (met) break;
     }
-    if (expired) break;
+    if (expired) {
+      uint64_t now = uv_hrtime();
+      if (now >= deadline) break;
+      expired = false; /* libuv's millisecond clock ran ahead of ours: wait the rest */
+      uv_update_time(&b->loop);
+      uv_timer_start(&timer, timeout_cb, (deadline - now + 999999) / 1000000, 0);
+    }
     uv_run(&b->loop, UV_RUN_ONCE);
   }
   uv_close((uv_handle_t *)&timer, NULL);

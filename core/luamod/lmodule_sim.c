@@ -54,7 +54,7 @@ void lengine_seed(void *ud, rc_engine_t *eng) {
     rc__component *c = lua_type(L, -2) == LUA_TSTRING
                          ? rc__find_component(eng, lua_tostring(L, -2)) : NULL;
     char msg[256];
-    rc_value_t *v = c ? rc__lua_to_value(L, -1, 64, msg, sizeof msg) : NULL;
+    rc_value_t *v = c ? rc__lua_to_value(L, -1, RC__LUA_MAX_DEPTH, msg, sizeof msg) : NULL;
     if (v) rc__deliver(c, v);
   }
   lua_pop(L, 1);
@@ -99,7 +99,7 @@ static int l_push(lua_State *L) {
   rc_value_t *v = NULL;
   if (!lua_isnoneornil(L, 3)) {
     char msg[256];
-    v = rc__lua_to_value(L, 3, 64, msg, sizeof msg);
+    v = rc__lua_to_value(L, 3, RC__LUA_MAX_DEPTH, msg, sizeof msg);
     if (!v) return luaL_error(L, "push: not a config value: %s", msg);
   }
   b->L = L;
@@ -198,9 +198,7 @@ static int l_components(lua_State *L) {
     lua_createtable(L, 0, 6);
     lua_pushstring(L, c->name);
     lua_setfield(L, -2, "name");
-    const char *what = c->src_path ? c->src_path : c->src_name ? c->src_name
-                     : c->src_prefix ? c->src_prefix : "";
-    lua_pushfstring(L, "%s(%s)", c->src_kind, what);
+    lua_pushfstring(L, "%s(%s)", c->kind->name, c->target ? c->target : "");
     lua_setfield(L, -2, "source");
     lua_pushstring(L, state_of(eng, c));
     lua_setfield(L, -2, "state");
@@ -272,9 +270,9 @@ const luaL_Reg lengine_sim_methods[] = {
 /* rc.diff(a, b) -> array of { path, kind, old, new }: what changed from a to b. */
 static int l_diff_values(lua_State *L) {
   char msg[256];
-  rc_value_t *a = lua_isnoneornil(L, 1) ? NULL : rc__lua_to_value(L, 1, 64, msg, sizeof msg);
+  rc_value_t *a = lua_isnoneornil(L, 1) ? NULL : rc__lua_to_value(L, 1, RC__LUA_MAX_DEPTH, msg, sizeof msg);
   if (!lua_isnoneornil(L, 1) && !a) return luaL_error(L, "diff: first value: %s", msg);
-  rc_value_t *b = lua_isnoneornil(L, 2) ? NULL : rc__lua_to_value(L, 2, 64, msg, sizeof msg);
+  rc_value_t *b = lua_isnoneornil(L, 2) ? NULL : rc__lua_to_value(L, 2, RC__LUA_MAX_DEPTH, msg, sizeof msg);
   if (!lua_isnoneornil(L, 2) && !b) {
     rc__value_unref(a);
     return luaL_error(L, "diff: second value: %s", msg);

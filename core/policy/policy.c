@@ -2,6 +2,7 @@
  * loads a policy file through reactcfg.loader into components, shares the engine's loop
  * with luv, and calls the policy's on_change handler. Every call into Lua is protected. */
 #include "engine.h"
+#include "registry.h"
 #include "lvalue.h"
 
 #include <errno.h>
@@ -187,6 +188,45 @@ static int l_embedded_loader(lua_State *L) {
   return 1;
 }
 
+/* package.preload["reactcfg.kinds"]: the source kinds of the registry, in order, as
+ * { name, flags = { cacheable, waits, retry, file }, defaults = { key = number } }, so
+ * the Lua side reads what C defines once. [-0, +1, m] */
+static int l_kinds(lua_State *L) {
+  lua_newtable(L);                                       /* stack: kinds */
+  for (int i = 0; rc__source_kinds[i]; i++) {
+    const rc__source_kind *k = rc__source_kinds[i];
+    lua_createtable(L, 0, 3);                            /* stack: kinds, kind */
+    lua_pushstring(L, k->name);
+    lua_setfield(L, -2, "name");
+    lua_createtable(L, 0, 4);                            /* stack: kinds, kind, flags */
+    static const struct { unsigned bit; const char *name; } flags[] = {
+      {RC__SRC_CACHEABLE, "cacheable"}, {RC__SRC_WAITS, "waits"},
+      {RC__SRC_RETRY, "retry"}, {RC__SRC_FILE, "file"},
+    };
+    for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {
+      lua_pushboolean(L, (k->flags & flags[f].bit) != 0);
+      lua_setfield(L, -2, flags[f].name);
+    }
+    lua_setfield(L, -2, "flags");
+    lua_newtable(L);                                     /* stack: kinds, kind, defaults */
+    for (const rc__opt_default *d = k->defaults; d && d->key; d++) {
+      if (lua_getfield(L, -1, d->key) == LUA_TNIL) {     /* the first entry wins */
+        lua_pushnumber(L, d->value);
+        lua_Integer n;
+        if (lua_numbertointeger(d->value, &n)) {
+          lua_pop(L, 1);
+          lua_pushinteger(L, n);
+        }
+        lua_setfield(L, -3, d->key);
+      }
+      lua_pop(L, 1);
+    }
+    lua_setfield(L, -2, "defaults");
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 void rc__lua_preload(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* stack: preload */
   for (lua_Integer i = 0; rc__embedded_lua[i].name; i++) {
@@ -194,11 +234,15 @@ void rc__lua_preload(lua_State *L) {
     lua_pushcclosure(L, l_embedded_loader, 1);
     lua_setfield(L, -2, rc__embedded_lua[i].name);
   }
+  lua_pushcfunction(L, l_kinds);
+  lua_setfield(L, -2, "reactcfg.kinds");
   lua_pop(L, 1);
 }
 
-/* [-0, +0, e]: opens the standard libraries, cjson and our preloads. */
+/* Opens the standard libraries, cjson and our preloads, and records the engine (the
+ * light userdata argument) in the registry. [-1, +0, e] */
 static int l_init_state(lua_State *L) {
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ENGINE_KEY);
   luaL_openlibs(L);
   luaL_requiref(L, "cjson", luaopen_cjson, 0);
   lua_pop(L, 1);
@@ -219,13 +263,12 @@ lua_State *rc__lua_new_state(rc_engine_t *eng) {
     return NULL;
   }
   lua_pushcfunction(L, l_init_state);
-  if (rc__lua_pcall(L, 0, 0, NULL) != 0) {
+  lua_pushlightuserdata(L, eng);
+  if (rc__lua_pcall(L, 1, 0, NULL) != 0) {
     lua_close(L);
     rc__free(m);
     return NULL;
   }
-  lua_pushlightuserdata(L, eng);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &ENGINE_KEY);
   return L;
 }
 
@@ -331,7 +374,9 @@ void rc__policy_discard(rc_engine_t *eng, rc__policy *p) {
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
 }
 
-/* Reads the loader's result (table at `spec`) into `p`. [-0, +0, m] */
+/* Reads the loader's result (table at `spec`) into `p`: everything C allocates is in
+ * `p` at once, so that a memory error raised on the way leaves nothing but what
+ * rc__policy_discard frees. Call it protected (l_policy_from_lua). [-0, +0, m] */
 static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy *p,
                            rc_error *err) {
   const char *path = eng->policy_path;
@@ -343,16 +388,14 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, -1, (lua_Integer)i + 1);
     rc_error cerr = {0};
-    rc__component *c = rc__component_from_lua(eng, L, (int)i, &cerr);
+    int rc = rc__component_from_lua(eng, L, (int)i, &p->comps[p->ncomps], &cerr);
+    if (p->comps[p->ncomps]) p->ncomps++;
     lua_pop(L, 1);
-    if (!c) {
-      if (cerr.code) {
-        if (err) *err = cerr;
-        return cerr.code;
-      }
-      return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+    if (rc == RC_EPOLICY) {
+      if (err) *err = cerr;
+      return rc;
     }
-    p->comps[p->ncomps++] = c;
+    if (rc) return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
   }
   lua_pop(L, 1);
   for (size_t i = 0; i < p->ncomps; i++)
@@ -390,12 +433,28 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
   return 0;
 }
 
+/* What the protected reading below works on. */
+typedef struct read_job {
+  rc_engine_t *eng;
+  rc__policy *p;
+  rc_error *err;
+  int rc;
+} read_job;
+
+/* policy_from_lua under lua_pcall: args (job, spec). [-2, +0, m] */
+static int l_policy_from_lua(lua_State *L) {
+  read_job *j = lua_touserdata(L, 1);
+  j->rc = policy_from_lua(j->eng, L, 2, j->p, j->err);
+  return 0;
+}
+
 int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__policy *p,
                        rc_error *err) {
   memset(p, 0, sizeof *p);
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
   lua_State *L = eng->L;
   int top = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   lua_pushcfunction(L, l_run_loader);
   lua_pushlstring(L, text, len);
   lua_pushstring(L, eng->policy_path);
@@ -406,10 +465,19 @@ int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__polic
     lua_settop(L, top);
     return loader_error(&lerr, eng->policy_path, rc, err);
   }
-  rc = policy_from_lua(eng, L, lua_gettop(L), p, err);
+  /* stack: spec. Reading it into C is protected too: a memory error there must not
+   * escape to the host. */
+  read_job j = {eng, p, err, 0};
+  lua_pushcfunction(L, l_policy_from_lua);
+  lua_pushlightuserdata(L, &j);
+  lua_pushvalue(L, -3);                                   /* stack: spec, fn, job, spec */
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    j.rc = rc__err(err, RC_ENOMEM, eng->policy_path, 0, 0,
+                   "out of memory reading the policy");
+  }
   lua_settop(L, top);
-  if (rc) rc__policy_discard(eng, p);
-  return rc;
+  if (j.rc) rc__policy_discard(eng, p);
+  return j.rc;
 }
 
 void rc__policy_install(rc_engine_t *eng, rc__policy *p) {

@@ -84,7 +84,7 @@ static int l_call(lua_State *L) {
     case RC__CALL_VALUE: {
       if (lua_isnil(L, 2)) return 0;
       char msg[256];
-      rc_value_t *v = rc__lua_to_value(L, 2, 64, msg, sizeof msg);
+      rc_value_t *v = rc__lua_to_value(L, 2, RC__LUA_MAX_DEPTH, msg, sizeof msg);
       if (!v) return luaL_error(L, "the result cannot be a config value: %s", msg);
       call->value = v;
       return 0;
@@ -244,7 +244,7 @@ static int l_on_error(lua_State *L) {
     }
   }
   char msg[256];
-  rc_value_t *v = rc__lua_to_value(L, -1, 64, msg, sizeof msg);
+  rc_value_t *v = rc__lua_to_value(L, -1, RC__LUA_MAX_DEPTH, msg, sizeof msg);
   if (!v) return luaL_error(L, "on_error's result cannot be a config value: %s", msg);
   a->value = v;
   a->use_value = true;

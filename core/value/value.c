@@ -447,6 +447,19 @@ long rc__object_find(const rc_value_t *obj, const char *key, size_t klen) {
   return -1;
 }
 
+const rc_value_t *rc__object_get(const rc_value_t *obj, const char *key) {
+  if (!obj || obj->type != RC_TYPE_OBJECT) return NULL;
+  long i = rc__object_find(obj, key, strlen(key));
+  return i >= 0 ? obj->u.members[i].val : NULL;
+}
+
+double rc__object_number(const rc_value_t *obj, const char *key, double dflt) {
+  const rc_value_t *v = rc__object_get(obj, key);
+  if (v && v->type == RC_TYPE_INT) return (double)v->u.i;
+  if (v && v->type == RC_TYPE_FLOAT) return v->u.f;
+  return dflt;
+}
+
 rc_value_t *rc__object_with(const rc_value_t *obj, const char *key, rc_value_t *val) {
   size_t klen = strlen(key);
   rc__object_builder b;

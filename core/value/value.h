@@ -86,6 +86,11 @@ void rc__object_abort(rc__object_builder *b);
 
 /* Object member lookup by key bytes: index into u.members or -1. O(log n). */
 long rc__object_find(const rc_value_t *obj, const char *key, size_t klen);
+/* Member `key` of `obj` (borrowed), NULL when `obj` is not an object or lacks it. */
+const rc_value_t *rc__object_get(const rc_value_t *obj, const char *key);
+/* Member `key` as a number (an integer or a float), `dflt` when absent or not a
+ * number. */
+double rc__object_number(const rc_value_t *obj, const char *key, double dflt);
 
 /* A new object equal to `obj` with `key` set to `val` (moved in; NULL removes the key).
  * Unchanged members are shared by reference. `obj` may be NULL (empty object).

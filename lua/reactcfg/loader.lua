@@ -4,8 +4,10 @@
 -- report "policy.lua:LINE: message".
 
 local rc = require "reactcfg"
+local base = require "reactcfg.source_base"
 local duration = require "reactcfg.duration"
 local sandbox = require "reactcfg.sandbox"
+local sources = require "reactcfg.sources"
 
 local M = {}
 
@@ -45,11 +47,8 @@ local COMPONENT_KEY_LIST = "source, default, format, debounce, throttle, on_miss
 local STARTUP = { wait = true, cached = true, default = true, fail = true }
 local FUNCTION_KEYS = { "update", "condition", "validate", "transform", "filter" }
 local ON_ERROR = { keep = true, default = true }
-local FORMATS = {
-  json = true, dotenv = true, env = true, text = true, yaml = true, yml = true, toml = true,
-}
+local FORMATS = base.FORMATS
 local MISSING = { default = true, keep = true }
-local REMOTE_KINDS = { http = true, consul = true, vault = true, etcd = true }
 
 -- Edit distance between two short strings (insertions, deletions, substitutions).
 local function distance(a, b)
@@ -273,15 +272,14 @@ local function source_key(src)
 end
 
 -- retry = { min = "1s", max = "1m", circuit = { failures = 5, cooldown = "30s" } | false }:
--- how a remote source retries after a failure. The same as the source's own `backoff`
--- and `circuit` options, given beside the component's other timing keys; returns a view
--- of the source with them filled in, for the remote normalizer.
-local function with_retry(src, retry, name, line)
+-- how a source that retries (a remote one) retries after a failure. The same as the
+-- source's own `backoff` and `circuit` options, given beside the component's other timing
+-- keys; returns a view of the source with them filled in, for its normalizer.
+local function with_retry(src, kind, retry, name, line)
   if retry == nil then return src end
-  if not REMOTE_KINDS[src.kind] then
-    fail(line, "component '%s': 'retry' applies to remote sources (rc.http, rc.consul, "
-      .. "rc.vault, rc.etcd); a %s source is read again on its next change", name,
-      tostring(src.kind))
+  if not kind.flags.retry then
+    fail(line, "component '%s': 'retry' applies to remote sources (%s); a %s source is "
+      .. "read again on its next change", name, sources.retry_names(), tostring(src.kind))
   end
   if type(retry) ~= "table" then
     fail(line, "component '%s': 'retry' must be a table { min = \"1s\", max = \"1m\", "
@@ -302,52 +300,42 @@ local function with_retry(src, retry, name, line)
   return setmetatable({ backoff = backoff, circuit = retry.circuit }, { __index = src })
 end
 
+-- The helpers a kind's normalizer gets (reactcfg.sources.<kind>.normalize(src, out, h)).
+local function helpers(kind, name, line, basedir, lines)
+  local h = { basedir = basedir, name = name, line = line }
+  -- "component 'x': http: message" at the source's line.
+  function h.fail(fmt, ...)
+    fail(line, "component '%s': %s: " .. fmt, name, kind.name, ...)
+  end
+  -- "component 'x': message", at the source's line or at `at`.
+  function h.component_fail(fmt, ...) fail(line, "component '%s': " .. fmt, name, ...) end
+  function h.component_fail_at(at, fmt, ...) fail(at, "component '%s': " .. fmt, name, ...) end
+  function h.duration(v, what) return check_duration(v, what, line) end
+  function h.limits(v, at)
+    return normalize_limits(v, ("component '%s'"):format(name), at or line)
+  end
+  function h.locate(key) return locate(lines, key, line) end
+  -- The kind's default for a numeric option (defined once, in C).
+  function h.default(key)
+    local v = kind.defaults[key]
+    if v == nil then error(("%s: no default for '%s'"):format(kind.name, key), 2) end
+    return v
+  end
+  return h
+end
+
 local function normalize_source(src, name, line, basedir, lines, retry, retry_line)
   if not rc.is_source(src) then
     fail(line, "component '%s': 'source' must be a source such as rc.file \"app.json\" "
       .. "or rc.env \"NAME\", got %s", name, type(src))
   end
-  local out = { kind = src.kind }
-  if src.kind == "file" then
-    local path = src.path
-    if path:sub(1, 1) ~= "/" then path = basedir .. "/" .. path end
-    out.path = path
-    out.settle_ms = src.settle and check_duration(src.settle, "settle", line) or 25
-    out.missing_grace_ms = src.missing_grace
-      and check_duration(src.missing_grace, "missing_grace", line) or 100
-    out.poll_ms = src.poll and check_duration(src.poll, "poll", line) or 1000
-    if out.poll_ms < 10 then fail(line, "component '%s': poll must be at least 10ms", name) end
-    out.format = src.format
-    out.limits = normalize_limits(src.limits, ("component '%s'"):format(name),
-      locate(lines, "limits", line))
-    if out.format ~= nil and not FORMATS[out.format] then
-      fail(locate(lines, "format", line), "component '%s': unknown format '%s' "
-        .. "(expected json, yaml, toml, dotenv, text)", name, tostring(out.format))
-    end
-  elseif src.kind == "env" then
-    out.name, out.prefix = src.name, src.prefix
-    out.lower = src.lower ~= false
-    out.interval_ms = src.interval and check_duration(src.interval, "interval", line) or 1000
-    if out.interval_ms < 1 then
-      fail(line, "component '%s': env interval must be at least 1ms", name)
-    end
-  elseif src.kind == "lua" then
-    out.fn = src.fn
-  elseif REMOTE_KINDS[src.kind] then
-    -- Remote sources check and normalize their own options (reactcfg.remote).
-    local remote = require "reactcfg.remote"
-    remote.normalize(with_retry(src, retry, name, retry_line), out, {
-      fail = function(fmt, ...)
-        fail(line, "component '%s': %s: " .. fmt, name, src.kind, ...)
-      end,
-      duration = function(v, what) return check_duration(v, what, line) end,
-      limits = function(v) return normalize_limits(v, ("component '%s'"):format(name), line) end,
-      basedir = basedir,
-    })
-  else
+  local kind = sources.kinds[src.kind]
+  if not kind then
     fail(line, "component '%s': unknown source kind '%s'", name, tostring(src.kind))
   end
-  if not REMOTE_KINDS[src.kind] then with_retry(src, retry, name, retry_line) end
+  local out = { kind = src.kind }
+  kind.normalize(with_retry(src, kind, retry, name, retry_line), out,
+    helpers(kind, name, line, basedir, lines))
   out.key = source_key(out)
   return out
 end

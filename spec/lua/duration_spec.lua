@@ -1,3 +1,4 @@
+require "reactcfg" -- the embedded modules (reactcfg.duration) come with the C module
 local duration = require "reactcfg.duration"
 
 describe("durations", function()

@@ -211,13 +211,12 @@ describe("rc.vault", function()
   it("needs a path, and defaults the token to VAULT_TOKEN", function()
     local rc = require "reactcfg"
     assert.has_error(function() rc.vault { pth = "x" } end)
-    local remote = require "reactcfg.remote"
-    local out = { kind = "vault" }
-    remote.normalize(rc.vault { path = "app/db" }, out, {
-      fail = function(fmt, ...) error(fmt:format(...)) end,
-      duration = function(v) return rc.duration(v) end,
-      limits = function(v) return v end, basedir = "/tmp",
-    })
+    local loader = require "reactcfg.loader"
+    local p = loader.load([[
+local rc = require "reactcfg"
+return rc.policy { components = { db = { source = rc.vault { path = "app/db" } } } }
+]], "policy.lua", "/tmp")
+    local out = p.components[1].source
     assert.equal("VAULT_TOKEN", out.token_env)
     assert.equal("secret", out.mount)
     assert.equal(30000, out.interval_ms)

@@ -8,6 +8,10 @@
 #include "value.h"
 #include <lua.h>
 
+/* How deep a Lua value may nest when it becomes a config value (tables from a policy,
+ * a default, emit, push): deeper is refused, which also catches cycles. */
+#define RC__LUA_MAX_DEPTH 64
+
 /* Pushes `v` (NULL pushes nil) as a plain Lua value; containers become fresh tables.
  * [-0, +1, m] */
 void rc__lua_push_value(lua_State *L, const rc_value_t *v);
@@ -26,6 +30,11 @@ void rc__lua_push_null(lua_State *L);
 /* Pushes the shared `reactcfg.array` metatable (created on first use in the registry).
  * [-0, +1, m] */
 void rc__lua_push_array_mt(lua_State *L);
+
+/* parse(text [, format]) -> value | nil, "format:line:col: message": the parsers from
+ * Lua (a Lua source's ctx.parse, the Lua module's rc.parse), as a lua_CFunction; an
+ * unknown format raises. (lparse.c) [-0, +1|2, v] */
+int rc__lua_parse(lua_State *L);
 
 /* Pushes field `field` of the module `module`, loaded with the global `require`.
  * [-0, +1, e] (policy.c) */

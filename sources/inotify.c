@@ -1,0 +1,200 @@
+/* inotify.c: the engine's shared inotify descriptor (see inotify.h). Listeners are kept
+ * in an array walked by index; one removed during a dispatch is only marked, and the
+ * array is compacted once no dispatch runs, so a listener that stops another (a policy
+ * reload retiring sources from inside an event) never makes a third miss the event. */
+#include "inotify.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WATCH_MASK                                                                 \
+  (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY | \
+   IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+typedef struct dirwatch {
+  int wd;
+  int users;
+} dirwatch;
+
+struct rc__inotify {
+  rc__host *host;
+  int fd;
+  uv_poll_t poll;
+  dirwatch *dirs;
+  size_t ndirs, dcap;
+  rc__inotify_listener **listeners;  /* NULL entries: removed during a dispatch */
+  size_t n, cap;
+  int dispatching;                   /* depth of dispatches running */
+  bool holes;                        /* NULL entries to compact */
+};
+
+/* ---- listeners ---- */
+
+int rc__inotify_listen(rc__inotify *in, rc__inotify_listener *l) {
+  for (size_t i = 0; i < in->n; i++)
+    if (in->listeners[i] == l) return 0;
+  if (in->n == in->cap) {
+    size_t cap = in->cap ? in->cap * 2 : 8;
+    rc__inotify_listener **v = rc__realloc(in->listeners, cap * sizeof *v);
+    if (!v) return RC_ENOMEM;
+    in->listeners = v;
+    in->cap = cap;
+  }
+  in->listeners[in->n++] = l;
+  return 0;
+}
+
+static void compact(rc__inotify *in) {
+  size_t k = 0;
+  for (size_t i = 0; i < in->n; i++)
+    if (in->listeners[i]) in->listeners[k++] = in->listeners[i];
+  in->n = k;
+  in->holes = false;
+}
+
+void rc__inotify_unlisten(rc__inotify *in, rc__inotify_listener *l) {
+  for (size_t i = 0; i < in->n; i++) {
+    if (in->listeners[i] != l) continue;
+    in->listeners[i] = NULL;
+    in->holes = true;
+    break;
+  }
+  if (!in->dispatching) compact(in);
+}
+
+/* ---- directory watches ---- */
+
+int rc__inotify_watch(rc__inotify *in, const char *dir, int *out) {
+  int wd = inotify_add_watch(in->fd, dir, WATCH_MASK);
+  if (wd < 0) return errno;
+  *out = wd;
+  for (size_t i = 0; i < in->ndirs; i++) {
+    if (in->dirs[i].wd == wd) {
+      in->dirs[i].users++;
+      return 0;
+    }
+  }
+  if (in->ndirs == in->dcap) {
+    size_t cap = in->dcap ? in->dcap * 2 : 8;
+    dirwatch *d = rc__realloc(in->dirs, cap * sizeof *d);
+    if (!d) {
+      inotify_rm_watch(in->fd, wd);
+      return ENOMEM;
+    }
+    in->dirs = d;
+    in->dcap = cap;
+  }
+  in->dirs[in->ndirs++] = (dirwatch){wd, 1};
+  return 0;
+}
+
+void rc__inotify_unwatch(rc__inotify *in, int wd) {
+  if (wd < 0) return;
+  for (size_t i = 0; i < in->ndirs; i++) {
+    if (in->dirs[i].wd == wd) {
+      if (--in->dirs[i].users == 0) {
+        inotify_rm_watch(in->fd, wd);
+        in->dirs[i] = in->dirs[--in->ndirs];
+      }
+      return;
+    }
+  }
+}
+
+/* The kernel removed watch `wd` (its directory was deleted, moved away or unmounted). */
+static void watch_gone(rc__inotify *in, int wd) {
+  for (size_t i = 0; i < in->ndirs; i++) {
+    if (in->dirs[i].wd == wd) {
+      in->dirs[i] = in->dirs[--in->ndirs];
+      return;
+    }
+  }
+}
+
+/* ---- dispatch ---- */
+
+/* Offers `ev` to every listener present when the dispatch began. */
+static void dispatch(rc__inotify *in, const struct inotify_event *ev) {
+  in->dispatching++;
+  size_t n = in->n;
+  for (size_t i = 0; i < n; i++) {
+    rc__inotify_listener *l = in->listeners[i];
+    if (l) l->on_event(l, ev);
+  }
+  if (--in->dispatching == 0 && in->holes) compact(in);
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events) {
+  rc__inotify *in = p->data;
+  RC__UNUSED(events);
+  if (status < 0) return;
+  char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+  for (;;) {
+    ssize_t n = read(in->fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (char *q = buf; q < buf + n;) {
+      const struct inotify_event *ev = (const struct inotify_event *)q;
+      q += sizeof *ev + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        dispatch(in, NULL);
+        continue;
+      }
+      if (ev->mask & IN_IGNORED) watch_gone(in, ev->wd);
+      dispatch(in, ev);
+    }
+  }
+}
+
+/* ---- the service ---- */
+
+static void closed(uv_handle_t *h) {
+  rc__inotify *in = h->data;
+  rc__host *host = in->host;
+  close(in->fd);
+  rc__free(in->dirs);
+  rc__free(in->listeners);
+  rc__free(in);
+  rc__host_handle_closed(host);
+}
+
+static void *open_service(rc__host *host, rc_error *err) {
+  rc__inotify *in = rc__calloc(1, sizeof *in);
+  if (!in) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  in->host = host;
+  in->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (in->fd < 0) {
+    rc__err(err, errno == ENOMEM ? RC_ENOMEM : RC_ESYS, NULL, 0, 0,
+            "inotify_init1: %s (see fs.inotify.max_user_instances)", strerror(errno));
+    rc__free(in);
+    return NULL;
+  }
+  int rc = uv_poll_init(rc__host_loop(host), &in->poll, in->fd);
+  if (rc) {
+    rc__err(err, RC_ESYS, NULL, 0, 0, "uv_poll on inotify: %s", uv_strerror(rc));
+    close(in->fd);
+    rc__free(in);
+    return NULL;
+  }
+  in->poll.data = in;
+  rc__host_handle_opened(host);
+  rc = uv_poll_start(&in->poll, UV_READABLE, poll_cb);
+  if (rc) {
+    /* The handle is in the loop now: it leaves through uv_close, like at stop. */
+    rc__err(err, RC_ESYS, NULL, 0, 0, "uv_poll on inotify: %s", uv_strerror(rc));
+    uv_close((uv_handle_t *)&in->poll, closed);
+    return NULL;
+  }
+  return in;
+}
+
+static void close_service(void *svc, rc__host *host) {
+  RC__UNUSED(host);
+  rc__inotify *in = svc;
+  uv_close((uv_handle_t *)&in->poll, closed);
+}
+
+const rc__service_kind rc__inotify_service = {"inotify", open_service, close_service};
