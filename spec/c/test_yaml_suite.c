@@ -285,11 +285,11 @@ static int run_file(const char *dir, const char *file) {
     size_t n = rc_value_len(cases);
     if (rc_value_type(cases) != RC_TYPE_ARRAY || n == 0) failure(id, "has no cases");
     for (size_t k = 0; k < n; k++) {
-      char name[80];
+      char name[96];
       if (n == 1)
         snprintf(name, sizeof name, "%s", id);
       else
-        snprintf(name, sizeof name, "%s/%02zu", id, k);
+        snprintf(name, sizeof name, "%s/%02u", id, (unsigned)(k % 100));
       run_case(name, rc_value_at(cases, k));
       ncases++;
     }
