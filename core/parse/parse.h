@@ -35,8 +35,8 @@ rc__format rc__format_from_path(const char *path);
 const char *rc__format_name(rc__format f);
 
 /* 1-based line and column of byte `off` of `s`; columns count characters (UTF-8 lead
- * bytes). For error positions in every parser but YAML (libyaml counts line breaks its
- * own way). */
+ * bytes). For error positions in every parser but YAML (which also counts a lone CR as a
+ * line break, as libfyaml does). */
 void rc__text_position(const char *s, size_t off, int *line, int *col);
 
 /* Parses `len` bytes (see RC__PARSE_PADDING; `cap` is the allocated size so a parser may

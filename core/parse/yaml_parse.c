@@ -1,11 +1,16 @@
-/* yaml_parse.c: YAML bytes -> value tree, built from libyaml's parse events, with errors
- * that carry file, line, column and a sentence, within the limits of rc__parse_limits.
+/* yaml_parse.c: YAML 1.2 bytes -> value tree, built from libfyaml's parse events, with
+ * errors that carry file, line, column and a sentence, within the limits of
+ * rc__parse_limits.
  *
  * The rules, in the order a reader meets them:
+ * - YAML 1.2, as libfyaml reads it (it is built against the YAML test suite). A
+ *   `%YAML 1.1` directive is accepted (libfyaml then reads 1.1 syntax) but the schema
+ *   stays the 1.2 core schema below; `%YAML 1.3` (libfyaml's experimental mode) and any
+ *   other version are errors.
  * - Exactly one document. A stream with no document (empty, or only comments) is null;
  *   a second document is an error naming its line. A configuration file is one value,
  *   and quietly using the first document would hide whatever was edited in the others.
- * - UTF-8 only. The whole input is checked before libyaml sees it (exact positions,
+ * - UTF-8 only. The whole input is checked before libfyaml sees it (exact positions,
  *   YAML's printable-character rule); a UTF-16 or UTF-32 byte order mark is rejected
  *   with a message that says so. A UTF-8 byte order mark is skipped.
  * - Plain scalars follow the YAML 1.2 core schema: null (`null`, `Null`, `NULL`, `~`,
@@ -21,26 +26,39 @@
  *   mapping or a sequence of mappings: keys written in the mapping win over merged
  *   ones, earlier mappings of the sequence over later ones; merged keys sit where the
  *   `<<` was written; the merge is one level deep, as the merge-key spec says.
- * - Mapping keys are scalars (a sequence or mapping as a key is an error); a scalar
- *   that is not a string becomes its text as written (`1: a` has the key "1", `0x1F: b`
- *   the key "0x1F"). A key written twice, `<<` included, is an error.
+ * - Mapping keys are scalars (a sequence or mapping as a key, YAML's "complex keys", is
+ *   an error); a scalar that is not a string becomes its text as written (`1: a` has the
+ *   key "1", `0x1F: b` the key "0x1F"). A key written twice, `<<` included, is an error.
+ *   An implicit key (no `?`) longer than 1024 characters is an error, as the spec says
+ *   (libfyaml does not check it).
  * - Limits: input bytes, nesting depth, scalar bytes, and nodes. Nodes are counted as if
  *   every alias were expanded (an alias counts its target's nodes; the depth of its
  *   target counts where it is used), so a "billion laughs" document, cheap in memory
- *   here, is still stopped before anyone walks or prints it.
- * libyaml allocates with malloc, outside rc_set_allocator; like yajl in json_parse.cpp
- * it is a library we call, and every failure it reports is turned into an error. */
+ *   here, is still stopped before anyone walks or prints it. Each limit is checked as
+ *   its event arrives: libfyaml's event parser is iterative (no recursion, whatever the
+ *   nesting) and never expands aliases, so nothing runs past a limit.
+ * - Errors: libfyaml's diagnostics are collected, never printed. Its common complaints are
+ *   rephrased as what was expected and what was found, naming the open collection from
+ *   our own stack of frames; the rest keep libfyaml's text.
+ * libfyaml 0.7 has no allocator hook: its parser, tokens and diagnostics come from malloc,
+ * outside rc_set_allocator (like yajl in json_parse.cpp, a library we call); everything
+ * this file allocates goes through rc__malloc. */
 #include "yaml_parse.h"
 
+#include <libfyaml.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 /* ==== parser state ==== */
+
+/* A place in the input: 1-based line and column (columns count characters). */
+typedef struct ymark {
+  int line, col;
+} ymark;
 
 /* A key of a mapping being built: its bytes in yp.keys and where it was written. */
 typedef struct keyrec {
@@ -54,10 +72,11 @@ enum { WANT_KEY, WANT_VALUE, WANT_MERGE };
 /* An open sequence or mapping. */
 typedef struct frame {
   bool map;
+  bool flow;             /* written [ ] or { } */
   uint8_t want;          /* maps: what the next node is */
   rc__array_builder ab;
   rc__object_builder ob;
-  yaml_mark_t start;
+  ymark start;
   long anchor;           /* index in yp.an of its anchor, or -1 */
   size_t nodes0;         /* yp.nodes before this node counted itself */
   uint32_t height;       /* container levels in this subtree so far, itself included */
@@ -78,14 +97,25 @@ typedef struct anchor {
   size_t tlen;
 } anchor;
 
+/* What libfyaml printed instead of collecting (a few complaints bypass collection). */
+typedef struct diag_out {
+  char text[200];
+  bool have;
+} diag_out;
+
 typedef struct yp {
   const char *s;         /* the input, after a UTF-8 byte order mark */
   size_t n;
   const char *file;
   const rc__parse_limits *lim;
   rc_error *err;
-  yaml_parser_t parser;
-  yaml_mark_t mark;      /* start of the event being handled (for OOM messages) */
+  struct fy_parser *parser;
+  struct fy_diag *diag;
+  rc__buf text;          /* the text of the single-quoted scalar being handled */
+  diag_out out;
+  ymark mark;            /* start of the event being handled (for OOM messages) */
+  ymark last;            /* where the previous event ended: for events without a mark */
+  size_t last_pos;       /* ... as a byte offset */
   frame *fr;
   size_t nfr, capfr;
   keyrec *kr;
@@ -97,27 +127,23 @@ typedef struct yp {
   size_t nslots, nused;
   size_t nodes;          /* nodes so far, aliases expanded */
   int docs;
+  bool doc_pending;      /* a second document began without '---': report at its node */
   bool have_root;
   rc_value_t *root;
 } yp;
 
 /* ==== positions and errors ==== */
 
-/* Is s[i] the start of a line break as libyaml counts them (LF, CR, CRLF, and the YAML
- * 1.1 breaks NEL, LS, PS)? Returns its length in bytes, or 0. */
-static size_t line_break(const char *str, size_t n, size_t i) {
-  const unsigned char *s = (const unsigned char *)str;
+/* Is s[i] the start of a line break in YAML 1.2 (LF, CR, CRLF; NEL, LS and PS are not
+ * breaks in 1.2, and libfyaml does not count them)? Returns its length in bytes, or 0. */
+static size_t line_break(const char *s, size_t n, size_t i) {
   if (s[i] == '\n') return 1;
   if (s[i] == '\r') return i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
-  if (s[i] == 0xC2 && i + 1 < n && s[i + 1] == 0x85) return 2;
-  if (s[i] == 0xE2 && i + 2 < n && s[i + 1] == 0x80 &&
-      (s[i + 2] == 0xA8 || s[i + 2] == 0xA9))
-    return 3;
   return 0;
 }
 
-/* 1-based line and column of byte `off`, counted as libyaml counts its marks (columns
- * in characters), so positions we compute and positions libyaml reports agree. */
+/* 1-based line and column of byte `off`, counted as libfyaml counts its marks (columns
+ * in characters, a tab is one), so positions we compute and positions it reports agree. */
 static void position(const char *s, size_t n, size_t off, int *line, int *col) {
   long l = 1, c = 1;
   for (size_t i = 0; i < off && i < n;) {
@@ -135,22 +161,38 @@ static void position(const char *s, size_t n, size_t off, int *line, int *col) {
   *col = c > INT32_MAX ? INT32_MAX : (int)c;
 }
 
-/* Byte offset of a libyaml mark: its `index` counts characters. */
-static size_t mark_offset(const yp *p, const yaml_mark_t *m) {
+/* The byte offset of 1-based `line` and `col` (the inverse of position()); n when the
+ * place is at or past the end. */
+static size_t offset_of(const char *s, size_t n, int line, int col) {
   size_t i = 0;
-  for (size_t chars = 0; i < p->n && chars < m->index; chars++) {
+  for (int l = 1; l < line && i < n;) {
+    size_t b = line_break(s, n, i);
+    if (b) {
+      l++;
+      i += b;
+    } else {
+      i++;
+    }
+  }
+  for (int c = 1; c < col && i < n && !line_break(s, n, i); c++) {
     i++;
-    while (i < p->n && ((unsigned char)p->s[i] & 0xC0) == 0x80) i++;
+    while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80) i++;
   }
   return i;
 }
 
-/* libyaml's marks count from 0; ours from 1. */
-static int mline(const yaml_mark_t *m) {
-  return m->line >= INT32_MAX ? INT32_MAX : (int)m->line + 1;
+/* The end of the input as a place: after its last character. */
+static ymark end_mark(const yp *p) {
+  ymark m;
+  position(p->s, p->n, p->n, &m.line, &m.col);
+  return m;
 }
-static int mcol(const yaml_mark_t *m) {
-  return m->column >= INT32_MAX ? INT32_MAX : (int)m->column + 1;
+
+/* libfyaml's marks count from 0; ours from 1. */
+static ymark from_fy(const struct fy_mark *fm) {
+  ymark m = {fm->line >= INT32_MAX ? INT32_MAX : fm->line + 1,
+             fm->column >= INT32_MAX ? INT32_MAX : fm->column + 1};
+  return m;
 }
 
 static int fail(yp *p, int code, int line, int col, const char *fmt, ...)
@@ -163,7 +205,7 @@ static int fail(yp *p, int code, int line, int col, const char *fmt, ...) {
   return code;
 }
 
-#define FAIL_AT(p, code, mark, ...) fail(p, code, mline(mark), mcol(mark), __VA_ARGS__)
+#define FAIL_AT(p, code, m, ...) fail(p, code, (m)->line, (m)->col, __VA_ARGS__)
 
 /* Out of memory, placed at the event being handled. */
 static int oom(yp *p) {
@@ -223,84 +265,227 @@ static const char *show_tag(const char *tag, char out[80]) {
   return out;
 }
 
-/* Turns libyaml's complaint into our error. Its problem texts are kept where they read
- * well; the common ones are rephrased as what was expected and what was found, and the
- * construct being parsed is named with the line where it started. */
-static int libyaml_error(yp *p) {
-  const yaml_parser_t *ps = &p->parser;
-  if (ps->error == YAML_MEMORY_ERROR) return oom(p);
-  if (ps->error == YAML_READER_ERROR) {
-    /* Rare: the input was validated before parsing. The offset counts bytes. */
-    int line, col;
-    position(p->s, p->n, ps->problem_offset, &line, &col);
-    return fail(p, RC_EPARSE, line, col, "%s",
-                ps->problem ? ps->problem : "unreadable input");
+static frame *top(yp *p) { return p->nfr ? &p->fr[p->nfr - 1] : NULL; }
+
+/* The innermost open flow collection, or NULL. */
+static const frame *innermost_flow(const yp *p) {
+  for (size_t k = p->nfr; k > 0; k--)
+    if (p->fr[k - 1].flow) return &p->fr[k - 1];
+  return NULL;
+}
+
+static bool starts(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Where a `%YAML` directive is written (libfyaml reports a bad version without a place):
+ * the first line that starts with it, else the start of the file. */
+static ymark directive_mark(const yp *p) {
+  for (size_t i = 0; i + 5 <= p->n; i++) {
+    if ((i == 0 || line_break(p->s, p->n, i - 1)) && !memcmp(p->s + i, "%YAML", 5)) {
+      ymark m;
+      position(p->s, p->n, i, &m.line, &m.col);
+      return m;
+    }
   }
-  const char *prob = ps->problem ? ps->problem : "malformed YAML";
-  const char *ctx = ps->context;
-  const yaml_mark_t *pm = &ps->problem_mark, *cm = &ps->context_mark;
-  int cl = mline(cm), cc = mcol(cm);
-  size_t off = mark_offset(p, pm);
+  return (ymark){1, 1};
+}
+
+/* Keeps the first complaint libfyaml prints instead of collecting it, without the
+ * "[ERR]: " it puts in front and the line break at the end. */
+static void diag_output(struct fy_diag *diag, void *user, const char *buf, size_t len) {
+  (void)diag;
+  diag_out *o = user;
+  if (o->have) return;
+  const char *tag = memchr(buf, ']', len < 16 ? len : 16);
+  if (buf[0] == '[' && tag && (size_t)(tag - buf) + 2 <= len && tag[1] == ':') {
+    len -= (size_t)(tag - buf) + 2;
+    buf = tag + 2;
+  }
+  while (len && (buf[0] == ' ')) buf++, len--;
+  while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' ')) len--;
+  snprintf(o->text, sizeof o->text, "%.*s", (int)len, buf);
+  o->have = true;
+}
+
+/* libfyaml's text, with its misspellings corrected. */
+static void clean_message(const char *msg, char *out, size_t cap) {
+  static const char *const fixes[][2] = {{"indendation", "indentation"},
+                                         {"seperator", "separator"},
+                                         {"unsupport ", "unsupported "},
+                                         {"expresion", "expression"}};
+  size_t k = 0;
+  while (*msg && k + 1 < cap) {
+    bool fixed = false;
+    for (size_t f = 0; f < sizeof fixes / sizeof fixes[0] && !fixed; f++) {
+      size_t fl = strlen(fixes[f][0]), tl = strlen(fixes[f][1]);
+      if (!strncmp(msg, fixes[f][0], fl) && k + tl + 1 < cap) {
+        memcpy(out + k, fixes[f][1], tl);
+        k += tl;
+        msg += fl;
+        fixed = true;
+      }
+    }
+    if (!fixed) out[k++] = *msg++;
+  }
+  out[k] = '\0';
+}
+
+/* Turns libfyaml's complaint into our error. The common ones are rephrased as what was
+ * expected and what was found, naming the open collection (from our frames) with the line
+ * where it started; the rest keep libfyaml's text, with the collection as context. */
+static int libfyaml_error(yp *p) {
+  const char *msg = NULL;
+  int line = 0, col = 0;
+  void *it = NULL;
+  struct fy_diag_error *de;
+  while ((de = fy_diag_errors_iterate(p->diag, &it)) != NULL) {
+    if (de->type >= FYET_ERROR && de->msg) {
+      msg = de->msg;
+      line = de->line;
+      col = de->column;
+      break;
+    }
+  }
+  if (!msg && p->out.have) msg = p->out.text;
+  if (!msg) msg = "malformed YAML";
+  if (strstr(msg, "malloc() failed") || strstr(msg, "realloc() failed") ||
+      strstr(msg, "strdup() failed"))
+    return oom(p);
+  /* The place: libfyaml's, but at the end of the input it reports a line after the last
+   * one when the file does not end with a line break; a person looks after the last
+   * character. Without a place, where we are. */
+  size_t off;
+  if (line > 0 && col > 0) {
+    off = offset_of(p->s, p->n, line, col);
+  } else {
+    ymark m = starts(msg, "unsupport") ? directive_mark(p) : p->last;
+    line = m.line;
+    col = m.col;
+    off = offset_of(p->s, p->n, line, col);
+  }
+  if (off >= p->n) {
+    ymark e = end_mark(p);
+    line = e.line;
+    col = e.col;
+  }
   char fbuf[32];
   const char *found = show_found(p, off, fbuf);
-  /* libyaml places the end of the stream on a line after the last one when the file does
-   * not end with a line break; a person looks for it after the last character. */
-  int line = mline(pm), col = mcol(pm);
-  if (off >= p->n) position(p->s, p->n, p->n, &line, &col);
+  const frame *f = top(p);
+  const frame *root = p->nfr ? &p->fr[0] : NULL;
+  const frame *fl = innermost_flow(p);
+  /* the document is complete, or this is left of where its top-level block collection
+   * started: a second top-level value */
+  bool outdented = off < p->n && ((p->have_root && !p->nfr) ||
+                                  (root && !root->flow && !fl && col < root->start.col));
 #define AT(...) fail(p, RC_EPARSE, line, col, __VA_ARGS__)
-  if (!strcmp(prob, "did not find expected key") && ctx && strstr(ctx, "block mapping"))
-    return AT("expected a key aligned with the mapping that started at line %d, "
-              "column %d, found %s (check the indentation)", cl, cc, found);
-  if (strcmp(prob, "did not find expected '-' indicator") == 0)
-    return AT("expected '-' for the next item of the sequence that started at line %d, "
-              "column %d, found %s (check the indentation)", cl, cc, found);
-  if (strcmp(prob, "did not find expected ',' or ']'") == 0)
-    return AT("expected ',' or ']' in the flow sequence that started at line %d, "
-              "column %d, found %s", cl, cc, found);
-  if (strcmp(prob, "did not find expected ',' or '}'") == 0)
-    return AT("expected ',' or '}' in the flow mapping that started at line %d, "
-              "column %d, found %s", cl, cc, found);
-  if (strcmp(prob, "did not find expected node content") == 0)
-    return AT("expected a value, found %s", found);
-  if (strcmp(prob, "did not find expected <document start>") == 0)
-    return AT("expected the end of the document, found %s (a YAML file holds one "
-              "top-level value; check the indentation)", found);
-  if (strcmp(prob, "mapping values are not allowed in this context") == 0) {
-    /* libyaml also says this when an implicit key is over YAML's 1024 characters */
-    size_t ls = off;
-    while (ls > 0 && !line_break(p->s, p->n, ls - 1)) ls--;
-    size_t chars = 0;
-    for (size_t k = ls; k < off; k++) chars += ((unsigned char)p->s[k] & 0xC0) != 0x80;
-    if (chars > 1024)
-      return AT("a key longer than 1024 characters must be written as an explicit key "
-                "('? key' on one line, ': value' on the next)");
-    return AT("mapping values are not allowed here (quote a value that contains ': ', "
-              "or check the indentation)");
+#define END_DOC()                                                                      \
+  AT("expected the end of the document, found %s (a YAML file holds one top-level "   \
+     "value; check the indentation)", found)
+#define MAP_VALUES()                                                                   \
+  AT("mapping values are not allowed here (quote a value that contains ': ', or check " \
+     "the indentation)")
+  if (!strcmp(msg, "invalid nested block mapping on the same line") ||
+      starts(msg, "invalid multiline ") ||
+      !strcmp(msg, "invalid mapping key (not allowed in this context)"))
+    return MAP_VALUES();
+  if (outdented) return END_DOC();
+  if (!strcmp(msg, "invalid mapping in plain multiline")) return MAP_VALUES();
+  if (!strcmp(msg, "invalid indentation in mapping") ||
+      !strcmp(msg, "did not find expected key") ||
+      starts(msg, "wrong indendation in sequence while in mapping")) {
+    if (f && f->map && !f->flow)
+      return AT("expected a key aligned with the mapping that started at line %d, column "
+                "%d, found %s (check the indentation)", f->start.line, f->start.col, found);
   }
-  if (strcmp(prob, "block sequence entries are not allowed in this context") == 0)
-    return AT("a '-' sequence cannot start here (start it on a new line, or quote the "
-              "value)");
-  if (strcmp(prob, "found character that cannot start any token") == 0) {
-    if (off < p->n && p->s[off] == '\t')
-      return AT("found a tab where YAML expects indentation or a value: indent with "
-                "spaces");
-    return AT("found %s, which cannot start a YAML value (quote the value)", found);
+  if (!strcmp(msg, "invalid scalar at the end of block sequence") ||
+      !strcmp(msg, "did not find expected '-' indicator")) {
+    if (f && !f->map && !f->flow)
+      return AT("expected '-' for the next item of the sequence that started at line %d, "
+                "column %d, found %s (check the indentation)", f->start.line, f->start.col,
+                found);
   }
-  if (strcmp(prob, "found unexpected end of stream") == 0 && ctx &&
-      strstr(ctx, "quoted scalar"))
-    return AT("unterminated quoted string (it opened at line %d, column %d)", cl, cc);
-  if (!strcmp(prob, "could not find expected ':'") && ctx && strstr(ctx, "simple key"))
-    return AT("expected ':' after the key that started at line %d, column %d", cl, cc);
-  if (strcmp(prob, "found unknown escape character") == 0) {
-    char e = off + 1 < p->n ? p->s[off + 1] : '\0';
-    if (e > 0x20 && e < 0x7F)
-      return AT("unknown escape '\\%c' in a double-quoted string", e);
+  if (starts(msg, "flow ") && strstr(msg, "with invalid extra closing")) {
+    if (f && f->map && !f->flow && f->want != WANT_KEY)
+      return AT("expected a value, found %s", found);
+    if (f && f->map && !f->flow)
+      return AT("expected a key aligned with the mapping that started at line %d, column "
+                "%d, found %s (check the indentation)", f->start.line, f->start.col, found);
+    if (f && !f->map && !f->flow)
+      return AT("expected '-' for the next item of the sequence that started at line %d, "
+                "column %d, found %s (check the indentation)", f->start.line, f->start.col,
+                found);
+    return AT("found %s, which closes nothing (quote the value)", found);
+  }
+  if (fl && (!strcmp(msg, "flow sequence without a closing bracket") ||
+             starts(msg, "missing comma in flow ") ||
+             starts(msg, "flow sequence with invalid"))) {
+    bool empty = (fl->map ? fl->ob.n : fl->ab.n) == 0 && fl == f && f->want == WANT_KEY;
+    if (off >= p->n && empty)
+      return AT("expected a value, found the end of the file");
+    return AT("expected ',' or '%c' in the flow %s that started at line %d, column %d, "
+              "found %s", fl->map ? '}' : ']', fl->map ? "mapping" : "sequence",
+              fl->start.line, fl->start.col, found);
+  }
+  if (strstr(msg, "scalar without closing quote")) {
+    /* libfyaml places it just after the opening quote */
+    size_t q = off > p->n ? p->n : off;
+    if (q > 0) q--;
+    while (q > 0 && p->s[q] != '"' && p->s[q] != '\'' && !line_break(p->s, p->n, q - 1))
+      q--;
+    int ql, qc;
+    position(p->s, p->n, q, &ql, &qc);
+    ymark e = end_mark(p);
+    return fail(p, RC_EPARSE, e.line, e.col,
+                "unterminated quoted string (it opened at line %d, column %d)", ql, qc);
+  }
+  if (strstr(msg, "tab character may not be used as indentation") ||
+      starts(msg, "invalid tab ") || starts(msg, "cannot use tab for indentation"))
+    return AT("found a tab where YAML expects indentation or a value: indent with spaces");
+  if (starts(msg, "invalid escape '")) {
+    const char *q = msg + strlen("invalid escape '");
+    if (q[0] > 0x20 && q[0] < 0x7F && q[1] == '\'')
+      return AT("unknown escape '\\%c' in a double-quoted string", q[0]);
     return AT("unknown escape in a double-quoted string");
   }
-  if (ctx)
-    return AT("%s (%s that started at line %d, column %d)", prob, ctx, cl, cc);
-  return AT("%s", prob);
+  if (starts(msg, "plain scalar cannot start with '"))
+    return AT("found %s, which cannot start a YAML value (quote the value)", found);
+  if (starts(msg, "block sequence") ||
+      starts(msg, "illegal block sequence on the same line"))
+    return AT("a '-' sequence cannot start here (start it on a new line, or quote the "
+              "value)");
+  if (starts(msg, "invalid comment"))
+    return AT("a comment needs a space or tab before its '#' (add one, or quote the "
+              "value)");
+  if (!strcmp(msg, "invalid anchor detected"))
+    return AT("expected an anchor name after '&'");
+  if (!strcmp(msg, "invalid alias detected"))
+    return AT("expected an alias name after '*'");
+  if (starts(msg, "undefined tag prefix")) {
+    size_t e = off + 1;
+    while (e < p->n && e - off < 40 && p->s[e] != '!' && p->s[e] != ' ' &&
+           !line_break(p->s, p->n, e))
+      e++;
+    if (e < p->n && p->s[e] == '!' && off < p->n && p->s[off] == '!')
+      return AT("undefined tag handle '%.*s' (declare it with a %%TAG directive)",
+                (int)(e + 1 - off), p->s + off);
+    return AT("undefined tag handle (declare it with a %%TAG directive)");
+  }
+  if (starts(msg, "unsupport version number ")) {
+    const char *v = msg + strlen("unsupport version number ");
+    size_t vl = strspn(v, "0123456789.");
+    return AT("unsupported YAML version %.*s (reactcfg reads YAML 1.2, and 1.1 syntax)",
+              (int)(vl < 20 ? vl : 20), v);
+  }
+  char clean[200];
+  clean_message(msg, clean, sizeof clean);
+  if (f)
+    return AT("%s (in the %s that started at line %d, column %d)", clean,
+              f->map ? "mapping" : "sequence", f->start.line, f->start.col);
+  return AT("%s", clean);
 #undef AT
+#undef END_DOC
+#undef MAP_VALUES
 }
 
 /* ==== input checks ==== */
@@ -350,7 +535,7 @@ static size_t first_bad(const char *str, size_t n, unsigned long *what, bool *ut
   return n;
 }
 
-/* Rejects what libyaml should not see: UTF-16/32, invalid UTF-8, forbidden characters. */
+/* Rejects what libfyaml should not see: UTF-16/32, invalid UTF-8, forbidden characters. */
 static int check_encoding(yp *p, const char *data, size_t len) {
   const unsigned char *u = (const unsigned char *)data;
   if (len >= 4 && ((u[0] == 0 && u[1] == 0 && u[2] == 0xFE && u[3] == 0xFF) ||
@@ -490,8 +675,9 @@ static void c_locale_init(void) {
 }
 
 /* The core schema's floats, including `[-+]?.inf` and `.nan` in their three spellings.
- * `s` is NUL-terminated at n (libyaml's scalars are). */
-static bool float_form(const char *s, size_t n, double *d) {
+ * libfyaml's text is not NUL-terminated: strtod reads a copy. False with *nomem set when
+ * that copy could not be made. */
+static bool float_form(const char *s, size_t n, double *d, bool *nomem) {
   size_t i = n && (s[0] == '-' || s[0] == '+') ? 1 : 0;
   if (n - i == 4 && s[i] == '.' && spelled(s + i + 1, 3, "inf")) {
     *d = s[0] == '-' ? -INFINITY : INFINITY;
@@ -502,8 +688,17 @@ static bool float_form(const char *s, size_t n, double *d) {
     return true;
   }
   if (!float_shape(s, n)) return false;
+  char small[64];
+  char *z = n < sizeof small ? small : rc__malloc(n + 1);
+  if (!z) {
+    *nomem = true;
+    return false;
+  }
+  memcpy(z, s, n);
+  z[n] = '\0';
   pthread_once(&c_locale_once, c_locale_init);
-  *d = c_locale ? strtod_l(s, NULL, c_locale) : strtod(s, NULL);
+  *d = c_locale ? strtod_l(z, NULL, c_locale) : strtod(z, NULL);
+  if (z != small) rc__free(z);
   return true; /* beyond the double range: +-inf, as IEEE reading rounds it */
 }
 
@@ -515,21 +710,18 @@ static bool may_be_special(const char *s, size_t n) {
          c == 'N' || c == 't' || c == 'T' || c == 'f' || c == 'F';
 }
 
-/* The value of a scalar event: the core schema for untagged plain scalars, strings for
- * the other styles, and the tag's kind when it has one. NULL with the error filled in
- * (RC_ENOMEM included). */
-static rc_value_t *scalar_value(yp *p, const yaml_event_t *e, int *rc) {
-  const char *s = (const char *)e->data.scalar.value;
-  size_t n = e->data.scalar.length;
-  const char *tag = (const char *)e->data.scalar.tag;
-  const yaml_mark_t *m = &e->start_mark;
+/* The value of a scalar with text s[0..n): the core schema for untagged plain scalars,
+ * strings for the other styles, and the tag's kind when it has one. NULL with the error
+ * filled in (RC_ENOMEM included). `m` is where the node starts. */
+static rc_value_t *scalar_value(yp *p, const char *s, size_t n, bool plain,
+                                const char *tag, const ymark *m, int *rc) {
   rc_value_t *v = NULL;
   char tb[80], vb[80];
   int64_t i;
   double d;
-  bool b;
+  bool b, nomem = false;
   if (!tag) {
-    if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || !may_be_special(s, n)) {
+    if (!plain || !may_be_special(s, n)) {
       v = rc__value_string(s, n);
     } else if (null_form(s, n)) {
       return rc__value_null();
@@ -543,8 +735,8 @@ static rc_value_t *scalar_value(yp *p, const yaml_event_t *e, int *rc) {
                       "string)", show_text(s, n, vb));
         return NULL;
       }
-      v = k ? rc__value_int(i) : float_form(s, n, &d) ? rc__value_float(d)
-                                                      : rc__value_string(s, n);
+      v = k ? rc__value_int(i) : float_form(s, n, &d, &nomem) ? rc__value_float(d)
+                                 : nomem ? NULL : rc__value_string(s, n);
     }
   } else if (!strcmp(tag, "!") || !strcmp(tag, YAML_TAG_PREFIX "str")) {
     v = rc__value_string(s, n);
@@ -558,8 +750,10 @@ static rc_value_t *scalar_value(yp *p, const yaml_event_t *e, int *rc) {
     }
     v = rc__value_int(i);
   } else if (!strcmp(tag, YAML_TAG_PREFIX "float")) {
-    if (float_form(s, n, &d)) {
+    if (float_form(s, n, &d, &nomem)) {
       v = rc__value_float(d);
+    } else if (nomem) {
+      v = NULL;
     } else if (int_form(s, n, &i) > 0) { /* 0x and 0o forms */
       v = rc__value_float((double)i);
     } else {
@@ -661,11 +855,9 @@ static long anchor_add(yp *p, const char *name) {
 
 /* ==== building ==== */
 
-static frame *top(yp *p) { return p->nfr ? &p->fr[p->nfr - 1] : NULL; }
-
 /* Counts `add` more nodes (1 for a node, the target's count for an alias) against
  * max_nodes. The count saturates, so a limit of SIZE_MAX is no limit. */
-static int check_nodes(yp *p, size_t add, const yaml_mark_t *m, bool alias) {
+static int check_nodes(yp *p, size_t add, const ymark *m, bool alias) {
   p->nodes = add > SIZE_MAX - p->nodes ? SIZE_MAX : p->nodes + add;
   if (p->nodes <= p->lim->max_nodes) return 0;
   if (alias)
@@ -686,7 +878,7 @@ static bool mergeable(const rc_value_t *v) {
 
 /* Hands a finished node (reference moved in) to its parent, or makes it the root.
  * `height` is its container levels, `m` where it started. */
-static int add_value(yp *p, rc_value_t *v, uint32_t height, const yaml_mark_t *m) {
+static int add_value(yp *p, rc_value_t *v, uint32_t height, const ymark *m) {
   if (!v) return oom(p);
   frame *f = top(p);
   if (!f) {
@@ -721,7 +913,7 @@ static int add_value(yp *p, rc_value_t *v, uint32_t height, const yaml_mark_t *m
 }
 
 /* Records the text of a key of the mapping on top. */
-static int add_key(yp *p, const char *s, size_t n, const yaml_mark_t *m) {
+static int add_key(yp *p, const char *s, size_t n, const ymark *m) {
   frame *f = top(p);
   if (n > p->lim->max_string)
     return FAIL_AT(p, RC_ELIMIT, m, "key longer than the limit of %zu bytes",
@@ -738,7 +930,7 @@ static int add_key(yp *p, const char *s, size_t n, const yaml_mark_t *m) {
   rc__buf_add(&p->keys, s, n);
   rc__buf_addc(&p->keys, '\0');
   if (p->keys.oom) return oom(p);
-  p->kr[p->nkr++] = (keyrec){off, n, mline(m), mcol(m)};
+  p->kr[p->nkr++] = (keyrec){off, n, m->line, m->col};
   f->want = WANT_VALUE;
   return 0;
 }
@@ -760,29 +952,228 @@ static int register_scalar_anchor(yp *p, const char *name, rc_value_t *v, const 
   return 0;
 }
 
+/* ==== events ==== */
+
+/* The properties of a node event: its resolved tag and anchor name (NULL when absent;
+ * both live as long as the event), and where the node starts (its first property, else
+ * its content; an empty node has no place of its own: where the last event ended). */
+typedef struct props {
+  const char *tag;
+  const char *anchor;
+  bool placed;           /* false for an empty node without properties */
+  size_t pos;            /* byte offset of `m` when placed */
+  ymark m;
+} props;
+
+/* Where a block scalar starts: its '|' or '>' indicator. libfyaml's token starts at the
+ * line after the header, so the header is the line before `pos`: the indicator is the
+ * first '|' or '>' on it that follows a blank (or starts the line) and is followed only
+ * by indentation and chomping indicators, blanks and perhaps a comment. False when it
+ * cannot be found (the token's own place is used then). *col is the indicator's column. */
+static bool block_header(const yp *p, size_t pos, size_t *at, int *col) {
+  if (pos > p->n) return false;
+  size_t le = pos, ls;
+  if (le > 0 && p->s[le - 1] == '\n') le--;
+  if (le > 0 && p->s[le - 1] == '\r') le--;
+  for (ls = le; ls > 0 && p->s[ls - 1] != '\n' && p->s[ls - 1] != '\r'; ls--) {}
+  for (size_t i = ls; i < le; i++) {
+    char c = p->s[i];
+    if ((c != '|' && c != '>') || (i > ls && p->s[i - 1] != ' ' && p->s[i - 1] != '\t'))
+      continue;
+    size_t k = i + 1;
+    while (k < le && k < i + 3 && ((p->s[k] >= '1' && p->s[k] <= '9') || p->s[k] == '+' ||
+                                   p->s[k] == '-'))
+      k++;
+    if (k < le && p->s[k] != ' ' && p->s[k] != '\t') continue;
+    while (k < le && (p->s[k] == ' ' || p->s[k] == '\t')) k++;
+    if (k < le && p->s[k] != '#') continue;
+    *at = i;
+    int line;
+    position(p->s + ls, le - ls, i - ls, &line, col);
+    return true;
+  }
+  return false;
+}
+
+/* Considers token `t` for the start of a node. Alias tokens start at the name, after
+ * '*', and quoted scalars after their quote: `indicator` is the character to step back
+ * over. */
+static void consider(const yp *p, props *pr, struct fy_token *t, char indicator,
+                     bool block) {
+  const struct fy_mark *fm = t ? fy_token_start_mark(t) : NULL;
+  if (!fm) return;
+  size_t pos = fm->input_pos;
+  ymark m = from_fy(fm);
+  if (indicator && pos > 0 && pos <= p->n && p->s[pos - 1] == indicator) {
+    pos--;
+    m.col--;
+  }
+  if (block) {
+    size_t at;
+    int col;
+    if (block_header(p, pos, &at, &col)) {
+      /* the header is on the line before the content, unless the content is empty and
+       * the header ends the file */
+      bool before = pos > 0 && (p->s[pos - 1] == '\n' || p->s[pos - 1] == '\r');
+      m = (ymark){before ? m.line - 1 : m.line, col};
+      pos = at;
+    }
+  }
+  if (!pr->placed || pos < pr->pos) {
+    pr->placed = true;
+    pr->pos = pos;
+    pr->m = m;
+  }
+}
+
+/* An empty key has no place in libfyaml's events: it is where its ':' is, the first thing
+ * after the previous event that is not a blank, a line break, a comment, or in a flow
+ * mapping the ',' before it. */
+static ymark empty_key_mark(const yp *p, bool flow) {
+  ymark m = p->last;
+  size_t i = p->last_pos;
+  while (i < p->n) {
+    size_t b = line_break(p->s, p->n, i);
+    if (b) {
+      m.line++;
+      m.col = 1;
+      i += b;
+    } else if (p->s[i] == ' ' || p->s[i] == '\t' || (flow && p->s[i] == ',')) {
+      m.col++;
+      i++;
+    } else if (p->s[i] == '#' && (i == 0 || p->s[i - 1] == ' ' || p->s[i - 1] == '\t' ||
+                                  line_break(p->s, p->n, i - 1))) {
+      while (i < p->n && !line_break(p->s, p->n, i)) i++;
+    } else {
+      break;
+    }
+  }
+  return m;
+}
+
+static int node_props(yp *p, struct fy_event *e, props *pr) {
+  struct fy_token *at = fy_event_get_anchor_token(e), *tt = fy_event_get_tag_token(e),
+                  *mt = fy_event_get_token(e);
+  enum fy_scalar_style style = e->type == FYET_SCALAR && mt ? fy_token_scalar_style(mt)
+                                                             : FYSS_PLAIN;
+  bool block = style == FYSS_LITERAL || style == FYSS_FOLDED;
+  char quote = style == FYSS_SINGLE_QUOTED ? '\'' : style == FYSS_DOUBLE_QUOTED ? '"' : 0;
+  *pr = (props){.m = p->last};
+  consider(p, pr, at, 0, false);
+  consider(p, pr, tt, 0, false);
+  consider(p, pr, mt, quote, block);
+  const frame *f = p->nfr ? &p->fr[p->nfr - 1] : NULL;
+  if (!pr->placed && f && f->map && f->want == WANT_KEY) pr->m = empty_key_mark(p, f->flow);
+  p->mark = pr->m;
+  pr->tag = tt ? fy_token_get_text0(tt) : NULL;
+  pr->anchor = at ? fy_token_get_text0(at) : NULL;
+  if ((tt && !pr->tag) || (at && !pr->anchor)) return oom(p);
+  return 0;
+}
+
+/* YAML allows at most 1024 characters for an implicit key (one without '?'); libfyaml
+ * does not check it. `start` is where the key's node starts, `end` where its text ends. */
+static int check_key_length(yp *p, const props *pr, const struct fy_mark *end) {
+  if (!pr->placed || !end || end->input_pos <= pr->pos ||
+      end->input_pos - pr->pos <= 1024 || end->input_pos > p->n)
+    return 0;
+  size_t chars = 0;
+  for (size_t k = pr->pos; k < end->input_pos; k++)
+    chars += ((unsigned char)p->s[k] & 0xC0) != 0x80;
+  if (chars <= 1024) return 0;
+  size_t k = pr->pos;
+  while (k > 0 && (p->s[k - 1] == ' ' || p->s[k - 1] == '\t' || p->s[k - 1] == '\n' ||
+                   p->s[k - 1] == '\r'))
+    k--;
+  if (k > 0 && p->s[k - 1] == '?') return 0; /* explicit */
+  ymark m = from_fy(end);
+  return FAIL_AT(p, RC_EPARSE, &m,
+                 "a key longer than 1024 characters must be written as an explicit key "
+                 "('? key' on one line, ': value' on the next)");
+}
+
+/* The value of a single-quoted scalar whose text starts at byte `pos` (after the opening
+ * quote), into p->text: '' is a quote; a line break folds (blanks around it dropped; one
+ * break is a space, n breaks are n-1 newlines). libfyaml has already checked the syntax.
+ * Ours, not fy_token_get_text(): in libfyaml 0.7.12 that leaks a 4 KiB buffer for a run
+ * of five or more '' (found by the fuzzer, kept in fuzz/regressions/yaml/). */
+static const char *single_quoted(yp *p, size_t pos, size_t *n) {
+  rc__buf *b = &p->text;
+  rc__buf_reset(b);
+  rc__buf_reserve(b, 64);
+  size_t keep = 0; /* output length without the blanks that end the current line */
+  for (size_t i = pos; i < p->n;) {
+    char c = p->s[i];
+    if (c == '\'') {
+      if (i + 1 >= p->n || p->s[i + 1] != '\'') break;
+      rc__buf_addc(b, '\'');
+      keep = b->n;
+      i += 2;
+    } else if (line_break(p->s, p->n, i)) {
+      b->n = keep;
+      size_t breaks = 0;
+      for (;;) {
+        size_t lb = line_break(p->s, p->n, i);
+        if (lb) {
+          breaks++;
+          i += lb;
+        } else if (i < p->n && (p->s[i] == ' ' || p->s[i] == '\t')) {
+          i++;
+        } else {
+          break;
+        }
+      }
+      if (breaks == 1) rc__buf_addc(b, ' ');
+      for (size_t k = 1; k < breaks; k++) rc__buf_addc(b, '\n');
+      keep = b->n;
+    } else {
+      rc__buf_addc(b, c);
+      if (c != ' ' && c != '\t') keep = b->n;
+      i++;
+    }
+  }
+  if (b->oom) return NULL;
+  *n = b->n;
+  return b->p;
+}
+
+/* The text of scalar token `t` with style `style`; NULL on OOM. */
+static const char *scalar_text(yp *p, struct fy_token *t, enum fy_scalar_style style,
+                               size_t *n) {
+  const struct fy_mark *fm = fy_token_start_mark(t);
+  if (style == FYSS_SINGLE_QUOTED && fm && fm->input_pos <= p->n)
+    return single_quoted(p, fm->input_pos, n);
+  return fy_token_get_text(t, n);
+}
+
 /* A scalar: a key (or the merge key `<<`) when a mapping waits for one, else a value. */
-static int on_scalar(yp *p, const yaml_event_t *e) {
-  const char *s = (const char *)e->data.scalar.value;
-  size_t n = e->data.scalar.length;
-  const char *tag = (const char *)e->data.scalar.tag;
-  const char *anchor_name = (const char *)e->data.scalar.anchor;
-  const yaml_mark_t *m = &e->start_mark;
+static int on_scalar(yp *p, struct fy_event *e) {
+  props pr;
+  int rc = node_props(p, e, &pr);
+  if (rc) return rc;
+  struct fy_token *vt = e->scalar.value;
+  size_t n = 0;
+  enum fy_scalar_style style = vt ? fy_token_scalar_style(vt) : FYSS_PLAIN;
+  const char *s = vt ? scalar_text(p, vt, style, &n) : "";
+  if (!s) return oom(p);
+  bool plain = style == FYSS_PLAIN;
+  const char *tag = pr.tag, *anchor_name = pr.anchor;
+  const ymark *m = &pr.m;
   frame *f = top(p);
-  int rc = 0;
   if (f && f->map && f->want == WANT_KEY) {
-    bool plain = e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     if ((plain && !tag && n == 2 && !memcmp(s, "<<", 2)) ||
         (tag && !strcmp(tag, YAML_TAG_PREFIX "merge"))) {
       if (f->merge_line)
         return FAIL_AT(p, RC_EPARSE, m, "duplicate key '<<' (first at line %d)",
                        f->merge_line);
-      f->merge_line = mline(m);
+      f->merge_line = m->line;
       f->want = WANT_MERGE;
       return 0;
     }
+    if ((rc = check_key_length(p, &pr, vt ? fy_token_end_mark(vt) : NULL))) return rc;
     /* Untagged keys need no value; tagged ones are checked, anchored ones kept. */
     if (tag || anchor_name) {
-      rc_value_t *v = scalar_value(p, e, &rc);
+      rc_value_t *v = scalar_value(p, s, n, plain, tag, m, &rc);
       if (!v) return rc;
       if (anchor_name) rc = register_scalar_anchor(p, anchor_name, v, s, n);
       rc__value_unref(v);
@@ -794,7 +1185,7 @@ static int on_scalar(yp *p, const yaml_event_t *e) {
     return FAIL_AT(p, RC_ELIMIT, m, "string longer than the limit of %zu bytes",
                    p->lim->max_string);
   if ((rc = check_nodes(p, 1, m, false))) return rc;
-  rc_value_t *v = scalar_value(p, e, &rc);
+  rc_value_t *v = scalar_value(p, s, n, plain, tag, m, &rc);
   if (!v) return rc;
   if (anchor_name && (rc = register_scalar_anchor(p, anchor_name, v, s, n))) {
     rc__value_unref(v);
@@ -805,9 +1196,13 @@ static int on_scalar(yp *p, const yaml_event_t *e) {
 
 /* An alias: a reference to the anchored value, counted and measured as if expanded; as
  * a key, the anchored scalar's text. */
-static int on_alias(yp *p, const yaml_event_t *e) {
-  const char *name = (const char *)e->data.alias.anchor;
-  const yaml_mark_t *m = &e->start_mark;
+static int on_alias(yp *p, struct fy_event *e) {
+  props pr = {.m = p->last};
+  consider(p, &pr, e->alias.anchor, '*', false);
+  const ymark *m = &pr.m;
+  p->mark = pr.m;
+  const char *name = e->alias.anchor ? fy_token_get_text0(e->alias.anchor) : NULL;
+  if (!name) return oom(p);
   char nb[80];
   const anchor *a = anchor_find(p, name);
   if (!a)
@@ -841,16 +1236,12 @@ static int on_alias(yp *p, const yaml_event_t *e) {
 }
 
 /* The start of a sequence or mapping: checks its place, tag and depth, opens a frame. */
-static int on_start(yp *p, const yaml_event_t *e, bool map) {
-  const yaml_mark_t *m = &e->start_mark;
-  const char *tag, *anchor_name;
-  if (map) {
-    tag = (const char *)e->data.mapping_start.tag;
-    anchor_name = (const char *)e->data.mapping_start.anchor;
-  } else {
-    tag = (const char *)e->data.sequence_start.tag;
-    anchor_name = (const char *)e->data.sequence_start.anchor;
-  }
+static int on_start(yp *p, struct fy_event *e, bool map) {
+  props pr;
+  int rc = node_props(p, e, &pr);
+  if (rc) return rc;
+  const char *tag = pr.tag, *anchor_name = pr.anchor;
+  const ymark *m = &pr.m;
   const char *what = map ? "mapping" : "sequence";
   char tb[80];
   frame *f = top(p);
@@ -877,8 +1268,7 @@ static int on_start(yp *p, const yaml_event_t *e, bool map) {
     return FAIL_AT(p, RC_ELIMIT, m, "nesting deeper than %u levels",
                    (unsigned)p->lim->max_depth);
   size_t nodes0 = p->nodes;
-  int rc = check_nodes(p, 1, m, false);
-  if (rc) return rc;
+  if ((rc = check_nodes(p, 1, m, false))) return rc;
   if (p->nfr == p->capfr) {
     size_t cap = p->capfr ? p->capfr * 2 : 16;
     frame *fr = rc__realloc(p->fr, cap * sizeof *fr);
@@ -889,7 +1279,8 @@ static int on_start(yp *p, const yaml_event_t *e, bool map) {
   long a = -1;
   if (anchor_name && (a = anchor_add(p, anchor_name)) < 0) return oom(p);
   f = &p->fr[p->nfr++];
-  *f = (frame){.map = map, .want = WANT_KEY, .start = *m, .anchor = a, .nodes0 = nodes0,
+  *f = (frame){.map = map, .flow = fy_event_get_node_style(e) == FYNS_FLOW,
+               .want = WANT_KEY, .start = *m, .anchor = a, .nodes0 = nodes0,
                .height = 1, .kbase = p->nkr, .abase = p->keys.n};
   rc__array_begin(&f->ab);
   rc__object_begin(&f->ob);
@@ -968,16 +1359,16 @@ static void finish_anchor(yp *p, const frame *f, rc_value_t *v) {
 
 /* The end of a sequence or mapping: builds it (a mapping: duplicates, then the merge),
  * closes the frame and hands the node to its parent. */
-static int on_end(yp *p, const yaml_event_t *e) {
+static int on_end(yp *p) {
   frame *f = top(p);
-  if (!f) return FAIL_AT(p, RC_EPARSE, &e->start_mark, "unbalanced end of a collection");
+  if (!f) return FAIL_AT(p, RC_EPARSE, &p->mark, "unbalanced end of a collection");
   rc_value_t *v;
   if (!f->map) {
     v = rc__array_end(&f->ab);
     if (!v) return oom(p);
   } else {
     if (f->want != WANT_KEY)
-      return FAIL_AT(p, RC_EPARSE, &e->start_mark, "mapping ended after a key");
+      return FAIL_AT(p, RC_EPARSE, &p->mark, "mapping ended after a key");
     size_t puts = f->ob.n;
     v = rc__object_end(&f->ob);
     if (!v) return oom(p);
@@ -996,29 +1387,56 @@ static int on_end(yp *p, const yaml_event_t *e) {
   }
   finish_anchor(p, f, v);
   uint32_t height = f->height;
-  yaml_mark_t start = f->start;
+  ymark start = f->start;
   p->nfr--;
   return add_value(p, v, height, &start);
 }
 
-static int on_event(yp *p, const yaml_event_t *e) {
+/* The start of a document: only one, in a version we read. A second one that starts
+ * without '---' has no place yet: it is reported at its first node. */
+static int on_document(yp *p, struct fy_event *e) {
+  const struct fy_mark *fm = fy_event_start_mark(e);
+  if (++p->docs > 1) {
+    if (!fm) {
+      p->doc_pending = true;
+      return 0;
+    }
+    ymark m = from_fy(fm);
+    return FAIL_AT(p, RC_EPARSE, &m,
+                   "the file has several YAML documents; reactcfg reads exactly one "
+                   "(second document at line %d)", m.line);
+  }
+  const struct fy_version *v = fy_document_start_event_version(e);
+  if (v && !(v->major == 1 && (v->minor == 1 || v->minor == 2))) {
+    ymark m = directive_mark(p);
+    return FAIL_AT(p, RC_EPARSE, &m,
+                   "unsupported YAML version %d.%d (reactcfg reads YAML 1.2, and 1.1 "
+                   "syntax)", v->major, v->minor);
+  }
+  return 0;
+}
+
+static int on_event(yp *p, struct fy_event *e) {
+  const struct fy_mark *fm = fy_event_start_mark(e);
+  if (fm) p->mark = from_fy(fm);
+  if (p->doc_pending && e->type != FYET_DOCUMENT_START) {
+    ymark m = fm ? from_fy(fm) : p->last;
+    return FAIL_AT(p, RC_EPARSE, &m,
+                   "the file has several YAML documents; reactcfg reads exactly one "
+                   "(second document at line %d)", m.line);
+  }
   switch (e->type) {
-  case YAML_DOCUMENT_START_EVENT:
-    if (++p->docs > 1)
-      return FAIL_AT(p, RC_EPARSE, &e->start_mark,
-                     "the file has several YAML documents; reactcfg reads exactly one "
-                     "(second document at line %d)", mline(&e->start_mark));
-    return 0;
-  case YAML_SCALAR_EVENT: return on_scalar(p, e);
-  case YAML_ALIAS_EVENT: return on_alias(p, e);
-  case YAML_SEQUENCE_START_EVENT: return on_start(p, e, false);
-  case YAML_MAPPING_START_EVENT: return on_start(p, e, true);
-  case YAML_SEQUENCE_END_EVENT:
-  case YAML_MAPPING_END_EVENT: return on_end(p, e);
-  case YAML_NO_EVENT:
-  case YAML_STREAM_START_EVENT:
-  case YAML_STREAM_END_EVENT:
-  case YAML_DOCUMENT_END_EVENT: break;
+  case FYET_DOCUMENT_START: return on_document(p, e);
+  case FYET_SCALAR: return on_scalar(p, e);
+  case FYET_ALIAS: return on_alias(p, e);
+  case FYET_SEQUENCE_START: return on_start(p, e, false);
+  case FYET_MAPPING_START: return on_start(p, e, true);
+  case FYET_SEQUENCE_END:
+  case FYET_MAPPING_END: return on_end(p);
+  case FYET_NONE:
+  case FYET_STREAM_START:
+  case FYET_STREAM_END:
+  case FYET_DOCUMENT_END: break;
   }
   return 0;
 }
@@ -1053,7 +1471,8 @@ int rc__parse_yaml(const char *data, size_t len, const char *file,
   }
   *out = NULL;
   size_t bom = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-  yp p = {.s = data + bom, .n = len - bom, .file = file, .lim = lim, .err = err};
+  yp p = {.s = data + bom, .n = len - bom, .file = file, .lim = lim, .err = err,
+          .mark = {1, 1}, .last = {1, 1}};
   if (len > lim->max_bytes) {
     int line, col;
     position(p.s, p.n, lim->max_bytes > bom ? lim->max_bytes - bom : 0, &line, &col);
@@ -1063,24 +1482,48 @@ int rc__parse_yaml(const char *data, size_t len, const char *file,
   }
   int rc = check_encoding(&p, data, len);
   if (rc) return rc;
-  if (!yaml_parser_initialize(&p.parser))
+  /* Diagnostics are collected for fy_error and never printed; the few libfyaml prints
+   * anyway come to diag_output. */
+  struct fy_diag_cfg dc;
+  fy_diag_cfg_default(&dc);
+  dc.fp = NULL;
+  dc.output_fn = diag_output;
+  dc.user = &p.out;
+  dc.level = FYET_ERROR;
+  dc.colorize = false;
+  p.diag = fy_diag_create(&dc);
+  if (!p.diag) return rc__err(err, RC_ENOMEM, file, 1, 1, "out of memory reading YAML");
+  fy_diag_set_collect_errors(p.diag, true);
+  struct fy_parse_cfg cfg = {
+      .flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE, .diag = p.diag};
+  p.parser = fy_parser_create(&cfg);
+  /* the input after the byte order mark: libfyaml's byte positions are then ours */
+  if (!p.parser || fy_parser_set_string(p.parser, p.s, p.n) != 0) {
+    fy_parser_destroy(p.parser);
+    fy_diag_destroy(p.diag);
     return rc__err(err, RC_ENOMEM, file, 1, 1, "out of memory reading YAML");
+  }
   rc__buf_init(&p.keys);
-  /* libyaml sees the byte order mark too, and skips it without counting a column. */
-  yaml_parser_set_input_string(&p.parser, (const unsigned char *)data, len);
+  rc__buf_init(&p.text);
   for (;;) {
-    yaml_event_t ev;
-    if (!yaml_parser_parse(&p.parser, &ev)) {
-      rc = libyaml_error(&p);
+    struct fy_event *ev = fy_parser_parse(p.parser);
+    if (!ev) {
+      rc = libfyaml_error(&p);
       break;
     }
-    p.mark = ev.start_mark;
-    rc = on_event(&p, &ev);
-    bool end = ev.type == YAML_STREAM_END_EVENT;
-    yaml_event_delete(&ev);
+    rc = on_event(&p, ev);
+    const struct fy_mark *em = fy_event_end_mark(ev);
+    if (em) {
+      p.last = from_fy(em);
+      p.last_pos = em->input_pos;
+    }
+    bool end = ev->type == FYET_STREAM_END;
+    fy_parser_event_free(p.parser, ev);
     if (rc || end) break;
   }
-  yaml_parser_delete(&p.parser);
+  fy_parser_destroy(p.parser);
+  fy_diag_destroy(p.diag);
+  rc__buf_free(&p.text);
   if (!rc) {
     *out = p.have_root ? p.root : rc__value_null();
     p.root = NULL;
