@@ -5,6 +5,7 @@
 
 #include "reactcfg.h"
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,16 @@ int rc__err(rc_error *err, int code, const char *file, int line, int col, const 
             ...) RC__PRINTF(6, 7);
 int rc__verr(rc_error *err, int code, const char *file, int line, int col, const char *fmt,
              va_list ap);
+
+/* ---- numbers as text, in the "C" locale (number.c) ---- */
+/* strtod, with '.' as the decimal point whatever the process's locale. */
+double rc__strtod_c(const char *s, char **end);
+/* The same on `n` bytes that need not be NUL-terminated; NaN with *nomem set when a
+ * copy of a long text could not be allocated. */
+double rc__strntod_c(const char *s, size_t n, bool *nomem);
+/* The shortest of %.15g, %.16g, %.17g that reads back to `f` ("nan", "inf", "-inf" for
+ * the others) into `out` (size `n`, 32 is enough); returns its length. */
+size_t rc__double_text(double f, char *out, size_t n);
 
 /* ---- time ---- */
 uint64_t rc__mono_ns(void);  /* CLOCK_MONOTONIC */

@@ -6,7 +6,6 @@
 #include <yajl/yajl_parse.h>
 
 #include <cerrno>
-#include <clocale>
 #include <cmath>
 #include <cstdarg>
 #include <cstddef>
@@ -14,7 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <locale.h>
 #include <new>
 #include <stdatomic.h>
 
@@ -340,22 +338,11 @@ simdjson::dom::parser &thread_parser() {
 
 /* ==== the yajl path: placing errors, and numbers simdjson cannot hold ==== */
 
-locale_t c_numeric_locale() {
-  static locale_t loc = newlocale(LC_NUMERIC_MASK, "C", static_cast<locale_t>(nullptr));
-  return loc;
-}
-
 /* strtod in the "C" locale (an application may have set a decimal comma); NaN if the
  * copy of a long number could not be allocated. */
 double to_double(const char *s, size_t len, bool *overflow) {
-  char small[64];
-  char *buf = len < sizeof small ? small : static_cast<char *>(rc__malloc(len + 1));
-  if (!buf) return std::nan("");
-  memcpy(buf, s, len);
-  buf[len] = '\0';
-  locale_t loc = c_numeric_locale();
-  double d = loc ? strtod_l(buf, nullptr, loc) : strtod(buf, nullptr);
-  if (buf != small) rc__free(buf);
+  bool nomem = false;
+  double d = rc__strntod_c(s, len, &nomem);
   *overflow = std::isinf(d);
   return d;
 }

@@ -3,9 +3,7 @@
  * limits of rc__parse_limits. Tables become objects with their keys in document order. */
 #include "toml.h"
 
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -996,10 +994,6 @@ static const char *string_value(tp *p, const char *at, const char *c, const char
   return new_scalar(p, at, c, rc__value_string(s, n), out);
 }
 
-/* strtod in the "C" locale, whatever LC_NUMERIC the embedding application set. */
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static void c_locale_init(void) { c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
 
 static const double pow10tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -1011,8 +1005,7 @@ static int slow_float(tp *p, const char *s, const char *e, double *out) {
   for (const char *c = s; c < e; c++)
     if (*c != '_') rc__buf_addc(&p->sbuf, *c);
   if (p->sbuf.oom) return oom(p);
-  pthread_once(&c_locale_once, c_locale_init);
-  *out = c_locale ? strtod_l(p->sbuf.p, NULL, c_locale) : strtod(p->sbuf.p, NULL);
+  *out = rc__strtod_c(p->sbuf.p, NULL);
   return 0;
 }
 

@@ -46,9 +46,7 @@
 #include "yaml_parse.h"
 
 #include <libfyaml.h>
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,12 +665,6 @@ static bool float_shape(const char *s, size_t n) {
   return i == n;
 }
 
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static locale_t c_locale;
-/* strtod in the C locale whatever the process's locale ("1.5" must not need "1,5"). */
-static void c_locale_init(void) {
-  c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-}
 
 /* The core schema's floats, including `[-+]?.inf` and `.nan` in their three spellings.
  * libfyaml's text is not NUL-terminated: strtod reads a copy. False with *nomem set when
@@ -688,18 +680,9 @@ static bool float_form(const char *s, size_t n, double *d, bool *nomem) {
     return true;
   }
   if (!float_shape(s, n)) return false;
-  char small[64];
-  char *z = n < sizeof small ? small : rc__malloc(n + 1);
-  if (!z) {
-    *nomem = true;
-    return false;
-  }
-  memcpy(z, s, n);
-  z[n] = '\0';
-  pthread_once(&c_locale_once, c_locale_init);
-  *d = c_locale ? strtod_l(z, NULL, c_locale) : strtod(z, NULL);
-  if (z != small) rc__free(z);
-  return true; /* beyond the double range: +-inf, as IEEE reading rounds it */
+  *d = rc__strntod_c(s, n, nomem);
+  /* beyond the double range: +-inf, as IEEE reading rounds it */
+  return !*nomem;
 }
 
 /* The scalar kinds worth checking for: anything else in plain style is a string. */

@@ -4,18 +4,11 @@
  * keep a '.' or an exponent, so they read back as floats. */
 #include "value.h"
 
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* printf and strtod follow LC_NUMERIC, which an embedding application may have set to a
- * locale with a decimal comma; numbers are formatted under the "C" locale instead. */
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static void c_locale_init(void) { c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0); }
 
 /* Length of the valid UTF-8 sequence at s (n bytes available), or 0 if invalid
  * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
@@ -102,16 +95,8 @@ static void write_float(rc__buf *b, double f, bool allow_nonfinite) {
       rc__buf_adds(b, isnan(f) ? "nan" : f > 0 ? "inf" : "-inf");
     return;
   }
-  pthread_once(&c_locale_once, c_locale_init);
-  locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
   char tmp[40];
-  int n = 0;
-  for (int prec = 15; prec <= 17; prec++) {
-    n = snprintf(tmp, sizeof tmp - 2, "%.*g", prec, f);
-    if (prec == 17 || strtod(tmp, NULL) == f) break;
-  }
-  if (old) uselocale(old);
-  if (n < 0) n = 0;
+  size_t n = rc__double_text(f, tmp, sizeof tmp - 2);
   if (!strpbrk(tmp, ".e")) {
     tmp[n++] = '.';
     tmp[n++] = '0';
