@@ -2,15 +2,12 @@
  * `reactcfg.engine(policy)`, a real engine run in-process on a private libuv loop that
  * the caller drives with e:run(...), so busted specs can test the whole pipeline with
  * exact counts of commits and events. The engine keeps its own Lua state, as always. */
-#include "engine.h"
+#include "lmodule.h"
 #include "lvalue.h"
 
 #include <lauxlib.h>
 #include <math.h>
 #include <string.h>
-
-
-#include "lmodule.h"
 
 /* Engines by box address, weak, so C callbacks find the box without keeping it alive. */
 static const char BOXES_KEY = 'b';
@@ -30,6 +27,36 @@ static void push_boxes(lua_State *L) {
 }
 
 /* ---- recording commits and events into the engine's uservalue tables ---- */
+
+typedef struct guarded {
+  lengine *b;
+  void (*fn)(lengine *b, void *arg);
+  void *arg;
+} guarded;
+
+/* [-1, +0, m] */
+static int l_guarded(lua_State *L) {
+  guarded *g = lua_touserdata(L, 1);
+  lua_pop(L, 1);
+  g->fn(g->b, g->arg);
+  return 0;
+}
+
+void lengine_guard(lengine *b, void (*fn)(lengine *b, void *arg), void *arg) {
+  lua_State *L = b->L;
+  if (!L) return;
+  if (!lua_checkstack(L, 8)) {
+    b->lost++;
+    return;
+  }
+  guarded g = {b, fn, arg};
+  lua_pushcfunction(L, l_guarded);
+  lua_pushlightuserdata(L, &g);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    b->lost++;
+  }
+}
 
 /* Appends the value at the top to uservalue table `slot` of the box at `box`, when the
  * caller's state is known (inside start/run). [-1, +0, m] */
@@ -62,11 +89,16 @@ static void keep_snapshot(lengine *b, const rc_snapshot_t *snap) {
   b->revs[b->nrevs++] = rc_snapshot_retain((rc_snapshot_t *)snap);
 }
 
-static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *changes,
-                      size_t n) {
-  lengine *b = ud;
-  keep_snapshot(b, snap);
-  if (!b->L) return;
+typedef struct commit_rec {
+  const rc_snapshot_t *snap;
+  const rc_change_t *changes;
+  size_t n;
+} commit_rec;
+
+/* [-0, +0, m] */
+static void record_commit(lengine *b, void *arg) {
+  const commit_rec *r = arg;
+  const rc_snapshot_t *snap = r->snap;
   lua_State *L = b->L;
   lua_createtable(L, 0, 5);
   lua_pushinteger(L, (lua_Integer)rc_snapshot_revision(snap));
@@ -75,20 +107,27 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
   lua_setfield(L, -2, "time_ns");
   lua_pushinteger(L, (lua_Integer)(rc__now(b->eng) - b->eng->epoch_ms));
   lua_setfield(L, -2, "at_ms");
-  rc__lua_push_changes(L, changes, n, b->eng);
+  rc__lua_push_changes(L, r->changes, r->n, b->eng);
   lua_setfield(L, -2, "changes");
   /* The decisions since the previous commit become this revision's explanation. */
   lengine_take_trace(b);
   lua_setfield(L, -2, "trace");
   lua_pushvalue(L, -1);
-  append(b, 4);
-  append(b, 1);
+  append(b, SLOT_HISTORY);
+  append(b, SLOT_COMMITS);
 }
 
-static void on_event(void *ud, const rc_event_t *ev) {
+static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *changes,
+                      size_t n) {
   lengine *b = ud;
-  if (!b->L) return;
-  if (ev->type != RC_EVENT_COMMIT) lengine_trace_event(b, ev);
+  keep_snapshot(b, snap);
+  commit_rec r = {snap, changes, n};
+  lengine_guard(b, record_commit, &r);
+}
+
+/* [-0, +0, m] */
+static void record_event(lengine *b, void *arg) {
+  const rc_event_t *ev = arg;
   lua_State *L = b->L;
   lua_createtable(L, 0, 8);
   lua_pushstring(L, ev->name);
@@ -111,7 +150,13 @@ static void on_event(void *ud, const rc_event_t *ev) {
     lua_pushinteger(L, (lua_Integer)ev->revision);
     lua_setfield(L, -2, "revision");
   }
-  append(b, 2);
+  append(b, SLOT_EVENTS);
+}
+
+static void on_event(void *ud, const rc_event_t *ev) {
+  lengine *b = ud;
+  if (ev->type != RC_EVENT_COMMIT) lengine_trace_event(b, ev);
+  lengine_guard(b, record_event, (void *)ev);
 }
 
 /* ---- methods ---- */
@@ -123,6 +168,7 @@ lengine *check_engine(lua_State *L) {
 }
 
 static void close_engine(lengine *b) {
+  b->close_pending = false;
   for (size_t i = 0; i < b->nrevs; i++) rc_snapshot_release(b->revs[i]);
   rc__free(b->revs);
   b->revs = NULL;
@@ -159,12 +205,12 @@ static int l_engine_new(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   bool simulate = opt_bool(L, 2, "simulate", false);
   bool reload = opt_bool(L, 2, "reload", !simulate);
-  lengine *b = lua_newuserdatauv(L, sizeof *b, 4);
+  lengine *b = lua_newuserdatauv(L, sizeof *b, NSLOTS);
   memset(b, 0, sizeof *b);
   b->virtual_clock = opt_bool(L, 2, "virtual", false);
   bool trace = opt_bool(L, 2, "trace", b->virtual_clock || simulate);
   luaL_setmetatable(L, ENGINE_MT);
-  for (int slot = 1; slot <= 4; slot++) { /* commits, events, trace, history */
+  for (int slot = 1; slot <= NSLOTS; slot++) {
     lua_newtable(L);
     lua_setiuservalue(L, -2, slot);
   }
@@ -271,18 +317,22 @@ bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
   uv_update_time(&b->loop);
   uv_timer_start(&timer, timeout_cb, (uint64_t)ceil(ms), 0);
   b->L = L;
+  b->running++;
   for (;;) {
     if (pred) {
       lua_pushvalue(L, pred);
-      if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+      int prc = lua_pcall(L, 0, 1, 0);
+      if (prc != LUA_OK) {
+        /* Nothing of ours may stay linked in the loop when the error unwinds. */
         uv_close((uv_handle_t *)&timer, NULL);
         uv_run(&b->loop, UV_RUN_NOWAIT);
         b->L = NULL;
+        if (--b->running == 0 && b->close_pending) close_engine(b);
         lua_error(L);
       }
       met = lua_toboolean(L, -1);
       lua_pop(L, 1);
-      if (met) break;
+      if (met || b->close_pending) break;
     }
     if (expired) {
       uint64_t now = uv_hrtime();
@@ -296,6 +346,7 @@ bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
   uv_close((uv_handle_t *)&timer, NULL);
   uv_run(&b->loop, UV_RUN_NOWAIT); /* finish the timer's close (may deliver events too) */
   b->L = NULL;
+  if (--b->running == 0 && b->close_pending) close_engine(b);
   return met;
 }
 
@@ -360,8 +411,8 @@ static int drain(lua_State *L, int slot) {
   lua_setiuservalue(L, 1, slot);
   return 1;
 }
-static int l_commits(lua_State *L) { return drain(L, 1); }
-static int l_events(lua_State *L) { return drain(L, 2); }
+static int l_commits(lua_State *L) { return drain(L, SLOT_COMMITS); }
+static int l_events(lua_State *L) { return drain(L, SLOT_EVENTS); }
 
 /* e:setenv(name, value|nil) */
 static int l_setenv(lua_State *L) {
@@ -379,8 +430,14 @@ static int l_stop(lua_State *L) {
   return 0;
 }
 
+/* e:close(): stops and frees the engine. From inside e:run_until's predicate it happens
+ * when the run returns (the loop is in use). */
 static int l_close(lua_State *L) {
   lengine *b = luaL_checkudata(L, 1, ENGINE_MT);
+  if (b->running) {
+    b->close_pending = true;
+    return 0;
+  }
   close_engine(b);
   if (b->seed_ref) luaL_unref(L, LUA_REGISTRYINDEX, b->seed_ref);
   b->seed_ref = 0;

@@ -11,9 +11,12 @@
 
 #define ENGINE_MT "reactcfg.engine"
 
-/* The userdata behind an engine object. Uservalues: 1 commits (drained by e:commits),
- * 2 events (drained by e:events), 3 the decisions since the last commit, 4 the history
- * of every commit of the session (with its decisions). */
+/* The userdata's uservalue slots: commits (drained by e:commits), events (drained by
+ * e:events), the decisions since the last commit, the history of every commit of the
+ * session (with its decisions). */
+enum { SLOT_COMMITS = 1, SLOT_EVENTS, SLOT_TRACE, SLOT_HISTORY, NSLOTS = SLOT_HISTORY };
+
+/* The userdata behind an engine object. */
 typedef struct lengine {
   rc_engine_t *eng;
   uv_loop_t loop;
@@ -24,7 +27,15 @@ typedef struct lengine {
   int seed_ref;       /* registry ref of opts.initial ({ component = value }), or 0 */
   rc_snapshot_t **revs; /* every committed snapshot of the session (retained) */
   size_t nrevs, caprevs;
+  size_t lost;        /* records (commits, events, decisions) lost to a memory error */
+  int running;        /* run_loop depth: e:close() from its predicate is deferred */
+  bool close_pending;
 } lengine;
+
+/* Runs fn(b, arg) protected on the caller's state b->L (nothing when it is NULL). The
+ * engine's callbacks run inside uv_run: a Lua error there must not unwind through
+ * libuv, so a memory error is counted in b->lost instead. */
+void lengine_guard(lengine *b, void (*fn)(lengine *b, void *arg), void *arg);
 
 /* Appends the value at the top to uservalue list `slot` (when b->L is set). [-1, +0, m] */
 void append(lengine *b, int slot);

@@ -10,45 +10,53 @@
 
 /* ---- the decision log ---- */
 
-/* Appends { at_ms, component, message } to the decisions since the last commit. */
-static void trace_entry(lengine *b, const char *component, const char *kind,
-                        const char *msg) {
+typedef struct trace_rec {
+  const char *component, *kind, *msg;
+} trace_rec;
+
+/* Appends { at_ms, component, kind, message } to the decisions since the last commit.
+ * [-0, +0, m] */
+static void record_trace(lengine *b, void *arg) {
+  const trace_rec *r = arg;
   lua_State *L = b->L;
   lua_createtable(L, 0, 4);
   lua_pushinteger(L, (lua_Integer)(rc__now(b->eng) - b->eng->epoch_ms));
   lua_setfield(L, -2, "at_ms");
-  lua_pushstring(L, component);
+  lua_pushstring(L, r->component);
   lua_setfield(L, -2, "component");
-  lua_pushstring(L, kind);
+  lua_pushstring(L, r->kind);
   lua_setfield(L, -2, "kind");
-  lua_pushstring(L, msg);
+  lua_pushstring(L, r->msg);
   lua_setfield(L, -2, "message");
-  append(b, 3);
+  append(b, SLOT_TRACE);
 }
 
 void lengine_trace(void *ud, const char *component, const char *msg) {
-  lengine *b = ud;
-  if (b->L) trace_entry(b, component, "decision", msg);
+  trace_rec r = {component, "decision", msg};
+  lengine_guard(ud, record_trace, &r);
 }
 
 void lengine_trace_event(lengine *b, const rc_event_t *ev) {
   if (ev->type == RC_EVENT_STARTED || ev->type == RC_EVENT_STOPPED) return;
-  if (b->L && b->eng->trace_fn) trace_entry(b, ev->component, ev->name, ev->message);
+  if (!b->eng->trace_fn) return;
+  trace_rec r = {ev->component, ev->name, ev->message};
+  lengine_guard(b, record_trace, &r);
 }
 
 void lengine_take_trace(lengine *b) {
   lua_State *L = b->L;
   push_box(b);                          /* stack: box */
-  lua_getiuservalue(L, -1, 3);          /* stack: box, trace */
+  lua_getiuservalue(L, -1, SLOT_TRACE); /* stack: box, trace */
   lua_newtable(L);
-  lua_setiuservalue(L, -3, 3);
+  lua_setiuservalue(L, -3, SLOT_TRACE);
   lua_remove(L, -2);                    /* stack: trace */
 }
 
-void lengine_seed(void *ud, rc_engine_t *eng) {
-  lengine *b = ud;
+/* [-0, +0, m] */
+static void seed(lengine *b, void *arg) {
+  RC__UNUSED(arg);
   lua_State *L = b->L;
-  if (!L || !b->seed_ref) return;
+  rc_engine_t *eng = b->eng;
   lua_rawgeti(L, LUA_REGISTRYINDEX, b->seed_ref);
   for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
     rc__component *c = lua_type(L, -2) == LUA_TSTRING
@@ -58,6 +66,12 @@ void lengine_seed(void *ud, rc_engine_t *eng) {
     if (v) rc__deliver(c, v);
   }
   lua_pop(L, 1);
+}
+
+void lengine_seed(void *ud, rc_engine_t *eng) {
+  lengine *b = ud;
+  RC__UNUSED(eng);
+  if (b->seed_ref) lengine_guard(b, seed, NULL);
 }
 
 rc_snapshot_t *lengine_snapshot(lengine *b, uint64_t rev) {
@@ -216,7 +230,7 @@ static int l_components(lua_State *L) {
 /* e:history() -> array of { revision, at_ms, time_ns, changes, trace } of the session. */
 static int l_history(lua_State *L) {
   check_engine(L);
-  lua_getiuservalue(L, 1, 4);
+  lua_getiuservalue(L, 1, SLOT_HISTORY);
   size_t n = lua_rawlen(L, -1);
   lua_createtable(L, (int)n, 0);
   for (size_t i = 1; i <= n; i++) {
@@ -229,7 +243,7 @@ static int l_history(lua_State *L) {
 /* e:pending_trace() -> the decisions since the last commit. */
 static int l_pending_trace(lua_State *L) {
   check_engine(L);
-  lua_getiuservalue(L, 1, 3);
+  lua_getiuservalue(L, 1, SLOT_TRACE);
   return 1;
 }
 
