@@ -75,21 +75,44 @@ static int msgh(lua_State *L) {
   return 1;
 }
 
-/* Fills `err` from the error value at the top: a table { message, line } from the
- * loader, or a string "chunk:line: message\nstack traceback...". [-0, +0, -] */
-static void error_from_lua(lua_State *L, int status, rc_error *err) {
-  int code = status == LUA_ERRMEM ? RC_ENOMEM : RC_EPOLICY;
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_getfield(L, -1, "message");
-    lua_getfield(L, -2, "line");
+/* Fills the rc_error (light userdata 2, with its code already set) from the error value
+ * 1: a table { message, line } from the loader (read raw: a policy's error object may
+ * have metamethods), or a string "chunk:line: message\nstack traceback...".
+ * [-0, +0, m] */
+static int l_error_text(lua_State *L) {
+  rc_error *err = lua_touserdata(L, 2);
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_pushliteral(L, "message");
+    lua_rawget(L, 1);
+    lua_pushliteral(L, "line");
+    lua_rawget(L, 1);
     const char *msg = lua_tostring(L, -2);
     int line = (int)lua_tointeger(L, -1);
-    rc__err(err, code, NULL, line, 0, "%s", msg ? msg : "error");
-    lua_pop(L, 2);
-    return;
+    rc__err(err, err->code, NULL, line, 0, "%s", msg ? msg : "error");
+    return 0;
   }
-  const char *msg = lua_tostring(L, -1);
-  rc__err(err, code, NULL, 0, 0, "%s", msg ? msg : "error (not a string)");
+  const char *msg = lua_tostring(L, 1);
+  rc__err(err, err->code, NULL, 0, 0, "%s", msg ? msg : "error (not a string)");
+  return 0;
+}
+
+/* Fills `err` from the error value at the top (see l_error_text), protected: reading it
+ * may need memory. [-0, +0, -] */
+static void error_from_lua(lua_State *L, int status, rc_error *err) {
+  rc_error tmp = {0};
+  tmp.code = status == LUA_ERRMEM ? RC_ENOMEM : RC_EPOLICY;
+  if (lua_checkstack(L, 6)) {
+    lua_pushcfunction(L, l_error_text);
+    lua_pushvalue(L, -2);
+    lua_pushlightuserdata(L, &tmp);
+    if (lua_pcall(L, 2, 0, 0) == LUA_OK) {
+      if (err) *err = tmp;
+      return;
+    }
+    lua_pop(L, 1);
+  }
+  rc__err(err, tmp.code, NULL, 0, 0, "%s",
+          status == LUA_ERRMEM ? "not enough memory" : "error (its message could not be read)");
 }
 
 /* Count hook: every few thousand instructions, compare the clock with the deadline. Once
@@ -341,13 +364,26 @@ char *rc__read_policy(const char *path, size_t *len, rc_error *err) {
   return rc__buf_take(&b);
 }
 
-/* Runs reactcfg.loader.load(text, path, dir) and leaves its result on the stack.
- * [-0, +1, e] */
+/* What a policy compile works on (arguments of the protected calls below). */
+typedef struct compile_job {
+  rc_engine_t *eng;
+  const char *text;
+  size_t len;
+  rc__policy *p;
+  rc_error *err;
+  int rc;
+} compile_job;
+
+/* Runs reactcfg.loader.load(text, path, dir) for the job (light userdata argument) and
+ * leaves its result on the stack. Everything it pushes may raise: it runs protected.
+ * [-1, +1, e] */
 static int l_run_loader(lua_State *L) {
+  compile_job *j = lua_touserdata(L, 1);
+  lua_pop(L, 1);
   rc__lua_require_field(L, "reactcfg.loader", "load");
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, 3);
+  lua_pushlstring(L, j->text, j->len);
+  lua_pushstring(L, j->eng->policy_path);
+  lua_pushstring(L, j->eng->policy_dir);
   lua_call(L, 3, 1);
   return 1;
 }
@@ -388,8 +424,9 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, -1, (lua_Integer)i + 1);
     rc_error cerr = {0};
-    int rc = rc__component_from_lua(eng, L, (int)i, &p->comps[p->ncomps], &cerr);
-    if (p->comps[p->ncomps]) p->ncomps++;
+    /* Counted first: if reading it raises, discard still finds (and frees) it. */
+    rc__component **slot = &p->comps[p->ncomps++];
+    int rc = rc__component_from_lua(eng, L, (int)i, slot, &cerr);
     lua_pop(L, 1);
     if (rc == RC_EPOLICY) {
       if (err) *err = cerr;
@@ -433,17 +470,9 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
   return 0;
 }
 
-/* What the protected reading below works on. */
-typedef struct read_job {
-  rc_engine_t *eng;
-  rc__policy *p;
-  rc_error *err;
-  int rc;
-} read_job;
-
 /* policy_from_lua under lua_pcall: args (job, spec). [-2, +0, m] */
 static int l_policy_from_lua(lua_State *L) {
-  read_job *j = lua_touserdata(L, 1);
+  compile_job *j = lua_touserdata(L, 1);
   j->rc = policy_from_lua(j->eng, L, 2, j->p, j->err);
   return 0;
 }
@@ -454,20 +483,20 @@ int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__polic
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
   lua_State *L = eng->L;
   int top = lua_gettop(L);
+  /* Only pushes that cannot allocate happen out here (a light C function, a light
+   * userdata, a copy of a stack slot, with room checked): everything else may raise a
+   * memory error and runs protected. */
   if (!lua_checkstack(L, 8)) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  compile_job j = {eng, text, len, p, err, 0};
   lua_pushcfunction(L, l_run_loader);
-  lua_pushlstring(L, text, len);
-  lua_pushstring(L, eng->policy_path);
-  lua_pushstring(L, eng->policy_dir);
+  lua_pushlightuserdata(L, &j);
   rc_error lerr = {0};
-  int rc = rc__lua_pcall_budget(L, 3, 1, lua_budgets(L)->load_budget_ms, &lerr);
+  int rc = rc__lua_pcall_budget(L, 1, 1, lua_budgets(L)->load_budget_ms, &lerr);
   if (rc != 0) {
     lua_settop(L, top);
     return loader_error(&lerr, eng->policy_path, rc, err);
   }
-  /* stack: spec. Reading it into C is protected too: a memory error there must not
-   * escape to the host. */
-  read_job j = {eng, p, err, 0};
+  /* stack: spec. Reading it into C: protected as well. */
   lua_pushcfunction(L, l_policy_from_lua);
   lua_pushlightuserdata(L, &j);
   lua_pushvalue(L, -3);                                   /* stack: spec, fn, job, spec */

@@ -1,17 +1,21 @@
-/* failalloc.h: an allocator for rc_set_allocator that fails the Nth allocation and counts
- * live blocks, so a test can raise N until an operation succeeds and check that no N
- * leaks or crashes (STYLE.md, "Tests"). Single-threaded tests only. */
+/* failalloc.h: an allocator for rc_set_allocator that fails the Nth allocation (or, with
+ * fa_fail_all, every one from then on) and counts live blocks, so a test can raise N
+ * until an operation succeeds and check that no N leaks or crashes (STYLE.md, "Tests").
+ * Its counters are atomic: an engine thread may allocate beside the test's. */
 #ifndef RC_TEST_FAILALLOC_H
 #define RC_TEST_FAILALLOC_H
 
 #include "reactcfg.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
-static long fa_countdown = -1; /* allocations left before the failing one; -1: never fail */
-static long fa_live;           /* blocks allocated and not yet freed */
-static long fa_failures;       /* allocations refused so far */
-static long fa_allocs;         /* allocations (and reallocations) asked for so far */
+static _Atomic long fa_countdown = -1; /* allocations before the failing one; -1: never */
+static _Atomic long fa_live;           /* blocks allocated and not yet freed */
+static _Atomic long fa_failures;       /* allocations refused so far */
+static _Atomic long fa_allocs;         /* allocations (and reallocations) asked for */
+static _Atomic int fa_fail_all;        /* refuse every allocation while set */
+static _Atomic int fa_sticky;          /* the countdown's failure sets fa_fail_all */
 
 static void *fa_fn(void *ud, void *ptr, size_t size) {
   (void)ud;
@@ -23,7 +27,8 @@ static void *fa_fn(void *ud, void *ptr, size_t size) {
     return NULL;
   }
   fa_allocs++;
-  if (fa_countdown >= 0 && fa_countdown-- == 0) {
+  if (atomic_load(&fa_fail_all) || (fa_countdown >= 0 && fa_countdown-- == 0)) {
+    if (fa_sticky) atomic_store(&fa_fail_all, 1);
     fa_failures++;
     return NULL; /* like realloc: `ptr` stays valid */
   }
