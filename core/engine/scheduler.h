@@ -5,6 +5,11 @@
 #ifndef RC_SCHEDULER_H
 #define RC_SCHEDULER_H
 
+/* A debounce given as one duration (or by a debounce function) waits at most this many
+ * times its quiet period before a value goes through anyway. The Lua loader reads it
+ * (reactcfg.constants). */
+#define RC__DEBOUNCE_MAX_FACTOR 4
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

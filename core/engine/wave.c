@@ -55,7 +55,7 @@ static void debounce_for(rc__component *c, const rc_value_t *v) {
                    .kind = RC__CALL_DURATION};
   uint64_t ms = rc__lua_call(c->eng, &call) == 0 ? call.ms : 0;
   c->debounce_ms = ms;
-  rc__sched_config(&c->eng->sched, (size_t)c->index, ms, ms * 4);
+  rc__sched_config(&c->eng->sched, (size_t)c->index, ms, ms * RC__DEBOUNCE_MAX_FACTOR);
 }
 
 /* Delivery without the source-state bookkeeping (also used for on_error fallbacks). */

@@ -7,6 +7,10 @@
 #include "value.h"
 
 /* ---- parsing: bytes in, value or an error with file, line, column, message ---- */
+/* The deepest nesting a source's limits may allow: parsers recurse once per level, and
+ * deeper could exhaust a thread's stack. The Lua loader reads it (reactcfg.constants). */
+#define RC__PARSE_MAX_DEPTH_CAP 4096
+
 typedef struct rc__parse_limits {
   size_t max_bytes;       /* default 256 MiB */
   uint32_t max_depth;     /* default 512 */

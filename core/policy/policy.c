@@ -250,6 +250,19 @@ static int l_kinds(lua_State *L) {
   return 1;
 }
 
+/* package.preload["reactcfg.constants"]: the rules the Lua side checks against and C
+ * defines, so each is written once. [-0, +1, m] */
+static int l_constants(lua_State *L) {
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, RC__DEBOUNCE_MAX_FACTOR);
+  lua_setfield(L, -2, "debounce_max_factor");
+  lua_pushinteger(L, RC__PARSE_MAX_DEPTH_CAP);
+  lua_setfield(L, -2, "max_parse_depth");
+  lua_pushinteger(L, RC__LUA_MAX_DEPTH);
+  lua_setfield(L, -2, "max_value_depth");
+  return 1;
+}
+
 void rc__lua_preload(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* stack: preload */
   for (lua_Integer i = 0; rc__embedded_lua[i].name; i++) {
@@ -259,6 +272,8 @@ void rc__lua_preload(lua_State *L) {
   }
   lua_pushcfunction(L, l_kinds);
   lua_setfield(L, -2, "reactcfg.kinds");
+  lua_pushcfunction(L, l_constants);
+  lua_setfield(L, -2, "reactcfg.constants");
   lua_pop(L, 1);
 }
 

@@ -5,6 +5,7 @@
 
 local rc = require "reactcfg"
 local base = require "reactcfg.source_base"
+local constants = require "reactcfg.constants"
 local duration = require "reactcfg.duration"
 local sandbox = require "reactcfg.sandbox"
 local sources = require "reactcfg.sources"
@@ -92,14 +93,15 @@ local function normalize_debounce(d, line, what)
       end
     end
     local quiet = check_duration(d.quiet or 0, what .. ".quiet", line)
-    local max = d.max and check_duration(d.max, what .. ".max", line) or quiet * 4
+    local max = d.max and check_duration(d.max, what .. ".max", line)
+      or quiet * constants.debounce_max_factor
     if max < quiet then
       fail(line, "%s: max (%gms) is shorter than quiet (%gms)", what, max, quiet)
     end
     return quiet, max
   end
   local quiet = check_duration(d, what, line)
-  return quiet, quiet * 4
+  return quiet, quiet * constants.debounce_max_factor
 end
 
 -- throttle = "5s" or { every = "5s", burst = 3 }: at most `burst` updates at once, then
@@ -153,8 +155,9 @@ local function normalize_limits(limits, what, line)
         kind == "size" and "size (bytes, or like \"10MB\")" or "integer", tostring(v))
     end
     -- Parsers recurse once per level: deeper than this could exhaust a thread's stack.
-    if k == "max_depth" and n > 4096 then
-      fail(line, "%s: limit max_depth must be at most 4096, got %s", what, tostring(v))
+    if k == "max_depth" and n > constants.max_parse_depth then
+      fail(line, "%s: limit max_depth must be at most %d, got %s", what,
+        constants.max_parse_depth, tostring(v))
     end
     out[k] = math.floor(n)
   end
@@ -607,9 +610,14 @@ function M.load(text, path, basedir)
     names[#names + 1] = name
   end
   -- Declaration order is what a person reads; Lua tables do not keep it, so order by the
-  -- line where each name is assigned, then by name.
+  -- line each component's source was declared on (recorded by its constructor), then by
+  -- name.
   local at = {}
-  for _, n in ipairs(names) do at[n] = locate(lines, n, policy_line) or 0 end
+  for _, n in ipairs(names) do
+    local c = comps[n]
+    local src = rc.is_source(c) and c or (type(c) == "table" and rawget(c, "source"))
+    at[n] = rc.is_source(src) and rawget(src, "line") or 0
+  end
   table.sort(names, function(a, b)
     if at[a] ~= at[b] then return at[a] < at[b] end
     return a < b

@@ -31,6 +31,24 @@ return rc.policy {
     assert.truthy(e)
   end)
 
+  it("orders components by the line their source is declared on, not by text that looks like it", function()
+    local dir = H.tmpdir("order")
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  zeta  = { source = rc.env "RC_ORDER_ZETA", default = "alpha = a look-alike" },
+  alpha = { source = rc.env "RC_ORDER_ALPHA", default = "x" },
+} }
+]])
+    local e = assert(rc.engine(dir .. "/policy.lua"))
+    assert(e:start())
+    local names = {}
+    for _, c in ipairs(e:components()) do names[#names + 1] = c.name end
+    e:close()
+    H.rmdir(dir)
+    assert.same({ "zeta", "alpha" }, names)
+  end)
+
   it("names the line of an unknown key", function()
     local _, err = load([[
 local rc = require "reactcfg"
