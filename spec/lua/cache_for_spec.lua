@@ -84,7 +84,9 @@ describe("cache_for", function()
     local cache = H.tmpdir("cachefor")
     local e = H.engine(policy(srv.addr, 'cache_for = "3s"', cache))
     assert.equal(1, e:get("limits.rps"))
-    e:run("200ms")            -- the pause writes the answer to the cache
+    -- The pause (the source stopped) is when the answer is written to the cache.
+    local held = H.wait_event(e, "component.state")
+    assert.truthy(held and held.message:find("holding the value", 1, true))
     H.cleanup()
     srv.put("app/limits", '{"rps": 2}')
     e = H.engine(policy(srv.addr, 'cache_for = "3s"', cache))
@@ -103,7 +105,7 @@ describe("cache_for", function()
     srv.put("app/limits", '{"rps": 1}')
     local cache = H.tmpdir("cachefor")
     local e = H.engine(policy(srv.addr, 'cache_for = "300ms"', cache))
-    e:run("200ms")
+    assert.truthy(H.wait_event(e, "component.state"))   -- answered and saved
     H.cleanup()
     e = nil
     srv.put("app/limits", '{"rps": 2}')
