@@ -243,7 +243,7 @@ void rc__handle_opened(rc_engine_t *eng);
 void rc__loop_close_all(uv_loop_t *loop);
 void rc__handle_closed(rc_engine_t *eng);
 
-/* ---- delivery from sources (wave.c) ---- */
+/* ---- delivery (deliver.c), scheduling (schedule.c), waves (wave.c) ---- */
 /* A source has a new value for its component (`v` moved in; NULL = absent). */
 void rc__deliver(rc__component *c, rc_value_t *v);
 /* A source failed; the last good value stays. `err` is copied. */
@@ -252,6 +252,15 @@ void rc__deliver_error(rc__component *c, const rc_error *err);
 void rc__wave(rc_engine_t *eng);
 /* Arms the scheduler timer for the earliest pending deadline. */
 void rc__reschedule(rc_engine_t *eng);
+/* Runs a wave at the start of the next loop turn, so that everything delivered in this
+ * turn (an overflow rescan, several env variables) becomes one commit. */
+void rc__schedule_wave(rc_engine_t *eng);
+/* Makes `v` (moved in; NULL = absent) c's source value, due in the next wave. */
+void rc__set_value(rc__component *c, rc_value_t *v);
+/* The throttle stage for a value `v` (moved in) that passed debounce at `now`: applies
+ * it when a token is available and returns true (the caller runs a wave); otherwise
+ * holds it in place of any older held value and returns false. */
+bool rc__throttle(rc__component *c, rc_value_t *v, uint64_t now);
 /* The scheduler's clock in ms: the loop's time, or the virtual time. */
 uint64_t rc__now(const rc_engine_t *eng);
 /* Virtual clock on or off. Off again, time goes on from the virtual time reached. */
@@ -340,7 +349,7 @@ bool rc__path_is_secret(const rc_engine_t *eng, const char *path);
 rc_value_t *rc__redact(const rc_engine_t *eng, const char *path, const rc_value_t *v);
 #define RC__REDACTED "<redacted>"
 
-/* ---- policy.c ---- */
+/* ---- core/policy: lua_state.c, preload.c, compile.c, on_change.c ---- */
 /* A compiled policy: what one load of the policy text produced. Owned by whoever holds
  * it until rc__policy_install moves it into the engine or rc__policy_discard frees it. */
 typedef struct rc__policy {

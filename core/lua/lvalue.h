@@ -37,11 +37,11 @@ void rc__lua_push_array_mt(lua_State *L);
 int rc__lua_parse(lua_State *L);
 
 /* Pushes field `field` of the module `module`, loaded with the global `require`.
- * [-0, +1, e] (policy.c) */
+ * [-0, +1, e] (lua_state.c) */
 void rc__lua_require_field(lua_State *L, const char *module, const char *field);
 /* The duration text at `idx` ("200ms", "1m30s") in ms, through reactcfg.duration.
  * Malformed text raises "<what>: <why>", or an argument error when `what` is NULL.
- * [-0, +0, e] (policy.c) */
+ * [-0, +0, e] (lua_state.c) */
 double rc__lua_check_duration(lua_State *L, int idx, const char *what);
 
 #endif

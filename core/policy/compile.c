@@ -1,0 +1,231 @@
+/* compile.c: loading a policy: reading its file, running reactcfg.loader on it under
+ * the load budget, reading the loader's result into components (protected: a memory
+ * error cannot escape), and installing the result in the engine. */
+#include "lua_state.h"
+#include "lvalue.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- loading a policy ---- */
+
+char *rc__read_policy(const char *path, size_t *len, rc_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    rc__err(err, RC_EIO, path, 0, 0, "cannot open policy: %s", strerror(errno));
+    return NULL;
+  }
+  rc__buf b;
+  rc__buf_init(&b);
+  char chunk[8192];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) rc__buf_add(&b, chunk, n);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad || b.oom) {
+    rc__buf_free(&b);
+    rc__err(err, bad ? RC_EIO : RC_ENOMEM, path, 0, 0, "cannot read policy");
+    return NULL;
+  }
+  *len = b.n;
+  return rc__buf_take(&b);
+}
+
+/* What a policy compile works on (arguments of the protected calls below). */
+typedef struct compile_job {
+  rc_engine_t *eng;
+  const char *text;
+  size_t len;
+  rc__policy *p;
+  rc_error *err;
+  int rc;
+} compile_job;
+
+/* Runs reactcfg.loader.load(text, path, dir) for the job (light userdata argument) and
+ * leaves its result on the stack. Everything it pushes may raise: it runs protected.
+ * [-1, +1, e] */
+static int l_run_loader(lua_State *L) {
+  compile_job *j = lua_touserdata(L, 1);
+  lua_pop(L, 1);
+  rc__lua_require_field(L, "reactcfg.loader", "load");
+  lua_pushlstring(L, j->text, j->len);
+  lua_pushstring(L, j->eng->policy_path);
+  lua_pushstring(L, j->eng->policy_dir);
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+/* The loader's error, as "file:line: message" without the traceback. */
+static int loader_error(const rc_error *lerr, const char *path, int rc, rc_error *err) {
+  if (err) {
+    *err = *lerr;
+    snprintf(err->file, sizeof err->file, "%s", path);
+    char *nl = strchr(err->message, '\n');
+    if (nl) *nl = '\0';
+  }
+  return rc;
+}
+
+void rc__policy_discard(rc_engine_t *eng, rc__policy *p) {
+  for (size_t i = 0; i < p->ncomps; i++) rc__component_free(p->comps[i]);
+  rc__free(p->comps);
+  rc__free(p->order);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_change_ref);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_error_ref);
+  rc__free(p->cache_dir);
+  memset(p, 0, sizeof *p);
+  p->on_change_ref = p->on_error_ref = LUA_NOREF;
+}
+
+/* Reads the loader's result (table at `spec`) into `p`: everything C allocates is in
+ * `p` at once, so that a memory error raised on the way leaves nothing but what
+ * rc__policy_discard frees. Call it protected (l_policy_from_lua). [-0, +0, m] */
+static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy *p,
+                           rc_error *err) {
+  const char *path = eng->policy_path;
+  lua_getfield(L, spec, "components");
+  size_t n = lua_rawlen(L, -1);
+  p->comps = rc__calloc(n ? n : 1, sizeof *p->comps);
+  p->order = rc__calloc(n ? n : 1, sizeof *p->order);
+  if (!p->comps || !p->order) return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    rc_error cerr = {0};
+    /* Counted first: if reading it raises, discard still finds (and frees) it. */
+    rc__component **slot = &p->comps[p->ncomps++];
+    int rc = rc__component_from_lua(eng, L, (int)i, slot, &cerr);
+    lua_pop(L, 1);
+    if (rc == RC_EPOLICY) {
+      if (err) *err = cerr;
+      return rc;
+    }
+    if (rc) return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  }
+  lua_pop(L, 1);
+  for (size_t i = 0; i < p->ncomps; i++)
+    for (size_t d = 0; d < p->comps[i]->ndeps; d++)
+      p->comps[p->comps[i]->deps[d]]->depended_on = true;
+  lua_getfield(L, spec, "order");
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, -1, (lua_Integer)i + 1);
+    p->order[i] = (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, spec, "on_change");
+  p->on_change_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+  if (p->on_change_ref == LUA_NOREF) lua_pop(L, 1);
+  rc__on_error_from_lua(L, spec, &p->on_error_ref, &p->on_error);
+  lua_getfield(L, spec, "cache_dir");
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    p->cache_dir = rc__strdup(lua_tostring(L, -1));
+    if (!p->cache_dir) return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  }
+  lua_getfield(L, spec, "cache_secrets");
+  p->cache_secrets = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  if (lua_getfield(L, spec, "limits") == LUA_TTABLE) {
+    int l = lua_gettop(L);
+    lua_getfield(L, l, "time_ms");
+    p->call_budget_ms = (uint64_t)lua_tointeger(L, -1);
+    lua_getfield(L, l, "load_time_ms");
+    p->load_budget_ms = (uint64_t)lua_tointeger(L, -1);
+    lua_getfield(L, l, "memory");
+    p->memory = (size_t)lua_tointeger(L, -1);
+  }
+  lua_settop(L, spec);
+  return 0;
+}
+
+/* policy_from_lua under lua_pcall: args (job, spec). [-2, +0, m] */
+static int l_policy_from_lua(lua_State *L) {
+  compile_job *j = lua_touserdata(L, 1);
+  j->rc = policy_from_lua(j->eng, L, 2, j->p, j->err);
+  return 0;
+}
+
+int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__policy *p,
+                       rc_error *err) {
+  memset(p, 0, sizeof *p);
+  p->on_change_ref = p->on_error_ref = LUA_NOREF;
+  lua_State *L = eng->L;
+  int top = lua_gettop(L);
+  /* Only pushes that cannot allocate happen out here (a light C function, a light
+   * userdata, a copy of a stack slot, with room checked): everything else may raise a
+   * memory error and runs protected. */
+  if (!lua_checkstack(L, 8)) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  compile_job j = {eng, text, len, p, err, 0};
+  lua_pushcfunction(L, l_run_loader);
+  lua_pushlightuserdata(L, &j);
+  rc_error lerr = {0};
+  int rc = rc__lua_pcall_budget(L, 1, 1, rc__lua_mem(L)->load_budget_ms, &lerr);
+  if (rc != 0) {
+    lua_settop(L, top);
+    return loader_error(&lerr, eng->policy_path, rc, err);
+  }
+  /* stack: spec. Reading it into C: protected as well. */
+  lua_pushcfunction(L, l_policy_from_lua);
+  lua_pushlightuserdata(L, &j);
+  lua_pushvalue(L, -3);                                   /* stack: spec, fn, job, spec */
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    j.rc = rc__err(err, RC_ENOMEM, eng->policy_path, 0, 0,
+                   "out of memory reading the policy");
+  }
+  lua_settop(L, top);
+  if (j.rc) rc__policy_discard(eng, p);
+  return j.rc;
+}
+
+void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
+  rc__components_free(eng);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
+  luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_error_ref);
+  eng->comps = p->comps;
+  eng->ncomps = p->ncomps;
+  eng->order = p->order;
+  eng->on_change_ref = p->on_change_ref;
+  eng->on_error_ref = p->on_error_ref;
+  eng->on_error = p->on_error;
+  rc__free(eng->cache_dir);
+  eng->cache_dir = p->cache_dir;
+  eng->cache_secrets = p->cache_secrets;
+  lua_mem *m = rc__lua_mem(eng->L);
+  m->call_budget_ms = p->call_budget_ms ? p->call_budget_ms : RC_LUA_CALL_BUDGET_MS;
+  m->load_budget_ms = p->load_budget_ms ? p->load_budget_ms : RC_LUA_LOAD_BUDGET_MS;
+  m->limit = p->memory ? p->memory : RC_LUA_MEM_LIMIT;
+  memset(p, 0, sizeof *p);
+}
+
+int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
+  if (!eng || !path) return rc__err(err, RC_EINVAL, NULL, 0, 0, "engine and path needed");
+  if (eng->state != RC__ST_NEW)
+    return rc__err(err, RC_ESTATE, path, 0, 0, "a policy is already loaded");
+  size_t len;
+  char *text = rc__read_policy(path, &len, err);
+  if (!text) return err ? err->code : RC_EIO;
+  char real[PATH_MAX];
+  if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
+  char *slash = strrchr(real, '/');
+  char *dir = slash ? rc__strndup(real, slash == real ? 1 : (size_t)(slash - real))
+                    : rc__strdup(".");
+  eng->policy_path = rc__strdup(path);
+  eng->policy_real = rc__strdup(real);
+  eng->policy_dir = dir;
+  if (!eng->policy_path || !eng->policy_real || !dir) {
+    rc__free(text);
+    return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  }
+  rc__policy p;
+  int rc = rc__policy_compile(eng, text, len, &p, err);
+  eng->policy_hash = rc__hash64(text, len);
+  rc__free(text);
+  if (rc) return rc;
+  rc__policy_install(eng, &p);
+  eng->state = RC__ST_LOADED;
+  return 0;
+}
+

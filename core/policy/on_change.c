@@ -1,0 +1,127 @@
+/* on_change.c: the policy's on_change handler, called after each commit with the change
+ * list and a read-only view of the new snapshot. */
+#include "engine.h"
+#include "lvalue.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+/* ---- on_change ---- */
+
+typedef struct snap_box {
+  rc_snapshot_t *snap;
+} snap_box;
+
+static int l_snap_gc(lua_State *L) {
+  snap_box *b = lua_touserdata(L, 1);
+  rc_snapshot_release(b->snap);
+  b->snap = NULL;
+  return 0;
+}
+
+/* snapshot[name] -> the component's value as a plain Lua value (cached). [-0, +1, m] */
+static int l_snap_index(lua_State *L) {
+  snap_box *b = lua_touserdata(L, lua_upvalueindex(1));
+  if (lua_type(L, 2) != LUA_TSTRING || !b->snap) return 0;
+  const char *k = lua_tostring(L, 2);
+  if (strcmp(k, "revision") == 0) {
+    lua_pushinteger(L, (lua_Integer)b->snap->revision);
+    return 1;
+  }
+  const rc_value_t *v = rc_value_get(b->snap->root, k);
+  if (!v) return 0;
+  rc__lua_push_value(L, v);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+/* Pushes a table that converts components of `snap` on first access. [-0, +1, m] */
+static void push_snapshot(lua_State *L, const struct rc_snapshot *snap) {
+  lua_newtable(L);                                        /* stack: proxy */
+  lua_createtable(L, 0, 2);                               /* stack: proxy, mt */
+  snap_box *b = lua_newuserdatauv(L, sizeof *b, 0);       /* stack: proxy, mt, box */
+  b->snap = rc_snapshot_retain((rc_snapshot_t *)snap);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, l_snap_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_pushcclosure(L, l_snap_index, 1);                   /* stack: proxy, mt, index */
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);                                /* stack: proxy */
+}
+
+/* Pushes `v` (the value at `path`), redacted when `eng` is given. [-0, +1, m] */
+static void push_maybe_redacted(lua_State *L, const rc_engine_t *eng, const char *path,
+                                const rc_value_t *v) {
+  if (!eng) {
+    rc__lua_push_value(L, v);
+    return;
+  }
+  rc_value_t *r = rc__redact(eng, path, v);
+  if (!r) luaL_error(L, "not enough memory");
+  rc__lua_push_value(L, r);
+  rc__value_unref(r);
+}
+
+void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n,
+                          const rc_engine_t *redact) {
+  luaL_checkstack(L, 4, NULL);
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    const rc_change_t *ch = &changes[i];
+    const rc_engine_t *r = ch->secret ? redact : NULL;
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, ch->path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, rc_change_kind_name(ch->kind));
+    lua_setfield(L, -2, "kind");
+    if (ch->old_value) {
+      push_maybe_redacted(L, r, ch->path, ch->old_value);
+      lua_setfield(L, -2, "old");
+    }
+    if (ch->new_value) {
+      push_maybe_redacted(L, r, ch->path, ch->new_value);
+      lua_setfield(L, -2, "new");
+    }
+    if (ch->secret) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "secret");
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+}
+
+typedef struct on_change_args {
+  const struct rc_snapshot *snap;
+  const rc_change_t *changes;
+  size_t n;
+  int ref;
+} on_change_args;
+
+/* [-0, +0, e] */
+static int l_on_change(lua_State *L) {
+  on_change_args *a = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref);
+  rc__lua_push_changes(L, a->changes, a->n, NULL);
+  push_snapshot(L, a->snap);
+  lua_call(L, 2, 0);
+  return 0;
+}
+
+void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
+                       const rc_change_t *changes, size_t n) {
+  if (eng->on_change_ref == LUA_NOREF) return;
+  on_change_args a = {snap, changes, n, eng->on_change_ref};
+  lua_pushcfunction(eng->L, l_on_change);
+  lua_pushlightuserdata(eng->L, &a);
+  rc_error err = {0};
+  if (rc__lua_pcall(eng->L, 1, 0, &err) != 0) {
+    char *nl = strchr(err.message, '\n');
+    if (nl) *nl = '\0';
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, err.line, 0, err.code,
+             "on_change: %s", err.message);
+  }
+}
+
