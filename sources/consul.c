@@ -410,12 +410,8 @@ static void consul_free(rc__source *base) {
 }
 
 static rc__source *consul_create(rc__source_ctx *ctx, rc_error *err) {
-  consul_source *s = rc__calloc(1, sizeof *s);
-  if (!s || !rc__remote_init(&s->r, ctx)) {
-    rc__free(s);
-    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    return NULL;
-  }
+  consul_source *s = rc__remote_new(sizeof *s, ctx, err);
+  if (!s) return NULL;
   s->addr = rc__opt_string(ctx, "addr");
   s->key = rc__opt_string(ctx, "consul_key");
   s->prefix = rc__opt_string(ctx, "prefix");
@@ -449,12 +445,6 @@ static const rc__opt_default consul_defaults[] = {
 };
 
 const rc__source_kind rc__consul_kind = {
-  .name = "consul",
-  .flags = RC__SRC_REMOTE,
-  .defaults = consul_defaults,
-  .create = consul_create,
-  .start = consul_start,
-  .stop = consul_stop,
-  .rescan = consul_rescan,
-  .free = consul_free,
+  .name = "consul", .flags = RC__SRC_REMOTE, .defaults = consul_defaults,
+  RC__SOURCE_FUNCS(consul),
 };

@@ -123,11 +123,8 @@ static void env_free(rc__source *base) {
 }
 
 static rc__source *env_create(rc__source_ctx *ctx, rc_error *err) {
-  env_source *s = rc__calloc(1, sizeof *s);
-  if (!s) {
-    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    return NULL;
-  }
+  env_source *s = rc__src_alloc(sizeof *s, err);
+  if (!s) return NULL;
   s->ctx = ctx;
   s->lower = rc__opt_bool(ctx, "lower", true);
   s->interval_ms = (uint64_t)rc__opt_number(ctx, "interval_ms");
@@ -151,12 +148,5 @@ static rc__source *env_create(rc__source_ctx *ctx, rc_error *err) {
 static const rc__opt_default env_defaults[] = {{"interval_ms", 1000}, {NULL, 0}};
 
 const rc__source_kind rc__env_kind = {
-  .name = "env",
-  .defaults = env_defaults,
-  .create = env_create,
-  .start = env_start,
-  .stop = env_stop,
-  .rescan = env_rescan,
-  .env_changed = env_rescan,
-  .free = env_free,
+  .name = "env", .defaults = env_defaults, RC__SOURCE_FUNCS(env), .env_changed = env_rescan,
 };

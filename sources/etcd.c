@@ -952,12 +952,8 @@ static bool make_range(etcd_source *s) {
 }
 
 static rc__source *etcd_create(rc__source_ctx *ctx, rc_error *err) {
-  etcd_source *s = rc__calloc(1, sizeof *s);
-  if (!s || !rc__remote_init(&s->r, ctx)) {
-    rc__free(s);
-    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    return NULL;
-  }
+  etcd_source *s = rc__remote_new(sizeof *s, ctx, err);
+  if (!s) return NULL;
   rc__hybrid_init(&s->hy, &s->r, "etcd watch", "the etcd watch works again");
   rc__buf_init(&s->line);
   s->endpoints = rc__opt_list(ctx, "endpoints");
@@ -993,12 +989,6 @@ static const rc__opt_default etcd_defaults[] = {
 };
 
 const rc__source_kind rc__etcd_kind = {
-  .name = "etcd",
-  .flags = RC__SRC_REMOTE,
-  .defaults = etcd_defaults,
-  .create = etcd_create,
-  .start = etcd_start,
-  .stop = etcd_stop,
-  .rescan = etcd_rescan,
-  .free = etcd_free,
+  .name = "etcd", .flags = RC__SRC_REMOTE, .defaults = etcd_defaults,
+  RC__SOURCE_FUNCS(etcd),
 };

@@ -443,11 +443,8 @@ static void fs_free(rc__source *base) {
 }
 
 static rc__source *fs_create(rc__source_ctx *ctx, rc_error *err) {
-  file_source *s = rc__calloc(1, sizeof *s);
-  if (!s) {
-    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    return NULL;
-  }
+  file_source *s = rc__src_alloc(sizeof *s, err);
+  if (!s) return NULL;
   s->ctx = ctx;
   s->listener.on_event = on_event;
   s->wd = s->twd = -1;
@@ -481,12 +478,6 @@ static const rc__opt_default file_defaults[] = {
 };
 
 const rc__source_kind rc__file_kind = {
-  .name = "file",
-  .flags = RC__SRC_FILE,
-  .defaults = file_defaults,
-  .create = fs_create,
-  .start = fs_start,
-  .stop = fs_stop,
-  .rescan = fs_rescan,
-  .free = fs_free,
+  .name = "file", .flags = RC__SRC_FILE, .defaults = file_defaults,
+  RC__SOURCE_FUNCS(fs),
 };

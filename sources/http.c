@@ -219,12 +219,8 @@ static void http_free(rc__source *base) {
 }
 
 static rc__source *http_create(rc__source_ctx *ctx, rc_error *err) {
-  http_source *s = rc__calloc(1, sizeof *s);
-  if (!s || !rc__remote_init(&s->r, ctx)) {
-    rc__free(s);
-    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    return NULL;
-  }
+  http_source *s = rc__remote_new(sizeof *s, ctx, err);
+  if (!s) return NULL;
   s->url = rc__opt_string(ctx, "url");
   s->headers = rc__opt_list(ctx, "headers");
   s->interval_ms = (uint64_t)rc__opt_number(ctx, "interval_ms");
@@ -243,12 +239,6 @@ static const rc__opt_default http_defaults[] = {
 };
 
 const rc__source_kind rc__http_kind = {
-  .name = "http",
-  .flags = RC__SRC_REMOTE,
-  .defaults = http_defaults,
-  .create = http_create,
-  .start = http_start,
-  .stop = http_stop,
-  .rescan = http_rescan,
-  .free = http_free,
+  .name = "http", .flags = RC__SRC_REMOTE, .defaults = http_defaults,
+  RC__SOURCE_FUNCS(http),
 };

@@ -124,21 +124,11 @@ static void ls_free(rc__source *base) {
 }
 
 static rc__source *ls_create(rc__source_ctx *ctx, rc_error *err) {
-  lua_source *s = rc__calloc(1, sizeof *s);
-  if (!s) {
-    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    return NULL;
-  }
+  lua_source *s = rc__src_alloc(sizeof *s, err);
+  if (!s) return NULL;
   s->ctx = ctx;
   s->stop_ref = s->box_ref = LUA_NOREF;
   return &s->base;
 }
 
-const rc__source_kind rc__lua_kind = {
-  .name = "lua",
-  .create = ls_create,
-  .start = ls_start,
-  .stop = ls_stop,
-  .rescan = ls_rescan,
-  .free = ls_free,
-};
+const rc__source_kind rc__lua_kind = {.name = "lua", RC__SOURCE_FUNCS(ls)};

@@ -83,6 +83,12 @@ struct rc__source_kind {
   void (*free)(rc__source *s);
 };
 
+/* The functions of a kind whose own are named <prefix>_create, _start, _stop, _rescan and
+ * _free, for its rc__source_kind initializer. */
+#define RC__SOURCE_FUNCS(prefix)                                                     \
+  .create = prefix##_create, .start = prefix##_start, .stop = prefix##_stop,          \
+  .rescan = prefix##_rescan, .free = prefix##_free
+
 /* The first member of every source's own structure. */
 struct rc__source {
   const rc__source_kind *kind;
@@ -92,6 +98,10 @@ struct rc__source {
 /* ===================================================================================
  * Delivering (a source never touches configuration state: the engine decides the rest)
  * =================================================================================== */
+
+/* A new zeroed source structure of `size` bytes (for a kind's create), or NULL with
+ * `err` filled (RC_ENOMEM). */
+void *rc__src_alloc(size_t size, rc_error *err);
 
 /* A new value (moved in; NULL = absent). Dropped once the source is retired. */
 void rc__src_deliver(rc__source_ctx *ctx, rc_value_t *v);

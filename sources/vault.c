@@ -363,12 +363,8 @@ static void vault_free(rc__source *base) {
 }
 
 static rc__source *vault_create(rc__source_ctx *ctx, rc_error *err) {
-  vault_source *s = rc__calloc(1, sizeof *s);
-  if (!s || !rc__remote_init(&s->r, ctx)) {
-    rc__free(s);
-    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    return NULL;
-  }
+  vault_source *s = rc__remote_new(sizeof *s, ctx, err);
+  if (!s) return NULL;
   s->addr = rc__opt_string(ctx, "addr");
   const char *mount = rc__opt_string(ctx, "mount"), *path = rc__opt_string(ctx, "path");
   s->interval_ms = (uint64_t)rc__opt_number(ctx, "interval_ms");
@@ -405,12 +401,6 @@ static const rc__opt_default vault_defaults[] = {
 };
 
 const rc__source_kind rc__vault_kind = {
-  .name = "vault",
-  .flags = RC__SRC_REMOTE,
-  .defaults = vault_defaults,
-  .create = vault_create,
-  .start = vault_start,
-  .stop = vault_stop,
-  .rescan = vault_rescan,
-  .free = vault_free,
+  .name = "vault", .flags = RC__SRC_REMOTE, .defaults = vault_defaults,
+  RC__SOURCE_FUNCS(vault),
 };

@@ -152,6 +152,12 @@ void rc__services_close(rc_engine_t *eng) {
  * The context a source sees
  * =================================================================================== */
 
+void *rc__src_alloc(size_t size, rc_error *err) {
+  void *s = rc__calloc(1, size);
+  if (!s) rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  return s;
+}
+
 void rc__src_deliver(rc__source_ctx *ctx, rc_value_t *v) { rc__deliver(ctx->comp, v); }
 
 void rc__src_error(rc__source_ctx *ctx, const rc_error *err) {

@@ -31,13 +31,18 @@ int rc__remote_use_net(rc__remote *r, rc_error *err) {
  * Lifecycle
  * =================================================================================== */
 
-bool rc__remote_init(rc__remote *r, rc__source_ctx *ctx) {
+void *rc__remote_new(size_t size, rc__source_ctx *ctx, rc_error *err) {
+  rc__remote *r = rc__src_alloc(size, err);
+  if (!r) return NULL;
   r->ctx = ctx;
   r->limits = *rc__src_limits(ctx);
   r->rng = rc__rand_seed(r);
   if (!rc__token_init(&r->token, rc__opt_string(ctx, "token_env"),
-                      rc__opt_string(ctx, "token_file")))
-    return false;
+                      rc__opt_string(ctx, "token_file"))) {
+    rc__free(r);
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
   r->ca_file = rc__opt_string(ctx, "ca_file");
   r->insecure = rc__opt_bool(ctx, "insecure", false);
   r->timeout_ms = (uint32_t)rc__opt_number(ctx, "timeout_ms");
@@ -55,7 +60,7 @@ bool rc__remote_init(rc__remote *r, rc__source_ctx *ctx) {
   /* The body limit bounds the parser too. */
   if (r->max_bytes && r->max_bytes < r->limits.max_bytes)
     r->limits.max_bytes = r->max_bytes;
-  return true;
+  return r;
 }
 
 static void on_timer(uv_timer_t *t) {

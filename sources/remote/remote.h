@@ -50,10 +50,12 @@ struct rc__remote {
   rc__parsed_fn parsed;     /* what the job's end calls */
 };
 
-/* Fills the shared fields from the source's options: token_env, token_file, ca_file,
+/* A new source structure of `size` bytes (a kind's own, starting with rc__remote) with
+ * the shared fields filled from the source's options: token_env, token_file, ca_file,
  * insecure, timeout_ms, max_bytes, backoff_min_ms, backoff_max_ms, circuit_failures,
- * circuit_cooldown_ms (their defaults come from the kind). Returns false on OOM. */
-bool rc__remote_init(rc__remote *r, rc__source_ctx *ctx);
+ * circuit_cooldown_ms (their defaults come from the kind). NULL with `err` filled
+ * (RC_ENOMEM). */
+void *rc__remote_new(size_t size, rc__source_ctx *ctx, rc_error *err);
 /* Opens the timer; `tick` runs for every timer expiry. 0 or an RC_E* code with `err`
  * filled. */
 int rc__remote_start(rc__remote *r, void (*tick)(rc__remote *), rc_error *err);
