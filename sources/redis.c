@@ -625,7 +625,7 @@ static void on_scan(redisAsyncContext *ac, void *reply, void *pd) {
     return;
   }
   /* SCAN may return a key twice: sorted, the copies are neighbours. */
-  qsort(s->scanned, s->nscanned, sizeof *s->scanned, cmp_str);
+  if (s->nscanned) qsort(s->scanned, s->nscanned, sizeof *s->scanned, cmp_str);
   size_t n = 0;
   for (size_t i = 0; i < s->nscanned; i++) {
     if (n && strcmp(s->scanned[n - 1], s->scanned[i]) == 0) rc__free(s->scanned[i]);

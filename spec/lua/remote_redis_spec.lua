@@ -4,54 +4,7 @@
 -- whose CONFIG command is disabled (polling instead of notifications).
 local H = require "spec.lua.helpers"
 
--- A shell command without the ASan preload of a sanitizer run.
-local function sh(cmd) return H.sh("unset LD_PRELOAD; " .. cmd) end
-
-local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function free_port()
-  local out = sh("python3 -c 'import socket; s = socket.socket(); "
-    .. "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")
-  return assert(tonumber(out:match("%d+")), out)
-end
-
--- A redis-server on a free port, with `args` added to its command line (and `auth`, the
--- redis-cli options that authenticate). A watchdog kills it once this Lua process is
--- gone, so a crashed spec run leaves no server behind.
-local function server(args, auth)
-  local r = { port = free_port(), dir = H.tmpdir("redis"), args = args or "",
-    auth = auth or "" }
-  r.addr = ("redis://127.0.0.1:%d"):format(r.port)
-  function r.start()
-    local p = io.popen(("unset LD_PRELOAD; redis-server --port %d --bind 127.0.0.1 "
-      .. "--save '' --appendonly no --dir %s %s >%s/log 2>&1 & pid=$!; echo $pid; "
-      .. "(while kill -0 $PPID 2>/dev/null; do sleep 1; done; kill -9 $pid) "
-      .. ">/dev/null 2>&1 </dev/null &"):format(r.port, r.dir, r.args, r.dir))
-    r.pid = tonumber(p:read("l"))
-    p:close()
-    for _ = 1, 100 do
-      if r.cmd("PING"):match("PONG") then return end
-      sh("sleep 0.05")
-    end
-    error("redis-server did not start: " .. sh("cat " .. r.dir .. "/log"))
-  end
-  --- Runs one command through redis-cli; returns its output.
-  function r.cmd(...)
-    local q = {}
-    for i, a in ipairs { ... } do q[i] = quote(a) end
-    return (sh(("redis-cli -p %d %s %s"):format(r.port, r.auth, table.concat(q, " "))))
-  end
-  function r.kill()
-    sh(("kill -9 %d; while kill -0 %d 2>/dev/null; do sleep 0.02; done"):format(r.pid,
-      r.pid))
-  end
-  function r.stop()
-    if r.pid then r.kill() end
-    H.rmdir(r.dir)
-  end
-  r.start()
-  return r
-end
+local server = H.redis_server
 
 local function policy(src, extra)
   return ([[
@@ -317,6 +270,30 @@ describe("rc.redis", function()
       -- Notifications again, not polling.
       assert.equal(0, #H.events(e, "component.state"))
       assert.truthy(r.cmd("CONFIG", "GET", "notify-keyspace-events"):find("K", 1, true))
+    end)
+
+    it("starts from the cache while the server is down, then follows it again", function()
+      r.cmd("SET", "app:config", '{"a": 1}')
+      local cache = H.tmpdir("redis-cache")
+      local text = ([[
+local rc = require "reactcfg"
+return rc.policy { cache = %q, components = {
+  app = { source = rc.redis { addr = %q, key = 'app:config', %s }, startup = "cached" },
+} }
+]]):format(cache, r.addr, QUICK)
+      local e = H.engine(text)
+      -- No cache yet: "cached" starts without waiting.
+      assert.truthy(e:run_until(function() return e:get("app.a") == 1 end))
+      e:run("100ms")
+      r.kill()
+      local e2 = H.engine(text)
+      assert.same({ a = 1 }, e2:get("app"))                 -- from the cache, stale
+      assert.truthy(wait_for(e2, "source.error", "cannot connect"))
+      r.start()
+      r.cmd("SET", "app:config", '{"a": 2}')
+      assert.truthy(e2:run_until(function() return e2:get("app.a") == 2 end))
+      assert.truthy(wait_for(e2, "component.state", "cached value is replaced"))
+      H.rmdir(cache)
     end)
 
     it("with ttl, treats the value as absent after that long without a fresh read",
