@@ -41,8 +41,9 @@ static int l_ctx_index(lua_State *L) {
   return 1;
 }
 
-/* Pushes ctx for component c: { name, previous, <dependency> = value, ... }, filled on
- * access. Valid during the call only (it points at c). [-0, +1, m] */
+/* Pushes ctx for component c: { name, previous, <dependency> = value, ..., <source
+ * metadata> }, filled on access. Valid during the call only (it points at c).
+ * [-0, +1, m] */
 static void push_ctx(lua_State *L, rc_engine_t *eng, const rc__component *c) {
   RC__UNUSED(eng);
   lua_createtable(L, 0, 2);
