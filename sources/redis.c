@@ -767,8 +767,12 @@ static void complete_read(redis_source *s, rc_value_t *v) {
   if (s->ttl_ms && (s->timers_open & 2))
     uv_timer_start(&s->ttl_timer, ttl_timer_cb, s->ttl_ms, 0);
   s->reading = false;
-  if (!s->realtime) rc__remote_schedule(r, rc__hybrid_poll_delay(&s->hy));
-  else if (s->ttl_ms) rc__remote_schedule(r, s->ttl_ms / 2 ? s->ttl_ms / 2 : 1);
+  /* The next read: a poll while notifications are off, and with `ttl` at least every
+   * ttl/2, so that a value the server still holds is never withdrawn. */
+  uint64_t next = s->realtime ? 0 : rc__hybrid_poll_delay(&s->hy);
+  uint64_t refresh = s->ttl_ms ? (s->ttl_ms / 2 ? s->ttl_ms / 2 : 1) : 0;
+  if (refresh && (!next || refresh < next)) next = refresh;
+  if (next) rc__remote_schedule(r, next);
   kick_read(s);
 }
 
