@@ -1,7 +1,8 @@
 -- rc.redis against a real redis-server (Debian's, started here on a free port): a key,
 -- a hash and a prefix followed by keyspace notifications, expiry and ctx.ttl, FLUSHALL,
--- the server killed mid-watch and restarted empty, limits, AUTH and SELECT, and a server
--- whose CONFIG command is disabled (polling instead of notifications).
+-- the server killed mid-watch and restarted empty, a server that hangs, a start from the
+-- cache, limits, AUTH and SELECT, and a server whose CONFIG command is disabled (polling
+-- instead of notifications).
 local H = require "spec.lua.helpers"
 
 local server = H.redis_server
@@ -296,6 +297,25 @@ return rc.policy { cache = %q, components = {
       assert.truthy(e2:run_until(function() return e2:get("app.a") == 2 end))
       assert.truthy(wait_for(e2, "component.state", "cached value is replaced"))
       H.rmdir(cache)
+    end)
+
+    it("times out on a server that hangs, keeps the value, and recovers", function()
+      r.cmd("SET", "app:config", '{"a": 1}')
+      -- ttl makes the source read every 2 s even with nothing changing: the read that
+      -- finds the server hung.
+      local e = H.engine(policy(("addr = %q, key = 'app:config', ttl = '4s', "
+        .. "timeout = '200ms', %s"):format(r.addr, QUICK)))
+      assert.same({ a = 1 }, e:get("app"))
+      H.sh("kill -STOP " .. r.pid)
+      local ok, err = pcall(function()
+        assert.truthy(wait_for(e, "source.error", "no answer from Redis", "10s"))
+        assert.same({ a = 1 }, e:get("app"))
+      end)
+      H.sh("kill -CONT " .. r.pid)
+      assert(ok, err)
+      r.cmd("SET", "app:config", '{"a": 2}')
+      assert.truthy(e:run_until(function() return e:get("app.a") == 2 end))
+      assert.truthy(H.wait_event(e, "source.recovered"))
     end)
 
     it("with ttl, treats the value as absent after that long without a fresh read",
