@@ -107,6 +107,15 @@ void *rc__src_alloc(size_t size, rc_error *err);
 void rc__src_deliver(rc__source_ctx *ctx, rc_value_t *v);
 /* A failure (copied): the last good value stays; a source.error event. */
 void rc__src_error(rc__source_ctx *ctx, const rc_error *err);
+/* Metadata about the source's latest read (moved in: an object, or NULL for none), which
+ * a policy function reads as ctx.<field> (a Redis key's time to live as ctx.ttl). It
+ * takes effect at the next evaluation and causes none by itself; set it before
+ * delivering the value it describes. Dropped when the source stops. */
+void rc__src_set_meta(rc__source_ctx *ctx, rc_value_t *meta);
+/* The value last delivered is no longer valid (a time to live without a fresh read ran
+ * out): the component's value becomes absent as if the source had delivered nothing,
+ * without reporting a recovery (a failing source stays failing). */
+void rc__src_withdraw(rc__source_ctx *ctx);
 /* Whether the last delivery was an error (a source that answers again unchanged delivers
  * its value again, so that the engine reports the recovery and undoes an on_error). */
 bool rc__src_failing(const rc__source_ctx *ctx);

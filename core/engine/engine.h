@@ -408,6 +408,9 @@ int rc__source_create(rc__component *c, rc_error *err);
 /* Creates the source of `c` (if needed) and starts it: the initial value is delivered
  * directly into c->value. Returns 0 or an RC_E* code with `err` filled. */
 int rc__source_start(rc__component *c, rc_error *err);
+/* The metadata c's running source attached to its latest read (rc__src_set_meta;
+ * borrowed until the source's next read or its stop), or NULL. */
+const rc_value_t *rc__source_meta(const rc__component *c);
 /* Hands a running source to component `c` (a policy reload keeps it). */
 void rc__source_adopt(rc__source *s, rc__component *c);
 /* Stops `s` (the engine is stopping; it is freed with its component). */

@@ -19,6 +19,7 @@ struct rc__source_ctx {
   const rc__source_kind *kind;
   rc_value_t *opts;           /* a reference to the component's options */
   rc__parse_limits limits;    /* the `limits` option over the defaults */
+  rc_value_t *meta;           /* rc__src_set_meta: an object for ctx.<field>, or NULL */
   rc__source_ctx *next_retired;  /* in eng->retired_srcs while stopping */
 };
 
@@ -76,6 +77,7 @@ void rc__source_free(rc__source *s) {
   rc__source_ctx *ctx = s->ctx;
   s->kind->free(s);
   rc__value_unref(ctx->opts);
+  rc__value_unref(ctx->meta);
   rc__free(ctx);
 }
 
@@ -162,6 +164,27 @@ void rc__src_deliver(rc__source_ctx *ctx, rc_value_t *v) { rc__deliver(ctx->comp
 
 void rc__src_error(rc__source_ctx *ctx, const rc_error *err) {
   rc__deliver_error(ctx->comp, err);
+}
+
+void rc__src_set_meta(rc__source_ctx *ctx, rc_value_t *meta) {
+  rc__value_unref(ctx->meta);
+  ctx->meta = meta && meta->type == RC_TYPE_OBJECT ? meta : NULL;
+  if (ctx->meta != meta) rc__value_unref(meta);
+}
+
+const rc_value_t *rc__source_meta(const rc__component *c) {
+  return c->src ? c->src->ctx->meta : NULL;
+}
+
+void rc__src_withdraw(rc__source_ctx *ctx) {
+  rc__component *c = ctx->comp;
+  if (!c) return;
+  /* rc__deliver reports a failing source's recovery, and this is none: the next real
+   * answer is. */
+  bool failing = c->in_error;
+  c->in_error = false;
+  rc__deliver(c, NULL);
+  c->in_error = failing;
 }
 
 bool rc__src_failing(const rc__source_ctx *ctx) { return ctx->comp && ctx->comp->in_error; }

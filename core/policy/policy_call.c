@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ctx[key] on first access: a dependency's value, `previous` or `name`, converted then
- * and kept in the table. Lazy because most functions read one or two of them and a
- * conversion costs as much as the call. [-0, +1, m] */
+/* ctx[key] on first access: `previous`, `name`, a dependency's value, or a field of the
+ * metadata the component's source attached to its latest read (rc__src_set_meta, e.g. a
+ * Redis key's `ttl`), in that order; converted then and kept in the table. Lazy because
+ * most functions read one or two of them and a conversion costs as much as the call.
+ * [-0, +1, m] */
 static int l_ctx_index(lua_State *L) {
   const rc__component *c = lua_touserdata(L, lua_upvalueindex(1));
   const char *k = lua_tostring(L, 2);
@@ -24,8 +26,14 @@ static int l_ctx_index(lua_State *L) {
     const rc__component *d = NULL;
     for (size_t i = 0; i < c->ndeps && !d; i++)
       if (strcmp(c->eng->comps[c->deps[i]]->name, k) == 0) d = c->eng->comps[c->deps[i]];
-    if (!d) return 0;
-    rc__lua_push_value(L, rc__component_value(d));
+    if (d) {
+      rc__lua_push_value(L, rc__component_value(d));
+    } else {
+      const rc_value_t *meta = rc__source_meta(c);
+      const rc_value_t *m = rc__object_get(meta, k);
+      if (!m) return 0;
+      rc__lua_push_value(L, m);
+    }
   }
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
@@ -33,8 +41,9 @@ static int l_ctx_index(lua_State *L) {
   return 1;
 }
 
-/* Pushes ctx for component c: { name, previous, <dependency> = value, ... }, filled on
- * access. Valid during the call only (it points at c). [-0, +1, m] */
+/* Pushes ctx for component c: { name, previous, <dependency> = value, ..., <source
+ * metadata> }, filled on access. Valid during the call only (it points at c).
+ * [-0, +1, m] */
 static void push_ctx(lua_State *L, rc_engine_t *eng, const rc__component *c) {
   RC__UNUSED(eng);
   lua_createtable(L, 0, 2);

@@ -25,7 +25,7 @@ SOURCE.__name = "reactcfg.source"
 SOURCE.__metatable = "reactcfg.source"
 SOURCE.__tostring = function(s)
   return ("%s(%s)"):format(s.kind, s.path or s.name or s.prefix or s.url or s.key
-    or (type(rawget(s, "fn")) == "function" and "function") or "?")
+    or s.hash or (type(rawget(s, "fn")) == "function" and "function") or "?")
 end
 M.SOURCE = SOURCE
 

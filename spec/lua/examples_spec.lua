@@ -5,7 +5,7 @@ local rc = require "reactcfg"
 
 local EXAMPLES = "examples/policies"
 local NAMES = { "dependent-merge", "dev-prod", "throttled-live-settings", "feature-flags",
-  "static-and-secrets", "custom-source", "force-reload" }
+  "static-and-secrets", "custom-source", "force-reload", "redis-flags" }
 
 local live = {}   -- { e, dir, env } started by `start`, closed by `cleanup`
 
@@ -436,5 +436,48 @@ describe("example force-reload", function()
     commits = H.commits(e, 1)
     assert.equal(1, #commits)
     assert.same({ "modified routes.health_check" }, H.change_strings(commits[1], true))
+  end)
+end)
+
+describe("example redis-flags", function()
+  local r
+  setup(function() r = H.redis_server() end)
+  teardown(function() if r then r.stop() end end)
+  after_each(cleanup)
+
+  it("follows a hash, a prefix and an expiring key in a real redis-server", function()
+    r.cmd("HSET", "app:flags", "new_ui", "on", "beta_api", "off")
+    r.cmd("SET", "app:cfg:db", '{"host": "db1", "pool": 8}')
+    r.cmd("SET", "app:promo", '{"banner": "Sale"}', "EX", "3600")
+    -- A copy that talks to the test's server instead of port 6379.
+    local dir = H.tmpdir("example-redis-flags")
+    assert(select(2, H.sh(("cp -R '%s/redis-flags/.' '%s'"):format(EXAMPLES, dir))) == 0)
+    replace(dir .. "/policy.lua", "127.0.0.1:6379", "127.0.0.1:" .. r.port)
+    local e = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e, dir = dir, env = {} }
+    assert(e:start())
+    -- startup = "cached": the first start has no cache yet and does not wait for Redis.
+    assert.truthy(e:run_until(function() return e:get("flags.new_ui") == true end))
+    assert.truthy(e:run_until(function() return e:get("settings.db.pool") == 8 end))
+    assert.same({ new_ui = true, beta_api = false }, e:get("flags"))
+    assert.same({ db = { host = "db1", pool = 8 } }, e:get("settings"))
+    assert.equal("Sale", e:get("promo.banner"))
+    assert.truthy(e:get("promo.ends_in_s") > 3500)
+    e:commits()
+    r.cmd("HSET", "app:flags", "beta_api", "yes")
+    assert.same({ "modified flags.beta_api" }, H.change_strings(H.commits(e, 1)[1]))
+    r.cmd("SET", "app:cfg:cache", '{"ttl": 60}')
+    assert.same({ "added settings.cache" }, H.change_strings(H.commits(e, 1)[1]))
+    r.cmd("SET", "app:promo", '{"banner": "Last day"}', "PX", "300")
+    assert.truthy(e:run_until(function() return e:get("promo.banner") == "Last day" end))
+    assert.truthy(e:run_until(function() return e:get("promo") == nil end))
+    -- The last good values were kept in .cache: a start while Redis is down uses them.
+    r.kill()
+    local e2 = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e2, dir = H.tmpdir("example-redis-flags"), env = {} }
+    assert(e2:start())
+    assert.same({ new_ui = true, beta_api = true }, e2:get("flags"))
+    assert.same({ cache = { ttl = 60 }, db = { host = "db1", pool = 8 } }, e2:get("settings"))
+    r.start()
   end)
 end)

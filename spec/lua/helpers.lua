@@ -153,4 +153,47 @@ function H.bin(name)
   return (os.getenv("RC_BIN") or "build") .. "/" .. name
 end
 
+--- A real redis-server (Debian's) on a free port, with `args` added to its command line
+--- and `auth` the redis-cli options that authenticate. Returns { port, addr =
+--- "redis://127.0.0.1:PORT", cmd(...) (one command through redis-cli, its output),
+--- kill() (SIGKILL, waited for), start() (again, same port, empty), stop() }. A watchdog
+--- kills it once this Lua process is gone, so a crashed spec run leaves no server behind.
+function H.redis_server(args, auth)
+  local function sh(cmd) return H.sh("unset LD_PRELOAD; " .. cmd) end
+  local function quote(v) return "'" .. tostring(v):gsub("'", "'\\''") .. "'" end
+  local port = tonumber((sh("python3 -c 'import socket; s = socket.socket(); "
+    .. "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'")):match("%d+"))
+  assert(port, "no free port")
+  local r = { port = port, dir = H.tmpdir("redis"), args = args or "", auth = auth or "" }
+  r.addr = ("redis://127.0.0.1:%d"):format(r.port)
+  function r.cmd(...)
+    local q = {}
+    for i, a in ipairs { ... } do q[i] = quote(a) end
+    return (sh(("redis-cli -p %d %s %s"):format(r.port, r.auth, table.concat(q, " "))))
+  end
+  function r.start()
+    local p = io.popen(("unset LD_PRELOAD; redis-server --port %d --bind 127.0.0.1 "
+      .. "--save '' --appendonly no --dir %s %s >%s/log 2>&1 & pid=$!; echo $pid; "
+      .. "(while kill -0 $PPID 2>/dev/null; do sleep 1; done; kill -9 $pid) "
+      .. ">/dev/null 2>&1 </dev/null &"):format(r.port, r.dir, r.args, r.dir))
+    r.pid = tonumber(p:read("l"))
+    p:close()
+    for _ = 1, 100 do
+      if r.cmd("PING"):match("PONG") then return end
+      sh("sleep 0.05")
+    end
+    error("redis-server did not start: " .. sh("cat " .. r.dir .. "/log"))
+  end
+  function r.kill()
+    sh(("kill -9 %d; while kill -0 %d 2>/dev/null; do sleep 0.02; done"):format(r.pid,
+      r.pid))
+  end
+  function r.stop()
+    if r.pid then r.kill() end
+    H.rmdir(r.dir)
+  end
+  r.start()
+  return r
+end
+
 return H
