@@ -14,7 +14,8 @@
   X(http)                   \
   X(consul)                 \
   X(vault)                  \
-  X(etcd)
+  X(etcd)                   \
+  X(postgres)
 
 #define RC__DECLARE(name) extern const rc__source_kind rc__##name##_kind;
 #define RC__ENTRY(name) &rc__##name##_kind,
