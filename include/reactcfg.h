@@ -42,7 +42,11 @@ extern "C" {
   X(ENOTFOUND, -7, "no such path")                     \
   X(ETYPE, -8, "value has another type")               \
   X(ELIMIT, -9, "limit exceeded")                      \
-  X(ESYS, -10, "system call failed")
+  X(ESYS, -10, "system call failed")                   \
+  X(EPENDING, -11, "in progress: completed later")     \
+  X(ESTALE, -12, "too late: it is over")               \
+  X(ETIMEDOUT, -13, "no answer in time")               \
+  X(EREFUSED, -14, "refused")
 
 enum {
 #define RC_X_ENUM(name, code, text) RC_##name = code,
@@ -264,6 +268,23 @@ typedef enum rc_event_type {
   RC_EVENT_COMPONENT_STATE,    /* "component.state": a condition turned a component
                                   active (source started) or inactive (source stopped) */
   RC_EVENT_POLICY_RELOADED,    /* "policy.reloaded": a new policy version is in force */
+  /* A reload is one attempt to change the running configuration: the changes one wave
+   * found (or a rollback, an unpin), applied by the reload modules, then committed. Its
+   * events carry `reload_id` and `trigger`. */
+  RC_EVENT_RELOAD_STARTED,     /* "reload.started": changes found, modules about to run */
+  RC_EVENT_MODULE_STARTED,     /* "module.started": `module` is applying the changes */
+  RC_EVENT_MODULE_COMPLETED,   /* "module.completed": `module` applied them
+                                  (`duration_us`) */
+  RC_EVENT_MODULE_FAILED,      /* "module.failed": `module` refused them or did not answer
+                                  within its timeout (`code`: its code or RC_ETIMEDOUT) */
+  RC_EVENT_RELOAD_COMPLETED,   /* "reload.completed": committed (`revision`, `changes`,
+                                  `duration_us`), or nothing to commit */
+  RC_EVENT_RELOAD_FAILED,      /* "reload.failed": a module refused; message: the reason */
+  RC_EVENT_RELOAD_ROLLEDBACK,  /* "reload.rolledback": the modules that had applied were
+                                  given the reverse changes; the running revision stays */
+  RC_EVENT_PINNED,             /* "engine.pinned": a rollback pinned the configuration;
+                                  source changes are recorded, not applied */
+  RC_EVENT_UNPINNED,           /* "engine.unpinned": changes are applied again */
 } rc_event_type_t;
 
 /* One event. Strings are borrowed for the duration of the callback; absent ones are "". */
@@ -275,15 +296,32 @@ typedef struct rc_event {
   const char *file;         /* file concerned (source file or policy), or "" */
   int line, column;         /* position in `file`, 0 if unknown */
   int code;                 /* RC_E* code for errors, 0 otherwise */
-  uint64_t revision;        /* for "commit": the new revision */
-  size_t changes;           /* for "commit": number of changes */
+  uint64_t revision;        /* "commit", "reload.completed": the new revision */
+  size_t changes;           /* "commit", "reload.*": number of changes */
+  uint64_t reload_id;       /* "reload.*", "module.*", "commit": the reload, else 0 */
+  const char *trigger;      /* "reload.*": what started it: "source:<name>[,<name>...]",
+                               "request", "signal", "policy", "rollback", "unpin", "push";
+                               else "" */
+  const char *module;       /* "module.*": the module's name, else "" */
+  uint64_t duration_us;     /* "module.completed/failed", "reload.completed/failed" */
 } rc_event_t;
 
 typedef void (*rc_event_fn)(void *ud, const rc_event_t *ev);
 
-/* Sets the one event callback (NULL removes it). It runs on the loop thread and must not
- * block. Ownership: `ud` is borrowed until replaced or the engine is freed.
- * Thread: before rc_engine_start/attach, or on the loop thread. */
+/* Adds an event handler, called on the loop thread for every event after the ones added
+ * before it; it must not block. Returns its id (> 0), or RC_EINVAL / RC_ENOMEM.
+ * Ownership: `ud` is borrowed until the handler is removed or the engine is freed.
+ * Thread: any; a handler added while events are emitted gets the next event. */
+RC_API int rc_engine_add_event_handler(rc_engine_t *eng, rc_event_fn fn, void *ud);
+
+/* Removes handler `id`; after it returns on the loop thread it is not called again (from
+ * another thread, a call already running may finish). Returns 0 or RC_ENOTFOUND.
+ * Thread: any. */
+RC_API int rc_engine_remove_event_handler(rc_engine_t *eng, int id);
+
+/* Sets the first event handler (NULL removes it), the one rc_engine_on_event has always
+ * set; handlers added with rc_engine_add_event_handler run after it. Ownership: `ud` is
+ * borrowed until replaced or the engine is freed. Thread: any. */
 RC_API void rc_engine_on_event(rc_engine_t *eng, rc_event_fn fn, void *ud);
 
 /* ===================================================================================
@@ -344,6 +382,84 @@ RC_API void rc_engine_free(rc_engine_t *eng);
  * with the engine thread reading the environment; this call does the change on the loop
  * thread instead. Returns 0, RC_EINVAL, RC_ENOMEM. Thread: any. */
 RC_API int rc_engine_setenv(rc_engine_t *eng, const char *name, const char *value);
+
+/* ===================================================================================
+ * Reloads: requested reloads, pushed values, reload modules, history and rollback
+ * =================================================================================== */
+
+/* Re-reads the sources of the named components now (all components when `components` is
+ * NULL), past their debounce, a cache_for hold and remote poll intervals (a blocking
+ * query or a watch is re-established with a fresh read); what they read goes through the
+ * policy and the reload modules as one reload with the trigger "request", ended by a
+ * "reload.completed" (possibly with no change) or "reload.failed" event. It also resets
+ * the backoff after failed reloads. Returns 0, RC_ENOTFOUND (a name is no component:
+ * nothing happens), RC_ESTATE (not running), RC_ENOMEM. Thread: any (from another
+ * thread it waits for the loop to take the request). */
+RC_API int rc_engine_reload(rc_engine_t *eng, const char *const *components, size_t n);
+
+/* Gives component `component` (whose source is `rc.push()`) a value the application
+ * fetched itself: `len` bytes of `text` in `format` ("json", "yaml", "toml", "dotenv",
+ * "text"), parsed on the loop thread like a file of that format within the source's
+ * limits, then through the whole policy (trigger "push"). Ownership: `text` is copied.
+ * Returns 0, RC_EPARSE / RC_ELIMIT with `err` filled (file "push:<component>", line,
+ * column), RC_ENOTFOUND (no such component), RC_EINVAL (its source is not rc.push(), or
+ * an unknown format), RC_ESTATE (not running), RC_ENOMEM. Thread: any. */
+RC_API int rc_engine_push(rc_engine_t *eng, const char *component, const char *text,
+                          size_t len, const char *format, rc_error *err);
+
+/* One module's part of one reload: passed to the module's apply function. */
+typedef struct rc_reload rc_reload_t;
+
+/* A reload module's apply function: the application applies `changes` (the ones under
+ * the module's pattern; `n` > 0) from `snap`, the candidate snapshot (not yet current:
+ * readers still see the running revision). Returns RC_OK (applied), another RC_E* code
+ * (refused: the reload is rolled back), or RC_EPENDING, and then calls rc_reload_done(r)
+ * exactly once, from any thread, within the module's timeout. In a rollback the same
+ * function is called with the reverse changes (new -> old; rc_reload_is_rollback says
+ * so) and `snap` the running revision. Ownership: `snap`, `changes` and their values are
+ * borrowed until the function returns; rc_snapshot_retain keeps `snap` longer. Runs on
+ * the loop thread; reloads run one at a time, modules in registration order. */
+typedef int (*rc_module_fn)(void *ud, rc_reload_t *r, const rc_snapshot_t *snap,
+                            const rc_change_t *changes, size_t n);
+
+/* Registers a reload module: `apply` gets every reload whose changes touch `pattern`
+ * (as in rc_subscribe; "" or "**" for all) and must answer within `timeout_ms` (0: 10 s).
+ * Modules run in the order they were registered, before any that the policy declares.
+ * Ownership: `name` and `pattern` are copied; `ud` is borrowed until the engine is
+ * freed. Returns the module's id (> 0), or RC_EINVAL (no name or apply, a malformed
+ * pattern, a name already used) / RC_ENOMEM with `err` filled. Thread: any. */
+RC_API int rc_module_register(rc_engine_t *eng, const char *name, const char *pattern,
+                              rc_module_fn apply, uint32_t timeout_ms, void *ud,
+                              rc_error *err);
+
+/* Ends a module's part of a reload it answered RC_EPENDING: `code` RC_OK (applied) or an
+ * RC_E* code (refused), `message` (copied; may be NULL) the reason. Returns 0, or
+ * RC_ESTALE when the reload is already over (the module's timeout passed: the answer is
+ * ignored). After it returns, `r` must not be used. Thread: any. */
+RC_API int rc_reload_done(rc_reload_t *r, int code, const char *message);
+
+/* The reload's id (as in its events), and whether this call is a rollback (the reverse
+ * of changes the module applied earlier in the same reload). Thread: the module's apply
+ * function, or any thread until rc_reload_done. */
+RC_API uint64_t rc_reload_id(const rc_reload_t *r);
+RC_API bool rc_reload_is_rollback(const rc_reload_t *r);
+
+/* Makes the configuration of `revision` (one of the last `history` revisions, policy key
+ * `history`, default 16) current again as a new revision, through the reload modules like
+ * any reload (trigger "rollback"), and then pins it: sources keep watching and their
+ * changes are recorded, but none is applied until rc_engine_unpin. A rollback a module
+ * refuses leaves everything as it was (not pinned). Returns 0 (done, or already the
+ * running configuration), RC_ENOTFOUND (not in the history), RC_EREFUSED (a module
+ * refused: `err` says which), RC_EPENDING (a module answers later: the outcome comes as
+ * events), RC_ESTATE (not running), RC_ENOMEM. Thread: any. */
+RC_API int rc_engine_rollback(rc_engine_t *eng, uint64_t revision, rc_error *err);
+
+/* Applies the sources' latest values again (trigger "unpin") after a rollback. Returns 0
+ * (also when not pinned), RC_ESTATE. Thread: any. */
+RC_API int rc_engine_unpin(rc_engine_t *eng);
+
+/* Whether a rollback pinned the configuration. Thread: any. */
+RC_API bool rc_engine_pinned(rc_engine_t *eng);
 
 /* Revision of the last commit (0 before the first). Thread: any. */
 RC_API uint64_t rc_engine_revision(rc_engine_t *eng);

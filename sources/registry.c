@@ -11,6 +11,7 @@
   X(file)                   \
   X(env)                    \
   X(lua)                    \
+  X(push)                   \
   X(http)                   \
   X(consul)                 \
   X(vault)                  \

@@ -13,17 +13,28 @@ static void snapshot_free(struct rc_snapshot *s) {
   rc__free(s);
 }
 
-struct rc_snapshot *rc__publish(rc_engine_t *eng, rc_value_t *root) {
+struct rc_snapshot *rc__snapshot_make(rc_engine_t *eng, rc_value_t *root) {
   struct rc_snapshot *s = rc__malloc(sizeof *s);
   if (!s) {
     rc__value_unref(root);
     return NULL;
   }
-  atomic_init(&s->refs, 1); /* the engine's reference */
+  atomic_init(&s->refs, 1);
   s->revision = atomic_load(&eng->revision) + 1;
   s->time_ns = rc__real_ns();
   s->root = root;
   s->next_retired = NULL;
+  return s;
+}
+
+struct rc_snapshot *rc__publish(rc_engine_t *eng, rc_value_t *root) {
+  struct rc_snapshot *s = rc__snapshot_make(eng, root);
+  if (s) rc__snapshot_publish(eng, s);
+  return s;
+}
+
+void rc__snapshot_publish(rc_engine_t *eng, struct rc_snapshot *s) {
+  s->time_ns = rc__real_ns(); /* the time it became current, not when it was made */
   struct rc_snapshot *old = atomic_exchange(&eng->current, s);
   atomic_store(&eng->revision, s->revision);
   if (old) {
@@ -31,7 +42,6 @@ struct rc_snapshot *rc__publish(rc_engine_t *eng, rc_value_t *root) {
     eng->retired = old;
     rc__retire_sweep(eng);
   }
-  return s;
 }
 
 static void retire_cb(uv_timer_t *t) { rc__retire_sweep(t->data); }
