@@ -6,6 +6,7 @@
 
 #include "scheduler.h"
 #include "parse.h"
+#include "snapshot.h"
 
 #include <lua.h>
 #include <pthread.h>
@@ -215,11 +216,8 @@ struct rc_engine {
   uint64_t policy_hash;          /* hash of the policy text in force */
   uint64_t reloads;              /* successful reloads */
 
-  /* committed state */
-  _Atomic(struct rc_snapshot *) current;
-  _Atomic int acquiring;         /* readers between load and incref (snapshot.c) */
-  struct rc_snapshot *retired;   /* replaced snapshots not yet released */
-  _Atomic uint64_t revision;
+  /* committed state (snapshot.h; the revision is the current snapshot's) */
+  rc__snapdomain snaps;
 
   /* notification */
   pthread_mutex_t sub_mu;
@@ -229,14 +227,6 @@ struct rc_engine {
   rc_event_fn event_fn;
   void *event_ud;
   rc__changeset cs;              /* reused between waves */
-};
-
-struct rc_snapshot {
-  _Atomic uint32_t refs;
-  uint64_t revision;
-  int64_t time_ns;
-  rc_value_t *root;
-  struct rc_snapshot *next_retired;
 };
 
 /* ---- engine.c ---- */
@@ -323,15 +313,6 @@ void rc__policy_watch_free(rc_engine_t *eng);
 /* Evaluates every component that is due (see evaluate.c). Returns the number of policy
  * functions that failed (each already reported). Loop thread; runs Lua. */
 int rc__evaluate(rc_engine_t *eng);
-
-/* ---- snapshot.c ---- */
-/* Publishes a new root (moved in) as revision+1; returns the new snapshot (borrowed; the
- * engine holds it) or NULL on OOM (root released). */
-struct rc_snapshot *rc__publish(rc_engine_t *eng, rc_value_t *root);
-/* Releases retired snapshots whose readers are gone; returns how many remain. */
-int rc__retire_sweep(rc_engine_t *eng);
-/* Drops the engine's current snapshot and all retired ones (engine free). */
-void rc__snapshots_drop(rc_engine_t *eng);
 
 /* ---- subscribe.c ---- */
 /* Calls every subscriber whose pattern matches some change (loop thread). */

@@ -305,7 +305,7 @@ void rc__wave(rc_engine_t *eng) {
              "out of memory building the new configuration; the last one stays");
     return;
   }
-  struct rc_snapshot *cur = atomic_load(&eng->current);
+  struct rc_snapshot *cur = rc__snapshot_current(eng);
   /* Hold the old root: the diff's old values point into it, and publishing may release
    * the old snapshot before subscribers have seen the changes. */
   rc_value_t *old_root = cur ? rc__value_ref(cur->root) : empty_object();
