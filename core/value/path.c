@@ -198,3 +198,98 @@ const rc_value_t *rc_value_find(const rc_value_t *v, const char *path) {
     v = v->u.members[i].val;
   }
 }
+
+/* ==== compiled paths ==== */
+
+/* One segment of a compiled path: a key (unescaped, in the path's own block) or an
+ * index. `hint` is the member position where the key was last found; threads sharing
+ * the path race on it harmlessly, hence relaxed atomics (it is checked before use). */
+typedef struct cseg {
+  const char *key;        /* NULL: an index segment */
+  uint32_t klen;
+  _Atomic uint32_t hint;
+  size_t index;
+} cseg;
+
+struct rc_path {
+  size_t n;
+  cseg seg[];             /* then the keys' bytes */
+};
+
+rc_path_t *rc_path_compile(const char *path, rc_error *err) {
+  if (!path) {
+    rc__err(err, RC_EINVAL, NULL, 0, 0, "no path");
+    return NULL;
+  }
+  /* Count and check first, so that one block holds everything. */
+  size_t n = 0, keybytes = 0, pos = 0;
+  for (;;) {
+    seg s;
+    size_t at = pos;
+    int r = scan(path, &pos, &s);
+    if (r == 0) break;
+    if (r < 0 || (s.raw && s.rawlen >= UINT32_MAX)) {
+      rc__err(err, RC_EINVAL, NULL, 0, (int)at + 1, "malformed path at byte %zu: %s",
+              at + 1, path);
+      return NULL;
+    }
+    n++;
+    if (s.raw) keybytes += s.rawlen + 1;
+  }
+  rc_path_t *p = rc__malloc(sizeof *p + n * sizeof(cseg) + keybytes);
+  if (!p) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  p->n = n;
+  char *keys = (char *)&p->seg[n];
+  pos = 0;
+  for (size_t i = 0; i < n; i++) {
+    seg s;
+    scan(path, &pos, &s);
+    cseg *c = &p->seg[i];
+    atomic_init(&c->hint, 0);
+    c->index = s.index;
+    c->key = NULL;
+    c->klen = 0;
+    if (!s.raw) continue;
+    c->klen = (uint32_t)(s.escaped ? unescape(&s, keys) : s.rawlen);
+    if (!s.escaped) memcpy(keys, s.raw, s.rawlen);
+    keys[c->klen] = '\0';
+    c->key = keys;
+    keys += c->klen + 1;
+  }
+  return p;
+}
+
+void rc_path_free(rc_path_t *path) { rc__free(path); }
+
+/* Walks `v` along `p`. A key tries the remembered position first: the same member
+ * sits there in the next revision's object unless keys were added or removed before
+ * it. Every hit is checked against the key bytes, so a stale hint falls back to the
+ * O(log n) search, whose answer becomes the new hint. */
+const rc_value_t *rc__path_find(const rc_value_t *v, const rc_path_t *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    if (!v) return NULL;
+    cseg *c = (cseg *)&p->seg[i]; /* the hint is the one mutable part of a path */
+    if (!c->key) {
+      if (v->type != RC_TYPE_ARRAY || c->index >= v->len) return NULL;
+      v = v->u.items[c->index];
+      continue;
+    }
+    if (v->type != RC_TYPE_OBJECT) return NULL;
+    uint32_t h = atomic_load_explicit(&c->hint, memory_order_relaxed);
+    if (h < v->len) {
+      const rc__member *m = &v->u.members[h];
+      if (m->klen == c->klen && memcmp(m->key, c->key, c->klen) == 0) {
+        v = m->val;
+        continue;
+      }
+    }
+    long j = rc__object_find(v, c->key, c->klen);
+    if (j < 0) return NULL;
+    atomic_store_explicit(&c->hint, (uint32_t)j, memory_order_relaxed);
+    v = v->u.members[j].val;
+  }
+  return v;
+}

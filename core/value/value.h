@@ -103,6 +103,10 @@ void rc__path_add_index(rc__buf *b, size_t index);  /* "[3]" */
 int rc__path_next(const char *path, size_t *pos, rc__buf *scratch, const char **key,
                   size_t *klen, size_t *index);
 
+/* The value at compiled path `p` below `v` (rc_path_compile), or NULL: the same answer
+ * as rc_value_find with the path's text. Any thread. */
+const rc_value_t *rc__path_find(const rc_value_t *v, const rc_path_t *p);
+
 /* A new tree equal to `v` with the value at relative `path` ("a.b[2]", "" = the whole)
  * replaced by `sub` (moved in; NULL removes it). Objects along the path are created as
  * needed; an index past an array's end leaves `v` as it is. Returns the new tree (owned;
