@@ -59,31 +59,52 @@ void rc_reader_free(rc_reader_t *r) {
 
 /* ==== reads by compiled path ==== */
 
-const rc_value_t *rc_snapshot_get_path(const rc_snapshot_t *snap, const rc_path_t *path) {
+/* The getters below inline the walk and the type check (rather than calling
+ * rc_snapshot_get_path and rc_value_*, exported and so not inlined under -fPIC): this is
+ * the read a hot path makes, and each call is a sizeable part of it. */
+static inline const rc_value_t *find(const rc_snapshot_t *snap, const rc_path_t *path) {
   if (!snap || !path) return NULL;
   return rc__path_find(snap->root, path);
 }
 
+const rc_value_t *rc_snapshot_get_path(const rc_snapshot_t *snap, const rc_path_t *path) {
+  return find(snap, path);
+}
+
 int rc_snapshot_get_string_path(const rc_snapshot_t *snap, const rc_path_t *path,
                                 const char **out, size_t *len) {
-  const rc_value_t *v = rc_snapshot_get_path(snap, path);
-  return v ? rc_value_string(v, out, len) : RC_ENOTFOUND;
+  const rc_value_t *v = find(snap, path);
+  if (!v) return RC_ENOTFOUND;
+  if (v->type != RC_TYPE_STRING) return RC_ETYPE;
+  *out = v->u.s;
+  if (len) *len = v->len;
+  return 0;
 }
 
 int rc_snapshot_get_int_path(const rc_snapshot_t *snap, const rc_path_t *path,
                              int64_t *out) {
-  const rc_value_t *v = rc_snapshot_get_path(snap, path);
-  return v ? rc_value_int(v, out) : RC_ENOTFOUND;
+  const rc_value_t *v = find(snap, path);
+  if (!v) return RC_ENOTFOUND;
+  if (v->type != RC_TYPE_INT) return RC_ETYPE;
+  *out = v->u.i;
+  return 0;
 }
 
 int rc_snapshot_get_number_path(const rc_snapshot_t *snap, const rc_path_t *path,
                                 double *out) {
-  const rc_value_t *v = rc_snapshot_get_path(snap, path);
-  return v ? rc_value_number(v, out) : RC_ENOTFOUND;
+  const rc_value_t *v = find(snap, path);
+  if (!v) return RC_ENOTFOUND;
+  if (v->type == RC_TYPE_INT) *out = (double)v->u.i;
+  else if (v->type == RC_TYPE_FLOAT) *out = v->u.f;
+  else return RC_ETYPE;
+  return 0;
 }
 
 int rc_snapshot_get_bool_path(const rc_snapshot_t *snap, const rc_path_t *path,
                               bool *out) {
-  const rc_value_t *v = rc_snapshot_get_path(snap, path);
-  return v ? rc_value_bool(v, out) : RC_ENOTFOUND;
+  const rc_value_t *v = find(snap, path);
+  if (!v) return RC_ENOTFOUND;
+  if (v->type != RC_TYPE_BOOL) return RC_ETYPE;
+  *out = v->u.b;
+  return 0;
 }

@@ -201,21 +201,6 @@ const rc_value_t *rc_value_find(const rc_value_t *v, const char *path) {
 
 /* ==== compiled paths ==== */
 
-/* One segment of a compiled path: a key (unescaped, in the path's own block) or an
- * index. `hint` is the member position where the key was last found; threads sharing
- * the path race on it harmlessly, hence relaxed atomics (it is checked before use). */
-typedef struct cseg {
-  const char *key;        /* NULL: an index segment */
-  uint32_t klen;
-  _Atomic uint32_t hint;
-  size_t index;
-} cseg;
-
-struct rc_path {
-  size_t n;
-  cseg seg[];             /* then the keys' bytes */
-};
-
 rc_path_t *rc_path_compile(const char *path, rc_error *err) {
   if (!path) {
     rc__err(err, RC_EINVAL, NULL, 0, 0, "no path");
@@ -236,7 +221,7 @@ rc_path_t *rc_path_compile(const char *path, rc_error *err) {
     n++;
     if (s.raw) keybytes += s.rawlen + 1;
   }
-  rc_path_t *p = rc__malloc(sizeof *p + n * sizeof(cseg) + keybytes);
+  rc_path_t *p = rc__malloc(sizeof *p + n * sizeof(rc__pseg) + keybytes);
   if (!p) {
     rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     return NULL;
@@ -247,7 +232,7 @@ rc_path_t *rc_path_compile(const char *path, rc_error *err) {
   for (size_t i = 0; i < n; i++) {
     seg s;
     scan(path, &pos, &s);
-    cseg *c = &p->seg[i];
+    rc__pseg *c = &p->seg[i];
     atomic_init(&c->hint, 0);
     c->index = s.index;
     c->key = NULL;
@@ -263,33 +248,3 @@ rc_path_t *rc_path_compile(const char *path, rc_error *err) {
 }
 
 void rc_path_free(rc_path_t *path) { rc__free(path); }
-
-/* Walks `v` along `p`. A key tries the remembered position first: the same member
- * sits there in the next revision's object unless keys were added or removed before
- * it. Every hit is checked against the key bytes, so a stale hint falls back to the
- * O(log n) search, whose answer becomes the new hint. */
-const rc_value_t *rc__path_find(const rc_value_t *v, const rc_path_t *p) {
-  for (size_t i = 0; i < p->n; i++) {
-    if (!v) return NULL;
-    cseg *c = (cseg *)&p->seg[i]; /* the hint is the one mutable part of a path */
-    if (!c->key) {
-      if (v->type != RC_TYPE_ARRAY || c->index >= v->len) return NULL;
-      v = v->u.items[c->index];
-      continue;
-    }
-    if (v->type != RC_TYPE_OBJECT) return NULL;
-    uint32_t h = atomic_load_explicit(&c->hint, memory_order_relaxed);
-    if (h < v->len) {
-      const rc__member *m = &v->u.members[h];
-      if (m->klen == c->klen && memcmp(m->key, c->key, c->klen) == 0) {
-        v = m->val;
-        continue;
-      }
-    }
-    long j = rc__object_find(v, c->key, c->klen);
-    if (j < 0) return NULL;
-    atomic_store_explicit(&c->hint, (uint32_t)j, memory_order_relaxed);
-    v = v->u.members[j].val;
-  }
-  return v;
-}
