@@ -204,7 +204,8 @@ static int run_peer(rc_engine_t *eng, const char *peer, const char *file, int th
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: reactcfg-bench read [--seconds S] [--reps N] [--rate R] [--peer VIPER_READ]\n"
+          "usage: reactcfg-bench read [--seconds S] [--reps N] [--rate R]\n"
+          "                           [--peer VIPER_READ]\n"
           "  S seconds per measurement (default 1), N measurements per row (default 5),\n"
           "  R engine commits per second meanwhile (default 1000); VIPER_READ is the\n"
           "  bench/peers/viper_read program, run for 1 and 2 goroutines.\n");

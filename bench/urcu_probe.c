@@ -1,7 +1,8 @@
 /* urcu_probe.c: the read-side cost of liburcu (Debian liburcu-dev) beside the reader
  * design reactcfg chose, on the same lookup, for docs/ARCHITECTURE.md ("Readers: why not
  * liburcu"). Not part of the build: liburcu is not a dependency. Run by hand:
- *   gcc -O2 -D_LGPL_SOURCE bench/urcu_probe.c -o urcu_probe -lurcu-memb -lurcu-qsbr -lpthread
+ *   gcc -O2 -D_LGPL_SOURCE bench/urcu_probe.c -o urcu_probe \
+ *       -lurcu-memb -lurcu-qsbr -lpthread
  *   ./urcu_probe
  * One line per variant: ns per read on one thread while another thread publishes a new
  * version every millisecond (the old one freed after a grace period, or, for ours, by

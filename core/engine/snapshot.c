@@ -108,9 +108,10 @@ static void snapshot_free(struct rc_snapshot *s) {
  * drains next. Returns whether it was empty. */
 static bool look(rc__snapdomain *d) {
   unsigned k = atomic_load_explicit(&d->window_idx, memory_order_relaxed) ^ 1u;
-  if (atomic_load_explicit(&d->window[k].n, memory_order_seq_cst) != 0) return false; /* W2 */
+  if (atomic_load_explicit(&d->window[k].n, memory_order_seq_cst) != 0) /* W2 */
+    return false;
   d->empty_at[k] = d->swaps;
-  atomic_store_explicit(&d->window_idx, k, memory_order_relaxed);                    /* W3 */
+  atomic_store_explicit(&d->window_idx, k, memory_order_relaxed);       /* W3 */
   return true;
 }
 
@@ -192,7 +193,8 @@ struct rc_snapshot *rc__snapshot_current(rc_engine_t *eng) {
 
 void rc__snapshots_drop(rc_engine_t *eng) {
   rc__snapdomain *d = &eng->snaps;
-  struct rc_snapshot *cur = atomic_exchange_explicit(&d->current, NULL, memory_order_seq_cst);
+  struct rc_snapshot *cur =
+    atomic_exchange_explicit(&d->current, NULL, memory_order_seq_cst);
   d->swaps++;
   if (cur) {
     cur->retired_seq = d->swaps;
@@ -223,7 +225,9 @@ void rc_snapshot_release(rc_snapshot_t *snap) {
     snapshot_free(snap);
 }
 
-uint64_t rc_snapshot_revision(const rc_snapshot_t *snap) { return snap ? snap->revision : 0; }
+uint64_t rc_snapshot_revision(const rc_snapshot_t *snap) {
+  return snap ? snap->revision : 0;
+}
 
 int64_t rc_snapshot_time_ns(const rc_snapshot_t *snap) { return snap ? snap->time_ns : 0; }
 

@@ -1,7 +1,8 @@
 /* snapshot.h: committed revisions and how any thread reads them (snapshot.c, reader.c).
  * The loop thread publishes; readers on any thread take references through a short
  * announced window; replaced snapshots wait on a bounded retired list until no reader
- * can still be inside a window that saw them. The memory-order argument is in snapshot.c. */
+ * can still be inside a window that saw them. The memory-order argument is in
+ * snapshot.c. */
 #ifndef RC_SNAPSHOT_H
 #define RC_SNAPSHOT_H
 
@@ -52,8 +53,9 @@ typedef struct rc__snapdomain {
 } rc__snapdomain;
 
 /* Hard bound on the retired list: a publish that would leave more waits (yielding the
- * CPU) until the oldest retired snapshot is released. Reached only when a reader thread stays
- * descheduled inside its few-instruction window for the time of this many commits. */
+ * CPU) until the oldest retired snapshot is released. Reached only when a reader thread
+ * stays descheduled inside its few-instruction window for the time of this many
+ * commits. */
 #define RC__RETIRED_MAX 64
 
 /* A reader handle (reader.c): the reference it holds and the word it compares. */

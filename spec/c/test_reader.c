@@ -67,7 +67,8 @@ static void *reader_thread(void *arg) {
   rc_engine_t *eng = arg;
   rc_error err;
   rc_path_t *pa = rc_path_compile("a", &err), *pb = rc_path_compile("b", &err),
-            *pd = rc_path_compile("c.d[1]", &err), *pq = rc_path_compile("[\"x.y\"][\"q\\\"k\"]", &err);
+            *pd = rc_path_compile("c.d[1]", &err),
+            *pq = rc_path_compile("[\"x.y\"][\"q\\\"k\"]", &err);
   rc_reader_t *r = rc_reader_new(eng);
   uint64_t last = 0;
   const rc_snapshot_t *prev = NULL;
@@ -113,7 +114,8 @@ static void test_readers_while_committing(void) {
   atomic_store(&done, 0);
   pthread_t t[THREADS];
   for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, reader_thread, eng);
-  for (int64_t rev = 2; rev <= COMMITS; rev++) CHECK(rc__publish(eng, root_for(rev)) != NULL);
+  for (int64_t rev = 2; rev <= COMMITS; rev++)
+    CHECK(rc__publish(eng, root_for(rev)) != NULL);
   atomic_store(&done, 1);
   for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
   CHECK_EQ_INT(atomic_load(&mixed), 0);
@@ -156,7 +158,8 @@ static void *env_reader_thread(void *arg) {
     const rc_snapshot_t *s = rc_reader_snapshot(r);
     const char *n = NULL, *m = NULL;
     size_t len;
-    if (rc_snapshot_get_string_path(s, pn, &n, &len) || rc_snapshot_get_string_path(s, pm, &m, &len)) {
+    if (rc_snapshot_get_string_path(s, pn, &n, &len) ||
+        rc_snapshot_get_string_path(s, pm, &m, &len)) {
       atomic_fetch_add(&mixed, 1);
       continue;
     }
@@ -377,10 +380,12 @@ static int agree(const rc_snapshot_t *s, const char *text, const rc_path_t *cp) 
   bool b1 = false, b2 = false;
   const char *s1 = NULL, *s2 = NULL;
   size_t l1 = 0, l2 = 0;
-  bad += rc_snapshot_get_int(s, text, &i1) != rc_snapshot_get_int_path(s, cp, &i2) || i1 != i2;
+  bad += rc_snapshot_get_int(s, text, &i1) != rc_snapshot_get_int_path(s, cp, &i2) ||
+         i1 != i2;
   bad += rc_snapshot_get_number(s, text, &d1) != rc_snapshot_get_number_path(s, cp, &d2) ||
          memcmp(&d1, &d2, sizeof d1) != 0;
-  bad += rc_snapshot_get_bool(s, text, &b1) != rc_snapshot_get_bool_path(s, cp, &b2) || b1 != b2;
+  bad += rc_snapshot_get_bool(s, text, &b1) != rc_snapshot_get_bool_path(s, cp, &b2) ||
+         b1 != b2;
   bad += rc_snapshot_get_string(s, text, &s1, &l1) !=
            rc_snapshot_get_string_path(s, cp, &s2, &l2) || s1 != s2 || l1 != l2;
   if (bad) fprintf(stderr, "compiled path disagrees: %s\n", text);
@@ -412,7 +417,8 @@ static void test_paths_agree(void) {
       char variants[3][1200];
       snprintf(variants[0], sizeof variants[0], "%s", ps.p[i]);
       snprintf(variants[1], sizeof variants[1], "%s%snope", ps.p[i], *ps.p[i] ? "." : "");
-      snprintf(variants[2], sizeof variants[2], "%s[%zu]", ps.p[i], (size_t)next_rand() % 5);
+      snprintf(variants[2], sizeof variants[2], "%s[%zu]", ps.p[i],
+               (size_t)next_rand() % 5);
       for (int k = 0; k < 3; k++) {
         rc_error err;
         rc_path_t *cp = rc_path_compile(variants[k], &err);
@@ -435,7 +441,8 @@ static void test_paths_agree(void) {
   CHECK_EQ_INT(disagreements, 0);
   CHECK(checked > 1000);
   CHECK(absent > 0 && absent < checked);
-  printf("paths: %d compiled paths checked on two key orders (%d absent)\n", checked, absent);
+  printf("paths: %d compiled paths checked on two key orders (%d absent)\n", checked,
+         absent);
   rc_engine_free(eng);
 }
 
@@ -470,7 +477,8 @@ static void test_paths_by_hand(void) {
   rc_path_free(root);
   struct { const char *path; int column; } bad[] = {
     {"a..b", 2}, {"a.", 2}, {"a[01]", 2}, {"a[", 2}, {"a[1", 2}, {"[\"open", 1},
-    {"a[\"x\\n\"]", 2}, {".a", 1}, {"a b", 2}, {"a[-1]", 2}, {"a[99999999999999999999999]", 2},
+    {"a[\"x\\n\"]", 2}, {".a", 1}, {"a b", 2}, {"a[-1]", 2},
+    {"a[99999999999999999999999]", 2},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     rc_error err = {0};

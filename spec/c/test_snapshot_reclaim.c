@@ -76,7 +76,8 @@ static void test_threads_hammering(void) {
   atomic_store(&done, 0);
   pthread_t t[THREADS];
   for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, hammer, eng);
-  for (int64_t rev = 2; rev <= COMMITS; rev++) CHECK(rc__publish(eng, root_for(rev)) != NULL);
+  for (int64_t rev = 2; rev <= COMMITS; rev++)
+    CHECK(rc__publish(eng, root_for(rev)) != NULL);
   atomic_store(&done, 1);
   for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
   CHECK(d->max_retired <= RC__RETIRED_MAX);
