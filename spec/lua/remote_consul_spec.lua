@@ -207,9 +207,13 @@ describe("rc.consul", function()
     end
     local elapsed = now_ms() - t0
     local n = srv.gets("/v1/kv/app/missing")
-    -- Two burst tokens plus one per 250 ms of churn, not one query per write.
+    -- Two burst tokens plus one per 250 ms of churn, not one query per write. Fewer
+    -- than the 40 writes only when the loop ran fast enough for the bound to say so: a
+    -- loaded machine (an ASan build) may take 15 s over the 40 writes, and then 42
+    -- queries are within the rate limit.
     local bound = 3 + elapsed // 250
-    assert.truthy(n <= bound and n < 40, ("%d queries in %d ms"):format(n, elapsed))
+    assert.truthy(n <= bound and (n < 40 or bound >= 40),
+      ("%d queries in %d ms"):format(n, elapsed))
     assert.truthy(n >= 3, "queries: " .. n)
   end)
 
