@@ -170,7 +170,10 @@ typedef struct rc_engine rc_engine_t;
 
 /* Returns the snapshot currently committed, with one reference taken for the caller.
  * Ownership: the caller must pass it to rc_snapshot_release() exactly once.
- * Thread: any thread; never blocks; never runs Lua.
+ * Thread: any thread; never blocks; never runs Lua. Each call makes atomic
+ * read-modify-writes on counters every reading thread shares (an engine-wide one and the
+ * snapshot's reference count): for reads on a hot path from many threads, use a reader
+ * (rc_reader_new) and compiled paths instead.
  * Errors: returns NULL only if `eng` is NULL or has no committed snapshot yet (before
  * rc_engine_start/rc_engine_attach returned). */
 RC_API rc_snapshot_t *rc_snapshot_acquire(rc_engine_t *eng);
@@ -199,6 +202,90 @@ RC_API int rc_snapshot_get_string(const rc_snapshot_t *snap, const char *path,
 RC_API int rc_snapshot_get_int(const rc_snapshot_t *snap, const char *path, int64_t *out);
 RC_API int rc_snapshot_get_number(const rc_snapshot_t *snap, const char *path, double *out);
 RC_API int rc_snapshot_get_bool(const rc_snapshot_t *snap, const char *path, bool *out);
+
+/* ===================================================================================
+ * Readers
+ * For hot paths: a reader is one thread's handle on the engine's snapshots. It keeps a
+ * reference to the snapshot it last returned and takes a new one only when the engine
+ * has committed since, so a read is one load of a word that only the engine writes (no
+ * read-modify-write on memory other threads touch, no lock, no allocation): reads
+ * scale with threads. rc_snapshot_acquire remains for code that reads now and then.
+ *
+ * The pinning rule: a reader holds exactly one snapshot, the one its last
+ * rc_reader_snapshot returned, and nothing else. When the engine commits, that one
+ * becomes old and stays alive until the reader's next rc_reader_snapshot (which drops
+ * it and returns the new one), rc_reader_idle or rc_reader_free. So a reader that stops
+ * reading pins at most one old snapshot; call rc_reader_idle before a thread blocks or
+ * sleeps for long, to pin none. The engine's own reclamation never waits for readers.
+ * =================================================================================== */
+
+typedef struct rc_reader rc_reader_t;
+
+/* Creates a reader of `eng`'s snapshots for one thread. Holds nothing until its first
+ * rc_reader_snapshot. Ownership: free with rc_reader_free() before or after the
+ * engine; the engine keeps no list of its readers.
+ * Thread: any. Errors: NULL when `eng` is NULL or out of memory. Never runs Lua. */
+RC_API rc_reader_t *rc_reader_new(rc_engine_t *eng);
+
+/* Returns the current snapshot: the one already held when the engine has committed
+ * nothing since (one load and a compare), else a reference to the new one, dropping the
+ * old (which frees the old snapshot's unshared values on this thread if it was the last
+ * holder). Ownership: borrowed from the reader, valid until the next rc_reader_snapshot,
+ * rc_reader_idle or rc_reader_free on this reader; rc_snapshot_retain it to keep it
+ * longer. Revisions never go backwards, and a commit visible to rc_snapshot_acquire
+ * or rc_engine_revision is visible here too.
+ * Thread: one thread at a time per reader (a reader is not shared; use one per thread).
+ * Never blocks; never runs Lua. Errors: NULL when nothing is committed yet (before
+ * start/attach), or after the engine was freed (calling it then is a bug: do not). */
+RC_API const rc_snapshot_t *rc_reader_snapshot(rc_reader_t *r);
+
+/* Drops the reader's snapshot so that it pins nothing (the next rc_reader_snapshot
+ * takes the current one again). Pointers from the last rc_reader_snapshot become
+ * invalid. Thread: the reader's thread. Never fails. */
+RC_API void rc_reader_idle(rc_reader_t *r);
+
+/* Drops the reader's snapshot and frees the reader. NULL is ignored. May run after
+ * rc_engine_free. Thread: the reader's thread (or any once no thread uses it). */
+RC_API void rc_reader_free(rc_reader_t *r);
+
+/* ===================================================================================
+ * Compiled paths
+ * A path parsed once (same syntax as rc_snapshot_get), for lookups that skip parsing.
+ * A compiled path also remembers, per key, the position where it found that key last
+ * time, and tries that position first in the next object (objects keep their key order
+ * between revisions unless the key set changes); the hint is always checked against
+ * the key, so a stale one costs one comparison and never a wrong answer.
+ * =================================================================================== */
+
+typedef struct rc_path rc_path_t;
+
+/* Compiles `path` (`db.pool.max`, `rules[3].host`, `flags["a.b"]`; "" is the root).
+ * Returns the compiled path, or NULL with `err` filled: RC_EINVAL for a malformed path
+ * (`column` = 1-based byte where it goes wrong), RC_ENOMEM. Ownership: free with
+ * rc_path_free(); `path` is not kept. Thread: any. Never runs Lua. */
+RC_API rc_path_t *rc_path_compile(const char *path, rc_error *err);
+
+/* Frees a compiled path. NULL is ignored. Thread: any, once no thread uses it. */
+RC_API void rc_path_free(rc_path_t *path);
+
+/* The value at `path` in `snap`; NULL if absent (or either argument is NULL). Gives the
+ * same answer as rc_snapshot_get with the source text. Borrowed from `snap`.
+ * Thread: any; one compiled path may be used by many threads at once (its position
+ * hints are atomic). Never blocks, never allocates, never runs Lua. */
+RC_API const rc_value_t *rc_snapshot_get_path(const rc_snapshot_t *snap,
+                                              const rc_path_t *path);
+
+/* Typed reads by compiled path, as the rc_snapshot_get_* functions: 0 and the value,
+ * RC_ENOTFOUND when absent, RC_ETYPE for another type (get_number accepts integers).
+ * Strings are borrowed from `snap`. Thread: any; never blocks. */
+RC_API int rc_snapshot_get_string_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                       const char **out, size_t *len);
+RC_API int rc_snapshot_get_int_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                    int64_t *out);
+RC_API int rc_snapshot_get_number_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                       double *out);
+RC_API int rc_snapshot_get_bool_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                     bool *out);
 
 /* ===================================================================================
  * Changes and subscriptions
@@ -383,8 +470,7 @@ RC_API void rc_engine_free(rc_engine_t *eng);
  * thread instead. Returns 0, RC_EINVAL, RC_ENOMEM. Thread: any. */
 RC_API int rc_engine_setenv(rc_engine_t *eng, const char *name, const char *value);
 
-/* ===================================================================================
- * Reloads: requested reloads, pushed values, reload modules, history and rollback
+/* ============================================================================ * Reloads: requested reloads, pushed values, reload modules, history and rollback
  * =================================================================================== */
 
 /* Re-reads the sources of the named components now (all components when `components` is
@@ -461,7 +547,11 @@ RC_API int rc_engine_unpin(rc_engine_t *eng);
 /* Whether a rollback pinned the configuration. Thread: any. */
 RC_API bool rc_engine_pinned(rc_engine_t *eng);
 
-/* Revision of the last commit (0 before the first). Thread: any. */
+/* Revision of the current snapshot: the one rc_snapshot_acquire would return at this
+ * instant (0 before the first commit), never behind what a reader already sees.
+ * Thread: any; never blocks (two atomic read-modify-writes on an engine-wide counter,
+ * like rc_snapshot_acquire; a reader's rc_reader_snapshot is the cheap way to follow
+ * commits on a hot path). */
 RC_API uint64_t rc_engine_revision(rc_engine_t *eng);
 
 /* Library version string, e.g. "0.1.0". Thread: any. */

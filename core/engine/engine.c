@@ -28,9 +28,7 @@ rc_engine_t *rc_engine_new(rc_error *err) {
   pthread_mutex_init(&eng->sub_mu, NULL);
   pthread_mutex_init(&eng->handler_mu, NULL);
   pthread_mutex_init(&eng->mod_mu, NULL);
-  atomic_init(&eng->current, NULL);
-  atomic_init(&eng->acquiring, 0);
-  atomic_init(&eng->revision, 0);
+  rc__snapshots_init(&eng->snaps);
   eng->on_change_ref = LUA_NOREF;
   eng->on_error_ref = LUA_NOREF;
   eng->watch_policy = true;
@@ -220,7 +218,7 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   if ((rc = rc__policy_watch_start(eng, err))) return rc;
   eng->state = RC__ST_RUNNING;
   rc__wave(eng);
-  if (!atomic_load(&eng->current)) {
+  if (!rc__snapshot_current(eng)) {
     /* Nothing at all is configured yet: still commit an empty revision 1. */
     rc__object_builder b;
     rc__object_begin(&b);

@@ -7,6 +7,7 @@
 
 #include "parse.h"
 #include "scheduler.h"
+#include "snapshot.h"
 #include "source.h"
 
 #include <lua.h>
@@ -242,11 +243,8 @@ struct rc_engine {
   uint64_t policy_hash;          /* hash of the policy text in force */
   uint64_t reloads;              /* successful reloads */
 
-  /* committed state */
-  _Atomic(struct rc_snapshot *) current;
-  _Atomic int acquiring;         /* readers between load and incref (snapshot.c) */
-  struct rc_snapshot *retired;   /* replaced snapshots not yet released */
-  _Atomic uint64_t revision;
+  /* committed state (snapshot.h; the revision is the current snapshot's) */
+  rc__snapdomain snaps;
 
   /* notification */
   pthread_mutex_t sub_mu;
@@ -292,14 +290,6 @@ struct rc_engine {
   size_t hist_cap, hist_n, hist_head;
   char *policy_pending;          /* a policy text that arrived during a reload (owned) */
   size_t policy_pending_len;
-};
-
-struct rc_snapshot {
-  _Atomic uint32_t refs;
-  uint64_t revision;
-  int64_t time_ns;
-  rc_value_t *root;
-  struct rc_snapshot *next_retired;
 };
 
 /* Defaults of the reload machinery. */
@@ -492,20 +482,13 @@ void rc__policy_watch_free(rc_engine_t *eng);
  * functions that failed (each already reported). Loop thread; runs Lua. */
 int rc__evaluate(rc_engine_t *eng);
 
-/* ---- snapshot.c ---- */
-/* Publishes a new root (moved in) as revision+1; returns the new snapshot (borrowed; the
- * engine holds it) or NULL on OOM (root released). */
-struct rc_snapshot *rc__publish(rc_engine_t *eng, rc_value_t *root);
+/* ---- snapshot.c (more in snapshot.h) ---- */
 /* A snapshot of `root` (moved in) as revision+1, not published (one reference, the
  * caller's); NULL on OOM (root released). */
 struct rc_snapshot *rc__snapshot_make(rc_engine_t *eng, rc_value_t *root);
 /* Makes `snap` (from rc__snapshot_make; the caller's reference becomes the engine's)
  * the current snapshot. */
 void rc__snapshot_publish(rc_engine_t *eng, struct rc_snapshot *snap);
-/* Releases retired snapshots whose readers are gone; returns how many remain. */
-int rc__retire_sweep(rc_engine_t *eng);
-/* Drops the engine's current snapshot and all retired ones (engine free). */
-void rc__snapshots_drop(rc_engine_t *eng);
 
 /* ---- subscribe.c ---- */
 /* Calls every subscriber whose pattern matches some change (loop thread). */

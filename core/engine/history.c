@@ -91,7 +91,7 @@ static int do_rollback(rc_engine_t *eng, void *arg) {
     return rc__err(a->err, RC_ENOTFOUND, NULL, 0, 0, "revision %llu is not in the history "
                    "(the last %zu revisions are kept: policy key `history`)",
                    (unsigned long long)a->revision, eng->hist_cap);
-  struct rc_snapshot *cur = atomic_load(&eng->current);
+  struct rc_snapshot *cur = rc__snapshot_current(eng);
   rc__changeset *cs = &eng->cs;
   rc__changeset_reset(cs);
   if (rc__diff(cur->root, r->snap->root, "", cs))

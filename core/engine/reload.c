@@ -83,7 +83,7 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
   configure_sched(eng);
   reload_stats st = {0};
   eng->trial = true;
-  struct rc_snapshot *cur = atomic_load(&eng->current);
+  struct rc_snapshot *cur = rc__snapshot_current(eng);
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *nc = eng->comps[i];
     /* dynamic = false outlives a policy reload: a component that keeps its name starts

@@ -140,7 +140,7 @@ static int call_module(rc_engine_t *eng, rc__txn *t, size_t i) {
     rc__free(subset);
     return -1;
   }
-  const struct rc_snapshot *snap = t->rolling_back ? atomic_load(&eng->current) : t->candidate;
+  const struct rc_snapshot *snap = t->rolling_back ? rc__snapshot_current(eng) : t->candidate;
   rc_reload_t *r = handle_new(eng, t, t->rolling_back);
   if (!r) {
     rc__free(subset);

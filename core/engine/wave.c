@@ -161,7 +161,7 @@ void rc__wave(rc_engine_t *eng) {
   eng->trigger[0] = '\0';
   bool requested = eng->requested;
   eng->requested = false;
-  struct rc_snapshot *cur = atomic_load(&eng->current);
+  struct rc_snapshot *cur = rc__snapshot_current(eng);
   if (eng->pinned && cur) {
     rc__trace(eng, NULL, "pinned: source changes recorded, not applied");
     if (requested) rc__txn_nothing(eng, trigger, "pinned: nothing is applied until unpin");
