@@ -135,12 +135,17 @@ static void stop_accepting(rc_engine_t *eng) {
   }
 }
 
+/* Whether the caller runs on the engine's loop thread (set under req_mu at attach). */
 static bool on_loop_thread(rc_engine_t *eng) {
-  return eng->loop_thread_known && pthread_equal(pthread_self(), eng->loop_thread);
+  pthread_mutex_lock(&eng->req_mu);
+  bool on = eng->loop_thread_known && pthread_equal(pthread_self(), eng->loop_thread);
+  pthread_mutex_unlock(&eng->req_mu);
+  return on;
 }
 
 int rc__call_on_loop(rc_engine_t *eng, int (*fn)(rc_engine_t *eng, void *arg), void *arg) {
-  if (on_loop_thread(eng)) return eng->state == RC__ST_RUNNING ? fn(eng, arg) : RC_ESTATE;
+  if (on_loop_thread(eng))
+    return eng->state == RC__ST_RUNNING || eng->initial ? fn(eng, arg) : RC_ESTATE;
   rc__request r = {.kind = RC__REQ_CALL, .fn = fn, .arg = arg};
   int rc = post(eng, &r);
   if (rc) return rc;
@@ -164,14 +169,14 @@ int rc__post_module_done(rc_engine_t *eng, void *reload) {
 
 static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   eng->loop = loop;
-  eng->loop_thread = pthread_self();
-  eng->loop_thread_known = true;
   int rc = uv_async_init(loop, &eng->wake, wake_cb);
   if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_async_init: %s", uv_strerror(rc));
   eng->wake.data = eng;
   rc__handle_opened(eng);
   pthread_mutex_lock(&eng->req_mu);
   eng->accepting = true;
+  eng->loop_thread = pthread_self();
+  eng->loop_thread_known = true;
   pthread_mutex_unlock(&eng->req_mu);
   uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer,
                           &eng->fetch_timer, &eng->txn_timer};
@@ -331,7 +336,8 @@ static void run_request(rc_engine_t *eng, rc__request *r) {
       if (eng->state == RC__ST_RUNNING) rc__sources_env_changed(eng);
       break;
     case RC__REQ_CALL:
-      result = eng->state == RC__ST_RUNNING ? r->fn(eng, r->arg) : RC_ESTATE;
+      /* Also while start reads the initial values: a value pushed then is awaited. */
+      result = eng->state == RC__ST_RUNNING || eng->initial ? r->fn(eng, r->arg) : RC_ESTATE;
       break;
     case RC__REQ_MODULE_DONE:
       rc__txn_module_done(eng, r->arg);

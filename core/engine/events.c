@@ -125,7 +125,7 @@ void rc__emit_event(rc_engine_t *eng, rc_event_t *ev) {
     list = local;
     n = 16; /* out of memory: the first sixteen handlers still hear of it */
   }
-  memcpy(list, eng->handlers, n * sizeof *list);
+  if (n) memcpy(list, eng->handlers, n * sizeof *list);
   uint64_t gen = eng->handlers_changed;
   pthread_mutex_unlock(&eng->handler_mu);
   for (size_t i = 0; i < n; i++) {

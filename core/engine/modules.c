@@ -93,8 +93,8 @@ rc__module **rc__modules_snapshot(rc_engine_t *eng, size_t *n) {
   size_t total = eng->ncmods + eng->npmods;
   rc__module **list = rc__malloc((total ? total : 1) * sizeof *list);
   if (list) {
-    memcpy(list, eng->cmods, eng->ncmods * sizeof *list);
-    memcpy(list + eng->ncmods, eng->pmods, eng->npmods * sizeof *list);
+    if (eng->ncmods) memcpy(list, eng->cmods, eng->ncmods * sizeof *list);
+    if (eng->npmods) memcpy(list + eng->ncmods, eng->pmods, eng->npmods * sizeof *list);
   }
   pthread_mutex_unlock(&eng->mod_mu);
   *n = list ? total : 0;

@@ -42,13 +42,18 @@ typedef struct reload_args {
 
 /* Re-reads c's source now. Returns whether an answer is awaited. */
 static bool reread(rc_engine_t *eng, rc__component *c) {
-  /* Past debounce: a value waiting for its quiet period is dropped for the fresh read,
-   * which is applied at once (deliver.c). */
-  if (c->has_pending) {
-    rc__value_unref(c->pending);
-    c->pending = NULL;
+  /* Past debounce and throttle: a value waiting for its quiet period or for a token is
+   * applied now; a fresh read (below) that differs replaces it (deliver.c). */
+  if (c->has_pending || (eng->sched.slots && eng->sched.slots[c->index].held)) {
+    rc_value_t *v = c->has_pending ? c->pending : c->held;
+    if (c->has_pending) rc__value_unref(c->held);
+    else rc__value_unref(c->pending);
+    c->pending = c->held = NULL;
     c->has_pending = false;
     rc__sched_cancel(&eng->sched, (size_t)c->index);
+    eng->sched.slots[c->index].held = false;
+    rc__trace(eng, c, "reload request: the value waiting for debounce or throttle is applied");
+    rc__set_value(c, v);
   }
   if (!c->active || c->deliver_hook) return false;
   if (!c->src && !c->refetch_at) return false; /* simulation: no source */
