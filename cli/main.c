@@ -2,6 +2,7 @@
  * --version, --check, --run, --dump, the scenario runner and replay (`test`, `replay`),
  * or to Lua mode (the REPL, -e, scripts; repl.c). */
 #include "cli.h"
+#include "sidecar.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -76,13 +77,26 @@ static bool lua_mode(int argc, char **argv) {
   return true;
 }
 
+/* Takes the value of option argv[*i] ("--exec CMD"); NULL (after a message) when none. */
+static const char *value_of(int argc, char **argv, int *i, const char *what) {
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "reactcfg-lua: %s needs %s\n", argv[*i], what);
+    return NULL;
+  }
+  return argv[++*i];
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "test") || !strcmp(argv[1], "replay")))
     return cli_sim(argc, argv);
-  if (lua_mode(argc, argv)) return cli_lua(argc, argv);
-  bool json = false, tagged = false, record_secrets = false;
-  const char *mode = NULL, *policy = NULL, *format = NULL, *record = NULL;
-  for (int i = 1; i < argc; i++) {
+  /* `run POLICY ...` is `--run POLICY ...`. */
+  bool run_command = argc >= 2 && !strcmp(argv[1], "run");
+  if (!run_command && lua_mode(argc, argv)) return cli_lua(argc, argv);
+  bool tagged = false;
+  cli_run_opts ro = {0};
+  const char *mode = run_command ? "--run" : NULL, *policy = NULL, *format = NULL,
+             *exec_signal = NULL;
+  for (int i = run_command ? 2 : 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--version")) {
       printf("reactcfg-lua %s\n", rc_version());
@@ -91,25 +105,27 @@ int main(int argc, char **argv) {
       fputs(USAGE, stdout);
       return 0;
     } else if (!strcmp(a, "--json")) {
-      json = true;
+      ro.json = true;
     } else if (!strcmp(a, "--tagged")) {
       tagged = true;
     } else if (!strcmp(a, "--record-secrets")) {
-      record_secrets = true;
+      ro.record_secrets = true;
+    } else if (!strcmp(a, "--once")) {
+      ro.once = true;
+    } else if (!strcmp(a, "--dry-run")) {
+      ro.dry_run = true;
+    } else if (!strcmp(a, "--exec-restart")) {
+      ro.exec_restart = true;
     } else if (!strcmp(a, "--record")) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "reactcfg-lua: --record needs a file name\n");
-        return 2;
-      }
-      record = argv[++i];
+      if (!(ro.record = value_of(argc, argv, &i, "a file name"))) return 2;
+    } else if (!strcmp(a, "--exec")) {
+      if (!(ro.exec = value_of(argc, argv, &i, "a command (\"CMD ARGS\")"))) return 2;
+    } else if (!strcmp(a, "--exec-signal")) {
+      if (!(exec_signal = value_of(argc, argv, &i, "a signal name (HUP, USR1, ...)"))) return 2;
     } else if (!strcmp(a, "--format")) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "reactcfg-lua: --format needs a format name\n");
-        return 2;
-      }
-      format = argv[++i];
+      if (!(format = value_of(argc, argv, &i, "a format name"))) return 2;
     } else if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump")) {
-      if (mode) {
+      if (mode && !(run_command && !strcmp(a, "--run"))) {
         fprintf(stderr, "reactcfg-lua: %s and %s cannot be combined\n", mode, a);
         return 2;
       }
@@ -133,15 +149,47 @@ int main(int argc, char **argv) {
             strcmp(mode, "--dump") ? "POLICY file" : "FILE", USAGE);
     return 2;
   }
-  if ((json || record || record_secrets) && strcmp(mode, "--run") != 0) {
-    fprintf(stderr, "reactcfg-lua: --json, --record and --record-secrets go with --run\n");
+  bool run = strcmp(mode, "--run") == 0;
+  if ((ro.json || ro.record || ro.record_secrets || ro.once || ro.dry_run || ro.exec ||
+       exec_signal || ro.exec_restart) && !run) {
+    fprintf(stderr, "reactcfg-lua: --json, --record, --record-secrets, --once, --dry-run "
+                    "and --exec go with --run\n");
     return 2;
+  }
+  if ((exec_signal || ro.exec_restart) && !ro.exec) {
+    fprintf(stderr, "reactcfg-lua: --exec-signal and --exec-restart go with --exec\n");
+    return 2;
+  }
+  if (ro.exec && (ro.once || ro.dry_run)) {
+    fprintf(stderr, "reactcfg-lua: --exec supervises a child for the whole run: it cannot "
+                    "be combined with --once or --dry-run\n");
+    return 2;
+  }
+  if (exec_signal && ro.exec_restart) {
+    fprintf(stderr, "reactcfg-lua: --exec-signal and --exec-restart cannot be combined\n");
+    return 2;
+  }
+  if (ro.exec) {
+    rc_error err = {0};
+    char **words = sidecar_split_words(ro.exec, &err);
+    if (!words) {
+      fprintf(stderr, "reactcfg-lua: %s\n", err.message);
+      return 2;
+    }
+    argv_free(words);
+  }
+  if (exec_signal) {
+    ro.exec_signal = render_signal_number(exec_signal);
+    if (ro.exec_signal <= 0) {
+      fprintf(stderr, "reactcfg-lua: --exec-signal: unknown signal '%s' (HUP, INT, QUIT, "
+                      "TERM, USR1, USR2, WINCH, ALRM)\n", exec_signal);
+      return 2;
+    }
   }
   if ((tagged || format) && strcmp(mode, "--dump") != 0) {
     fprintf(stderr, "reactcfg-lua: --tagged and --format go with --dump\n");
     return 2;
   }
   if (strcmp(mode, "--dump") == 0) return cli_dump(policy, format, tagged);
-  return strcmp(mode, "--check") == 0 ? check(policy)
-                                      : cli_run(policy, json, record, record_secrets);
+  return strcmp(mode, "--check") == 0 ? check(policy) : cli_run(policy, &ro);
 }
