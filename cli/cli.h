@@ -6,6 +6,10 @@
 
 #include <stdbool.h>
 
+/* The --help text (generated at build time from cli/reactcfg-lua.txt, like the man page
+ * and the bash completion: scripts/gen-cli-docs). */
+extern const char cli_usage[];
+
 /* Formats an rc_error as "FILE:LINE: message" (or "FILE: message"). */
 void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n);
 /* --dump FILE [--format F] [--tagged]: prints FILE parsed, as JSON. Exit code. */

@@ -7,31 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char USAGE[] =
-  "usage: reactcfg-lua [options]\n"
-  "       reactcfg-lua [-i] [-e CODE]... [SCRIPT [ARGS...] | -]\n"
-  "  (no arguments)          the interactive Lua REPL (reads a script if stdin is not\n"
-  "                          a terminal); -i: the REPL after the other arguments\n"
-  "  -e CODE                 run CODE; errors as 'reactcfg-lua: message', exit 1\n"
-  "  SCRIPT [ARGS...]        run the Lua file SCRIPT with `arg` set; '-' reads stdin\n"
-  "  --version               print the version and exit\n"
-  "  --check POLICY          load and check POLICY; exit 0 if it loads, else print\n"
-  "                          POLICY:LINE: message on stderr and exit 1\n"
-  "  --run [--json] POLICY   run the engine on POLICY and print every commit and event\n"
-  "                          (--json: one JSON object per line); SIGINT/SIGTERM stop it\n"
-  "      --record FILE       also write every source event with its time to FILE\n"
-  "      --record-secrets    include the values of secret components in the recording\n"
-  "  test FILE...            run scenario files (docs/REPL.md); print each result and\n"
-  "                          'N passed, M failed'; exit 0 only when all pass\n"
-  "  replay FILE POLICY [--compare OTHER]\n"
-  "                          replay a recording on POLICY on virtual time and print the\n"
-  "                          commits; with --compare, where OTHER decides differently\n"
-  "  --dump FILE [--format F] [--tagged]\n"
-  "                          parse FILE (json, yaml, toml, dotenv, text; by extension\n"
-  "                          unless --format) and print it as JSON, or as toml-test's\n"
-  "                          type-tagged JSON; errors as FILE:LINE:COL: message, exit 1\n"
-  "  -h, --help              this text\n";
-
 void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n) {
   const char *file = err->file[0] ? err->file : fallback_file;
   if (file && err->line > 0)
@@ -102,7 +77,7 @@ int main(int argc, char **argv) {
       printf("reactcfg-lua %s\n", rc_version());
       return 0;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(USAGE, stdout);
+      fputs(cli_usage, stdout);
       return 0;
     } else if (!strcmp(a, "--json")) {
       ro.json = true;
@@ -131,22 +106,22 @@ int main(int argc, char **argv) {
       }
       mode = a;
     } else if (a[0] == '-' && a[1]) {
-      fprintf(stderr, "reactcfg-lua: unknown option '%s'\n%s", a, USAGE);
+      fprintf(stderr, "reactcfg-lua: unknown option '%s'\n%s", a, cli_usage);
       return 2;
     } else if (!policy) {
       policy = a;
     } else {
-      fprintf(stderr, "reactcfg-lua: unexpected argument '%s'\n%s", a, USAGE);
+      fprintf(stderr, "reactcfg-lua: unexpected argument '%s'\n%s", a, cli_usage);
       return 2;
     }
   }
   if (!mode) {
-    fprintf(stderr, "reactcfg-lua: which mode? use --check, --run or --dump\n%s", USAGE);
+    fprintf(stderr, "reactcfg-lua: which mode? use --check, --run or --dump\n%s", cli_usage);
     return 2;
   }
   if (!policy) {
     fprintf(stderr, "reactcfg-lua: %s needs a %s\n%s", mode,
-            strcmp(mode, "--dump") ? "POLICY file" : "FILE", USAGE);
+            strcmp(mode, "--dump") ? "POLICY file" : "FILE", cli_usage);
     return 2;
   }
   bool run = strcmp(mode, "--run") == 0;
