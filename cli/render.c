@@ -135,8 +135,10 @@ int render_load(render *r, rc_error *err) {
   load_args a = {.text = text, .len = len, .path = r->policy, .dir = dir};
   lua_pushcfunction(r->L, l_load_outputs);
   lua_pushlightuserdata(r->L, &a);
+  /* The engine loaded the same text under the policy's load budget (2 s unless its
+   * `limits` say more, which this state does not know yet): a generous one here. */
   rc_error lerr = {0};
-  int rc = rc__lua_pcall(r->L, 1, 0, &lerr);
+  int rc = rc__lua_pcall_budget(r->L, 1, 0, 10000, &lerr);
   rc__free(text);
   if (rc != 0) {
     outputs_free(a.outs, a.nouts);
