@@ -22,7 +22,7 @@ struct sidecar {
   uv_loop_t *loop;
   rc_engine_t *eng;
   sidecar_host host;
-  bool json, dry, once, exec_restart;
+  bool dry, exec_restart;
   int exec_signal;
   render *r;
   char **exec_argv;            /* --exec, or NULL */
@@ -516,9 +516,7 @@ sidecar *sidecar_new(uv_loop_t *loop, rc_engine_t *eng, const char *policy,
   sc->loop = loop;
   sc->eng = eng;
   sc->host = *host;
-  sc->json = o->json;
   sc->dry = o->dry_run;
-  sc->once = o->once;
   sc->exec_restart = o->exec_restart;
   sc->exec_signal = o->exec_signal ? o->exec_signal : SIGHUP;
   sc->child_status = -1;

@@ -304,11 +304,7 @@ describe("docs/SIDECAR.md's nginx example", function()
   local NGINX = "/usr/sbin/nginx"
   local have_nginx = io.open(NGINX) ~= nil
 
-  local function free_port()
-    local out = H.sh([[env -u LD_PRELOAD python3 -c 'import socket; s=socket.socket(); ]]
-      .. [[s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()']])
-    return assert(tonumber(out:match("%d+")))
-  end
+  local free_port = require("nginx").free_port
 
   it("reloads a real nginx when a rendered upstream changes", function()
     if not have_nginx then
