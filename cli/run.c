@@ -1,23 +1,36 @@
 /* run.c: `reactcfg-lua --run [--json] POLICY`: runs the engine on this thread's libuv
  * loop and prints each commit and event as it happens, in a form for people or, with
- * --json, one JSON object per line for programs. SIGINT/SIGTERM stop it cleanly. */
+ * --json, one JSON object per line for programs (both forms are a contract: scripts read
+ * them). SIGINT/SIGTERM stop it cleanly, however many arrive. With outputs, --once,
+ * --dry-run or --exec it drives the sidecar (sidecar.c) after each commit. */
 #include "cli.h"
 #include "engine.h"
 #include "internal.h"
+#include "sidecar.h"
 #include "value.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 #include <uv.h>
 
 typedef struct run_ctx {
   rc_engine_t *eng;
-  bool json;
-  uv_signal_t sigint, sigterm;
+  cli_run_opts o;
+  uv_loop_t loop;
+  int sigfd;             /* SIGINT and SIGTERM, blocked, read from a signalfd */
+  uv_poll_t sigpoll;
+  bool started;          /* attach returned: the engine may be stopped */
+  bool stop_asked;       /* a signal came while it was starting */
+  bool stopping;
   int exit_code;
   FILE *record;          /* --record: every source event as one JSON line */
-  bool record_secrets;   /* --record-secrets: secret values too */
+  sidecar *sc;
+  rc__buf failures;      /* --once: one line per failure, listed at the end */
+  int nfailures;
 } run_ctx;
 
 /* Appends `s` as a JSON string. */
@@ -69,7 +82,7 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
   run_ctx *ctx = ud;
   rc__buf b;
   rc__buf_init(&b);
-  if (ctx->json) {
+  if (ctx->o.json) {
     rc__buf_printf(&b, "{\"revision\":%llu,\"time_ns\":%lld,\"changes\":[",
                    (unsigned long long)rc_snapshot_revision(snap),
                    (long long)rc_snapshot_time_ns(snap));
@@ -116,43 +129,94 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
     }
   }
   rc__buf_free(&b);
+  sidecar_commit(ctx->sc);
 }
 
-static void on_event(void *ud, const rc_event_t *ev) {
-  run_ctx *ctx = ud;
-  if (ev->type == RC_EVENT_COMMIT) return; /* printed by on_commit, with its changes */
+static bool about_component(const cli_event *ev) {
+  return !ev->key || strcmp(ev->key, "component") == 0;
+}
+
+void cli_print_event(bool json, const cli_event *ev) {
   rc__buf b;
   rc__buf_init(&b);
-  if (ctx->json) {
+  bool label = ev->label && ev->label[0], file = ev->file && ev->file[0];
+  if (json) {
     rc__buf_adds(&b, "{\"event\":");
     json_str(&b, ev->name);
     rc__buf_printf(&b, ",\"time_ns\":%lld", (long long)rc__real_ns());
-    if (ev->component[0]) {
-      rc__buf_adds(&b, ",\"component\":");
-      json_str(&b, ev->component);
+    if (label) {
+      rc__buf_printf(&b, ",\"%s\":", ev->key ? ev->key : "component");
+      json_str(&b, ev->label);
     }
     rc__buf_adds(&b, ",\"message\":");
     json_str(&b, ev->message);
-    if (ev->file[0]) {
+    if (file) {
       rc__buf_adds(&b, ",\"file\":");
       json_str(&b, ev->file);
     }
     if (ev->line) rc__buf_printf(&b, ",\"line\":%d", ev->line);
     if (ev->column) rc__buf_printf(&b, ",\"column\":%d", ev->column);
-    if (ev->code) rc__buf_printf(&b, ",\"code\":\"%s\"", rc_err_name(ev->code));
+    if (ev->code) rc__buf_printf(&b, ",\"code\":\"%s\"", ev->code);
+    if (ev->text) {
+      rc__buf_adds(&b, ",\"text\":");
+      json_str(&b, ev->text);
+    }
     rc__buf_addc(&b, '}');
   } else {
-    bool bad = ev->type == RC_EVENT_SOURCE_ERROR || ev->type == RC_EVENT_POLICY_ERROR ||
-               ev->type == RC_EVENT_REJECTED || ev->type == RC_EVENT_RESTART_REQUIRED;
-    rc__buf_printf(&b, "%s %s", bad ? "!" : "*", ev->name);
-    if (ev->component[0]) rc__buf_printf(&b, " [%s]", ev->component);
+    rc__buf_printf(&b, "%s %s", ev->bad ? "!" : "*", ev->name);
+    if (label) rc__buf_printf(&b, " [%s]", ev->label);
     rc__buf_addc(&b, ' ');
-    if (ev->file[0] && ev->line)
+    if (file && ev->line)
       rc__buf_printf(&b, "%s:%d:%d: ", ev->file, ev->line, ev->column);
+    else if (file && !about_component(ev))
+      rc__buf_printf(&b, "%s: ", ev->file); /* the engine's print no file without a line */
     rc__buf_adds(&b, ev->message);
+    if (ev->text) {
+      rc__buf_printf(&b, "\n%s", ev->text);
+      if (!ev->text[0] || ev->text[strlen(ev->text) - 1] != '\n') rc__buf_addc(&b, '\n');
+      rc__buf_printf(&b, "==> end of %s", ev->label ? ev->label : "output");
+    }
   }
   emit_line(&b);
   rc__buf_free(&b);
+}
+
+/* --once lists what failed at the end, one line each:
+ * "  settings: file:line:col: message (source.error)". */
+static void note_failure(run_ctx *ctx, const cli_event *ev) {
+  if (!ctx->o.once || !ev->bad) return;
+  ctx->nfailures++;
+  rc__buf *f = &ctx->failures;
+  if (ev->label && ev->label[0])
+    rc__buf_printf(f, "  %s%s: ", about_component(ev) ? "" : "output ", ev->label);
+  else
+    rc__buf_adds(f, "  ");
+  if (ev->file && ev->file[0] && ev->line)
+    rc__buf_printf(f, "%s:%d:%d: ", ev->file, ev->line, ev->column);
+  else if (ev->file && ev->file[0] && !about_component(ev))
+    rc__buf_printf(f, "%s: ", ev->file);
+  rc__buf_printf(f, "%s (%s)\n", ev->message, ev->name);
+}
+
+static void on_event(void *ud, const rc_event_t *ev) {
+  run_ctx *ctx = ud;
+  if (ev->type == RC_EVENT_COMMIT) return; /* printed by on_commit, with its changes */
+  bool bad = ev->type == RC_EVENT_SOURCE_ERROR || ev->type == RC_EVENT_POLICY_ERROR ||
+             ev->type == RC_EVENT_REJECTED || ev->type == RC_EVENT_RESTART_REQUIRED;
+  cli_event ce = {.name = ev->name, .bad = bad, .key = "component", .label = ev->component,
+                  .file = ev->file, .line = ev->line, .column = ev->column,
+                  .code = ev->code ? rc_err_name(ev->code) : NULL, .message = ev->message};
+  cli_print_event(ctx->o.json, &ce);
+  /* restart.required is a warning for --once: the value is there, only not applied. */
+  if (ev->type != RC_EVENT_RESTART_REQUIRED) note_failure(ctx, &ce);
+  if (ev->type == RC_EVENT_POLICY_RELOADED) sidecar_policy_reloaded(ctx->sc);
+}
+
+/* The sidecar's events print like the engine's. */
+static void on_sidecar_event(void *ud, const cli_event *ev) {
+  run_ctx *ctx = ud;
+  cli_print_event(ctx->o.json, ev);
+  note_failure(ctx, ev);
 }
 
 /* --record: one line per source event, { t (ms since start), component, value |
@@ -171,7 +235,7 @@ static void on_record(void *ud, rc__component *c, const rc_value_t *v, const rc_
     json_str(&b, err->message);
   } else if (!v) {
     rc__buf_adds(&b, ",\"absent\":true");
-  } else if ((c->secret_all || c->nsecret) && !ctx->record_secrets) {
+  } else if ((c->secret_all || c->nsecret) && !ctx->o.record_secrets) {
     rc__buf_adds(&b, ",\"secret\":true");
   } else {
     rc__buf_adds(&b, ",\"value\":");
@@ -186,69 +250,154 @@ static void on_record(void *ud, rc__component *c, const rc_value_t *v, const rc_
   rc__buf_free(&b);
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  run_ctx *ctx = s->data;
-  RC__UNUSED(signum);
+/* ---- stopping, and the signals that ask for it ---- */
+
+/* Stops the engine and the sidecar; the loop then runs out. Idempotent. */
+static void run_stop(run_ctx *ctx) {
+  if (ctx->stopping) return;
+  ctx->stopping = true;
   rc_engine_stop(ctx->eng);
-  uv_close((uv_handle_t *)&ctx->sigint, NULL);
-  uv_close((uv_handle_t *)&ctx->sigterm, NULL);
+  sidecar_close(ctx->sc);
 }
 
-int cli_run(const char *policy, bool json, const char *record, bool record_secrets) {
-  run_ctx ctx = {.json = json, .record_secrets = record_secrets};
-  if (record) {
-    ctx.record = fopen(record, "w");
+/* The sidecar is done (--once), or the --exec child has exited. */
+static void on_finished(void *ud) { run_stop(ud); }
+
+/* SIGINT or SIGTERM. Before start has returned it is noted (the engine cannot stop
+ * yet); with an --exec child running it goes to the child, whose exit ends the run. */
+static void on_signal(run_ctx *ctx, int signum) {
+  if (!ctx->started) {
+    ctx->stop_asked = true;
+    return;
+  }
+  if (sidecar_signal(ctx->sc, signum)) return;
+  run_stop(ctx);
+}
+
+static void on_sigfd(uv_poll_t *p, int status, int events) {
+  run_ctx *ctx = p->data;
+  RC__UNUSED(status);
+  RC__UNUSED(events);
+  struct signalfd_siginfo si;
+  while (read(ctx->sigfd, &si, sizeof si) == (ssize_t)sizeof si) on_signal(ctx, (int)si.ssi_signo);
+}
+
+/* SIGINT and SIGTERM are blocked in every thread (threads made later inherit the mask)
+ * and read from a signalfd on the loop. A signal can then never take its default
+ * action: with libuv's signal handles, closing the last one gave SIGINT back its default,
+ * and a second Ctrl-C during shutdown killed the process (status 130). Children started
+ * by libuv get an empty mask. Returns 0 or -1. */
+static int signals_open(run_ctx *ctx) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+  /* A shell starts background commands with SIGINT ignored, and an ignored signal never
+   * reaches the signalfd; blocked, the default action cannot run. */
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  ctx->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (ctx->sigfd < 0) return -1;
+  if (uv_poll_init(&ctx->loop, &ctx->sigpoll, ctx->sigfd) != 0) {
+    close(ctx->sigfd);
+    ctx->sigfd = -1;
+    return -1;
+  }
+  ctx->sigpoll.data = ctx;
+  uv_poll_start(&ctx->sigpoll, UV_READABLE, on_sigfd);
+  uv_unref((uv_handle_t *)&ctx->sigpoll); /* the loop ends when the engine has stopped */
+  return 0;
+}
+
+/* ---- the run ---- */
+
+/* Loads the policy, starts the engine and the sidecar. 0, or the exit code. */
+static int start(run_ctx *ctx, const char *policy) {
+  rc_error err = {0};
+  char msg[1024];
+  ctx->eng = rc_engine_new(&err);
+  if (!ctx->eng) {
+    fprintf(stderr, "reactcfg-lua: %s\n", err.message);
+    return 1;
+  }
+  if (rc_engine_load_policy(ctx->eng, policy, &err) != 0) {
+    cli_format_error(&err, policy, msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    return 1;
+  }
+  sidecar_host host = {.event = on_sidecar_event, .finished = on_finished, .ud = ctx};
+  ctx->sc = sidecar_new(&ctx->loop, ctx->eng, policy, &ctx->o, &host, &err);
+  if (!ctx->sc) {
+    cli_format_error(&err, policy, msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    return 1;
+  }
+  if (ctx->record) {
+    rc__buf h;
+    rc__buf_init(&h);
+    json_str(&h, policy);
+    fprintf(ctx->record, "%.*s}\n", (int)h.n, h.p ? h.p : "");
+    rc__buf_free(&h);
+    ctx->eng->record_fn = on_record;
+    ctx->eng->record_ud = ctx;
+  }
+  rc_engine_on_event(ctx->eng, on_event, ctx);
+  rc_subscribe(ctx->eng, "**", on_commit, ctx, NULL);
+  int rc = rc_engine_attach(ctx->eng, &ctx->loop, &err);
+  ctx->started = true;
+  if (rc != 0) {
+    cli_format_error(&err, policy, msg, sizeof msg);
+    fprintf(stderr, "%s\n", msg);
+    if (ctx->o.once) {
+      ctx->nfailures++;
+      rc__buf_printf(&ctx->failures, "  %s\n", msg);
+    }
+    run_stop(ctx);
+    return 1;
+  }
+  if (ctx->stop_asked)
+    run_stop(ctx);
+  else if (ctx->o.once)
+    sidecar_once(ctx->sc);
+  return 0;
+}
+
+int cli_run(const char *policy, const cli_run_opts *o) {
+  run_ctx ctx = {.o = *o, .sigfd = -1};
+  rc__buf_init(&ctx.failures);
+  if (o->record) {
+    ctx.record = fopen(o->record, "w");
     if (!ctx.record) {
-      fprintf(stderr, "reactcfg-lua: cannot write %s: %s\n", record, strerror(errno));
+      fprintf(stderr, "reactcfg-lua: cannot write %s: %s\n", o->record, strerror(errno));
       return 1;
     }
     fprintf(ctx.record, "{\"reactcfg_recording\":1,\"policy\":");
     fflush(ctx.record);
   }
-  rc_error err = {0};
-  char msg[1024];
-  ctx.eng = rc_engine_new(&err);
-  if (!ctx.eng) {
-    fprintf(stderr, "reactcfg-lua: %s\n", err.message);
+  if (uv_loop_init(&ctx.loop) != 0 || signals_open(&ctx) != 0) {
+    fprintf(stderr, "reactcfg-lua: cannot set up the event loop: %s\n", strerror(errno));
     if (ctx.record) fclose(ctx.record);
     return 1;
   }
-  if (rc_engine_load_policy(ctx.eng, policy, &err) != 0) {
-    cli_format_error(&err, policy, msg, sizeof msg);
-    fprintf(stderr, "%s\n", msg);
-    rc_engine_free(ctx.eng);
-    if (ctx.record) fclose(ctx.record);
-    return 1;
-  }
-  if (ctx.record) {
-    rc__buf h;
-    rc__buf_init(&h);
-    json_str(&h, policy);
-    fprintf(ctx.record, "%.*s}\n", (int)h.n, h.p ? h.p : "");
-    rc__buf_free(&h);
-    ctx.eng->record_fn = on_record;
-    ctx.eng->record_ud = &ctx;
-  }
-  rc_engine_on_event(ctx.eng, on_event, &ctx);
-  rc_subscribe(ctx.eng, "**", on_commit, &ctx, NULL);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  uv_signal_init(&loop, &ctx.sigint);
-  uv_signal_init(&loop, &ctx.sigterm);
-  ctx.sigint.data = ctx.sigterm.data = &ctx;
-  uv_signal_start(&ctx.sigint, on_signal, SIGINT);
-  uv_signal_start(&ctx.sigterm, on_signal, SIGTERM);
-  if (rc_engine_attach(ctx.eng, &loop, &err) != 0) {
-    cli_format_error(&err, policy, msg, sizeof msg);
-    fprintf(stderr, "%s\n", msg);
-    uv_close((uv_handle_t *)&ctx.sigint, NULL);
-    uv_close((uv_handle_t *)&ctx.sigterm, NULL);
-    ctx.exit_code = 1;
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
+  ctx.exit_code = start(&ctx, policy);
+  if (ctx.exit_code == 0 || ctx.started) uv_run(&ctx.loop, UV_RUN_DEFAULT);
+  sidecar_close(ctx.sc);
+  if (!uv_is_closing((uv_handle_t *)&ctx.sigpoll)) uv_close((uv_handle_t *)&ctx.sigpoll, NULL);
   rc_engine_free(ctx.eng);
-  rc__loop_close_all(&loop); /* our loop: nothing may keep it from closing */
-  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
+  rc__loop_close_all(&ctx.loop); /* our loop: nothing may keep it from closing */
+  while (uv_loop_close(&ctx.loop) == UV_EBUSY) uv_run(&ctx.loop, UV_RUN_NOWAIT);
+  close(ctx.sigfd);
+  int child = sidecar_child_status(ctx.sc);
+  sidecar_free(ctx.sc);
   if (ctx.record) fclose(ctx.record);
+  if (child >= 0 && ctx.exit_code == 0) ctx.exit_code = child;
+  if (o->once && ctx.nfailures > 0) {
+    fprintf(stderr, "reactcfg-lua: --once failed: %d %s:\n%.*s", ctx.nfailures,
+            ctx.nfailures == 1 ? "problem" : "problems", (int)ctx.failures.n,
+            ctx.failures.p ? ctx.failures.p : "");
+    if (ctx.exit_code == 0) ctx.exit_code = 1;
+  }
+  rc__buf_free(&ctx.failures);
   return ctx.exit_code;
 }

@@ -511,9 +511,10 @@ local function order_components(comps)
 end
 
 local POLICY_KEYS = { components = true, on_change = true, on_error = true, limits = true,
-  cache = true, line = true, modules = true, history = true, reload_backoff = true }
-local POLICY_KEY_LIST = "components, on_change, on_error, limits, cache, modules, history, "
-  .. "reload_backoff"
+  cache = true, outputs = true, line = true, modules = true, history = true,
+  reload_backoff = true }
+local POLICY_KEY_LIST = "components, on_change, on_error, limits, cache, outputs, modules, "
+  .. "history, reload_backoff"
 
 local MODULE_KEYS = { paths = true, timeout = true, apply = true }
 
@@ -640,6 +641,125 @@ end
 
 local NAME_PATTERN = "^[%a_][%w_%-]*$"
 
+-- ==== outputs: files rendered from templates (reactcfg-lua --run, docs/SIDECAR.md) ====
+
+local OUTPUT_KEYS = { template = true, text = true, path = true, mode = true,
+  command = true, signal = true }
+local OUTPUT_KEY_LIST = "template, text, path, mode, command, signal"
+-- Signals an output may send to the --exec child (by name, with or without "SIG").
+local SIGNALS = { HUP = true, INT = true, QUIT = true, TERM = true, USR1 = true,
+  USR2 = true, WINCH = true, ALRM = true }
+
+local function normalize_output(name, o, basedir, lines, anchor)
+  local line = locate(lines, name, anchor)
+  if type(o) ~= "table" then
+    fail(line, "output '%s' must be a table { template = \"file\", path = \"file\" }, got %s",
+      name, type(o))
+  end
+  for k in pairs(o) do
+    if type(k) ~= "string" or not OUTPUT_KEYS[k] then
+      local near = type(k) == "string" and nearest(k, OUTPUT_KEYS)
+      fail(locate(lines, k, line), "output '%s': unknown key '%s' (%s)", name, tostring(k),
+        near and ("did you mean '%s'?"):format(near) or "expected one of: " .. OUTPUT_KEY_LIST)
+    end
+  end
+  local out = { name = name, line = line }
+  local function where(k) return locate(lines, k, line) end
+  local function file(k)
+    local v = o[k]
+    if type(v) ~= "string" or v == "" then
+      fail(where(k), "output '%s': '%s' must be a file name, got %s", name, k,
+        v == "" and '""' or type(v))
+    end
+    return v:sub(1, 1) == "/" and v or basedir .. "/" .. v
+  end
+  if (o.template == nil) == (o.text == nil) then
+    fail(line, "output '%s' needs one of 'template' (a template file) or 'text' (the "
+      .. "template itself)%s", name, o.template ~= nil and ", not both" or "")
+  end
+  if o.template ~= nil then
+    out.template = file("template")
+  elseif type(o.text) ~= "string" then
+    fail(where("text"), "output '%s': 'text' must be a string, got %s", name, type(o.text))
+  else
+    out.text = o.text
+  end
+  if o.path == nil then fail(line, "output '%s' has no 'path' (the file to write)", name) end
+  out.path = file("path")
+  if o.mode ~= nil then
+    local m = o.mode
+    if type(m) == "string" and m:match("^0?[0-7][0-7][0-7][0-7]?$") then m = tonumber(m, 8) end
+    if math.type(m) ~= "integer" or m < 0 or m > 4095 then
+      fail(where("mode"), "output '%s': mode must be permissions such as \"0644\" (or "
+        .. "420), got %s", name, tostring(o.mode))
+    end
+    out.mode = m
+  end
+  if o.command ~= nil then
+    local c = o.command
+    local ok = type(c) == "table" and #c > 0 and next(c, #c) == nil
+    for i = 1, ok and #c or 0 do ok = type(c[i]) == "string" and c[i] ~= "" end
+    if not ok then
+      fail(where("command"), "output '%s': command must be a list of words such as "
+        .. "{ \"nginx\", \"-s\", \"reload\" } (it runs without a shell), got %s", name,
+        type(c) == "string" and ("%q"):format(c) or type(c))
+    end
+    out.command = table.move(c, 1, #c, 1, {})
+  end
+  local sig = o.signal
+  if sig ~= nil and sig ~= false then
+    local canon = type(sig) == "string" and sig:upper():gsub("^SIG", "") or nil
+    if sig == "restart" then
+      out.signal = "restart"
+    elseif canon and SIGNALS[canon] then
+      out.signal = canon
+    else
+      local names = {}
+      for n in pairs(SIGNALS) do names[#names + 1] = n end
+      table.sort(names)
+      fail(where("signal"), "output '%s': signal must be a signal name (%s), \"restart\" "
+        .. "or false, got %s", name, table.concat(names, ", "),
+        type(sig) == "string" and ("%q"):format(sig) or type(sig))
+    end
+  elseif sig == false then
+    out.signal = false
+  end
+  return out
+end
+
+-- outputs = { name = { template | text, path, mode, command, signal }, ... }: a list in
+-- declaration order; two outputs may not write the same file.
+local function normalize_outputs(outputs, basedir, lines, policy_line)
+  if outputs == nil then return nil end
+  local line = locate(lines, "outputs", policy_line)
+  if type(outputs) ~= "table" then
+    fail(line, "'outputs' must be a table of named outputs, got %s", type(outputs))
+  end
+  local names, at = {}, {}
+  for name in pairs(outputs) do
+    if type(name) ~= "string" or not name:match(NAME_PATTERN) then
+      fail(line, "output names must be identifiers ([A-Za-z_][A-Za-z0-9_-]*), got %q",
+        tostring(name))
+    end
+    names[#names + 1] = name
+    at[name] = locate(lines, name, line) or 0
+  end
+  table.sort(names, function(a, b)
+    if at[a] ~= at[b] then return at[a] < at[b] end
+    return a < b
+  end)
+  local list, by_path = {}, {}
+  for _, name in ipairs(names) do
+    local o = normalize_output(name, outputs[name], basedir, lines, line)
+    if by_path[o.path] then
+      fail(o.line, "outputs '%s' and '%s' both write %s", by_path[o.path], name, o.path)
+    end
+    by_path[o.path] = name
+    list[#list + 1] = o
+  end
+  return list
+end
+
 --- load(text, path, basedir) -> normalized policy; raises { message, line } on error.
 function M.load(text, path, basedir)
   local lines = {}
@@ -714,6 +834,7 @@ function M.load(text, path, basedir)
   out.history = h
   out.reload_backoff = normalize_reload_backoff(result.reload_backoff,
     locate(lines, "reload_backoff", policy_line))
+  out.outputs = normalize_outputs(result.outputs, basedir, lines, policy_line)
   for _, name in ipairs(names) do
     out.components[#out.components + 1] =
       normalize_component(name, comps[name], basedir, lines, policy_line)
