@@ -81,6 +81,8 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--json")) {
       ro.json = true;
+    } else if (!strcmp(a, "--cloudevents")) {
+      ro.json = ro.cloudevents = true; /* CloudEvents in JSON structured mode */
     } else if (!strcmp(a, "--tagged")) {
       tagged = true;
     } else if (!strcmp(a, "--record-secrets")) {
@@ -127,8 +129,8 @@ int main(int argc, char **argv) {
   bool run = strcmp(mode, "--run") == 0;
   if ((ro.json || ro.record || ro.record_secrets || ro.once || ro.dry_run || ro.exec ||
        exec_signal || ro.exec_restart) && !run) {
-    fprintf(stderr, "reactcfg-lua: --json, --record, --record-secrets, --once, --dry-run "
-                    "and --exec go with --run\n");
+    fprintf(stderr, "reactcfg-lua: --json, --cloudevents, --record, --record-secrets, "
+                    "--once, --dry-run and --exec go with --run\n");
     return 2;
   }
   if ((exec_signal || ro.exec_restart) && !ro.exec) {

@@ -1,7 +1,8 @@
 /* run.c: `reactcfg-lua --run [--json] POLICY`: runs the engine on this thread's libuv
  * loop and prints each commit and event as it happens, in a form for people or, with
  * --json, one JSON object per line for programs (both forms are a contract: scripts read
- * them). SIGINT/SIGTERM stop it cleanly, however many arrive. With outputs, --once,
+ * them; --cloudevents wraps each JSON object as a CloudEvents 1.0 event). SIGINT/SIGTERM
+ * stop it cleanly, however many arrive; SIGHUP re-reads every source. With outputs, --once,
  * --dry-run or --exec it drives the sidecar (sidecar.c) after each commit. */
 #include "cli.h"
 #include "engine.h"
@@ -21,28 +22,18 @@ typedef struct run_ctx {
   rc_engine_t *eng;
   cli_run_opts o;
   uv_loop_t loop;
-  int sigfd;             /* SIGINT and SIGTERM, blocked, read from a signalfd */
+  int sigfd;             /* SIGINT, SIGTERM, SIGHUP: blocked, read from a signalfd */
   uv_poll_t sigpoll;
   bool started;          /* attach returned: the engine may be stopped */
   bool stop_asked;       /* a signal came while it was starting */
   bool stopping;
   int exit_code;
   FILE *record;          /* --record: every source event as one JSON line */
+  cli_output out;        /* how lines are printed */
   sidecar *sc;
   rc__buf failures;      /* --once: one line per failure, listed at the end */
   int nfailures;
 } run_ctx;
-
-/* Appends `s` as a JSON string. */
-static void json_str(rc__buf *b, const char *s) {
-  rc_value_t *v = rc__value_string(s, strlen(s));
-  if (!v) {
-    b->oom = 1;
-    return;
-  }
-  rc__json_write(b, v, false, false);
-  rc__value_unref(v);
-}
 
 static void json_val(rc__buf *b, const rc_value_t *v) {
   if (v)
@@ -67,17 +58,6 @@ static void change_val(rc__buf *b, const run_ctx *ctx, const rc_change_t *ch,
   rc__value_unref(r);
 }
 
-static void emit_line(rc__buf *b) {
-  if (b->oom) {
-    fputs("reactcfg-lua: out of memory formatting output\n", stderr);
-  } else {
-    fwrite(b->p, 1, b->n, stdout);
-    fputc('\n', stdout);
-  }
-  fflush(stdout);
-  rc__buf_reset(b);
-}
-
 static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch, size_t n) {
   run_ctx *ctx = ud;
   rc__buf b;
@@ -88,7 +68,7 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
                    (long long)rc_snapshot_time_ns(snap));
     for (size_t i = 0; i < n; i++) {
       rc__buf_adds(&b, i ? ",{\"path\":" : "{\"path\":");
-      json_str(&b, ch[i].path);
+      cli_json_str(&b, ch[i].path);
       rc__buf_printf(&b, ",\"kind\":\"%s\",\"old\":", rc_change_kind_name(ch[i].kind));
       change_val(&b, ctx, &ch[i], ch[i].old_value);
       rc__buf_adds(&b, ",\"new\":");
@@ -97,11 +77,11 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
       rc__buf_addc(&b, '}');
     }
     rc__buf_adds(&b, "]}");
-    emit_line(&b);
+    cli_output_json(&ctx->out, "commit", NULL, &b);
   } else {
     rc__buf_printf(&b, "[rev %llu] %zu %s", (unsigned long long)rc_snapshot_revision(snap), n,
                    n == 1 ? "change" : "changes");
-    emit_line(&b);
+    cli_output_text(&b);
     for (size_t i = 0; i < n; i++) {
       rc__buf_printf(&b, "  %-9s %s", rc_change_kind_name(ch[i].kind), ch[i].path);
       switch (ch[i].kind) {
@@ -125,7 +105,7 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
           change_val(&b, ctx, &ch[i], ch[i].new_value);
           break;
       }
-      emit_line(&b);
+      cli_output_text(&b);
     }
   }
   rc__buf_free(&b);
@@ -134,51 +114,6 @@ static void on_commit(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
 
 static bool about_component(const cli_event *ev) {
   return !ev->key || strcmp(ev->key, "component") == 0;
-}
-
-void cli_print_event(bool json, const cli_event *ev) {
-  rc__buf b;
-  rc__buf_init(&b);
-  bool label = ev->label && ev->label[0], file = ev->file && ev->file[0];
-  if (json) {
-    rc__buf_adds(&b, "{\"event\":");
-    json_str(&b, ev->name);
-    rc__buf_printf(&b, ",\"time_ns\":%lld", (long long)rc__real_ns());
-    if (label) {
-      rc__buf_printf(&b, ",\"%s\":", ev->key ? ev->key : "component");
-      json_str(&b, ev->label);
-    }
-    rc__buf_adds(&b, ",\"message\":");
-    json_str(&b, ev->message);
-    if (file) {
-      rc__buf_adds(&b, ",\"file\":");
-      json_str(&b, ev->file);
-    }
-    if (ev->line) rc__buf_printf(&b, ",\"line\":%d", ev->line);
-    if (ev->column) rc__buf_printf(&b, ",\"column\":%d", ev->column);
-    if (ev->code) rc__buf_printf(&b, ",\"code\":\"%s\"", ev->code);
-    if (ev->text) {
-      rc__buf_adds(&b, ",\"text\":");
-      json_str(&b, ev->text);
-    }
-    rc__buf_addc(&b, '}');
-  } else {
-    rc__buf_printf(&b, "%s %s", ev->bad ? "!" : "*", ev->name);
-    if (label) rc__buf_printf(&b, " [%s]", ev->label);
-    rc__buf_addc(&b, ' ');
-    if (file && ev->line)
-      rc__buf_printf(&b, "%s:%d:%d: ", ev->file, ev->line, ev->column);
-    else if (file && !about_component(ev))
-      rc__buf_printf(&b, "%s: ", ev->file); /* the engine's print no file without a line */
-    rc__buf_adds(&b, ev->message);
-    if (ev->text) {
-      rc__buf_printf(&b, "\n%s", ev->text);
-      if (!ev->text[0] || ev->text[strlen(ev->text) - 1] != '\n') rc__buf_addc(&b, '\n');
-      rc__buf_printf(&b, "==> end of %s", ev->label ? ev->label : "output");
-    }
-  }
-  emit_line(&b);
-  rc__buf_free(&b);
 }
 
 /* --once lists what failed at the end, one line each:
@@ -198,24 +133,48 @@ static void note_failure(run_ctx *ctx, const cli_event *ev) {
   rc__buf_printf(f, "%s (%s)\n", ev->message, ev->name);
 }
 
+/* People see a reload through its commit line; only its failures get lines of their own
+ * (JSON gets every event). */
+static bool quiet_for_people(rc_event_type_t t) {
+  return t == RC_EVENT_RELOAD_STARTED || t == RC_EVENT_RELOAD_COMPLETED ||
+         t == RC_EVENT_MODULE_STARTED || t == RC_EVENT_MODULE_COMPLETED;
+}
+
+static bool bad_event(rc_event_type_t t) {
+  switch (t) {
+    case RC_EVENT_SOURCE_ERROR: case RC_EVENT_POLICY_ERROR: case RC_EVENT_REJECTED:
+    case RC_EVENT_RESTART_REQUIRED: case RC_EVENT_MODULE_FAILED: case RC_EVENT_RELOAD_FAILED:
+    case RC_EVENT_RELOAD_ROLLEDBACK:
+      return true;
+    default:
+      return false;
+  }
+}
+
 static void on_event(void *ud, const rc_event_t *ev) {
   run_ctx *ctx = ud;
   if (ev->type == RC_EVENT_COMMIT) return; /* printed by on_commit, with its changes */
-  bool bad = ev->type == RC_EVENT_SOURCE_ERROR || ev->type == RC_EVENT_POLICY_ERROR ||
-             ev->type == RC_EVENT_REJECTED || ev->type == RC_EVENT_RESTART_REQUIRED;
-  cli_event ce = {.name = ev->name, .bad = bad, .key = "component", .label = ev->component,
-                  .file = ev->file, .line = ev->line, .column = ev->column,
-                  .code = ev->code ? rc_err_name(ev->code) : NULL, .message = ev->message};
-  cli_print_event(ctx->o.json, &ce);
+  if (ev->type == RC_EVENT_POLICY_RELOADED) sidecar_policy_reloaded(ctx->sc);
+  if (!ctx->o.json && quiet_for_people(ev->type)) return;
+  cli_event ce = {.name = ev->name, .bad = bad_event(ev->type), .key = "component",
+                  .label = ev->component, .file = ev->file, .line = ev->line,
+                  .column = ev->column, .code = ev->code ? rc_err_name(ev->code) : NULL,
+                  .message = ev->message, .reload_id = ev->reload_id,
+                  .trigger = ev->trigger, .module = ev->module, .duration_us = ev->duration_us,
+                  .revision = ev->type == RC_EVENT_RELOAD_COMPLETED ||
+                                      ev->type == RC_EVENT_PINNED
+                                  ? ev->revision
+                                  : 0,
+                  .changes = ev->changes};
+  cli_output_event(&ctx->out, &ce);
   /* restart.required is a warning for --once: the value is there, only not applied. */
   if (ev->type != RC_EVENT_RESTART_REQUIRED) note_failure(ctx, &ce);
-  if (ev->type == RC_EVENT_POLICY_RELOADED) sidecar_policy_reloaded(ctx->sc);
 }
 
 /* The sidecar's events print like the engine's. */
 static void on_sidecar_event(void *ud, const cli_event *ev) {
   run_ctx *ctx = ud;
-  cli_print_event(ctx->o.json, ev);
+  cli_output_event(&ctx->out, ev);
   note_failure(ctx, ev);
 }
 
@@ -228,11 +187,11 @@ static void on_record(void *ud, rc__component *c, const rc_value_t *v, const rc_
   rc__buf_init(&b);
   rc__buf_printf(&b, "{\"t\":%llu,\"component\":",
                  (unsigned long long)(rc__now(ctx->eng) - ctx->eng->epoch_ms));
-  json_str(&b, c->name);
+  cli_json_str(&b, c->name);
   if (ctx->eng->initial) rc__buf_adds(&b, ",\"initial\":true");
   if (err) {
     rc__buf_adds(&b, ",\"error\":");
-    json_str(&b, err->message);
+    cli_json_str(&b, err->message);
   } else if (!v) {
     rc__buf_adds(&b, ",\"absent\":true");
   } else if ((c->secret_all || c->nsecret) && !ctx->o.record_secrets) {
@@ -263,9 +222,15 @@ static void run_stop(run_ctx *ctx) {
 /* The sidecar is done (--once), or the --exec child has exited. */
 static void on_finished(void *ud) { run_stop(ud); }
 
-/* SIGINT or SIGTERM. Before start has returned it is noted (the engine cannot stop
- * yet); with an --exec child running it goes to the child, whose exit ends the run. */
+/* SIGHUP re-reads every source now (a reload with the trigger "signal"), also with an
+ * --exec child: it is the sidecar's to signal the child when the configuration changes.
+ * SIGINT or SIGTERM: before start has returned it is noted (the engine cannot stop yet);
+ * with an --exec child running it goes to the child, whose exit ends the run. */
 static void on_signal(run_ctx *ctx, int signum) {
+  if (signum == SIGHUP) {
+    if (ctx->started && !ctx->stopping) rc__reload_request(ctx->eng, NULL, 0, "signal");
+    return;
+  }
   if (!ctx->started) {
     ctx->stop_asked = true;
     return;
@@ -292,11 +257,13 @@ static int signals_open(run_ctx *ctx) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
   /* A shell starts background commands with SIGINT ignored, and an ignored signal never
    * reaches the signalfd; blocked, the default action cannot run. */
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
   ctx->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (ctx->sigfd < 0) return -1;
   if (uv_poll_init(&ctx->loop, &ctx->sigpoll, ctx->sigfd) != 0) {
@@ -336,7 +303,7 @@ static int start(run_ctx *ctx, const char *policy) {
   if (ctx->record) {
     rc__buf h;
     rc__buf_init(&h);
-    json_str(&h, policy);
+    cli_json_str(&h, policy);
     fprintf(ctx->record, "%.*s}\n", (int)h.n, h.p ? h.p : "");
     rc__buf_free(&h);
     ctx->eng->record_fn = on_record;
@@ -380,7 +347,12 @@ int cli_run(const char *policy, const cli_run_opts *o) {
     if (ctx.record) fclose(ctx.record);
     return 1;
   }
-  ctx.exit_code = start(&ctx, policy);
+  if (cli_output_init(&ctx.out, o, policy) != 0) {
+    fputs("reactcfg-lua: out of memory\n", stderr);
+    ctx.exit_code = 1;
+  } else {
+    ctx.exit_code = start(&ctx, policy);
+  }
   if (ctx.exit_code == 0 || ctx.started) uv_run(&ctx.loop, UV_RUN_DEFAULT);
   sidecar_close(ctx.sc);
   if (!uv_is_closing((uv_handle_t *)&ctx.sigpoll)) uv_close((uv_handle_t *)&ctx.sigpoll, NULL);
@@ -399,5 +371,6 @@ int cli_run(const char *policy, const cli_run_opts *o) {
     if (ctx.exit_code == 0) ctx.exit_code = 1;
   }
   rc__buf_free(&ctx.failures);
+  cli_output_free(&ctx.out);
   return ctx.exit_code;
 }

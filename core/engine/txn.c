@@ -200,7 +200,9 @@ static void module_answered(rc_engine_t *eng, rc__txn *t, size_t i, int rc, cons
   }
   t->fail_code = rc;
   snprintf(t->fail_module, sizeof t->fail_module, "%s", m->name);
-  snprintf(t->fail_msg, sizeof t->fail_msg, "%s", why);
+  /* `why` is often t->fail_msg itself: copying onto itself would be undefined (glibc
+   * emptied it, and the reason was lost from reload.failed and rc_engine_rollback). */
+  if (why != t->fail_msg) snprintf(t->fail_msg, sizeof t->fail_msg, "%s", why);
 }
 
 /* ---- the end of a reload ---- */

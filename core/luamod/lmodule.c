@@ -146,9 +146,25 @@ static void record_event(lengine *b, void *arg) {
     lua_pushstring(L, rc_err_name(ev->code));
     lua_setfield(L, -2, "code");
   }
-  if (ev->type == RC_EVENT_COMMIT) {
+  if (ev->revision) {
     lua_pushinteger(L, (lua_Integer)ev->revision);
     lua_setfield(L, -2, "revision");
+  }
+  if (ev->reload_id) { /* reload.*, module.*: which reload, why, and how long */
+    lua_pushinteger(L, (lua_Integer)ev->reload_id);
+    lua_setfield(L, -2, "reload_id");
+    lua_pushinteger(L, (lua_Integer)ev->changes);
+    lua_setfield(L, -2, "changes");
+    lua_pushinteger(L, (lua_Integer)ev->duration_us);
+    lua_setfield(L, -2, "duration_us");
+  }
+  if (ev->trigger[0]) {
+    lua_pushstring(L, ev->trigger);
+    lua_setfield(L, -2, "trigger");
+  }
+  if (ev->module[0]) {
+    lua_pushstring(L, ev->module);
+    lua_setfield(L, -2, "module");
   }
   append(b, SLOT_EVENTS);
 }
@@ -456,6 +472,7 @@ static const luaL_Reg methods[] = {
 /* The simulation methods (lmodule_sim.c) join the same metatable. */
 static void add_sim_methods(lua_State *L) {
   luaL_setfuncs(L, lengine_sim_methods, 0);
+  luaL_setfuncs(L, lengine_reload_methods, 0);
 }
 
 __attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L);

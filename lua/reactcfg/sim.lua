@@ -161,9 +161,9 @@ end
 -- ==== the API as functions bound to a current session ====
 
 --- M.api(state) -> a table of functions over `state.session` (created by `policy`):
---- policy, reload, push, push_text, fail, advance, live, now, get, snapshot, components,
---- history, diff, events, explain, revision, commits, expect, expect_commits,
---- expect_event, expect_no_event, close.
+--- policy, reload_policy, reload, rollback, unpin, pinned, revisions, push, push_text,
+--- fail, advance, live, now, get, snapshot, components, history, diff, events, explain,
+--- revision, commits, expect, expect_commits, expect_event, expect_no_event, close.
 function M.api(state, defaults)
   defaults = defaults or {}
   local A = {}
@@ -185,10 +185,22 @@ function M.api(state, defaults)
     state.session = s
     return s
   end
-  function A.reload()
+  -- reload(...) re-reads sources (rc_engine_reload); reload_policy() loads the policy
+  -- file again as a fresh session (what reload() did before reload transactions).
+  function A.reload_policy()
     local s = cur()
     return A.policy(s.path, { sources = defaults.sources })
   end
+  -- A call that fails returns nil, message: raised here at the caller's line.
+  local function checked(ok, msg, code)
+    if not ok then error(("%s (%s)"):format(msg, code)) end
+    return ok
+  end
+  function A.reload(...) return checked(cur().e:reload(...)) end
+  function A.rollback(rev) return checked(cur().e:rollback(rev)) end
+  function A.unpin() return checked(cur().e:unpin()) end
+  function A.pinned() return cur().e:pinned() end
+  function A.revisions() return cur().e:revisions() end
   function A.push(name, value) return cur().e:push(name, value) end
   function A.push_text(name, text, format) return cur().e:push_text(name, text, format) end
   function A.fail(name, message) return cur().e:fail(name, message) end

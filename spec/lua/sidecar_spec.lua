@@ -181,6 +181,7 @@ cd %s
 %s run policy.lua > run.out 2>&1 &
 pid=$!
 waitfor run.out 'output.written \[token\]' || { kill $pid; exit 1; }
+waitfor run.out 'command.finished' || { kill $pid; exit 1; }
 printf '%%s' '%s' > backends.json.tmp && mv backends.json.tmp backends.json
 waitfor out/up.conf 8083 || { kill $pid; exit 1; }
 sed 's/token=/TOKEN: /' policy.lua > policy.lua.tmp && mv policy.lua.tmp policy.lua
