@@ -1,24 +1,45 @@
 /* stream.c: a client byte stream, plain or TLS, on the engine's loop (see stream.h).
- * TLS runs on two memory BIOs: what the socket reads goes into one and SSL_read takes the
- * plaintext out; what SSL_write and the handshake produce comes out of the other and is
- * written with uv_write. OpenSSL allocates with malloc (its allocator hook is process-
- * wide, not ours to take), outside rc_set_allocator, like libcurl's TLS. */
+ * The socket is ours, watched by a uv_poll_t: a non-blocking connect, recv() when it is
+ * readable, and send() with MSG_NOSIGNAL from an output queue when it is writable. Not a
+ * uv_tcp_t: libuv writes with writev(), and a write to a peer that has gone raises
+ * SIGPIPE, which kills a host process that did not ignore it (the engine is a library:
+ * the signal's disposition is the application's, not ours to change).
+ * TLS runs on two memory BIOs: what recv() gets goes into one and SSL_read takes the
+ * plaintext out; what SSL_write and the handshake produce comes out of the other into
+ * the output queue. OpenSSL allocates with malloc (its allocator hook is process-wide,
+ * not ours to take), outside rc_set_allocator, like libcurl's TLS. */
 #include "stream.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define STREAM_READ_BYTES (64u * 1024)
+/* Reads per wakeup before the loop gets its turn back (a fast peer cannot starve it). */
+#define STREAM_READS_PER_WAKEUP 16
+/* TCP keepalive: the kernel notices a peer gone without a word, whatever the protocol. */
+#define STREAM_KEEPALIVE_S 30
+
+/* The socket and its poll handle: allocated together, freed by the close callback,
+ * which closes the descriptor once libuv no longer watches it. */
+typedef struct stream_sock {
+  uv_poll_t poll;
+  int fd;
+  rc__stream *st;
+} stream_sock;
 
 struct rc__stream {
   rc__host *host;
   rc__stream_callbacks cb;
   void *ud;
   char *host_name, *shown;
-  int port;
   SSL_CTX *tls_ctx;          /* a reference, or NULL for plain TCP */
   SSL *ssl;                  /* once TCP is up, with TLS */
   BIO *rbio, *wbio;          /* owned by ssl */
@@ -26,28 +47,24 @@ struct rc__stream {
   uv_getaddrinfo_t gai;      /* the lookup; its callback runs even when cancelled */
   bool resolving;
   struct addrinfo *addrs, *next;  /* addresses found, the next one to try */
-  uv_tcp_t *tcp;             /* the current attempt or connection (own allocation) */
-  uv_connect_t conn_req;     /* one attempt at a time */
-  int handles;               /* tcp handles not closed yet, plus the lookup */
+  stream_sock *sock;         /* the current attempt or connection */
+  bool connecting;           /* waiting for the connect to finish */
+  int handles;               /* poll handles not closed yet, plus the lookup */
   bool closed, failed;
-  size_t queued;
+  rc__buf out;               /* bytes to send; out.p + out_off onwards */
+  size_t out_off;
+  int events;                /* what the poll handle watches */
   rc_error attempt_err;      /* why the last address failed */
   char rbuf[STREAM_READ_BYTES];
 };
-
-/* A write in flight: its bytes follow it. */
-typedef struct stream_write {
-  uv_write_t req;
-  rc__stream *st;
-  size_t n;
-  char data[];
-} stream_write;
 
 static void maybe_free(rc__stream *st) {
   if (!st->closed || st->handles) return;
   SSL_free(st->ssl);
   SSL_CTX_free(st->tls_ctx);
   if (st->addrs) uv_freeaddrinfo(st->addrs);
+  if (st->out.p) explicit_bzero(st->out.p, st->out.n);  /* requests carry credentials */
+  rc__buf_free(&st->out);
   rc__free(st->host_name);
   rc__free(st->shown);
   rc__free(st);
@@ -65,81 +82,108 @@ static void failf(rc__stream *st, const char *fmt, const char *detail) {
   fail(st, &e);
 }
 
-static void tcp_closed(uv_handle_t *h) {
-  rc__stream *st = h->data;
-  rc__free(h);
+static void sock_closed(uv_handle_t *h) {
+  stream_sock *k = h->data;
+  rc__stream *st = k->st;
+  close(k->fd);
+  rc__free(k);
   rc__host_handle_closed(st->host);
   st->handles--;
   maybe_free(st);
 }
 
-static void close_tcp(rc__stream *st) {
-  if (!st->tcp) return;
-  uv_read_stop((uv_stream_t *)st->tcp);
-  uv_close((uv_handle_t *)st->tcp, tcp_closed);
-  st->tcp = NULL;
+static void close_sock(rc__stream *st) {
+  stream_sock *k = st->sock;
+  if (!k) return;
+  st->sock = NULL;
+  st->connecting = false;
+  uv_poll_stop(&k->poll);
+  uv_close((uv_handle_t *)&k->poll, sock_closed);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Watches for reading, and for writing while output waits. */
+static void watch(rc__stream *st) {
+  if (!st->sock) return;
+  int ev = st->connecting ? UV_WRITABLE
+                          : UV_READABLE | (st->out.n > st->out_off ? UV_WRITABLE : 0);
+  if (ev == st->events) return;
+  st->events = ev;
+  uv_poll_start(&st->sock->poll, ev, on_poll);
 }
 
 /* ===================================================================================
  * Writing
  * =================================================================================== */
 
-static void written(uv_write_t *req, int status) {
-  stream_write *w = (stream_write *)req;
-  rc__stream *st = w->st;
-  st->queued -= w->n;
-  rc__free(w);
-  if (status < 0 && status != UV_ECANCELED)
-    failf(st, "the connection to %s failed while writing: %s", uv_strerror(status));
-}
-
-/* Queues `n` bytes on the socket. With `from_bio`, they are read out of the TLS write BIO
- * instead of `p`. */
-static int write_raw(rc__stream *st, const void *p, size_t n, bool from_bio) {
-  if (!st->tcp) return RC_EIO;
-  stream_write *w = rc__malloc(sizeof *w + n);
-  if (!w) return RC_ENOMEM;
-  if (from_bio) {
-    if (BIO_read(st->wbio, w->data, (int)n) != (int)n) {
-      rc__free(w);
+/* Sends what the output queue holds, as far as the socket takes it now. 0, or the
+ * errno-based failure in words (`*why`). */
+static int flush_out(rc__stream *st, const char **why) {
+  while (st->sock && !st->connecting && st->out_off < st->out.n) {
+    ssize_t n = send(st->sock->fd, st->out.p + st->out_off, st->out.n - st->out_off,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      *why = strerror(errno);
       return RC_EIO;
     }
-  } else {
-    memcpy(w->data, p, n);
+    st->out_off += (size_t)n;
   }
-  w->st = st;
-  w->n = n;
-  uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-  if (uv_write(&w->req, (uv_stream_t *)st->tcp, &b, 1, written) != 0) {
-    rc__free(w);
-    return RC_EIO;
+  if (st->out_off == st->out.n) {
+    if (st->out.p) explicit_bzero(st->out.p, st->out.n);
+    rc__buf_reset(&st->out);
+    st->out_off = 0;
+  } else if (st->out_off > st->out.n / 2) {
+    /* Keep the queue from only growing while a slow peer takes part of it. */
+    memmove(st->out.p, st->out.p + st->out_off, st->out.n - st->out_off);
+    st->out.n -= st->out_off;
+    st->out_off = 0;
   }
-  st->queued += n;
+  watch(st);
   return 0;
 }
 
-/* Writes whatever TLS produced (handshake records, encrypted data, alerts). */
-static int tls_flush(rc__stream *st) {
+/* Queues bytes; with `from_bio`, `n` bytes read out of the TLS write BIO. */
+static int queue_out(rc__stream *st, const void *p, size_t n, bool from_bio) {
+  if (rc__buf_reserve(&st->out, n) != 0) return RC_ENOMEM;
+  if (from_bio) {
+    if (BIO_read(st->wbio, st->out.p + st->out.n, (int)n) != (int)n) return RC_EIO;
+  } else {
+    memcpy(st->out.p + st->out.n, p, n);
+  }
+  st->out.n += n;
+  st->out.p[st->out.n] = '\0';
+  return 0;
+}
+
+/* Moves whatever TLS produced (handshake records, encrypted data, alerts) to the queue. */
+static int tls_drain(rc__stream *st) {
   size_t n;
   while ((n = BIO_ctrl_pending(st->wbio)) > 0) {
-    if (n > STREAM_READ_BYTES) n = STREAM_READ_BYTES;
-    int rc = write_raw(st, NULL, n, true);
+    int rc = queue_out(st, NULL, n, true);
     if (rc) return rc;
   }
   return 0;
 }
 
 int rc__stream_write(rc__stream *st, const void *p, size_t n) {
-  if (st->closed || st->failed || !st->tcp) return RC_EIO;
-  if (!st->ssl) return write_raw(st, p, n, false);
-  if (st->handshaking) return RC_EIO;
-  ERR_clear_error();
-  /* A memory BIO takes everything: SSL_write writes all of it or fails. */
-  if (n && SSL_write(st->ssl, p, (int)n) != (int)n) return RC_EIO;
-  return tls_flush(st);
+  if (st->closed || st->failed || !st->sock || st->connecting) return RC_EIO;
+  int rc;
+  if (!st->ssl) {
+    rc = queue_out(st, p, n, false);
+  } else {
+    if (st->handshaking) return RC_EIO;
+    ERR_clear_error();
+    /* A memory BIO takes everything: SSL_write writes all of it or fails. */
+    rc = n && SSL_write(st->ssl, p, (int)n) != (int)n ? RC_EIO : tls_drain(st);
+  }
+  const char *why = NULL;
+  return rc ? rc : flush_out(st, &why);
 }
 
-size_t rc__stream_queued(const rc__stream *st) { return st->queued; }
+size_t rc__stream_queued(const rc__stream *st) { return st->out.n - st->out_off; }
 
 /* ===================================================================================
  * TLS
@@ -186,16 +230,21 @@ static void tls_failed(rc__stream *st, bool handshake) {
   failf(st, handshake ? "TLS handshake with %s failed: %s" : "TLS error on %s: %s", why);
 }
 
+/* Queues what TLS wrote and sends it; false (reported) when that failed. */
+static bool tls_send(rc__stream *st) {
+  const char *why = "out of memory";
+  if (tls_drain(st) == 0 && flush_out(st, &why) == 0) return true;
+  failf(st, "the connection to %s failed while writing: %s", why);
+  return false;
+}
+
 /* Handshakes, then hands over every plaintext byte TLS can decrypt from what arrived. */
 static void tls_pump(rc__stream *st) {
   if (st->handshaking) {
     ERR_clear_error();
     int r = SSL_do_handshake(st->ssl);
     int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(st->ssl, r);
-    if (tls_flush(st) != 0) {
-      failf(st, "the connection to %s failed while writing: %s", "TLS handshake");
-      return;
-    }
+    if (!tls_send(st)) return;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
     if (e != SSL_ERROR_NONE) {
       tls_failed(st, true);
@@ -215,10 +264,7 @@ static void tls_pump(rc__stream *st) {
       continue;
     }
     int e = SSL_get_error(st->ssl, r);
-    if (tls_flush(st) != 0) {
-      failf(st, "the connection to %s failed while writing: %s", "TLS");
-      return;
-    }
+    if (!tls_send(st)) return;
     if (e == SSL_ERROR_WANT_READ) return;
     if (e == SSL_ERROR_ZERO_RETURN) {
       failf(st, "%s closed the connection%s", " (TLS close_notify)");
@@ -253,56 +299,17 @@ static int tls_begin(rc__stream *st) {
 }
 
 /* ===================================================================================
- * Connecting
+ * Connecting and reading
  * =================================================================================== */
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  RC__UNUSED(suggested);
-  rc__stream *st = h->data;
-  *buf = uv_buf_init(st->rbuf, sizeof st->rbuf);
-}
-
-static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
-  rc__stream *st = h->data;
-  if (st->closed || st->failed || n == 0) return;
-  if (n < 0) {
-    if (n == UV_EOF) failf(st, "%s closed the connection%s", "");
-    else failf(st, "the connection to %s was lost: %s", uv_strerror((int)n));
-    return;
-  }
-  if (!st->ssl) {
-    st->cb.data(st->ud, buf->base, (size_t)n);
-    return;
-  }
-  if (BIO_write(st->rbio, buf->base, (int)n) != (int)n) {
-    failf(st, "TLS on %s: %s", "out of memory");
-    return;
-  }
-  tls_pump(st);
-}
 
 static void try_next(rc__stream *st);
 
-static void on_connect(uv_connect_t *req, int status) {
-  rc__stream *st = req->data;
-  if (st->closed || st->failed) return;
-  if (status < 0) {
-    rc__err(&st->attempt_err, RC_EIO, st->shown, 0, 0, "cannot connect to %s: %s",
-            st->shown, uv_strerror(status));
-    close_tcp(st);
-    try_next(st);
-    return;
-  }
+/* The connect finished: on to TLS, or to the owner. */
+static void connected(rc__stream *st) {
+  st->connecting = false;
   uv_freeaddrinfo(st->addrs);
   st->addrs = st->next = NULL;
-  uv_tcp_nodelay(st->tcp, 1);
-  /* The kernel notices a peer gone without a word too, whatever the protocol's pings. */
-  uv_tcp_keepalive(st->tcp, 1, 30);
-  int rc = uv_read_start((uv_stream_t *)st->tcp, alloc_cb, on_read);
-  if (rc) {
-    failf(st, "cannot read from %s: %s", uv_strerror(rc));
-    return;
-  }
+  watch(st);
   if (!st->tls_ctx) {
     st->cb.connected(st->ud);
     return;
@@ -314,32 +321,116 @@ static void on_connect(uv_connect_t *req, int status) {
   tls_pump(st);
 }
 
+/* Reads what the socket holds; hands it on (decrypted, with TLS). */
+static void read_ready(rc__stream *st) {
+  for (int i = 0; i < STREAM_READS_PER_WAKEUP && st->sock; i++) {
+    ssize_t n = recv(st->sock->fd, st->rbuf, sizeof st->rbuf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) {
+      failf(st, "the connection to %s was lost: %s", strerror(errno));
+      return;
+    }
+    if (n == 0) {
+      failf(st, "%s closed the connection%s", "");
+      return;
+    }
+    if (!st->ssl) {
+      st->cb.data(st->ud, st->rbuf, (size_t)n);
+    } else if (BIO_write(st->rbio, st->rbuf, (int)n) != (int)n) {
+      failf(st, "TLS on %s: %s", "out of memory");
+      return;
+    } else {
+      tls_pump(st);
+    }
+    if (st->closed || st->failed) return;
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  stream_sock *k = h->data;
+  rc__stream *st = k->st;
+  if (st->closed || st->failed || k != st->sock) return;
+  /* On POLLERR libuv stops the handle and says UV_EBADF: the socket's own error (a
+   * refused connect, a reset) is read from it, and watching starts again if it lives. */
+  if (status < 0) st->events = 0;
+  if (st->connecting) {
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) soerr = errno;
+    if (soerr || status < 0) {
+      rc__err(&st->attempt_err, RC_EIO, st->shown, 0, 0, "cannot connect to %s: %s",
+              st->shown, soerr ? strerror(soerr) : uv_strerror(status));
+      close_sock(st);
+      try_next(st);
+      return;
+    }
+    if (events & UV_WRITABLE) connected(st);
+    return;
+  }
+  if (status < 0) events = UV_READABLE;  /* recv() says what went wrong */
+  if (events & UV_WRITABLE) {
+    const char *why = NULL;
+    if (flush_out(st, &why) != 0) {
+      failf(st, "the connection to %s failed while writing: %s", why);
+      return;
+    }
+  }
+  if (events & (UV_READABLE | UV_DISCONNECT)) read_ready(st);
+  if (!st->closed && !st->failed) watch(st);
+}
+
+/* A socket set up as a client's: non-blocking, no delay, keepalive. -1 with errno. */
+static int client_socket(const struct addrinfo *a) {
+  int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int on = 1, idle = STREAM_KEEPALIVE_S;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+  return fd;
+}
+
 /* Connects to the next address found, or reports why the last one failed. */
 static void try_next(rc__stream *st) {
   while (st->next) {
     struct addrinfo *a = st->next;
     st->next = a->ai_next;
-    uv_tcp_t *tcp = rc__malloc(sizeof *tcp);
-    if (!tcp) {
-      rc__err(&st->attempt_err, RC_ENOMEM, st->shown, 0, 0, "out of memory");
+    int fd = client_socket(a);
+    if (fd < 0) {
+      rc__err(&st->attempt_err, RC_EIO, st->shown, 0, 0, "cannot connect to %s: %s",
+              st->shown, strerror(errno));
+      continue;
+    }
+    int r;
+    do r = connect(fd, a->ai_addr, a->ai_addrlen);
+    while (r != 0 && errno == EINTR);
+    if (r != 0 && errno != EINPROGRESS) {
+      rc__err(&st->attempt_err, RC_EIO, st->shown, 0, 0, "cannot connect to %s: %s",
+              st->shown, strerror(errno));
+      close(fd);
+      continue;
+    }
+    stream_sock *k = rc__calloc(1, sizeof *k);
+    if (!k || uv_poll_init_socket(rc__host_loop(st->host), &k->poll, fd) != 0) {
+      rc__free(k);
+      close(fd);
+      rc__err(&st->attempt_err, RC_ENOMEM, st->shown, 0, 0, "cannot watch a socket for %s",
+              st->shown);
       break;
     }
-    int rc = uv_tcp_init(rc__host_loop(st->host), tcp);
-    if (rc) {
-      rc__free(tcp);
-      rc__err(&st->attempt_err, RC_ESYS, st->shown, 0, 0, "uv_tcp_init: %s", uv_strerror(rc));
-      break;
-    }
-    tcp->data = st;
-    st->tcp = tcp;
+    k->poll.data = k;
+    k->fd = fd;
+    k->st = st;
+    st->sock = k;
     st->handles++;
     rc__host_handle_opened(st->host);
-    st->conn_req.data = st;
-    rc = uv_tcp_connect(&st->conn_req, tcp, a->ai_addr, on_connect);
-    if (rc == 0) return;
-    rc__err(&st->attempt_err, RC_EIO, st->shown, 0, 0, "cannot connect to %s: %s", st->shown,
-            uv_strerror(rc));
-    close_tcp(st);
+    /* Connected at once (rare, loopback) or not: writability tells, on the loop. */
+    st->connecting = true;
+    st->events = 0;
+    watch(st);
+    return;
   }
   if (!st->attempt_err.code)
     rc__err(&st->attempt_err, RC_EIO, st->shown, 0, 0, "cannot connect to %s: no address",
@@ -383,10 +474,10 @@ rc__stream *rc__stream_open(rc__host *host, const rc__stream_opts *o,
     rc__err(err, RC_ENOMEM, o->shown, 0, 0, "out of memory");
     return NULL;
   }
+  rc__buf_init(&st->out);
   st->host = host;
   st->cb = *cb;
   st->ud = ud;
-  st->port = o->port;
   if (o->tls && SSL_CTX_up_ref(o->tls) == 1) st->tls_ctx = o->tls;
   char port[8];
   snprintf(port, sizeof port, "%d", o->port);
@@ -412,6 +503,6 @@ void rc__stream_close(rc__stream *st) {
   if (!st || st->closed) return;
   st->closed = true;
   if (st->resolving) uv_cancel((uv_req_t *)&st->gai);
-  close_tcp(st);
+  close_sock(st);
   maybe_free(st);
 }
