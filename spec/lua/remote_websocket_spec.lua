@@ -368,6 +368,8 @@ return rc.policy { cache = %q, components = {
     local w, dir
     setup(function()
       dir = H.tmpdir("ws-tls")
+      -- ca_file is relative to the policy: name the certificate absolutely.
+      if dir:sub(1, 1) ~= "/" then dir = os.getenv("PWD") .. "/" .. dir end
       local _, code = H.sh(("env -u LD_PRELOAD openssl req -x509 -newkey rsa:2048 -nodes "
         .. "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
         .. "-keyout '%s/key.pem' -out '%s/cert.pem'"):format(dir, dir))
