@@ -459,6 +459,8 @@ describe("example redis-flags", function()
     -- startup = "cached": the first start has no cache yet and does not wait for Redis.
     assert.truthy(e:run_until(function() return e:get("flags.new_ui") == true end))
     assert.truthy(e:run_until(function() return e:get("settings.db.pool") == 8 end))
+    -- promo (startup = "default") answers on its own connection, maybe a turn later.
+    assert.truthy(e:run_until(function() return e:get("promo.banner") ~= nil end))
     assert.same({ new_ui = true, beta_api = false }, e:get("flags"))
     assert.same({ db = { host = "db1", pool = 8 } }, e:get("settings"))
     assert.equal("Sale", e:get("promo.banner"))
