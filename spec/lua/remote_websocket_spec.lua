@@ -121,6 +121,24 @@ return rc.policy { components = {
       assert.same({ a = 1, list = { "x", "y" } }, e2:get("app"))
       local e3 = H.engine(policy(("url = %q, format = 'text'"):format(w.url)))
       assert.equal("a: 1\nlist: [x, y]\n", e3:get("app"))
+      -- A host name: each address is tried in turn (the server listens on 127.0.0.1
+      -- only, so a ::1 that localhost may resolve to first is refused).
+      local e4 = H.engine(policy(("url = 'ws://localhost:%d/', format = 'text'")
+        :format(w.port)))
+      assert.equal("a: 1\nlist: [x, y]\n", e4:get("app"))
+    end)
+
+    it("with cache_for, closes the connection after the answer and holds it", function()
+      w.set('{"a": 1}')
+      local e = H.engine(policy(("url = %q"):format(w.url), ", cache_for = '1h'"))
+      assert.same({ a = 1 }, e:get("app"))
+      assert.truthy(wait_for(e, "component.state", "holding the value"))
+      -- Stopped: the connection is closed (with a goodbye), later documents unseen.
+      assert.truthy(e:run_until(function() return w.stats().clients == 0 end))
+      w.set('{"a": 2}')
+      e:run("300ms")
+      assert.same({ a = 1 }, e:get("app"))
+      assert.equal(0, #H.events(e, "source.error"))
     end)
 
     it("reports a document that does not parse and keeps the connection", function()
