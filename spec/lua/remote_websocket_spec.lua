@@ -243,7 +243,8 @@ return rc.policy { components = {
       assert.same({ a = 1 }, e3:get("app"))
     end)
 
-    it("takes a server that answers nothing for dead, keeps the value, and recovers",
+    it("takes a server that answers nothing for dead (open, then upgrading), keeps the "
+      .. "value, and recovers",
       function()
       w.set('{"a": 1}')
       local e = H.engine(policy(("url = %q, ping = '200ms', timeout = '300ms', %s")
@@ -255,6 +256,10 @@ return rc.policy { components = {
       H.sh("kill -STOP " .. w.pid)
       local ok, err = pcall(function()
         assert.truthy(wait_for(e, "source.error", "did not answer a ping", "10s"))
+        assert.same({ a = 1 }, e:get("app"))
+        -- Reconnecting: the kernel still accepts, the upgrade gets no answer.
+        assert.truthy(wait_for(e, "source.error", "within 300 ms (waiting for the upgrade)",
+          "10s"))
         assert.same({ a = 1 }, e:get("app"))
       end)
       H.sh("kill -CONT " .. w.pid)
