@@ -3,8 +3,10 @@
  * exact text, where a response head ends, and the reading of the answer: a good upgrade
  * in its variants, each header the upgrade needs missing or wrong, refusals with their
  * status and Retry-After, malformed heads of every kind, the header-line bound, every
- * truncation of a good head, and messages that never quote a header value. */
+ * truncation of a good head, messages that never quote a header value, and the request
+ * built under an allocator failing at each allocation in turn. */
 #include "check.h"
+#include "failalloc.h"
 #include "websocket/handshake.h"
 
 #include <openssl/evp.h>
@@ -211,6 +213,39 @@ static void test_bounds(void) {
   CHECK_EQ_INT(refused, n);
 }
 
+/* The request under an allocator that fails allocation N, for each N until it is built:
+ * out.oom says so, nothing leaks, and the request built in the end is the whole one. */
+static void test_alloc_failure(void) {
+  char *headers[] = {"X-Long", "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+                               "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv",
+                     NULL};
+  rc__ws_request rq = {.host = "cfg.example", .port = 8443, .tls = true,
+                       .resource = "/live", .key = KEY, .headers = headers,
+                       .authorization = "Bearer t0k"};
+  rc__buf want;
+  rc__buf_init(&want);
+  rc__ws_request_write(&want, &rq);
+  int built = 0, refused = 0;
+  for (long n = 0; n < 64 && !built; n++) {
+    fa_install(n);
+    rc__buf b;
+    rc__buf_init(&b);
+    rc__ws_request_write(&b, &rq);
+    if (!b.oom) {
+      built = 1;
+      CHECK_EQ_STR(b.p, want.p);
+    } else {
+      refused++;
+    }
+    rc__buf_free(&b);
+    fa_uninstall();
+    CHECK_EQ_INT(fa_live, 0);
+  }
+  CHECK(built);
+  CHECK(refused > 0);
+  rc__buf_free(&want);
+}
+
 int main(void) {
   test_keys();
   test_request();
@@ -220,5 +255,6 @@ int main(void) {
   test_wrong_upgrade();
   test_malformed();
   test_bounds();
+  test_alloc_failure();
   return check_report("ws_handshake");
 }
