@@ -17,7 +17,8 @@
   X(vault)                  \
   X(etcd)                   \
   X(redis)                  \
-  X(postgres)
+  X(postgres)               \
+  X(websocket)
 
 #define RC__DECLARE(name) extern const rc__source_kind rc__##name##_kind;
 #define RC__ENTRY(name) &rc__##name##_kind,

@@ -112,6 +112,34 @@ function M.format(h, src)
   return f
 end
 
+--- headers(h, src, reserved): the `headers` option, { name = "value", ... }, checked:
+--- names are HTTP tokens (none of `reserved`, lowercase names the source sets itself),
+--- values strings without control characters but the tab, at most 32. Nil when absent or
+--- empty.
+function M.headers(h, src, reserved)
+  if src.headers == nil then return nil end
+  if type(src.headers) ~= "table" then
+    h.fail("'headers' must be a table of name = value strings")
+  end
+  local headers, n = {}, 0
+  for k, v in pairs(src.headers) do
+    if type(k) ~= "string" or not k:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
+      h.fail("headers: invalid header name %s", tostring(k))
+    end
+    if reserved and reserved[k:lower()] then
+      h.fail("headers: '%s' is set by the source itself", k)
+    end
+    -- Control characters but the tab end a line or a C string (RFC 9110 5.5).
+    if type(v) ~= "string" or v:find("[%z\1-\8\10-\31\127]") then
+      h.fail("headers: the value of '%s' must be a string on one line", k)
+    end
+    headers[k] = v
+    n = n + 1
+  end
+  if n > 32 then h.fail("at most 32 headers") end
+  return n > 0 and headers or nil
+end
+
 -- The options every remote source has: token_env | token_file, ca_file, insecure,
 -- timeout, max_bytes, limits, backoff = { min, max }, circuit = { failures, cooldown }
 -- or false. Defaults come from the kind (C), through h.default.

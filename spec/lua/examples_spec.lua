@@ -6,7 +6,7 @@ local rc = require "reactcfg"
 local EXAMPLES = "examples/policies"
 local NAMES = { "dependent-merge", "dev-prod", "throttled-live-settings", "feature-flags",
   "static-and-secrets", "custom-source", "force-reload", "redis-flags",
-  "postgres-settings" }
+  "postgres-settings", "websocket-live" }
 
 local live = {}   -- { e, dir, env } started by `start`, closed by `cleanup`
 
@@ -460,6 +460,8 @@ describe("example redis-flags", function()
     -- startup = "cached": the first start has no cache yet and does not wait for Redis.
     assert.truthy(e:run_until(function() return e:get("flags.new_ui") == true end))
     assert.truthy(e:run_until(function() return e:get("settings.db.pool") == 8 end))
+    -- promo (startup = "default") answers on its own connection, maybe a turn later.
+    assert.truthy(e:run_until(function() return e:get("promo.banner") ~= nil end))
     assert.same({ new_ui = true, beta_api = false }, e:get("flags"))
     assert.same({ db = { host = "db1", pool = 8 } }, e:get("settings"))
     assert.equal("Sale", e:get("promo.banner"))
@@ -530,5 +532,61 @@ describe("example postgres-settings", function()
       WHERE key = 'invoice']])
     assert.truthy(e:run_until(function()
       return e:get("billing.invoice.max_lines") == 700 end, "10s"))
+  end)
+end)
+
+describe("example websocket-live", function()
+  local w
+  setup(function() w = H.ws_server() end)
+  teardown(function() if w then w.stop() end end)
+  after_each(cleanup)
+
+  it("follows settings pushed by a real WebSocket server, refusing a bad document",
+    function()
+    w.set('{"rate_limit": 200, "maintenance": false}')
+    -- A copy that talks to the test's server instead of port 8765.
+    local dir = H.tmpdir("example-websocket-live")
+    assert(select(2, H.sh(("cp -R '%s/websocket-live/.' '%s'"):format(EXAMPLES, dir))) == 0)
+    replace(dir .. "/policy.lua", "127.0.0.1:8765", "127.0.0.1:" .. w.port)
+    local e = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e, dir = dir, env = {} }
+    assert(e:start())
+    -- startup = "cached": the first start has no cache yet and does not wait.
+    assert.truthy(e:run_until(function() return e:get("live.rate_limit") == 200 end))
+    e:commits()
+    w.set('{"rate_limit": 300, "maintenance": false}')
+    assert.same({ "modified live.rate_limit" }, H.change_strings(H.commits(e, 1)[1]))
+    w.set('{"rate_limit": 300, "maintenance": true, "banner": "Back soon"}')
+    assert.same({ "added live.banner", "modified live.maintenance" },
+      H.change_strings(H.commits(e, 1)[1], true))
+    -- A document that fails validate: refused, nothing changes.
+    w.set('{"rate_limit": -1, "maintenance": true}')
+    local rejected
+    e:run_until(function()
+      rejected = rejected or H.events(e, "change.rejected")[1]
+      return rejected ~= nil
+    end)
+    assert.truthy(rejected)
+    assert.matches("rate_limit must be a positive integer", rejected.message)
+    assert.equal(300, e:get("live.rate_limit"))
+    -- The service closes the connection: the settings stay, the source comes back.
+    w.set('{"rate_limit": 400, "maintenance": false}')
+    assert.truthy(e:run_until(function() return e:get("live.rate_limit") == 400 end))
+    w.post("close", '{"code": 1001}')
+    assert.truthy(H.wait_event(e, "source.error"))
+    assert.truthy(H.wait_event(e, "source.recovered"))
+    assert.equal(400, e:get("live.rate_limit"))
+    -- The last good settings were kept in .cache: a start while the server is down uses
+    -- them, and catches up once it is back.
+    e:run("100ms")
+    w.kill()
+    local e2 = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e2, dir = H.tmpdir("example-websocket-live"), env = {} }
+    assert(e2:start())
+    assert.same({ rate_limit = 400, maintenance = false }, e2:get("live"))
+    w.start()
+    w.set('{"rate_limit": 500, "maintenance": false}')
+    assert.truthy(e2:run_until(function() return e2:get("live.rate_limit") == 500 end,
+      "10s"))
   end)
 end)
