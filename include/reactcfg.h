@@ -524,6 +524,12 @@ RC_API int rc_module_register(rc_engine_t *eng, const char *name, const char *pa
  * ignored). After it returns, `r` must not be used. Thread: any. */
 RC_API int rc_reload_done(rc_reload_t *r, int code, const char *message);
 
+/* The reason of a refusal a module gives by returning its code at once: call it from the
+ * apply function before returning (the last call wins; `message` is copied, NULL clears
+ * it). Events and rc_engine_rollback's error then say why instead of "refused". Thread:
+ * the module's apply function. */
+RC_API void rc_reload_set_reason(rc_reload_t *r, const char *message);
+
 /* The reload's id (as in its events), and whether this call is a rollback (the reverse
  * of changes the module applied earlier in the same reload). Thread: the module's apply
  * function, or any thread until rc_reload_done. */

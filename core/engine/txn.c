@@ -91,6 +91,12 @@ int rc_reload_done(rc_reload_t *r, int code, const char *message) {
   return rc == RC_ENOMEM ? RC_ENOMEM : 0;
 }
 
+void rc_reload_set_reason(rc_reload_t *r, const char *message) {
+  /* Only while the apply function runs: the answer is not given yet, nobody else reads. */
+  if (r && atomic_load(&r->state) == ANSWER_PENDING)
+    snprintf(r->message, sizeof r->message, "%s", message ? message : "");
+}
+
 uint64_t rc_reload_id(const rc_reload_t *r) { return r ? r->id : 0; }
 bool rc_reload_is_rollback(const rc_reload_t *r) { return r && r->rollback; }
 
@@ -164,6 +170,9 @@ static int call_module(rc_engine_t *eng, rc__txn *t, size_t i) {
     rc__txn_arm(eng);
     return RC_EPENDING;
   }
+  /* A C module that refused at once may have said why (rc_reload_set_reason). */
+  if (rc != RC_OK && !msg[0] && atomic_load(&r->state) == ANSWER_PENDING)
+    snprintf(msg, sizeof msg, "%s", r->message);
   /* Answered at once: a later rc_reload_done gets RC_ESTALE. A module that answered
    * through rc_reload_done as well has posted a request, which will find the reload not
    * waiting for it and drop the reload's reference then. */

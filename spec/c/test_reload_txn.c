@@ -19,6 +19,7 @@ typedef struct mod {
   uint64_t seen_current;   /* rc_engine_revision while it ran */
   uint64_t seen_candidate; /* the candidate's revision */
   rc_reload_t *pending;    /* kept when it answered RC_EPENDING */
+  const char *reason;      /* given with a refusal through rc_reload_set_reason */
   harness *h;
 } mod;
 
@@ -35,13 +36,14 @@ static int apply(void *ud, rc_reload_t *r, const rc_snapshot_t *snap, const rc_c
   snprintf(m->last, sizeof m->last, "%s %s %s", ch[n - 1].path, o, v);
   int answer = rc_reload_is_rollback(r) ? m->rollback_answer : m->answer;
   if (answer == RC_EPENDING) m->pending = r;
+  if (m->reason) rc_reload_set_reason(r, m->reason);
   return answer;
 }
 
 /* Event names in order, for checking the lifecycle. */
 static char evlog[4096];
 static int reload_failed, rolledback, completed, pinned_events;
-static char rolledback_msg[1024];
+static char rolledback_msg[1024], failed_msg[1024];
 
 static void log_event(void *ud, const rc_event_t *ev) {
   h_on_event(ud, ev);
@@ -51,7 +53,10 @@ static void log_event(void *ud, const rc_event_t *ev) {
     snprintf(evlog + used, sizeof evlog - used, "%s%s%s%s", used ? " " : "", ev->name,
              ev->module[0] ? ":" : "", ev->module);
   }
-  if (ev->type == RC_EVENT_RELOAD_FAILED) reload_failed++;
+  if (ev->type == RC_EVENT_RELOAD_FAILED) {
+    reload_failed++;
+    snprintf(failed_msg, sizeof failed_msg, "%s", ev->message);
+  }
   if (ev->type == RC_EVENT_RELOAD_COMPLETED) completed++;
   if (ev->type == RC_EVENT_PINNED) pinned_events++;
   if (ev->type == RC_EVENT_RELOAD_ROLLEDBACK) {
@@ -162,7 +167,7 @@ static void test_refuse_and_roll_back(void) {
   harness h;
   CHECK_EQ_INT(start(&h, "txn-refuse", "1h"), 0);
   mod a = {.name = "a", .answer = RC_OK, .rollback_answer = RC_OK, .h = &h};
-  mod b = {.name = "b", .answer = RC_EREFUSED, .h = &h};
+  mod b = {.name = "b", .answer = RC_EREFUSED, .reason = "99 is too many", .h = &h};
   rc_module_register(h.eng, "a", "**", apply, 0, &a, NULL);
   rc_module_register(h.eng, "b", "db", apply, 0, &b, NULL);
   save(&h, "db.json", "{\"pool\": 99}");
@@ -177,6 +182,8 @@ static void test_refuse_and_roll_back(void) {
   CHECK_EQ_STR(evlog, "reload.started module.started:a module.completed:a module.started:b "
                       "module.failed:b module.started:a module.completed:a reload.failed:b "
                       "reload.rolledback");
+  /* The reason it gave with its code (it was "refused" whatever the module said). */
+  CHECK(strstr(failed_msg, "module 'b' refused it: 99 is too many") != NULL);
   /* The refused value is not tried again; the backoff (1 h) holds the next reload... */
   int commits = h.commits;
   b.answer = RC_OK;
