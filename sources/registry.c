@@ -15,7 +15,8 @@
   X(consul)                 \
   X(vault)                  \
   X(etcd)                   \
-  X(redis)
+  X(redis)                  \
+  X(exec)
 
 #define RC__DECLARE(name) extern const rc__source_kind rc__##name##_kind;
 #define RC__ENTRY(name) &rc__##name##_kind,
