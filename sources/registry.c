@@ -16,6 +16,7 @@
   X(vault)                  \
   X(etcd)                   \
   X(redis)                  \
+  X(kafka)                  \
   X(exec)
 
 #define RC__DECLARE(name) extern const rc__source_kind rc__##name##_kind;

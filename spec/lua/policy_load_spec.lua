@@ -120,9 +120,8 @@ return rc.policy { components = {
 } }
 ]])
     assert.equal("policy.lua:4: component 'a': 'retry' applies to remote sources (rc.http, "
-      .. "rc.consul, rc.vault, rc.etcd, rc.redis, rc.exec); a file source is read again on "
-      .. "its next "
-      .. "change", err)
+      .. "rc.consul, rc.vault, rc.etcd, rc.redis, rc.kafka, rc.exec); a file source is read "
+      .. "again on its next change", err)
   end)
 
   it("rejects retry beside the source's own backoff, and unknown retry keys", function()
