@@ -35,6 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* How often the topic's partitions are asked again while all is well (a partition added
+ * to the topic is read from then on); librdkafka's own metadata refresh default. */
+#define KAFKA_REFRESH_MS 300000
 /* Messages taken from librdkafka per loop turn; more wait for the next turn. */
 #define KAFKA_DRAIN_BATCH 2000
 
@@ -727,6 +730,7 @@ static void discovered(kafka_source *s, kafka_discover *d) {
   } else {
     broker_ok(s);
   }
+  rc__remote_schedule(&s->r, KAFKA_REFRESH_MS);
 }
 
 /* A failure of the brokers (or of the client's link to them): reported once per
@@ -743,11 +747,9 @@ static void kafka_broker_error(kafka_source *s, const char *what) {
  * The source
  * =================================================================================== */
 
-/* The remote timer: the first discovery, or a probe while brokers fail. */
-static void tick(rc__remote *r) {
-  kafka_source *s = (kafka_source *)r;
-  if (!s->discovered || s->broken) discover(s);
-}
+/* The remote timer: the first discovery, a probe while brokers fail, or the periodic
+ * look for new partitions. */
+static void tick(rc__remote *r) { discover((kafka_source *)r); }
 
 static int kafka_start(rc__source *base, rc_error *err) {
   kafka_source *s = (kafka_source *)base;

@@ -19,7 +19,8 @@ local OPTIONS = { brokers = true, topic = true, key = true, format = true, confi
 local OWNED = { ["bootstrap.servers"] = "brokers", ["metadata.broker.list"] = "brokers",
   ["enable.partition.eof"] = false, ["group.id"] = false, ["client.id"] = false,
   ["reconnect.backoff.ms"] = "backoff", ["reconnect.backoff.max.ms"] = "backoff",
-  ["socket.timeout.ms"] = "timeout", ["log.connection.close"] = false }
+  ["socket.timeout.ms"] = "timeout", ["log.connection.close"] = false,
+  ["allow.auto.create.topics"] = false }
 
 function M.constructors.kafka(opts)
   base.check_options("kafka", opts, OPTIONS, true)
