@@ -254,6 +254,26 @@ static kafka_client *client_new(kafka_source *s, rc_error *err) {
     client_free(c);
     return NULL;
   }
+  /* The SASL password comes from password_env / password_file (never the policy), read
+   * when the client is made: at start, and so at every start after a reload. */
+  rc_error te = {0};
+  const char *pw = ok ? rc__token_get(&s->r.token, &te) : NULL;
+  if (te.code) {
+    rd_kafka_conf_destroy(conf);
+    rd_kafka_topic_conf_destroy(tconf);
+    *err = te;
+    client_free(c);
+    return NULL;
+  }
+  if (pw && rd_kafka_conf_set(conf, "sasl.password", pw, errstr, sizeof errstr) !=
+              RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    rd_kafka_topic_conf_destroy(tconf);
+    /* librdkafka's message could quote the value: not shown. */
+    rc__err(err, RC_EPOLICY, s->shown, 0, 0, "librdkafka refused the SASL password");
+    client_free(c);
+    return NULL;
+  }
   rd_kafka_conf_set_opaque(conf, c);
   rd_kafka_conf_set_log_cb(conf, log_cb);
   rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -747,18 +767,44 @@ static void kafka_broker_error(kafka_source *s, const char *what) {
  * The source
  * =================================================================================== */
 
-/* The remote timer: the first discovery, a probe while brokers fail, or the periodic
- * look for new partitions. */
-static void tick(rc__remote *r) { discover((kafka_source *)r); }
+/* Makes the client and asks the topic's partitions. A configuration librdkafka refuses
+ * is the policy's error (RC_EPOLICY, returned); anything else (the password's variable
+ * unset) is a failure retried on the backoff schedule. */
+static int connect_client(kafka_source *s, rc_error *err) {
+  rc_error e = {0};
+  s->c = client_new(s, &e);
+  if (s->c) {
+    discover(s);
+    return 0;
+  }
+  if (e.code == RC_EPOLICY) {
+    *err = e;
+    return e.code;
+  }
+  s->broken = true;
+  rc__remote_fail(&s->r, &e, 0);
+  return 0;
+}
+
+/* The remote timer: the first discovery, a probe while brokers fail, the periodic look
+ * for new partitions, or a new try at making the client. */
+static void tick(rc__remote *r) {
+  kafka_source *s = (kafka_source *)r;
+  rc_error e = {0};
+  if (s->c) discover(s);
+  else if (connect_client(s, &e) != 0) rc__remote_fail(r, &e, 0);
+}
 
 static int kafka_start(rc__source *base, rc_error *err) {
   kafka_source *s = (kafka_source *)base;
   int rc = rc__remote_start(&s->r, tick, err);
-  if (rc) return rc;
-  s->c = client_new(s, err);
-  if (!s->c) return err->code;
-  discover(s);
-  return 0;
+  return rc ? rc : connect_client(s, err);
+}
+
+/* password_env may be set now: a source without a client tries again at once. */
+static void kafka_env_changed(rc__source *base) {
+  kafka_source *s = (kafka_source *)base;
+  if (!s->c) rc__remote_schedule(&s->r, 0);
 }
 
 static void kafka_stop(rc__source *base, void (*done)(rc__source *)) {
@@ -815,4 +861,5 @@ static const rc__opt_default kafka_defaults[] = {
 const rc__source_kind rc__kafka_kind = {
   .name = "kafka", .flags = RC__SRC_REMOTE, .defaults = kafka_defaults,
   .create = kafka_create, .start = kafka_start, .stop = kafka_stop, .free = kafka_free,
+  .env_changed = kafka_env_changed,
 };

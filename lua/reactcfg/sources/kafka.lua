@@ -1,6 +1,6 @@
 -- reactcfg.sources.kafka: rc.kafka { brokers = "127.0.0.1:9092", topic = "app-config",
 -- key = "billing" (else every key), format = "json", config = { librdkafka properties },
--- timeout, max_bytes, limits, backoff, circuit }: a topic read as a configuration log
+-- password_env | password_file (SASL), timeout, max_bytes, limits, backoff, circuit }: a topic read as a configuration log
 -- (compacted): from the beginning, the latest record per key wins, a tombstone removes
 -- its key, then new records as they come.
 
@@ -11,7 +11,8 @@ local M = { constructors = {} }
 -- No token or TLS options of the HTTP sources: librdkafka's own properties (`config`)
 -- say how to reach the brokers.
 local OPTIONS = { brokers = true, topic = true, key = true, format = true, config = true,
-  timeout = true, max_bytes = true, limits = true, backoff = true, circuit = true }
+  password_env = true, password_file = true, timeout = true, max_bytes = true,
+  limits = true, backoff = true, circuit = true }
 
 -- librdkafka properties the source sets itself or depends on, and properties that hold
 -- secrets (a secret stays out of the description, which is the source's identity and
@@ -73,7 +74,8 @@ function M.normalize(src, out, h)
       end
       if k:find("password", 1, true) or k:find("secret", 1, true) or k:find("%.pem$")
         or k == "sasl.oauthbearer.config" or k:find("^ssl%.key") then
-        h.fail("config: '%s' holds a secret, which does not belong in the policy", k)
+        h.fail("config: '%s' holds a secret, which does not belong in the policy%s", k,
+          k == "sasl.password" and " (use password_env or password_file)" or "")
       end
       if type(v) == "number" or type(v) == "boolean" then v = tostring(v) end
       if type(v) ~= "string" or v:find("%z") then
@@ -85,6 +87,12 @@ function M.normalize(src, out, h)
   end
   base.remote_options(h, src, out)
   if out.timeout_ms < 1 then h.fail("timeout must be at least 1ms") end
+  -- The SASL password (sasl.password) travels as the remote driver's token.
+  out.token_env = base.str(h, src, "password_env")
+  out.token_file = base.abs_path(h, base.str(h, src, "password_file"))
+  if out.token_env and out.token_file then
+    h.fail("give at most one of 'password_env' and 'password_file'")
+  end
 end
 
 return M
