@@ -89,7 +89,8 @@ static void run_close_all(exec_run *run) {
   uv_handle_t *hs[] = {(uv_handle_t *)&run->out, (uv_handle_t *)&run->err,
                        (uv_handle_t *)&run->timer, (uv_handle_t *)&run->proc};
   for (unsigned i = 0; i < 4; i++)
-    if ((run->inited & (1u << i)) && !uv_is_closing(hs[i])) uv_close(hs[i], run_handle_closed);
+    if ((run->inited & (1u << i)) && !uv_is_closing(hs[i]))
+      uv_close(hs[i], run_handle_closed);
   if (run->open == 0) {
     rc__buf_free(&run->stdout_buf);
     rc__free(run);
@@ -151,8 +152,10 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int term_signal) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   RC__UNUSED(suggested);
   exec_run *run = h->data;
-  if ((uv_pipe_t *)h == &run->out) *buf = uv_buf_init(run->out_chunk, sizeof run->out_chunk);
-  else *buf = uv_buf_init(run->err_chunk, sizeof run->err_chunk);
+  if ((uv_pipe_t *)h == &run->out)
+    *buf = uv_buf_init(run->out_chunk, sizeof run->out_chunk);
+  else
+    *buf = uv_buf_init(run->err_chunk, sizeof run->err_chunk);
 }
 
 /* A pipe is done: EOF, an error, or no longer wanted. */
@@ -346,8 +349,8 @@ static int run_start(exec_source *s, rc_error *err) {
   rc__buf_init(&run->stdout_buf);
   uv_loop_t *loop = rc__src_loop(s->r.ctx);
   int rc = init_handle(run, uv_pipe_init(loop, &run->out, 0), (uv_handle_t *)&run->out, 1);
-  rc = init_handle(run, rc ? rc : uv_pipe_init(loop, &run->err, 0), (uv_handle_t *)&run->err,
-                   2);
+  rc = init_handle(run, rc ? rc : uv_pipe_init(loop, &run->err, 0),
+                   (uv_handle_t *)&run->err, 2);
   rc = init_handle(run, rc ? rc : uv_timer_init(loop, &run->timer),
                    (uv_handle_t *)&run->timer, 4);
   if (!rc) {
@@ -497,7 +500,8 @@ static rc__source *exec_create(rc__source_ctx *ctx, rc_error *err) {
   if (!s->argv || !s->argv[0] || !s->argv[0][0] || !s->cwd || s->interval_ms < 1) {
     bool oom = rc__opt(ctx, "command") && !s->argv;
     if (oom) rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    else rc__src_policy_error(ctx, err, "exec source needs a command, a cwd and an interval");
+    else
+      rc__src_policy_error(ctx, err, "exec source needs a command, a cwd and an interval");
     exec_free(&s->r.base);
     return NULL;
   }

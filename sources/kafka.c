@@ -330,7 +330,8 @@ static uint32_t key_hash(const char *k, size_t n) { return (uint32_t)rc__hash64(
 static kafka_entry *entry_for(kafka_source *s, const char *k, size_t n, bool create,
                               bool *oom) {
   if (s->index_cap) {
-    for (size_t i = key_hash(k, n) & (s->index_cap - 1);; i = (i + 1) & (s->index_cap - 1)) {
+    size_t mask = s->index_cap - 1;
+    for (size_t i = key_hash(k, n) & mask;; i = (i + 1) & mask) {
       uint32_t e = s->index[i];
       if (!e) break;
       kafka_entry *en = &s->entries[e - 1];
@@ -517,7 +518,8 @@ static void deliver_current(kafka_source *s) {
   }
   /* The other keys' changes apply even when one key's record is bad; an unchanged
    * value is not delivered again then (that would report a recovery). */
-  bool same = r->delivered && ((!v && !r->last) || (v && r->last && rc_value_equal(v, r->last)));
+  bool same = r->delivered &&
+              ((!v && !r->last) || (v && r->last && rc_value_equal(v, r->last)));
   if (nerr == 0 || !same) rc__remote_deliver(r, v);
   else rc__value_unref(v);
   if (nerr && !r->stopping) {

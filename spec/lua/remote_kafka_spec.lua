@@ -7,7 +7,8 @@
 local H = require "spec.lua.helpers"
 local K = require "spec.lua.kafka"
 
-local QUICK = "backoff = { min = '20ms', max = '100ms' }, circuit = false, timeout = '500ms'"
+local QUICK = "backoff = { min = '20ms', max = '100ms' }, circuit = false, "
+  .. "timeout = '500ms'"
 
 local function policy(src, extra)
   return ([[
@@ -192,7 +193,9 @@ describe("rc.kafka", function()
         e:run_until(function()
           for _, ev in ipairs(e:events()) do
             seen[#seen + 1] = ev
-            if ev.event == "source.error" and (ev.message or ""):match(pat) then got = ev end
+            if ev.event == "source.error" and (ev.message or ""):match(pat) then
+              got = ev
+            end
           end
           return got ~= nil
         end)

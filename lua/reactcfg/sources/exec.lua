@@ -58,7 +58,9 @@ function M.normalize(src, out, h)
   if out.interval_ms < 10 then h.fail("interval must be at least 10ms") end
   out.format = base.format(h, src) or "json"
   if src.env ~= nil then
-    if type(src.env) ~= "table" then h.fail("'env' must be a table { NAME = \"value\" }") end
+    if type(src.env) ~= "table" then
+      h.fail("'env' must be a table { NAME = \"value\" }")
+    end
     local env, any = {}, false
     for k, v in pairs(src.env) do
       check_name(h, k, "env")

@@ -1,8 +1,8 @@
 -- reactcfg.sources.kafka: rc.kafka { brokers = "127.0.0.1:9092", topic = "app-config",
 -- key = "billing" (else every key), format = "json", config = { librdkafka properties },
--- password_env | password_file (SASL), timeout, max_bytes, limits, backoff, circuit }: a topic read as a configuration log
--- (compacted): from the beginning, the latest record per key wins, a tombstone removes
--- its key, then new records as they come.
+-- password_env | password_file (SASL), timeout, max_bytes, limits, backoff, circuit }:
+-- a topic read as a configuration log (compacted): from the beginning, the latest
+-- record per key wins, a tombstone removes its key, then new records as they come.
 
 local base = require "reactcfg.source_base"
 
