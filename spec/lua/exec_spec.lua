@@ -170,8 +170,8 @@ echo '"fast"'
 n=$(cat %s/n)
 printf '"'; head -c "$n" /dev/zero | tr '\0' x; printf '"'
 ]]):format(dir))
-    local e = engine(("command = { %q }, interval = '30ms', max_bytes = 1000, %s")
-      :format(dir .. "/big.sh", QUICK))
+    local e = engine(("command = { %q }, interval = '30ms', max_bytes = 1000, "
+      .. "limits = { max_depth = 3 }, %s"):format(dir .. "/big.sh", QUICK))
     assert.equal(("x"):rep(10), e:get("app"))
     H.write(dir .. "/n", "5000000")
     local ev = wait_for(e, "source.error", "more than max_bytes")
@@ -179,6 +179,14 @@ printf '"'; head -c "$n" /dev/zero | tr '\0' x; printf '"'
     assert.matches("big.sh printed more than max_bytes (1000 bytes) and was killed",
       ev.message, 1, true)
     assert.equal(("x"):rep(10), e:get("app"))
+    -- limits apply to what it prints too.
+    script(dir, "big.sh", "echo '[[[[1]]]]'\n")
+    assert.truthy(wait_for(e, "source.error", "nesting deeper than 3 levels"))
+    assert.equal(("x"):rep(10), e:get("app"))
+    script(dir, "big.sh", ([[
+n=$(cat %s/n)
+printf '"'; head -c "$n" /dev/zero | tr '\0' x; printf '"'
+]]):format(dir))
     H.write(dir .. "/n", "20")
     assert.truthy(e:run_until(function() return e:get("app") == ("x"):rep(20) end))
     assert.equal(1, #H.events(e, "source.recovered"))
