@@ -246,6 +246,19 @@ echo 1
     e:setenv("RC_SPEC_PARENT", nil)
   end)
 
+  it("with cache_for, runs once and holds the answer with the source stopped", function()
+    local dir = H.tmpdir("exec-once")
+    H.write(dir .. "/n", "1")
+    local e = engine(("command = { 'cat', %q }, interval = '20ms'"):format(dir .. "/n"),
+      nil, ", cache_for = '1h'")
+    assert.equal(1, e:get("app"))
+    assert.truthy(wait_for(e, "component.state", "holding the value"))
+    H.write(dir .. "/n", "2")
+    e:run("200ms")                                   -- no run while it holds
+    assert.equal(1, e:get("app"))
+    H.rmdir(dir)
+  end)
+
   it("starts from the cache while the command fails", function()
     local dir = H.tmpdir("exec-cache")
     if dir:sub(1, 1) ~= "/" then dir = os.getenv("PWD") .. "/" .. dir end

@@ -184,6 +184,18 @@ describe("rc.kafka", function()
       assert.equal("changed", e:get("app.b"))
     end)
 
+    it("with cache_for, reads the log once and holds it with the client closed", function()
+      local t = topic()
+      k.topic(t, 2)
+      k.produce(t, 0, "a", "1")
+      local e = H.engine(policy(src(t), ", cache_for = '1h'"))
+      assert.same({ a = 1 }, e:get("app"))
+      assert.truthy(wait_for(e, "component.state", "holding the value"))
+      k.produce(t, 1, "b", "2")
+      e:run("300ms")                                 -- not followed while it holds
+      assert.same({ a = 1 }, e:get("app"))
+    end)
+
     it("reads the SASL password from password_env and never shows it", function()
       -- librdkafka 2.0's mock cluster speaks no SASL: the broker refuses the handshake,
       -- which is enough to see the password read, retried and kept out of events.
