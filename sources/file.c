@@ -156,6 +156,7 @@ static void read_done(void *ud, rc__parse_result *r) {
   } else {
     uv_timer_stop(&s->grace);
     s->present = true;
+    if (r->unchanged) rc__src_answered(s->ctx);
     if (!r->unchanged) {
       s->have = true;
       memcpy(s->digest, r->digest, sizeof s->digest);
@@ -271,7 +272,10 @@ static void missing(file_source *s) {
     rc__src_deliver(s->ctx, NULL);
     return;
   }
-  if (!s->present) return;
+  if (!s->present) { /* still absent: nothing new */
+    rc__src_answered(s->ctx);
+    return;
+  }
   if (!uv_is_active((uv_handle_t *)&s->grace))
     uv_timer_start(&s->grace, grace_cb, s->grace_ms, 0);
 }

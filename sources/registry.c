@@ -11,11 +11,13 @@
   X(file)                   \
   X(env)                    \
   X(lua)                    \
+  X(push)                   \
   X(http)                   \
   X(consul)                 \
   X(vault)                  \
   X(etcd)                   \
   X(redis)                  \
+  X(postgres)               \
   X(kafka)                  \
   X(exec)
 

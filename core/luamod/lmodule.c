@@ -314,6 +314,9 @@ bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
   uv_timer_t timer;
   uv_timer_init(&b->loop, &timer);
   timer.data = &expired;
+  /* The loop's clock stands still between runs: without this, the time a spec spent
+   * outside the loop (starting a server, a PUT through curl) would count against the
+   * timeout, and a slow moment of the machine would make a run end before it began. */
   uv_update_time(&b->loop);
   uv_timer_start(&timer, timeout_cb, (uint64_t)ceil(ms), 0);
   b->L = L;

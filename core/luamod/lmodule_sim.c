@@ -37,7 +37,16 @@ void lengine_trace(void *ud, const char *component, const char *msg) {
 }
 
 void lengine_trace_event(lengine *b, const rc_event_t *ev) {
-  if (ev->type == RC_EVENT_STARTED || ev->type == RC_EVENT_STOPPED) return;
+  /* A reload's start and end frame the commit it explains, and its modules' decisions
+   * are traced as they happen: only a failure is news to the explanation. */
+  switch (ev->type) {
+    case RC_EVENT_STARTED: case RC_EVENT_STOPPED: case RC_EVENT_RELOAD_STARTED:
+    case RC_EVENT_RELOAD_COMPLETED: case RC_EVENT_MODULE_STARTED:
+    case RC_EVENT_MODULE_COMPLETED: case RC_EVENT_MODULE_FAILED:
+      return;
+    default:
+      break;
+  }
   if (!b->eng->trace_fn) return;
   trace_rec r = {ev->component, ev->name, ev->message};
   lengine_guard(b, record_trace, &r);

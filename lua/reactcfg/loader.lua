@@ -511,7 +511,81 @@ local function order_components(comps)
 end
 
 local POLICY_KEYS = { components = true, on_change = true, on_error = true, limits = true,
-  cache = true, line = true }
+  cache = true, line = true, modules = true, history = true, reload_backoff = true }
+local POLICY_KEY_LIST = "components, on_change, on_error, limits, cache, modules, history, "
+  .. "reload_backoff"
+
+local MODULE_KEYS = { paths = true, timeout = true, apply = true }
+
+-- modules = { name = { paths = "db.**" | { ... }, timeout = "5s", apply = fn } }: the
+-- policy's reload modules, ordered by the line their apply function starts on.
+local function normalize_modules(t, line, lines)
+  if t == nil then return {} end
+  if type(t) ~= "table" then fail(line, "'modules' must be a table of named modules") end
+  local out = {}
+  for name, m in pairs(t) do
+    if type(name) ~= "string" or not name:match("^[%a_][%w_%-]*$") then
+      fail(line, "module names must be identifiers, got %q", tostring(name))
+    end
+    local at = locate(lines, name, line)
+    if type(m) == "function" then m = { apply = m } end
+    if type(m) ~= "table" then
+      fail(at, "module '%s' must be a table { paths = ..., apply = function }", name)
+    end
+    for k in pairs(m) do
+      if not MODULE_KEYS[k] then
+        fail(at, "module '%s': unknown key '%s' (expected paths, timeout, apply)", name,
+          tostring(k))
+      end
+    end
+    if type(m.apply) ~= "function" then
+      fail(at, "module '%s': 'apply' must be a function(changes, snapshot, reload)", name)
+    end
+    local paths = m.paths
+    if paths == nil then paths = {} elseif type(paths) == "string" then paths = { paths } end
+    if type(paths) ~= "table" then
+      fail(at, "module '%s': 'paths' must be a pattern or a list of patterns", name)
+    end
+    for i, p in ipairs(paths) do
+      if type(p) ~= "string" then
+        fail(at, "module '%s': paths[%d] must be a pattern such as \"db.**\"", name, i)
+      end
+    end
+    local timeout = m.timeout and check_duration(m.timeout, ("module '%s': timeout")
+      :format(name), at)
+    if timeout and (timeout < 1 or timeout > 3600000) then
+      fail(at, "module '%s': timeout must be between 1ms and 1h", name)
+    end
+    local info = debug and debug.getinfo and debug.getinfo(m.apply, "S")
+    out[#out + 1] = { name = name, paths = paths, timeout_ms = timeout, apply = m.apply,
+      line = info and info.linedefined or at or 0 }
+  end
+  table.sort(out, function(a, b)
+    if a.line ~= b.line then return a.line < b.line end
+    return a.name < b.name
+  end)
+  return out
+end
+
+-- reload_backoff = { min = "1s", max = "30s" }: after a reload a module refused, the
+-- next waits min, then twice as long each time, up to max.
+local function normalize_reload_backoff(v, line)
+  if v == nil then return nil end
+  if type(v) ~= "table" then
+    fail(line, "'reload_backoff' must be a table { min = \"1s\", max = \"30s\" }")
+  end
+  for k in pairs(v) do
+    if k ~= "min" and k ~= "max" then
+      fail(line, "reload_backoff: unknown key '%s' (expected min, max)", tostring(k))
+    end
+  end
+  local out = { min_ms = v.min and check_duration(v.min, "reload_backoff.min", line),
+    max_ms = v.max and check_duration(v.max, "reload_backoff.max", line) }
+  if out.min_ms and out.max_ms and out.max_ms < out.min_ms then
+    fail(line, "reload_backoff: max is shorter than min")
+  end
+  return out
+end
 
 -- limits = { time = "1s", load_time = "2s", memory = "512MB" }: the time budget of each
 -- call into the policy, of loading it, and the Lua state's memory cap.
@@ -589,8 +663,8 @@ function M.load(text, path, basedir)
   local policy_line = rawget(result, "line") or 1
   for k in pairs(result) do
     if not POLICY_KEYS[k] then
-      fail(locate(lines, k, policy_line), "unknown policy key '%s' (expected components, "
-        .. "on_change, on_error, limits, cache)", tostring(k))
+      fail(locate(lines, k, policy_line), "unknown policy key '%s' (expected %s)",
+        tostring(k), POLICY_KEY_LIST)
     end
   end
   local comps = result.components
@@ -630,6 +704,16 @@ function M.load(text, path, basedir)
   }
   out.cache_dir, out.cache_secrets = normalize_cache(result.cache, basedir,
     locate(lines, "cache", policy_line))
+  out.modules = normalize_modules(result.modules, locate(lines, "modules", policy_line),
+    lines)
+  local h = result.history
+  if h ~= nil and (math.type(h) ~= "integer" or h < 0 or h > 100000) then
+    fail(locate(lines, "history", policy_line), "'history' must be a number of revisions "
+      .. "from 0 to 100000, got %s", tostring(h))
+  end
+  out.history = h
+  out.reload_backoff = normalize_reload_backoff(result.reload_backoff,
+    locate(lines, "reload_backoff", policy_line))
   for _, name in ipairs(names) do
     out.components[#out.components + 1] =
       normalize_component(name, comps[name], basedir, lines, policy_line)

@@ -68,7 +68,7 @@ static void test_log_outage_and_free(void) {
   produce("cfg", 0, "a", "{\"v\": 3}");
   for (int i = 0; i < 200 && (h.recovered < recovered + 2 ||
                               h_find_change(&h, "modified one.v 2 3") < 0); i++)
-    h_run(&h, 0, -1, 50, 0);
+    h_run(&h, 0, -1, 0, 50);  /* 50 ms of the loop */
   CHECK(h.recovered >= recovered + 2);
   CHECK(h_find_change(&h, "modified one.v 2 3") >= 0);
   /* Down again, and freed while the probes wait for it on the thread pool. */

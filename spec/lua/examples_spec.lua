@@ -5,8 +5,8 @@ local rc = require "reactcfg"
 
 local EXAMPLES = "examples/policies"
 local NAMES = { "dependent-merge", "dev-prod", "throttled-live-settings", "feature-flags",
-  "static-and-secrets", "custom-source", "force-reload", "redis-flags", "kafka-config",
-  "exec-command" }
+  "static-and-secrets", "custom-source", "force-reload", "redis-flags",
+  "postgres-settings", "kafka-config", "exec-command" }
 
 local live = {}   -- { e, dir, env } started by `start`, closed by `cleanup`
 
@@ -480,6 +480,56 @@ describe("example redis-flags", function()
     assert.same({ new_ui = true, beta_api = true }, e2:get("flags"))
     assert.same({ cache = { ttl = 60 }, db = { host = "db1", pool = 8 } }, e2:get("settings"))
     r.start()
+  end)
+end)
+
+describe("example postgres-settings", function()
+  local P = require "spec.lua.postgres"
+  local srv
+  setup(function()
+    srv = P.new()
+    srv:sql(read(EXAMPLES .. "/postgres-settings/schema.sql"))
+  end)
+  teardown(function() if srv then srv:close() end end)
+  after_each(cleanup)
+
+  it("reads settings and flags, follows NOTIFY, refuses a bad row, survives a restart",
+    function()
+    local e = start("postgres-settings", { APP_PG = srv:conninfo() })
+    assert.truthy(e:run_until(function() return e:get("flags") ~= nil end))
+    assert.same({ invoice = { max_lines = 500, currency = "EUR" },
+                  retry = { attempts = 3, delay = "30s" } }, e:get("billing"))
+    assert.same({ on = true, rollout = 25.0, expires_at = "2030-01-01T00:00:00Z" },
+      e:get('flags["new-checkout"]'))
+    assert.same({ on = false, rollout = 0.0 }, e:get('flags["dark-mode"]'))
+    e:run("100ms")
+    e:commits()
+    srv:sql([[UPDATE settings SET value = '{"max_lines": 900, "currency": "EUR"}'
+      WHERE key = 'invoice']])
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified billing.invoice.max_lines" }, H.change_strings(commits[1]))
+    srv:sql("UPDATE feature_flags SET enabled = true WHERE name = 'dark-mode'")
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified flags.dark-mode.on" }, H.change_strings(commits[1]))
+    -- validate refuses it: the settings in force stay, and the event says why.
+    srv:sql([[UPDATE settings SET value = '{"max_lines": "lots"}' WHERE key = 'invoice']])
+    local ev = H.wait_event(e, "change.rejected")
+    assert.truthy(ev)
+    assert.matches("max_lines must be a positive integer", ev.message)
+    assert.equal(900, e:get("billing.invoice.max_lines"))
+    -- The server goes away: values stay, an error names the database, not the secret.
+    srv:stop()
+    local err = H.wait_event(e, "source.error")
+    assert.truthy(err)
+    assert.matches("^postgres://postgres@", err.file)
+    assert.equal(900, e:get("billing.invoice.max_lines"))
+    srv:start()
+    srv:sql([[UPDATE settings SET value = '{"max_lines": 700, "currency": "EUR"}'
+      WHERE key = 'invoice']])
+    assert.truthy(e:run_until(function()
+      return e:get("billing.invoice.max_lines") == 700 end, "10s"))
   end)
 end)
 
