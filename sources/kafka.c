@@ -846,6 +846,22 @@ static rc__source *kafka_create(rc__source_ctx *ctx, rc_error *err) {
     kafka_free(&s->r.base);
     return NULL;
   }
+  /* librdkafka judges the policy's properties here, at load, not at the first start. */
+  if (s->config) {
+    char errstr[512] = "";
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = conf != NULL;
+    for (int i = 0; ok && s->config[i] && s->config[i + 1]; i += 2)
+      ok = rd_kafka_conf_set(conf, s->config[i], s->config[i + 1], errstr, sizeof errstr) ==
+           RD_KAFKA_CONF_OK;
+    if (conf) rd_kafka_conf_destroy(conf);
+    if (!ok) {
+      rc__src_policy_error(ctx, err, "librdkafka refused the configuration: %s",
+                           errstr[0] ? errstr : "out of memory");
+      kafka_free(&s->r.base);
+      return NULL;
+    }
+  }
   const char *target = rc__opt_string(ctx, "target");
   s->shown = rc__strdup(target ? target : s->topic);
   if (!s->shown) {
