@@ -18,7 +18,9 @@
   X(etcd)                   \
   X(redis)                  \
   X(postgres)               \
-  X(websocket)
+  X(websocket)              \
+  X(kafka)                  \
+  X(exec)
 
 #define RC__DECLARE(name) extern const rc__source_kind rc__##name##_kind;
 #define RC__ENTRY(name) &rc__##name##_kind,

@@ -6,7 +6,7 @@ local rc = require "reactcfg"
 local EXAMPLES = "examples/policies"
 local NAMES = { "dependent-merge", "dev-prod", "throttled-live-settings", "feature-flags",
   "static-and-secrets", "custom-source", "force-reload", "redis-flags",
-  "postgres-settings", "websocket-live" }
+  "postgres-settings", "websocket-live", "kafka-config", "exec-command" }
 
 local live = {}   -- { e, dir, env } started by `start`, closed by `cleanup`
 
@@ -588,5 +588,83 @@ describe("example websocket-live", function()
     w.set('{"rate_limit": 500, "maintenance": false}')
     assert.truthy(e2:run_until(function() return e2:get("live.rate_limit") == 500 end,
       "10s"))
+  end)
+end)
+
+describe("example kafka-config", function()
+  local K = require "spec.lua.kafka"
+  local k
+  setup(function() k = K.cluster() end)
+  teardown(function() if k then k.stop() end end)
+  after_each(cleanup)
+
+  it("follows one key and a whole topic in librdkafka's mock cluster", function()
+    k.topic("app-config", 2)
+    k.topic("app-flags", 3)
+    k.produce("app-config", 0, "billing", '{"currency": "EUR", "retries": 3}')
+    k.produce("app-config", 1, "other", '{"x": 1}')
+    k.produce("app-flags", 0, "new_ui", "true")
+    k.produce("app-flags", 2, "beta_api", "false")
+    -- A copy that talks to the mock cluster instead of 127.0.0.1:9092.
+    local dir = H.tmpdir("example-kafka-config")
+    assert(select(2, H.sh(("cp -R '%s/kafka-config/.' '%s'"):format(EXAMPLES, dir))) == 0)
+    replace(dir .. "/policy.lua", "127.0.0.1:9092", k.bootstraps)
+    local e = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e, dir = dir, env = {} }
+    assert(e:start())
+    -- startup = "cached": no cache yet, so the start does not wait for the brokers.
+    assert.truthy(e:run_until(function() return e:get("billing.retries") == 3 end))
+    assert.truthy(e:run_until(function() return e:get("flags.new_ui") == true end))
+    assert.same({ currency = "EUR", retries = 3 }, e:get("billing"))
+    assert.same({ new_ui = true, beta_api = false }, e:get("flags"))
+    e:commits()
+    k.produce("app-config", 0, "billing", '{"currency": "EUR", "retries": 5}')
+    assert.same({ "modified billing.retries" }, H.change_strings(H.commits(e, 1)[1]))
+    k.produce("app-flags", 1, "dark_mode", "true")
+    assert.same({ "added flags.dark_mode" }, H.change_strings(H.commits(e, 1)[1]))
+    k.produce("app-flags", 0, "new_ui", nil)         -- a tombstone
+    assert.same({ "removed flags.new_ui" }, H.change_strings(H.commits(e, 1)[1]))
+    -- The brokers go away: the values stay, and a restart starts from .cache.
+    e:run("100ms")
+    k.down(-1)
+    local e2 = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e2, dir = H.tmpdir("example-kafka-config"), env = {} }
+    assert(e2:start())
+    assert.same({ dark_mode = true, beta_api = false }, e2:get("flags"))
+    assert.equal(5, e2:get("billing.retries"))
+    k.up(-1)
+    -- A record that validate refuses: the previous value stays. The restarted engine
+    -- catches up once librdkafka has reconnected (on its own backoff: a bounded wait).
+    k.produce("app-config", 0, "billing", '{"currency": "EUR", "retries": -1}')
+    k.produce("app-flags", 1, "dark_mode", "false")
+    local ev
+    assert.truthy(e2:run_until(function()
+      ev = ev or H.events(e2, "change.rejected")[1]
+      return ev ~= nil and e2:get("flags.dark_mode") == false
+    end, "30s"))
+    assert.matches("retries must be a number >= 0", ev.message, 1, true)
+    assert.equal(5, e2:get("billing.retries"))
+  end)
+end)
+
+describe("example exec-command", function()
+  after_each(cleanup)
+
+  it("runs the command, follows its output, and reports its failure", function()
+    local e, dir = start("exec-command")
+    -- startup = "cached": no cache yet, so the start does not wait for the first run.
+    assert.truthy(e:run_until(function() return e:get("limits.burst") == 20 end))
+    assert.same({ rps = 100, burst = 20 }, e:get("limits"))
+    e:commits()
+    H.write(dir .. "/limits.json", '{"rps": 200, "burst": 20}')
+    local commits = H.commits(e, 1)
+    assert.same({ "modified limits.rps" }, H.change_strings(commits[1]))
+    H.write(dir .. "/offline", "")
+    local ev = H.wait_event(e, "source.error")
+    assert.matches("fetch-limits.sh exited with status 2: fetch-limits: connecting to the "
+      .. "limits service | fetch-limits: connection refused", ev.message, 1, true)
+    assert.equal(200, e:get("limits.rps"))
+    os.remove(dir .. "/offline")
+    assert.truthy(H.wait_event(e, "source.recovered"))
   end)
 end)
