@@ -259,6 +259,8 @@ struct rc_engine {
   size_t nhandlers, caphandlers;
   int next_handler_id;
   uint64_t handlers_changed;     /* generation: a handler was added or removed */
+  _Atomic size_t nlisteners;     /* handlers with a function: with none, events are not
+                                    even formatted (rc__events_wanted) */
 
   /* reload transactions (txn.c, modules.c, history.c) */
   pthread_t loop_thread;         /* the loop's thread, once attached */
@@ -328,9 +330,9 @@ void rc__reload_release(rc_reload_t *r);
 void rc__pin(rc_engine_t *eng, uint64_t revision);
 
 /* ---- modules.c ---- */
-/* A copy of the module list (C modules, then the policy's), owned by the caller;
- * NULL on OOM. */
-rc__module **rc__modules_snapshot(rc_engine_t *eng, size_t *n);
+/* A copy of the module list (C modules, then the policy's), owned by the caller; NULL
+ * when there are none, or out of memory (*oom set). */
+rc__module **rc__modules_snapshot(rc_engine_t *eng, size_t *n, bool *oom);
 /* Whether `ch` is under one of m's patterns. */
 bool rc__module_matches(const rc__module *m, const rc_change_t *ch);
 /* A policy module (its apply function's reference set by the caller). NULL on OOM. */
@@ -360,6 +362,9 @@ void rc__answered(rc__component *c);
 void rc__request_timeout(rc_engine_t *eng, uint64_t now);
 
 /* ---- events.c ---- */
+/* Whether anyone listens to events: callers skip formatting a message nobody reads (a
+ * commit's events cost more than the rest of a small wave). Loop thread. */
+bool rc__events_wanted(rc_engine_t *eng);
 /* The event's name ("source.error", ...). */
 const char *rc__event_name(rc_event_type_t t);
 /* Emits `ev` (its name and empty strings filled in) to every handler (loop thread). */

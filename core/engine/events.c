@@ -35,6 +35,19 @@ const char *rc__event_name(rc_event_type_t t) {
 
 /* ---- handlers ---- */
 
+/* Counts the handlers with a function (under handler_mu). */
+static void count_listeners(rc_engine_t *eng) {
+  size_t n = 0;
+  for (size_t i = 0; i < eng->nhandlers; i++) n += eng->handlers[i].fn != NULL;
+  atomic_store_explicit(&eng->nlisteners, n, memory_order_relaxed);
+}
+
+bool rc__events_wanted(rc_engine_t *eng) {
+  /* Relaxed: a handler added from another thread hears events from some turn on; which
+   * turn is not ordered with anything else. */
+  return atomic_load_explicit(&eng->nlisteners, memory_order_relaxed) > 0;
+}
+
 /* Slot 0 is rc_engine_on_event's (empty when fn is NULL); the others are added ones. */
 static int add_handler(rc_engine_t *eng, int id, rc_event_fn fn, void *ud) {
   if (eng->nhandlers == eng->caphandlers) {
@@ -63,6 +76,7 @@ void rc_engine_on_event(rc_engine_t *eng, rc_event_fn fn, void *ud) {
     eng->handlers[0].ud = ud;
   }
   eng->handlers_changed++;
+  count_listeners(eng);
   pthread_mutex_unlock(&eng->handler_mu);
 }
 
@@ -71,6 +85,7 @@ int rc_engine_add_event_handler(rc_engine_t *eng, rc_event_fn fn, void *ud) {
   pthread_mutex_lock(&eng->handler_mu);
   int rc = add_handler(eng, ++eng->next_handler_id, fn, ud);
   eng->handlers_changed++;
+  count_listeners(eng);
   pthread_mutex_unlock(&eng->handler_mu);
   return rc;
 }
@@ -88,6 +103,7 @@ int rc_engine_remove_event_handler(rc_engine_t *eng, int id) {
     break;
   }
   eng->handlers_changed++;
+  count_listeners(eng);
   pthread_mutex_unlock(&eng->handler_mu);
   return rc;
 }
@@ -96,6 +112,7 @@ void rc__handlers_free(rc_engine_t *eng) {
   rc__free(eng->handlers);
   eng->handlers = NULL;
   eng->nhandlers = eng->caphandlers = 0;
+  atomic_store_explicit(&eng->nlisteners, 0, memory_order_relaxed);
 }
 
 /* ---- emitting (loop thread) ---- */
@@ -110,6 +127,7 @@ static bool alive(rc_engine_t *eng, int id) {
 }
 
 void rc__emit_event(rc_engine_t *eng, rc_event_t *ev) {
+  if (!rc__events_wanted(eng)) return;
   ev->name = rc__event_name(ev->type);
   if (!ev->component) ev->component = "";
   if (!ev->file) ev->file = "";
@@ -141,6 +159,7 @@ void rc__emit_event(rc_engine_t *eng, rc_event_t *ev) {
 
 void rc__emit(rc_engine_t *eng, rc_event_type_t type, const char *component,
               const char *file, int line, int col, int code, const char *fmt, ...) {
+  if (!rc__events_wanted(eng)) return;
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -153,6 +172,7 @@ void rc__emit(rc_engine_t *eng, rc_event_type_t type, const char *component,
 
 void rc__emit_commit(rc_engine_t *eng, uint64_t revision, size_t changes,
                      uint64_t reload_id) {
+  if (!rc__events_wanted(eng)) return;
   char msg[64];
   snprintf(msg, sizeof msg, "revision %llu: %zu %s", (unsigned long long)revision, changes,
            changes == 1 ? "change" : "changes");

@@ -26,7 +26,7 @@ void rc__history_push(rc_engine_t *eng, struct rc_snapshot *snap, uint64_t reloa
   r->snap = rc_snapshot_retain(snap);
   r->reload_id = reload_id;
   r->changes = changes;
-  snprintf(r->trigger, sizeof r->trigger, "%s", trigger ? trigger : "");
+  rc__strcpy_cut(r->trigger, sizeof r->trigger, trigger);
 }
 
 void rc__history_resize(rc_engine_t *eng, size_t cap) {

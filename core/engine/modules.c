@@ -88,15 +88,16 @@ int rc_module_register(rc_engine_t *eng, const char *name, const char *pattern,
   return rc;
 }
 
-rc__module **rc__modules_snapshot(rc_engine_t *eng, size_t *n) {
+rc__module **rc__modules_snapshot(rc_engine_t *eng, size_t *n, bool *oom) {
   pthread_mutex_lock(&eng->mod_mu);
   size_t total = eng->ncmods + eng->npmods;
-  rc__module **list = rc__malloc((total ? total : 1) * sizeof *list);
+  rc__module **list = total ? rc__malloc(total * sizeof *list) : NULL;
   if (list) {
     if (eng->ncmods) memcpy(list, eng->cmods, eng->ncmods * sizeof *list);
     if (eng->npmods) memcpy(list + eng->ncmods, eng->pmods, eng->npmods * sizeof *list);
   }
   pthread_mutex_unlock(&eng->mod_mu);
+  *oom = total && !list;
   *n = list ? total : 0;
   return list;
 }

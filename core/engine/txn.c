@@ -50,6 +50,7 @@ typedef struct rc__txn {
   int fail_code;
   char fail_module[64], fail_msg[400];
   char rollback_failed[256];   /* modules whose rollback failed too */
+  bool nmods_oom;              /* the module list could not be copied */
 } rc__txn;
 
 static void step(rc_engine_t *eng);
@@ -102,13 +103,15 @@ bool rc_reload_is_rollback(const rc_reload_t *r) { return r && r->rollback; }
 
 /* ---- events ---- */
 
-static uint64_t us_since(uint64_t ns) { return (rc__mono_ns() - ns) / 1000; }
+/* 0 when the start was not taken (nobody listens to events: no clock read). */
+static uint64_t us_since(uint64_t ns) { return ns ? (rc__mono_ns() - ns) / 1000 : 0; }
 
 static void emit(rc_engine_t *eng, rc__txn *t, rc_event_type_t type, const char *module,
                  int code, uint64_t duration_us, uint64_t revision, const char *fmt, ...)
   RC__PRINTF(8, 9);
 static void emit(rc_engine_t *eng, rc__txn *t, rc_event_type_t type, const char *module,
                  int code, uint64_t duration_us, uint64_t revision, const char *fmt, ...) {
+  if (!rc__events_wanted(eng)) return;
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -153,7 +156,7 @@ static int call_module(rc_engine_t *eng, rc__txn *t, size_t i) {
     snprintf(t->fail_msg, sizeof t->fail_msg, "out of memory calling module '%s'", m->name);
     return RC_ENOMEM;
   }
-  t->module_ns = rc__mono_ns();
+  t->module_ns = rc__events_wanted(eng) ? rc__mono_ns() : 0;
   emit(eng, t, RC_EVENT_MODULE_STARTED, m->name, 0, 0, 0, "module '%s': %s %zu %s",
        m->name, t->rolling_back ? "rolling back" : "applying", n,
        n == 1 ? "change" : "changes");
@@ -216,10 +219,18 @@ static void module_answered(rc_engine_t *eng, rc__txn *t, size_t i, int rc, cons
 
 /* ---- the end of a reload ---- */
 
-static void txn_free(rc__txn *t) {
+static void txn_free(rc_engine_t *eng, rc__txn *t) {
   rc__value_unref(t->old_root);
   rc_snapshot_release(t->candidate);
-  rc__changeset_free(&t->cs);
+  /* The change list's storage goes back to the engine for the next wave (a fresh one
+   * for every reload cost a growth of its arrays each time). */
+  if (!eng->cs.cap && !eng->cs.paths.cap) {
+    rc__changeset_free(&eng->cs);
+    eng->cs = t->cs;
+    rc__changeset_reset(&eng->cs);
+  } else {
+    rc__changeset_free(&t->cs);
+  }
   rc__free(t->reverse);
   rc__free(t->mods);
   rc__free(t->applied);
@@ -231,7 +242,7 @@ static void txn_end(rc_engine_t *eng) {
   rc__txn *t = eng->txn;
   eng->txn = NULL;
   uv_timer_stop(&eng->txn_timer);
-  txn_free(t);
+  txn_free(eng, t);
   rc__txn_arm(eng);
   if (eng->policy_pending) rc__policy_reload_pending(eng);
   if (eng->wave_deferred && rc__txn_may_start(eng)) rc__schedule_wave(eng);
@@ -450,18 +461,18 @@ void rc__txn_begin(rc_engine_t *eng, rc_value_t *root, rc_value_t *old_root,
     return;
   }
   t->id = ++eng->next_reload_id;
-  snprintf(t->trigger, sizeof t->trigger, "%s", trigger && *trigger ? trigger : "source");
+  rc__strcpy_cut(t->trigger, sizeof t->trigger, trigger && *trigger ? trigger : "source");
   t->flags = flags;
   t->old_root = old_root;
   t->candidate = cand;
-  t->start_ns = rc__mono_ns();
+  t->start_ns = rc__events_wanted(eng) ? rc__mono_ns() : 0; /* for durations */
   /* The wave's change list becomes the reload's; the engine gets an empty one. */
   t->cs = eng->cs;
   rc__changeset_init(&eng->cs);
-  t->mods = rc__modules_snapshot(eng, &t->nmods);
-  t->applied = rc__calloc(t->nmods ? t->nmods : 1, sizeof *t->applied);
+  t->mods = rc__modules_snapshot(eng, &t->nmods, &t->nmods_oom);
+  t->applied = t->nmods ? rc__calloc(t->nmods, sizeof *t->applied) : NULL;
   eng->txn = t;
-  if (!t->mods || !t->applied) {
+  if (t->nmods_oom || (t->nmods && !t->applied)) {
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
              "out of memory starting a reload; the running configuration stays");
     rc__components_revert(eng, t->old_root);
@@ -492,5 +503,5 @@ void rc__txn_abandon(rc_engine_t *eng) {
     t->waiting = NULL;
   }
   eng->txn = NULL;
-  txn_free(t);
+  txn_free(eng, t);
 }

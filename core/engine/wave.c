@@ -66,9 +66,12 @@ static void mark_secrets(rc_engine_t *eng, rc__changeset *cs) {
 
 void rc__trigger(rc_engine_t *eng, const char *kind, const char *name) {
   size_t used = strlen(eng->trigger);
-  if (used == 0) {
-    snprintf(eng->trigger, sizeof eng->trigger, "%s%s%s", kind, name ? ":" : "",
-             name ? name : "");
+  if (used == 0) { /* "kind" or "kind:name", cut to fit; once per delivery: no printf */
+    size_t k = rc__strcpy_cut(eng->trigger, sizeof eng->trigger, kind);
+    if (name && k + 2 < sizeof eng->trigger) {
+      eng->trigger[k] = ':';
+      rc__strcpy_cut(eng->trigger + k + 1, sizeof eng->trigger - k - 1, name);
+    }
     return;
   }
   /* Sources add their names to a "source:" trigger; the first other trigger stays. */
@@ -157,7 +160,7 @@ void rc__wave(rc_engine_t *eng) {
   eng->wave_deferred = false;
   rc__evaluate(eng);
   char trigger[sizeof eng->trigger];
-  snprintf(trigger, sizeof trigger, "%s", eng->trigger);
+  rc__strcpy_cut(trigger, sizeof trigger, eng->trigger);
   eng->trigger[0] = '\0';
   bool requested = eng->requested;
   eng->requested = false;

@@ -501,9 +501,13 @@ static void ws_stop(rc__source *base, void (*done)(rc__source *)) {
 }
 
 /* Reads again: a source between two connects connects now (a live one is current). */
+/* A reload request: waiting for a reconnect, connect now; connected, the server sends
+ * every new document as it comes, so the value is current (answered at once); while
+ * connecting, the first message answers. */
 static void ws_rescan(rc__source *base) {
   ws_source *s = (ws_source *)base;
   if (s->st == ST_IDLE) rc__remote_schedule(&s->r, 0);
+  else if (s->st == ST_OPEN && !s->r.job) rc__src_answered(s->r.ctx);
 }
 
 /* token_env may hold the right token now: a failing source retries at once. */

@@ -190,6 +190,30 @@ return rc.policy { components = {
       "reload: component names expected, got number")
   end)
 
+  it("does not wait for a source with nothing to read again (rc.lua_source)", function()
+    -- Before: the Lua source's empty rescan never answered, and every request waited
+    -- 10 s (here: until virtual time moved) before it ran.
+    dir = H.tmpdir("reload-lua-source")
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  s = { source = rc.lua_source(function(emit) emit({ v = 1 }) end), debounce = "1h" },
+} }
+]])
+    local rc = require "reactcfg"
+    local e = assert(rc.engine(dir .. "/policy.lua", { virtual = true, reload = false }))
+    s = { close = function() e:close() end }
+    assert(e:start())
+    e:advance("2h")
+    assert.equal(1, e:get("s.v"))
+    e:push("s", { v = 2 })
+    assert.equal(1, e:get("s.v"))
+    e:events()
+    assert.is_true(e:reload())
+    assert.equal(2, e:get("s.v"))
+    assert.truthy(find(e:events(), "reload.completed"))
+  end)
+
   it("rolls back to a revision of the history, pins it, and unpin applies the latest", function()
     s, dir = H.bench_session([[
 local rc = require "reactcfg"

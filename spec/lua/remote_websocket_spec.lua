@@ -115,6 +115,13 @@ return rc.policy { components = {
       for i = 4, 8 do w.set(('{"a": %d, "b": "x"}'):format(i)) end
       assert.truthy(until_value(e, function(v) return v and v.a == 8 end))
       assert.equal(0, #H.events(e, "source.error"))
+      -- A reload request: connected, the value is current, so the request does not wait
+      -- for an answer (it waited 10 s: the rescan only reconnected an idle source).
+      assert.is_true(e:reload())
+      local done
+      for _, ev in ipairs(e:events()) do if ev.event == "reload.completed" then done = ev end end
+      assert.truthy(done, "the reload ran at once")
+      assert.equal("request", done.trigger)
       -- Other formats.
       w.set("a: 1\nlist: [x, y]\n")
       local e2 = H.engine(policy(("url = %q, format = 'yaml'"):format(w.url)))
