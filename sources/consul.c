@@ -228,8 +228,9 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     }
   }
   char *end = NULL;
-  unsigned long long idx = res->consul_index ? strtoull(res->consul_index, &end, 10) : 0;
-  if (!res->consul_index || end == res->consul_index) {
+  const char *index = rc__net_header_value(req, "X-Consul-Index");
+  unsigned long long idx = index ? strtoull(index, &end, 10) : 0;
+  if (!index || end == index) {
     rc__err(&e, RC_EIO, url, 0, 0, "no X-Consul-Index in the response: is this Consul?");
     rc__remote_fail(r, &e, 0);
     return;
@@ -335,13 +336,13 @@ static void on_probe_done(void *ud, rc__net_request *req, const rc__net_result *
   rc__remote *r = &s->r;
   s->probe = NULL;
   if (res->code == RC_ESTATE) return;
-  bool ok = res->code == 0 && (res->status == 200 || res->status == 404) &&
-            res->consul_index;
+  const char *index = rc__net_header_value(req, "X-Consul-Index");
+  bool ok = res->code == 0 && (res->status == 200 || res->status == 404) && index;
   if (!ok || !s->hy.polling) {
     rc__hybrid_retry_later(&s->hy);
     return;
   }
-  unsigned long long idx = strtoull(res->consul_index, NULL, 10);
+  unsigned long long idx = strtoull(index, NULL, 10);
   /* A query that lasted its whole wait (same index) shows that long queries work again.
    * One back early because the data changed shows only that short ones get through (a
    * proxy may cut requests open for some seconds): its answer is taken like a poll's,

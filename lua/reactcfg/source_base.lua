@@ -213,6 +213,17 @@ end
 -- poll = "1s" (the default) or false: the interval of the fallback polling used while
 -- the realtime way (blocking queries, a watch stream) fails where plain reads work;
 -- false turns the fallback off (poll_ms = 0).
+--- password_env | password_file: a secret the driver reads when it connects (it travels
+--- as the driver's token, never in the description), for kinds whose servers take a
+--- password rather than a bearer token.
+function M.password_options(h, src, out)
+  out.token_env = M.str(h, src, "password_env")
+  out.token_file = M.abs_path(h, M.str(h, src, "password_file"))
+  if out.token_env and out.token_file then
+    h.fail("give at most one of 'password_env' and 'password_file'")
+  end
+end
+
 function M.hybrid_poll(h, src, out)
   local p = src.poll
   if p == false then

@@ -21,17 +21,7 @@ local function script(dir, name, body)
   assert(select(2, H.sh(("chmod +x '%s/%s'"):format(dir, name))) == 0)
 end
 
--- Runs until an event named `name` whose message matches `pat` arrives; returns it.
-local function wait_for(e, name, pat, timeout)
-  local got
-  e:run_until(function()
-    for _, ev in ipairs(H.events(e, name)) do
-      if not got and (ev.message or ""):match(pat) then got = ev end
-    end
-    return got ~= nil
-  end, timeout or "5s")
-  return got
-end
+local wait_for = H.wait_for
 
 local function read(path)
   local f = io.open(path)

@@ -106,6 +106,20 @@ function H.wait_event(e, name)
   return got
 end
 
+--- Runs the engine until an event named `name` whose message matches the Lua pattern
+--- `pat` arrives (at most `timeout`, default 5 s); returns it (nil on timeout). Other
+--- events seen meanwhile are drained.
+function H.wait_for(e, name, pat, timeout)
+  local got
+  e:run_until(function()
+    for _, ev in ipairs(H.events(e, name)) do
+      if not got and (ev.message or ""):match(pat) then got = ev end
+    end
+    return got ~= nil
+  end, timeout or "5s")
+  return got
+end
+
 --- A test-bench session (reactcfg.sim, virtual clock, values only from pushes) on a
 --- policy text written to a new directory. Returns session, dir.
 function H.bench_session(policy)
