@@ -6,14 +6,7 @@ local H = require "spec.lua.helpers"
 
 local QUICK = "backoff = { min = '20ms', max = '100ms' }, circuit = false"
 
-local function policy(src, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  app = { source = rc.exec { %s }%s },
-} }
-]]):format(src, extra or "")
-end
+local policy = H.source_policy("app", "exec")
 
 -- Writes an executable sh script `name` into `dir`.
 local function script(dir, name, body)
