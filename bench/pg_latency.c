@@ -236,6 +236,9 @@ int rc_bench_pg_latency_main(int argc, char **argv) {
   PQfinish(c);
   if (!ok) return 1;
 
+  /* The peer is not instrumented: a sanitizer run's preloaded runtime (the specs') must
+   * not reach it (psql hung at exit with ASan preloaded). Only our children read it. */
+  unsetenv("LD_PRELOAD");
   pid_t psql = start_psql(&b);
   if (psql < 0 || !b.psql_in || !b.psql_out) {
     fprintf(stderr, "reactcfg-bench pg-latency: cannot start psql\n");
