@@ -196,6 +196,10 @@ static void report(const char *peer, bench *b, const _Atomic int64_t *seen_ns) {
   char prefix[64];
   snprintf(prefix, sizeof prefix, "pg-latency peer=%s updates=%d", peer, b->n);
   bench_latency_line(prefix, b->update_ns, seen_ns, b->n);
+  if (seen_ns != b->ours_ns) {
+    snprintf(prefix, sizeof prefix, "pg-latency paired peer=%s", peer);
+    bench_paired_line(prefix, b->ours_ns, seen_ns, b->n);
+  }
 }
 
 static void poll_done(uv_timer_t *t) {

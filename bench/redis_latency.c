@@ -102,6 +102,10 @@ static void report(const char *peer, bench *b, const _Atomic int64_t *seen_ns) {
   char prefix[64];
   snprintf(prefix, sizeof prefix, "redis-latency peer=%s writes=%d", peer, b->n);
   bench_latency_line(prefix, b->set_ns, seen_ns, b->n);
+  if (seen_ns != b->ours_ns) {
+    snprintf(prefix, sizeof prefix, "redis-latency paired peer=%s", peer);
+    bench_paired_line(prefix, b->ours_ns, seen_ns, b->n);
+  }
 }
 
 static void poll_done(uv_timer_t *t) {

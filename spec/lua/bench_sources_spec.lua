@@ -51,6 +51,7 @@ describe("reactcfg-bench source modes", function()
         assert.matches("^%d+$", t.p50_us)
       end
       assert.are.equal("3", line(out, "redis-latency peer=redis-cli").seen)
+      assert.matches("^%-?%d+$", line(out, "redis-latency paired peer=redis-cli").diff_p50_us)
       assert.are.equal('{"i": 3}', (redis.cmd("GET", "bench:latency"):gsub("%s+$", "")))
     end)
 
@@ -63,6 +64,7 @@ describe("reactcfg-bench source modes", function()
       assert.matches("^%d+$", t.p99_us)
     end
     assert.are.equal("3", line(out, "pg-latency peer=psql").seen)
+    assert.matches("^%-?%d+$", line(out, "pg-latency paired peer=psql").diff_p50_us)
   end)
 
   it("sources-idle holds every value and commits nothing, attached and on its own thread",
