@@ -58,14 +58,18 @@ static bool exec_value(PGconn *c, const char *sql, int i) {
   return ok;
 }
 
+static bool all_ready(bench *b) {
+  return atomic_load(&b->engine_ready) && atomic_load(&b->peer_ready) &&
+         atomic_load(&b->psql_ready);
+}
+
+/* Waits (up to 10 s) until every watcher holds the first value, then updates 1..n. */
 static void *writer(void *arg) {
   bench *b = arg;
   PGconn *c = PQconnectdb(b->conninfo);
-  for (int t = 0; t < 1000 && !(atomic_load(&b->engine_ready) &&
-                                 atomic_load(&b->peer_ready) && atomic_load(&b->psql_ready));
-       t++)
+  for (int t = 0; t < 1000 && !all_ready(b); t++)
     usleep(10000);
-  usleep(300000); /* both watchers settle */
+  usleep(300000); /* the watchers settle */
   for (int i = 1; PQstatus(c) == CONNECTION_OK && i <= b->n; i++) {
     usleep((useconds_t)b->gap_ms * 1000);
     /* From the statement being sent: its commit sends the notification. */

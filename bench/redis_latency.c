@@ -50,8 +50,8 @@ static int64_t set_value(redisContext *c, int i) {
 static void *writer(void *arg) {
   bench *b = arg;
   redisContext *c = redisConnect(b->host, b->port);
-  for (int t = 0; t < 1000 && !(atomic_load(&b->engine_ready) && atomic_load(&b->cli_ready));
-       t++)
+  for (int t = 0;
+       t < 1000 && !(atomic_load(&b->engine_ready) && atomic_load(&b->cli_ready)); t++)
     usleep(10000);
   usleep(300000); /* both watchers settle */
   for (int i = 1; c && !c->err && i <= b->n; i++) {
@@ -83,7 +83,8 @@ static void *cli_reader(void *arg) {
     }
     if (--lines_left > 0) continue; /* the channel */
     if (subscribing) atomic_store(&b->cli_ready, true);
-    else if (strcmp(line, "set") == 0 && ++sets <= b->n) atomic_store(&b->cli_ns[sets], stamp);
+    else if (strcmp(line, "set") == 0 && ++sets <= b->n)
+      atomic_store(&b->cli_ns[sets], stamp);
   }
   return NULL;
 }

@@ -19,12 +19,12 @@
  * loop_wakeups=<n|-> loop_csw=<n> process_csw=<n> commits=<n> threads=<n> */
 #include "bench_engine.h"
 
+#include <dirent.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +89,8 @@ static int ready_components(idle *w) {
   return n;
 }
 
+/* ---- attached mode: the engine on this program's loop ---- */
+
 static void on_check(uv_check_t *h) {
   idle *w = h->data;
   if (w->counting) w->wakeups++;
@@ -102,8 +104,8 @@ static void window_end(uv_timer_t *t) {
   w->counting = false;
   snprintf(w->line, sizeof w->line,
            "mode=attached seconds=%.1f ready=%d/%d loop_wakeups=%ld loop_csw=%ld "
-           "process_csw=%ld commits=%llu threads=%d", (double)w->window_ms / 1000, ready_components(w),
-           w->ncomp, w->wakeups - 1, csw(&th) - csw(&w->thread0),
+           "process_csw=%ld commits=%llu threads=%d", (double)w->window_ms / 1000,
+           ready_components(w), w->ncomp, w->wakeups - 1, csw(&th) - csw(&w->thread0),
            csw(&self) - csw(&w->self0),
            (unsigned long long)(rc_engine_revision(w->eng) - w->rev0), threads());
   uv_stop(t->loop);
@@ -244,7 +246,8 @@ int rc_bench_sources_idle_main(int argc, char **argv) {
     n += snprintf(policy + n, sizeof policy - (size_t)n,
                   "  postgres = { source = rc.postgres { conninfo = [==[%s]==],\n"
                   "    query = 'SELECT key, value FROM settings WHERE app = $1',\n"
-                  "    params = { 'idle' }, listen = 'config_changed', interval = '30s' } },\n",
+                  "    params = { 'idle' }, listen = 'config_changed',\n"
+                  "    interval = '30s' } },\n",
                   pg);
     w.names[w.ncomp++] = "postgres";
   }

@@ -51,7 +51,8 @@ describe("reactcfg-bench source modes", function()
         assert.matches("^%d+$", t.p50_us)
       end
       assert.are.equal("3", line(out, "redis-latency peer=redis-cli").seen)
-      assert.matches("^%-?%d+$", line(out, "redis-latency paired peer=redis-cli").diff_p50_us)
+      local paired = line(out, "redis-latency paired peer=redis-cli")
+      assert.matches("^%-?%d+$", paired.diff_p50_us)
       assert.are.equal('{"i": 3}', (redis.cmd("GET", "bench:latency"):gsub("%s+$", "")))
     end)
 
