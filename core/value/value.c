@@ -17,7 +17,11 @@ static struct rc_value const_false = {.refs = RC__IMMORTAL, .type = RC_TYPE_BOOL
 
 rc_value_t *rc__value_ref(const rc_value_t *v) {
   rc_value_t *m = (rc_value_t *)v; /* the count is the one mutable part of a node */
-  if (m && atomic_load_explicit(&m->refs, memory_order_relaxed) != RC__IMMORTAL)
+  if (!m) return m;
+  uint32_t r = atomic_load_explicit(&m->refs, memory_order_relaxed);
+  if (r == RC__ARENA)
+    rc__arena_ref(m);
+  else if (r != RC__IMMORTAL)
     atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
   return m;
 }
@@ -28,6 +32,10 @@ void rc__value_unref(rc_value_t *v) {
   if (!v) return;
   uint32_t r = atomic_load_explicit(&v->refs, memory_order_acquire);
   if (r == RC__IMMORTAL) return;
+  if (r == RC__ARENA) {
+    rc__arena_unref(v);
+    return;
+  }
   /* A count of 1 that we hold cannot be raised by anyone else (they would need a
    * reference to copy), so the last owner skips the atomic read-modify-write: freeing a
    * freshly parsed tree is one plain load per node. The acquire load pairs with the
@@ -59,6 +67,7 @@ static rc_value_t *node_new(size_t size, rc_type_t type, uint32_t len) {
   atomic_init(&v->refs, 1);
   v->type = (uint8_t)type;
   v->len = len;
+  v->aoff = 0;
   v->sorted = NULL;
   return v;
 }
@@ -78,11 +87,6 @@ rc_value_t *rc__value_float(double f) {
   if (v) v->u.f = f;
   return v;
 }
-
-/* String bytes and object keys are followed by at least RC__TAIL readable (zero) bytes
- * inside their allocation, so that diff.c compares them eight bytes at a time with a
- * mask instead of byte by byte, without ever loading past the block. */
-#define RC__TAIL 8
 
 rc_value_t *rc__value_string(const char *s, size_t len) {
   if (len > UINT32_MAX - 1) return NULL;
@@ -359,7 +363,7 @@ static bool has_duplicates(const rc_value_t *v) {
  * insertion order, thanks to the tie-break) the first keeps its position and takes the
  * last one's value. `map` has room for `len` entries. Survivors keep their relative
  * order in both orders, so the index is remapped, not sorted again. */
-static void dedupe(rc_value_t *v, uint32_t *map) {
+static void dedupe(rc_value_t *v, uint32_t *map, bool release) {
   rc__member *m = v->u.members;
   uint32_t *ix = v->sorted;
   uint32_t n = v->len, out = 0;
@@ -370,8 +374,10 @@ static void dedupe(rc_value_t *v, uint32_t *map) {
       e++;
     if (e > s) {
       rc_value_t *last = m[ix[e]].val;
-      rc__value_unref(m[ix[s]].val);
-      for (uint32_t k = s + 1; k < e; k++) rc__value_unref(m[ix[k]].val);
+      if (release) {
+        rc__value_unref(m[ix[s]].val);
+        for (uint32_t k = s + 1; k < e; k++) rc__value_unref(m[ix[k]].val);
+      }
       for (uint32_t k = s + 1; k <= e; k++) m[ix[k]].val = NULL;
       m[ix[s]].val = last;
     }
@@ -428,10 +434,16 @@ rc_value_t *rc__object_end(rc__object_builder *b) {
       value_free(v);
       return NULL;
     }
-    dedupe(v, map);
+    dedupe(v, map, true);
     rc__free(map);
   }
   return v;
+}
+
+void rc__object_seal(rc_value_t *v, void *scratch) {
+  static_assert(sizeof(sort_ent) <= 16, "the arena builder's scratch is 16 bytes a member");
+  sort_members(v->u.members, v->sorted, v->len, (sort_ent *)scratch);
+  if (has_duplicates(v)) dedupe(v, (uint32_t *)scratch, false); /* the entries are spent */
 }
 
 long rc__object_find(const rc_value_t *obj, const char *key, size_t klen) {
