@@ -325,19 +325,20 @@ static void sort_ents(const rc__member *m, sort_ent *e, size_t n, int budget) {
   insertion_sort(m, e, n);
 }
 
-/* Fills `ix` with the member indices in key order, using `scratch` (room for n entries). */
-static void sort_members(const rc__member *m, uint32_t *ix, size_t n, sort_ent *scratch) {
+/* Fills `ix` with the member indices in key order, using `scratch` (room for n entries);
+ * returns whether two members have the same key (they are then adjacent in `ix`). Keys
+ * are followed by RC__TAIL readable bytes (the object's key area), so each prefix is one
+ * eight-byte load, masked to the key's length. */
+static bool sort_members(const rc__member *m, uint32_t *ix, size_t n, sort_ent *scratch) {
   if (n < 2) {
     if (n) ix[0] = 0;
-    return;
+    return false;
   }
   sort_ent *e = scratch;
   bool sorted = true;
   for (size_t i = 0; i < n; i++) {
-    uint64_t p = 0;
     uint32_t l = m[i].klen < 8 ? m[i].klen : 8;
-    for (uint32_t k = 0; k < l; k++) p |= (uint64_t)(unsigned char)m[i].key[k] << (56 - 8 * k);
-    e[i].prefix = p;
+    e[i].prefix = l ? load_be64(m[i].key) & (~(uint64_t)0 << (64 - 8 * l)) : 0;
     e[i].idx = (uint32_t)i;
     /* hand-written configs are often sorted already */
     if (sorted && i > 0 && !ent_less(m, &e[i - 1], &e[i])) sorted = false;
@@ -347,16 +348,16 @@ static void sort_members(const rc__member *m, uint32_t *ix, size_t n, sort_ent *
     for (size_t k = n; k > 1; k >>= 1) budget += 2;
     sort_ents(m, e, n, budget);
   }
-  for (size_t i = 0; i < n; i++) ix[i] = e[i].idx;
-}
-
-static bool has_duplicates(const rc_value_t *v) {
-  const rc__member *m = v->u.members;
-  for (uint32_t k = 1; k < v->len; k++) {
-    const rc__member *x = &m[v->sorted[k - 1]], *y = &m[v->sorted[k]];
-    if (x->klen == y->klen && memcmp(x->key, y->key, x->klen) == 0) return true;
+  bool dup = false;
+  ix[0] = e[0].idx;
+  for (size_t i = 1; i < n; i++) {
+    ix[i] = e[i].idx;
+    if (e[i].prefix != e[i - 1].prefix) continue;
+    const rc__member *x = &m[e[i - 1].idx], *y = &m[e[i].idx];
+    if (x->klen == y->klen && (x->klen <= 8 || memcmp(x->key + 8, y->key + 8, x->klen - 8) == 0))
+      dup = true;
   }
-  return false;
+  return dup;
 }
 
 /* Removes duplicate keys from a freshly sorted object: in each run of equal keys (in
@@ -425,10 +426,10 @@ rc_value_t *rc__object_end(rc__object_builder *b) {
   v->sorted = ix;
   /* the builder's block (24 bytes a member) now serves as the sort's scratch */
   static_assert(sizeof(sort_ent) <= sizeof(rc__member), "sort scratch must fit");
-  sort_members(m, ix, n, (sort_ent *)b->members);
+  bool dup = sort_members(m, ix, n, (sort_ent *)b->members);
   rc__free(b->members);
   rc__object_begin(b);
-  if (has_duplicates(v)) {
+  if (dup) {
     uint32_t *map = rc__malloc(n * sizeof *map);
     if (!map) {
       value_free(v);
@@ -442,8 +443,8 @@ rc_value_t *rc__object_end(rc__object_builder *b) {
 
 void rc__object_seal(rc_value_t *v, void *scratch) {
   static_assert(sizeof(sort_ent) <= 16, "the arena builder's scratch is 16 bytes a member");
-  sort_members(v->u.members, v->sorted, v->len, (sort_ent *)scratch);
-  if (has_duplicates(v)) dedupe(v, (uint32_t *)scratch, false); /* the entries are spent */
+  if (sort_members(v->u.members, v->sorted, v->len, (sort_ent *)scratch))
+    dedupe(v, (uint32_t *)scratch, false); /* the entries are spent by now */
 }
 
 long rc__object_find(const rc_value_t *obj, const char *key, size_t klen) {
