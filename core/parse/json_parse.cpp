@@ -292,7 +292,6 @@ rc_value_t *build_object(const simdjson::dom::object &obj, walker &w, uint32_t d
   auto *ix = reinterpret_cast<uint32_t *>(m + n);
   char *keys = reinterpret_cast<char *>(ix + n);
   v->u.members = m;
-  v->sorted = ix;
   size_t i = 0;
   for (simdjson::dom::key_value_pair kv : obj) {
     size_t klen = kv.key.size();

@@ -88,7 +88,6 @@ rc_value_t *rc__arena_value(rc__arena *a, size_t size, rc_type_t type, uint32_t 
   v->type = (uint8_t)type;
   v->len = len;
   v->aoff = (uint32_t)(p - (char *)c);
-  v->sorted = NULL;
   return v;
 }
 

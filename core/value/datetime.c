@@ -14,7 +14,6 @@ rc_value_t *rc__value_datetime(const rc_datetime_t *dt) {
   v->type = (uint8_t)RC_TYPE_DATETIME;
   v->len = 0;
   v->aoff = 0;
-  v->sorted = NULL;
   v->u.dt = (rc_datetime_t *)(v + 1);
   memcpy(v->u.dt, dt, sizeof *dt);
   return v;

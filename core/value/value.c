@@ -6,6 +6,8 @@
 #include <assert.h>
 #include <string.h>
 
+static_assert(sizeof(struct rc_value) == 24, "nodes stay at 24 bytes (see rc__sorted)");
+
 /* ==== immortal constants ==== */
 
 static struct rc_value const_null = {.refs = RC__IMMORTAL, .type = RC_TYPE_NULL};
@@ -68,7 +70,6 @@ static rc_value_t *node_new(size_t size, rc_type_t type, uint32_t len) {
   v->type = (uint8_t)type;
   v->len = len;
   v->aoff = 0;
-  v->sorted = NULL;
   return v;
 }
 
@@ -366,7 +367,7 @@ static bool sort_members(const rc__member *m, uint32_t *ix, size_t n, sort_ent *
  * order in both orders, so the index is remapped, not sorted again. */
 static void dedupe(rc_value_t *v, uint32_t *map, bool release) {
   rc__member *m = v->u.members;
-  uint32_t *ix = v->sorted;
+  uint32_t *ix = rc__sorted(v);
   uint32_t n = v->len, out = 0;
   for (uint32_t s = 0; s < n;) {
     uint32_t e = s;
@@ -393,6 +394,7 @@ static void dedupe(rc_value_t *v, uint32_t *map, bool release) {
   }
   for (uint32_t k = 0; k < out; k++) ix[k] = map[ix[k]];
   v->len = out;
+  memmove(rc__sorted(v), ix, out * sizeof *ix); /* the index follows the last member */
 }
 
 /* Offsets inside an object node (see the layout note above). */
@@ -423,7 +425,6 @@ rc_value_t *rc__object_end(rc__object_builder *b) {
     m[i].val = b->members[i].val;
   }
   v->u.members = m;
-  v->sorted = ix;
   /* the builder's block (24 bytes a member) now serves as the sort's scratch */
   static_assert(sizeof(sort_ent) <= sizeof(rc__member), "sort scratch must fit");
   bool dup = sort_members(m, ix, n, (sort_ent *)b->members);
@@ -443,14 +444,14 @@ rc_value_t *rc__object_end(rc__object_builder *b) {
 
 void rc__object_seal(rc_value_t *v, void *scratch) {
   static_assert(sizeof(sort_ent) <= 16, "the arena builder's scratch is 16 bytes a member");
-  if (sort_members(v->u.members, v->sorted, v->len, (sort_ent *)scratch))
+  if (sort_members(v->u.members, rc__sorted(v), v->len, (sort_ent *)scratch))
     dedupe(v, (uint32_t *)scratch, false); /* the entries are spent by now */
 }
 
 long rc__object_find(const rc_value_t *obj, const char *key, size_t klen) {
   if (!obj || obj->type != RC_TYPE_OBJECT || klen >= UINT32_MAX) return -1;
   const rc__member *m = obj->u.members;
-  const uint32_t *ix = obj->sorted;
+  const uint32_t *ix = rc__sorted(obj);
   size_t lo = 0, hi = obj->len;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -597,8 +598,8 @@ bool rc_value_equal(const rc_value_t *a, const rc_value_t *b) {
   case RC_TYPE_OBJECT:
     if (a->len != b->len) return false;
     for (uint32_t i = 0; i < a->len; i++) {
-      const rc__member *x = &a->u.members[a->sorted[i]];
-      const rc__member *y = &b->u.members[b->sorted[i]];
+      const rc__member *x = &a->u.members[rc__sorted(a)[i]];
+      const rc__member *y = &b->u.members[rc__sorted(b)[i]];
       if (x->klen != y->klen || memcmp(x->key, y->key, x->klen) != 0) return false;
       if (!rc_value_equal(x->val, y->val)) return false;
     }

@@ -29,8 +29,6 @@ struct rc_value {
     struct rc__member *members; /* RC_TYPE_OBJECT: `len` members, insertion order */
     rc_datetime_t *dt;        /* RC_TYPE_DATETIME: points just past the node */
   } u;
-  uint32_t *sorted;           /* RC_TYPE_OBJECT: member indices in key order (memcmp,
-                                 shorter first on a tie), for lookup and diff */
 };
 
 /* An object member: `key` is NUL-terminated and owned by the object node. */
@@ -39,6 +37,13 @@ typedef struct rc__member {
   uint32_t klen;
   struct rc_value *val;
 } rc__member;
+
+/* An object's sorted index: its `len` member indices in key order (memcmp, shorter first
+ * on a tie), for lookup and diff. Stored right after the members, not pointed to, which
+ * keeps every node at 24 bytes: the diff reads less memory per leaf. */
+static inline uint32_t *rc__sorted(const rc_value_t *v) {
+  return (uint32_t *)(v->u.members + v->len);
+}
 
 #define RC__IMMORTAL UINT32_MAX
 #define RC__ARENA (UINT32_MAX - 1)
@@ -70,7 +75,7 @@ void rc__arena_ref(const rc_value_t *v);   /* +1 on the arena of RC__ARENA node 
 void rc__arena_unref(const rc_value_t *v); /* -1; frees every chunk at 0 */
 
 /* Finishes an object node whose members are in place (an arena builder: keys and values
- * already stored, `sorted` pointing at room for `len` indices): sorts the index and
+ * already stored, room for the `len` indices of rc__sorted after them): sorts the index and
  * drops duplicate keys as rc__object_end does. `scratch` holds at least 16 * len bytes.
  * Dropped values are not released (they belong to the arena). */
 void rc__object_seal(rc_value_t *v, void *scratch);

@@ -15,7 +15,8 @@ static rc_value_t *str(const char *s) { return rc__value_string(s, strlen(s)); }
 /* Checks that the sorted index of `v` is strictly increasing by key. */
 static bool index_sorted(const rc_value_t *v) {
   for (uint32_t i = 1; i < v->len; i++) {
-    const rc__member *a = &v->u.members[v->sorted[i - 1]], *b = &v->u.members[v->sorted[i]];
+    const rc__member *a = &v->u.members[rc__sorted(v)[i - 1]],
+                    *b = &v->u.members[rc__sorted(v)[i]];
     size_t m = a->klen < b->klen ? a->klen : b->klen;
     int c = memcmp(a->key, b->key, m);
     if (c > 0 || (c == 0 && a->klen >= b->klen)) return false;
@@ -168,7 +169,7 @@ static void test_object(void) {
   o = rc__object_end(&b);
   CHECK(index_sorted(o));
   const char *order[] = {"A", "a", "a\x01", "ab", "abc", "b", "\xc3\xa9"};
-  for (size_t i = 0; i < 7; i++) CHECK_EQ_STR(o->u.members[o->sorted[i]].key, order[i]);
+  for (size_t i = 0; i < 7; i++) CHECK_EQ_STR(o->u.members[rc__sorted(o)[i]].key, order[i]);
   for (size_t i = 0; i < 7; i++) CHECK_EQ_INT(rc__object_find(o, ks[i], strlen(ks[i])), i);
   rc__value_unref(o);
 
@@ -445,8 +446,7 @@ static void test_arena(void) {
   if (!o) return;
   rc__member *m = (rc__member *)(o + 1);
   o->u.members = m;
-  o->sorted = (uint32_t *)(m + 3);
-  char *kb = (char *)(o->sorted + 3);
+  char *kb = (char *)(rc__sorted(o) + 3);
   memcpy(kb, keys, 6);
   memset(kb + 6, 0, RC__TAIL);
   for (int i = 0; i < 3; i++) {
