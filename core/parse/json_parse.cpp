@@ -247,7 +247,42 @@ struct walker {
   failure fail;   /* why build() returned NULL */
   void *scratch;  /* rc__object_seal's, 16 bytes a member of the largest object so far */
   size_t scratch_cap;
+  const rc_value_t **last; /* per depth: the object finished last there, or NULL */
+  size_t last_cap;
 };
+
+/* Whether objects `a` and `b` have the same keys in the same order. */
+bool same_keys(const rc_value_t *a, const rc_value_t *b) {
+  if (a->len != b->len) return false;
+  for (uint32_t i = 0; i < a->len; i++) {
+    const rc__member &x = a->u.members[i], &y = b->u.members[i];
+    if (x.klen != y.klen || memcmp(x.key, y.key, x.klen) != 0) return false;
+  }
+  return true;
+}
+
+/* Finishes object `v` at `depth`: sorts its index and drops duplicate keys. Arrays of
+ * records repeat one set of keys, and between two records only deeper objects are
+ * finished, so when the object finished last at the same depth has exactly these keys
+ * (hence no duplicates) its index is copied instead of sorting again. */
+bool seal(walker &w, rc_value_t *v, uint32_t depth) {
+  const rc_value_t *prev = depth < w.last_cap ? w.last[depth] : nullptr;
+  if (prev && same_keys(prev, v))
+    memcpy(rc__sorted(v), rc__sorted(prev), v->len * sizeof(uint32_t));
+  else
+    rc__object_seal(v, w.scratch);
+  if (depth >= w.last_cap) {
+    size_t cap = w.last_cap ? w.last_cap * 2 : 16;
+    while (cap <= depth) cap *= 2;
+    auto *l = static_cast<const rc_value_t **>(rc__realloc(w.last, cap * sizeof *w.last));
+    if (!l) return false;
+    for (size_t i = w.last_cap; i < cap; i++) l[i] = nullptr;
+    w.last = l;
+    w.last_cap = cap;
+  }
+  w.last[depth] = v;
+  return true;
+}
 
 /* simdjson's size() saturates at 0xFFFFFF elements; count the rest by walking. */
 template <typename C> size_t count(const C &c) {
@@ -309,7 +344,10 @@ rc_value_t *build_object(const simdjson::dom::object &obj, walker &w, uint32_t d
     i++;
   }
   memset(keys, 0, RC__TAIL);
-  rc__object_seal(v, w.scratch);
+  if (!seal(w, v, depth)) {
+    w.fail = failure::oom;
+    return nullptr;
+  }
   return v;
 }
 
@@ -400,10 +438,11 @@ rc_value_t *build(const simdjson::dom::element &e, walker &w, uint32_t depth) {
 failure build_document(const simdjson::dom::element &root, const rc__parse_limits *lim,
                        size_t len, rc_value_t **out) {
   /* nodes take about 1.5x the text of an indented document; chunks double after that */
-  walker w{lim, rc__arena_new(len + len / 2), 0, failure::none, nullptr, 0};
+  walker w{lim, rc__arena_new(len + len / 2), 0, failure::none, nullptr, 0, nullptr, 0};
   if (!w.arena) return failure::oom;
   rc_value_t *v = build(root, w, 0);
   rc__free(w.scratch);
+  rc__free(w.last);
   /* a failure, or a root that is a constant: nothing of the arena is referenced */
   if (!v || v->refs != RC__ARENA) rc__arena_discard(w.arena);
   *out = v;

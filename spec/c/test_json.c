@@ -537,6 +537,28 @@ static void test_arena(void) {
   CHECK_EQ_STR(rc_value_get(last, "s")->u.s, "str 19999");
   rc__value_unref(last);
 
+  /* records in an array: the same keys (the index is reused from the record before), a
+   * new order, a duplicate key after and before a record of the same keys */
+  const char *recs = "[{\"b\":1,\"a\":2,\"c\":3},{\"b\":4,\"a\":5,\"c\":6},"
+                     "{\"a\":7,\"b\":8,\"c\":9},{\"a\":1,\"a\":2,\"b\":3},"
+                     "{\"a\":4,\"b\":5},{\"a\":6,\"b\":7,\"b\":8}]";
+  CHECK_JSON(recs, "[{\"b\":1,\"a\":2,\"c\":3},{\"b\":4,\"a\":5,\"c\":6},"
+                   "{\"a\":7,\"b\":8,\"c\":9},{\"a\":2,\"b\":3},{\"a\":4,\"b\":5},"
+                   "{\"a\":6,\"b\":8}]");
+  rc_value_t *rv;
+  CHECK_EQ_INT(parse_lim(recs, NULL, &rv, &err), 0);
+  static const int64_t want_a[] = {2, 5, 7, 2, 4, 6}, want_b[] = {1, 4, 8, 3, 5, 8};
+  bool found = true;
+  for (size_t i = 0; i < 6; i++) {
+    const rc_value_t *r = rc_value_at(rv, i);
+    int64_t a = 0, b = 0;
+    found = found && rc_value_int(rc_value_get(r, "a"), &a) == 0 && a == want_a[i] &&
+            rc_value_int(rc_value_get(r, "b"), &b) == 0 && b == want_b[i] &&
+            (rc_value_get(r, "c") != NULL) == (i < 3) && rc_value_get(r, "d") == NULL;
+  }
+  CHECK(found);
+  rc__value_unref(rv);
+
   /* failing allocations among the chunks leak nothing */
   alloc_failure(doc, 0);
   rc_free(doc);
