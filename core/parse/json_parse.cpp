@@ -251,26 +251,8 @@ struct walker {
   size_t last_cap;
 };
 
-/* Whether objects `a` and `b` have the same keys in the same order. */
-bool same_keys(const rc_value_t *a, const rc_value_t *b) {
-  if (a->len != b->len) return false;
-  for (uint32_t i = 0; i < a->len; i++) {
-    const rc__member &x = a->u.members[i], &y = b->u.members[i];
-    if (x.klen != y.klen || memcmp(x.key, y.key, x.klen) != 0) return false;
-  }
-  return true;
-}
-
-/* Finishes object `v` at `depth`: sorts its index and drops duplicate keys. Arrays of
- * records repeat one set of keys, and between two records only deeper objects are
- * finished, so when the object finished last at the same depth has exactly these keys
- * (hence no duplicates) its index is copied instead of sorting again. */
-bool seal(walker &w, rc_value_t *v, uint32_t depth) {
-  const rc_value_t *prev = depth < w.last_cap ? w.last[depth] : nullptr;
-  if (prev && same_keys(prev, v))
-    memcpy(rc__sorted(v), rc__sorted(prev), v->len * sizeof(uint32_t));
-  else
-    rc__object_seal(v, w.scratch);
+/* Remembers `v` as the object finished last at `depth`. */
+bool remember(walker &w, const rc_value_t *v, uint32_t depth) {
   if (depth >= w.last_cap) {
     size_t cap = w.last_cap ? w.last_cap * 2 : 16;
     while (cap <= depth) cap *= 2;
@@ -305,28 +287,39 @@ bool reserve_scratch(walker &w, size_t n) {
 
 rc_value_t *build(const simdjson::dom::element &e, walker &w, uint32_t depth);
 
+/* Arrays of records repeat one set of keys, and between two records only deeper objects
+ * are finished. So when the object finished last at the same depth has exactly the same
+ * keys in the same order (hence no duplicates), an object points at that object's key
+ * bytes and copies its sorted index instead of storing and sorting its own: less to
+ * write now and less memory for the diff to read. */
 rc_value_t *build_object(const simdjson::dom::object &obj, walker &w, uint32_t depth) {
+  const rc_value_t *prev = depth < w.last_cap ? w.last[depth] : nullptr;
+  const rc__member *pm = prev ? prev->u.members : nullptr;
+  bool same = prev != nullptr;
   /* first the size of the block: members and key bytes */
   size_t n = 0, keybytes = 0;
   for (simdjson::dom::key_value_pair kv : obj) {
+    size_t klen = kv.key.size();
+    same = same && n < prev->len && pm[n].klen == klen &&
+           memcmp(pm[n].key, kv.key.data(), klen) == 0;
     n++;
-    keybytes += kv.key.size() + 1;
+    keybytes += klen + 1;
   }
-  if (n > UINT32_MAX || !reserve_scratch(w, n)) {
+  same = same && n == prev->len;
+  if (n > UINT32_MAX || (!same && !reserve_scratch(w, n))) {
     w.fail = failure::oom;
     return nullptr;
   }
-  size_t size = sizeof(rc_value_t) + n * (sizeof(rc__member) + sizeof(uint32_t)) + keybytes +
-                RC__TAIL;
+  size_t size = sizeof(rc_value_t) + n * (sizeof(rc__member) + sizeof(uint32_t)) +
+                (same ? 0 : keybytes + RC__TAIL);
   rc_value_t *v = rc__arena_value(w.arena, size, RC_TYPE_OBJECT, static_cast<uint32_t>(n));
   if (!v) {
     w.fail = failure::oom;
     return nullptr;
   }
   auto *m = reinterpret_cast<rc__member *>(v + 1);
-  auto *ix = reinterpret_cast<uint32_t *>(m + n);
-  char *keys = reinterpret_cast<char *>(ix + n);
   v->u.members = m;
+  char *keys = reinterpret_cast<char *>(rc__sorted(v) + n);
   size_t i = 0;
   for (simdjson::dom::key_value_pair kv : obj) {
     size_t klen = kv.key.size();
@@ -334,17 +327,26 @@ rc_value_t *build_object(const simdjson::dom::object &obj, walker &w, uint32_t d
       w.fail = failure::string;
       return nullptr;
     }
-    memcpy(keys, kv.key.data(), klen); /* keys may hold NUL: the length is the truth */
-    keys[klen] = '\0';
-    m[i].key = keys;
+    if (same) {
+      m[i].key = pm[i].key;
+    } else {
+      memcpy(keys, kv.key.data(), klen); /* keys may hold NUL: the length is the truth */
+      keys[klen] = '\0';
+      m[i].key = keys;
+      keys += klen + 1;
+    }
     m[i].klen = static_cast<uint32_t>(klen);
-    keys += klen + 1;
     m[i].val = build(kv.value, w, depth + 1);
     if (!m[i].val) return nullptr;
     i++;
   }
-  memset(keys, 0, RC__TAIL);
-  if (!seal(w, v, depth)) {
+  if (same) {
+    memcpy(rc__sorted(v), rc__sorted(prev), n * sizeof(uint32_t));
+  } else {
+    memset(keys, 0, RC__TAIL);
+    rc__object_seal(v, w.scratch);
+  }
+  if (!remember(w, v, depth)) {
     w.fail = failure::oom;
     return nullptr;
   }
