@@ -57,7 +57,7 @@ static rc_value_t *read_env(const env_source *s) {
   rc__object_builder sorted;
   rc__object_begin(&sorted);
   for (uint32_t i = 0; i < obj->len; i++) {
-    const rc__member *m = &obj->u.members[obj->sorted[i]];
+    const rc__member *m = &obj->u.members[rc__sorted(obj)[i]];
     rc__object_put(&sorted, m->key, m->klen, rc__value_ref(m->val));
   }
   rc__value_unref(obj);

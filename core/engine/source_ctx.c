@@ -292,7 +292,7 @@ char **rc__opt_list(const rc__source_ctx *ctx, const char *key) {
   for (uint32_t i = 0; ok && i < v->len; i++) {
     if (pairs) {
       /* key order: the sorted index */
-      const rc__member *m = &v->u.members[v->sorted[i]];
+      const rc__member *m = &v->u.members[rc__sorted(v)[i]];
       if (m->val->type != RC_TYPE_STRING) continue;
       ok = (out[n++] = rc__strdup(m->key)) && (out[n++] = rc__strdup(m->val->u.s));
     } else if (v->u.items[i]->type == RC_TYPE_STRING) {

@@ -210,11 +210,11 @@ static rc_value_t *table(conv *c, int idx, int depth) {
   rc_value_t *obj = rc__object_end(&b);
   if (!obj) return oom(c);
   bool in_order = true;
-  for (uint32_t i = 0; i < obj->len && in_order; i++) in_order = obj->sorted[i] == i;
+  for (uint32_t i = 0; i < obj->len && in_order; i++) in_order = rc__sorted(obj)[i] == i;
   if (in_order) return obj;
   rc__object_begin(&b);
   for (uint32_t i = 0; i < obj->len; i++) {
-    const rc__member *m = &obj->u.members[obj->sorted[i]];
+    const rc__member *m = &obj->u.members[rc__sorted(obj)[i]];
     rc__object_put(&b, m->key, m->klen, rc__value_ref(m->val));
   }
   rc__value_unref(obj);

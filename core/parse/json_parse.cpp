@@ -237,14 +237,148 @@ int limit_error(failure f, const rc__parse_limits *lim, const char *s, size_t n,
 
 /* ==== the simdjson path ==== */
 
+/* The tree is built in one arena per document (value.h): each container's block (node,
+ * members or items, sorted index, key bytes) is allocated before its children, so the
+ * nodes lie in document order and a walk over them streams through memory. */
 struct walker {
   const rc__parse_limits *lim;
-  size_t nodes; /* values built so far, for max_nodes */
-  failure fail; /* why build() returned NULL */
+  rc__arena *arena;
+  size_t nodes;   /* values built so far, for max_nodes */
+  failure fail;   /* why build() returned NULL */
+  void *scratch;  /* rc__object_seal's, 16 bytes a member of the largest object so far */
+  size_t scratch_cap;
+  const rc_value_t **last; /* per depth: the object finished last there, or NULL */
+  size_t last_cap;
 };
 
-/* Builds the value of `e`, a container at nesting `depth` (0 for the root) or a scalar.
- * Returns NULL with w.fail set on a limit or out of memory, having freed its part. */
+/* Remembers `v` as the object finished last at `depth`. */
+bool remember(walker &w, const rc_value_t *v, uint32_t depth) {
+  if (depth >= w.last_cap) {
+    size_t cap = w.last_cap ? w.last_cap * 2 : 16;
+    while (cap <= depth) cap *= 2;
+    auto *l = static_cast<const rc_value_t **>(rc__realloc(w.last, cap * sizeof *w.last));
+    if (!l) return false;
+    for (size_t i = w.last_cap; i < cap; i++) l[i] = nullptr;
+    w.last = l;
+    w.last_cap = cap;
+  }
+  w.last[depth] = v;
+  return true;
+}
+
+/* simdjson's size() saturates at 0xFFFFFF elements; count the rest by walking. */
+template <typename C> size_t count(const C &c) {
+  size_t n = c.size();
+  if (n < 0xFFFFFF) return n;
+  n = 0;
+  for (auto it = c.begin(); it != c.end(); ++it) n++;
+  return n;
+}
+
+bool reserve_scratch(walker &w, size_t n) {
+  if (n <= w.scratch_cap) return true;
+  size_t cap = n < 64 ? 64 : n;
+  void *p = rc__realloc(w.scratch, cap * 16);
+  if (!p) return false;
+  w.scratch = p;
+  w.scratch_cap = cap;
+  return true;
+}
+
+rc_value_t *build(const simdjson::dom::element &e, walker &w, uint32_t depth);
+
+/* Arrays of records repeat one set of keys, and between two records only deeper objects
+ * are finished. So when the object finished last at the same depth has exactly the same
+ * keys in the same order (hence no duplicates), an object points at that object's key
+ * bytes and copies its sorted index instead of storing and sorting its own: less to
+ * write now and less memory for the diff to read. */
+rc_value_t *build_object(const simdjson::dom::object &obj, walker &w, uint32_t depth) {
+  const rc_value_t *prev = depth < w.last_cap ? w.last[depth] : nullptr;
+  const rc__member *pm = prev ? prev->u.members : nullptr;
+  bool same = prev != nullptr;
+  /* first the size of the block: members and key bytes */
+  size_t n = 0, keybytes = 0;
+  for (simdjson::dom::key_value_pair kv : obj) {
+    size_t klen = kv.key.size();
+    same = same && n < prev->len && pm[n].klen == klen &&
+           memcmp(pm[n].key, kv.key.data(), klen) == 0;
+    n++;
+    keybytes += klen + 1;
+  }
+  same = same && n == prev->len;
+  if (n > UINT32_MAX || (!same && !reserve_scratch(w, n))) {
+    w.fail = failure::oom;
+    return nullptr;
+  }
+  size_t size = sizeof(rc_value_t) + n * (sizeof(rc__member) + sizeof(uint32_t)) +
+                (same ? 0 : keybytes + RC__TAIL);
+  rc_value_t *v = rc__arena_value(w.arena, size, RC_TYPE_OBJECT, static_cast<uint32_t>(n));
+  if (!v) {
+    w.fail = failure::oom;
+    return nullptr;
+  }
+  auto *m = reinterpret_cast<rc__member *>(v + 1);
+  v->u.members = m;
+  char *keys = reinterpret_cast<char *>(rc__sorted(v) + n);
+  size_t i = 0;
+  for (simdjson::dom::key_value_pair kv : obj) {
+    size_t klen = kv.key.size();
+    if (klen > w.lim->max_string) {
+      w.fail = failure::string;
+      return nullptr;
+    }
+    if (same) {
+      m[i].key = pm[i].key;
+    } else {
+      memcpy(keys, kv.key.data(), klen); /* keys may hold NUL: the length is the truth */
+      keys[klen] = '\0';
+      m[i].key = keys;
+      keys += klen + 1;
+    }
+    m[i].klen = static_cast<uint32_t>(klen);
+    m[i].val = build(kv.value, w, depth + 1);
+    if (!m[i].val) return nullptr;
+    i++;
+  }
+  if (same) {
+    memcpy(rc__sorted(v), rc__sorted(prev), n * sizeof(uint32_t));
+  } else {
+    memset(keys, 0, RC__TAIL);
+    rc__object_seal(v, w.scratch);
+  }
+  if (!remember(w, v, depth)) {
+    w.fail = failure::oom;
+    return nullptr;
+  }
+  return v;
+}
+
+rc_value_t *build_array(const simdjson::dom::array &arr, walker &w, uint32_t depth) {
+  size_t n = count(arr);
+  if (n > UINT32_MAX) {
+    w.fail = failure::oom;
+    return nullptr;
+  }
+  rc_value_t *v = rc__arena_value(w.arena, sizeof(rc_value_t) + n * sizeof(rc_value_t *),
+                                  RC_TYPE_ARRAY, static_cast<uint32_t>(n));
+  if (!v) {
+    w.fail = failure::oom;
+    return nullptr;
+  }
+  auto **items = reinterpret_cast<rc_value_t **>(v + 1);
+  v->u.items = items;
+  size_t i = 0;
+  for (simdjson::dom::element item : arr) {
+    items[i] = build(item, w, depth + 1);
+    if (!items[i]) return nullptr;
+    i++;
+  }
+  return v;
+}
+
+/* Builds the value of `e`, a container at nesting `depth` (0 for the root) or a scalar,
+ * in w.arena. Returns NULL with w.fail set on a limit or out of memory; the caller then
+ * discards the arena. */
 rc_value_t *build(const simdjson::dom::element &e, walker &w, uint32_t depth) {
   using simdjson::dom::element_type;
   if (++w.nodes > w.lim->max_nodes) {
@@ -253,78 +387,68 @@ rc_value_t *build(const simdjson::dom::element &e, walker &w, uint32_t depth) {
   }
   rc_value_t *v = nullptr;
   switch (e.type()) {
-  case element_type::OBJECT: {
+  case element_type::OBJECT:
     if (depth >= w.lim->max_depth) {
       w.fail = failure::depth;
       return nullptr;
     }
-    simdjson::dom::object obj = e.get_object().value_unsafe(); /* type checked above */
-    rc__object_builder b;
-    rc__object_begin(&b);
-    for (simdjson::dom::key_value_pair kv : obj) {
-      if (kv.key.size() > w.lim->max_string) {
-        w.fail = failure::string;
-        rc__object_abort(&b);
-        return nullptr;
-      }
-      rc_value_t *c = build(kv.value, w, depth + 1);
-      if (!c) {
-        rc__object_abort(&b);
-        return nullptr;
-      }
-      rc__object_put(&b, kv.key.data(), kv.key.size(), c);
-    }
-    v = rc__object_end(&b);
-    break;
-  }
-  case element_type::ARRAY: {
+    return build_object(e.get_object().value_unsafe(), w, depth); /* type checked above */
+  case element_type::ARRAY:
     if (depth >= w.lim->max_depth) {
       w.fail = failure::depth;
       return nullptr;
     }
-    simdjson::dom::array arr = e.get_array().value_unsafe();
-    rc__array_builder b;
-    rc__array_begin(&b);
-    for (simdjson::dom::element item : arr) {
-      rc_value_t *c = build(item, w, depth + 1);
-      if (!c) {
-        rc__array_abort(&b);
-        return nullptr;
-      }
-      rc__array_push(&b, c);
-    }
-    v = rc__array_end(&b);
-    break;
-  }
+    return build_array(e.get_array().value_unsafe(), w, depth);
   case element_type::STRING: {
     std::string_view sv = e.get_string().value_unsafe();
     if (sv.size() > w.lim->max_string) {
       w.fail = failure::string;
       return nullptr;
     }
-    v = rc__value_string(sv.data(), sv.size());
-    break;
+    if (sv.size() > UINT32_MAX - 1) break;
+    v = rc__arena_value(w.arena, sizeof(rc_value_t) + sv.size() + RC__TAIL, RC_TYPE_STRING,
+                        static_cast<uint32_t>(sv.size()));
+    if (!v) break;
+    v->u.s = reinterpret_cast<char *>(v + 1);
+    memcpy(v->u.s, sv.data(), sv.size());
+    memset(v->u.s + sv.size(), 0, RC__TAIL); /* the NUL terminator and the tail */
+    return v;
   }
-  case element_type::INT64: {
-    v = rc__value_int(e.get_int64().value_unsafe());
+  case element_type::INT64:
+    v = rc__arena_value(w.arena, sizeof(rc_value_t), RC_TYPE_INT, 0);
+    if (v) v->u.i = e.get_int64().value_unsafe();
     break;
-  }
-  case element_type::UINT64: { /* only above INT64_MAX: a float, like any big number */
-    v = rc__value_float(static_cast<double>(e.get_uint64().value_unsafe()));
+  case element_type::UINT64: /* only above INT64_MAX: a float, like any big number */
+    v = rc__arena_value(w.arena, sizeof(rc_value_t), RC_TYPE_FLOAT, 0);
+    if (v) v->u.f = static_cast<double>(e.get_uint64().value_unsafe());
     break;
-  }
-  case element_type::DOUBLE: {
-    v = rc__value_float(e.get_double().value_unsafe());
+  case element_type::DOUBLE:
+    v = rc__arena_value(w.arena, sizeof(rc_value_t), RC_TYPE_FLOAT, 0);
+    if (v) v->u.f = e.get_double().value_unsafe();
     break;
-  }
-  case element_type::BOOL: {
+  case element_type::BOOL:
     return rc__value_bool(e.get_bool().value_unsafe());
-  }
   case element_type::NULL_VALUE:
     return rc__value_null();
   }
   if (!v) w.fail = failure::oom;
   return v;
+}
+
+/* Builds the document at `root` into a new arena: *out the root (which then holds the
+ * arena's one reference), or NULL with the failure. */
+failure build_document(const simdjson::dom::element &root, const rc__parse_limits *lim,
+                       size_t len, rc_value_t **out) {
+  /* nodes take about 1.5x the text of an indented document; chunks double after that */
+  walker w{lim, rc__arena_new(len + len / 2), 0, failure::none, nullptr, 0, nullptr, 0};
+  if (!w.arena) return failure::oom;
+  rc_value_t *v = build(root, w, 0);
+  rc__free(w.scratch);
+  rc__free(w.last);
+  /* a failure, or a root that is a constant: nothing of the arena is referenced */
+  if (!v || v->refs != RC__ARENA) rc__arena_discard(w.arena);
+  *out = v;
+  return v ? failure::none : w.fail;
 }
 
 /* A thread's parser keeps its buffers between documents (most files are re-read many
@@ -707,9 +831,8 @@ int parse_json(const char *data, size_t len, size_t cap, const char *file,
   size_t tlen = len - skip;
   int rc = 0;
   if (!code) {
-    walker w{lim, 0, failure::none};
-    *out = build(root, w, 0);
-    if (!*out) rc = limit_error(w.fail, lim, text, tlen, file, err);
+    failure f = build_document(root, lim, tlen, out);
+    if (f != failure::none) rc = limit_error(f, lim, text, tlen, file, err);
   } else if (code == simdjson::MEMALLOC) {
     rc = rc__err(err, RC_ENOMEM, file, 0, 0, "out of memory reading JSON");
   } else if (code == simdjson::CAPACITY) {

@@ -13,7 +13,7 @@ rc_value_t *rc__value_datetime(const rc_datetime_t *dt) {
   atomic_init(&v->refs, 1);
   v->type = (uint8_t)RC_TYPE_DATETIME;
   v->len = 0;
-  v->sorted = NULL;
+  v->aoff = 0;
   v->u.dt = (rc_datetime_t *)(v + 1);
   memcpy(v->u.dt, dt, sizeof *dt);
   return v;

@@ -206,7 +206,7 @@ static void sort_marks(const rc__member *m, uint32_t *marks, uint32_t n) {
 /* The general case: a merge walk over the two sorted indexes. */
 static void merge_walk(rc__changeset *cs, const rc_value_t *a, const rc_value_t *b) {
   const rc__member *ma = a->u.members, *mb = b->u.members;
-  const uint32_t *sa = a->sorted, *sb = b->sorted;
+  const uint32_t *sa = rc__sorted(a), *sb = rc__sorted(b);
   uint32_t i = 0, j = 0, na = a->len, nb = b->len;
   rc__buf *cur = &cs->cur;
   size_t base = cur->n;
@@ -268,7 +268,7 @@ static void diff_object(rc__changeset *cs, const rc_value_t *a, const rc_value_t
     }
     return;
   }
-  const uint32_t *sa = a->sorted;
+  const uint32_t *sa = rc__sorted(a);
   for (uint32_t i = 0; i < a->len && !cs->oom; i++) {
     uint32_t k = sa[i];
     CHILD(cs, ma[k].val, mb[k].val, rc__path_add_key(cur, ma[k].key, ma[k].klen));

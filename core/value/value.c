@@ -6,6 +6,8 @@
 #include <assert.h>
 #include <string.h>
 
+static_assert(sizeof(struct rc_value) == 24, "nodes stay at 24 bytes (see rc__sorted)");
+
 /* ==== immortal constants ==== */
 
 static struct rc_value const_null = {.refs = RC__IMMORTAL, .type = RC_TYPE_NULL};
@@ -17,7 +19,11 @@ static struct rc_value const_false = {.refs = RC__IMMORTAL, .type = RC_TYPE_BOOL
 
 rc_value_t *rc__value_ref(const rc_value_t *v) {
   rc_value_t *m = (rc_value_t *)v; /* the count is the one mutable part of a node */
-  if (m && atomic_load_explicit(&m->refs, memory_order_relaxed) != RC__IMMORTAL)
+  if (!m) return m;
+  uint32_t r = atomic_load_explicit(&m->refs, memory_order_relaxed);
+  if (r == RC__ARENA)
+    rc__arena_ref(m);
+  else if (r != RC__IMMORTAL)
     atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
   return m;
 }
@@ -28,6 +34,10 @@ void rc__value_unref(rc_value_t *v) {
   if (!v) return;
   uint32_t r = atomic_load_explicit(&v->refs, memory_order_acquire);
   if (r == RC__IMMORTAL) return;
+  if (r == RC__ARENA) {
+    rc__arena_unref(v);
+    return;
+  }
   /* A count of 1 that we hold cannot be raised by anyone else (they would need a
    * reference to copy), so the last owner skips the atomic read-modify-write: freeing a
    * freshly parsed tree is one plain load per node. The acquire load pairs with the
@@ -59,7 +69,7 @@ static rc_value_t *node_new(size_t size, rc_type_t type, uint32_t len) {
   atomic_init(&v->refs, 1);
   v->type = (uint8_t)type;
   v->len = len;
-  v->sorted = NULL;
+  v->aoff = 0;
   return v;
 }
 
@@ -78,11 +88,6 @@ rc_value_t *rc__value_float(double f) {
   if (v) v->u.f = f;
   return v;
 }
-
-/* String bytes and object keys are followed by at least RC__TAIL readable (zero) bytes
- * inside their allocation, so that diff.c compares them eight bytes at a time with a
- * mask instead of byte by byte, without ever loading past the block. */
-#define RC__TAIL 8
 
 rc_value_t *rc__value_string(const char *s, size_t len) {
   if (len > UINT32_MAX - 1) return NULL;
@@ -321,19 +326,20 @@ static void sort_ents(const rc__member *m, sort_ent *e, size_t n, int budget) {
   insertion_sort(m, e, n);
 }
 
-/* Fills `ix` with the member indices in key order, using `scratch` (room for n entries). */
-static void sort_members(const rc__member *m, uint32_t *ix, size_t n, sort_ent *scratch) {
+/* Fills `ix` with the member indices in key order, using `scratch` (room for n entries);
+ * returns whether two members have the same key (they are then adjacent in `ix`). Keys
+ * are followed by RC__TAIL readable bytes (the object's key area), so each prefix is one
+ * eight-byte load, masked to the key's length. */
+static bool sort_members(const rc__member *m, uint32_t *ix, size_t n, sort_ent *scratch) {
   if (n < 2) {
     if (n) ix[0] = 0;
-    return;
+    return false;
   }
   sort_ent *e = scratch;
   bool sorted = true;
   for (size_t i = 0; i < n; i++) {
-    uint64_t p = 0;
     uint32_t l = m[i].klen < 8 ? m[i].klen : 8;
-    for (uint32_t k = 0; k < l; k++) p |= (uint64_t)(unsigned char)m[i].key[k] << (56 - 8 * k);
-    e[i].prefix = p;
+    e[i].prefix = l ? load_be64(m[i].key) & (~(uint64_t)0 << (64 - 8 * l)) : 0;
     e[i].idx = (uint32_t)i;
     /* hand-written configs are often sorted already */
     if (sorted && i > 0 && !ent_less(m, &e[i - 1], &e[i])) sorted = false;
@@ -343,25 +349,25 @@ static void sort_members(const rc__member *m, uint32_t *ix, size_t n, sort_ent *
     for (size_t k = n; k > 1; k >>= 1) budget += 2;
     sort_ents(m, e, n, budget);
   }
-  for (size_t i = 0; i < n; i++) ix[i] = e[i].idx;
-}
-
-static bool has_duplicates(const rc_value_t *v) {
-  const rc__member *m = v->u.members;
-  for (uint32_t k = 1; k < v->len; k++) {
-    const rc__member *x = &m[v->sorted[k - 1]], *y = &m[v->sorted[k]];
-    if (x->klen == y->klen && memcmp(x->key, y->key, x->klen) == 0) return true;
+  bool dup = false;
+  ix[0] = e[0].idx;
+  for (size_t i = 1; i < n; i++) {
+    ix[i] = e[i].idx;
+    if (e[i].prefix != e[i - 1].prefix) continue;
+    const rc__member *x = &m[e[i - 1].idx], *y = &m[e[i].idx];
+    if (x->klen == y->klen && (x->klen <= 8 || memcmp(x->key + 8, y->key + 8, x->klen - 8) == 0))
+      dup = true;
   }
-  return false;
+  return dup;
 }
 
 /* Removes duplicate keys from a freshly sorted object: in each run of equal keys (in
  * insertion order, thanks to the tie-break) the first keeps its position and takes the
  * last one's value. `map` has room for `len` entries. Survivors keep their relative
  * order in both orders, so the index is remapped, not sorted again. */
-static void dedupe(rc_value_t *v, uint32_t *map) {
+static void dedupe(rc_value_t *v, uint32_t *map, bool release) {
   rc__member *m = v->u.members;
-  uint32_t *ix = v->sorted;
+  uint32_t *ix = rc__sorted(v);
   uint32_t n = v->len, out = 0;
   for (uint32_t s = 0; s < n;) {
     uint32_t e = s;
@@ -370,8 +376,10 @@ static void dedupe(rc_value_t *v, uint32_t *map) {
       e++;
     if (e > s) {
       rc_value_t *last = m[ix[e]].val;
-      rc__value_unref(m[ix[s]].val);
-      for (uint32_t k = s + 1; k < e; k++) rc__value_unref(m[ix[k]].val);
+      if (release) {
+        rc__value_unref(m[ix[s]].val);
+        for (uint32_t k = s + 1; k < e; k++) rc__value_unref(m[ix[k]].val);
+      }
       for (uint32_t k = s + 1; k <= e; k++) m[ix[k]].val = NULL;
       m[ix[s]].val = last;
     }
@@ -386,6 +394,7 @@ static void dedupe(rc_value_t *v, uint32_t *map) {
   }
   for (uint32_t k = 0; k < out; k++) ix[k] = map[ix[k]];
   v->len = out;
+  memmove(rc__sorted(v), ix, out * sizeof *ix); /* the index follows the last member */
 }
 
 /* Offsets inside an object node (see the layout note above). */
@@ -416,28 +425,33 @@ rc_value_t *rc__object_end(rc__object_builder *b) {
     m[i].val = b->members[i].val;
   }
   v->u.members = m;
-  v->sorted = ix;
   /* the builder's block (24 bytes a member) now serves as the sort's scratch */
   static_assert(sizeof(sort_ent) <= sizeof(rc__member), "sort scratch must fit");
-  sort_members(m, ix, n, (sort_ent *)b->members);
+  bool dup = sort_members(m, ix, n, (sort_ent *)b->members);
   rc__free(b->members);
   rc__object_begin(b);
-  if (has_duplicates(v)) {
+  if (dup) {
     uint32_t *map = rc__malloc(n * sizeof *map);
     if (!map) {
       value_free(v);
       return NULL;
     }
-    dedupe(v, map);
+    dedupe(v, map, true);
     rc__free(map);
   }
   return v;
 }
 
+void rc__object_seal(rc_value_t *v, void *scratch) {
+  static_assert(sizeof(sort_ent) <= 16, "the arena builder's scratch is 16 bytes a member");
+  if (sort_members(v->u.members, rc__sorted(v), v->len, (sort_ent *)scratch))
+    dedupe(v, (uint32_t *)scratch, false); /* the entries are spent by now */
+}
+
 long rc__object_find(const rc_value_t *obj, const char *key, size_t klen) {
   if (!obj || obj->type != RC_TYPE_OBJECT || klen >= UINT32_MAX) return -1;
   const rc__member *m = obj->u.members;
-  const uint32_t *ix = obj->sorted;
+  const uint32_t *ix = rc__sorted(obj);
   size_t lo = 0, hi = obj->len;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -584,8 +598,8 @@ bool rc_value_equal(const rc_value_t *a, const rc_value_t *b) {
   case RC_TYPE_OBJECT:
     if (a->len != b->len) return false;
     for (uint32_t i = 0; i < a->len; i++) {
-      const rc__member *x = &a->u.members[a->sorted[i]];
-      const rc__member *y = &b->u.members[b->sorted[i]];
+      const rc__member *x = &a->u.members[rc__sorted(a)[i]];
+      const rc__member *y = &b->u.members[rc__sorted(b)[i]];
       if (x->klen != y->klen || memcmp(x->key, y->key, x->klen) != 0) return false;
       if (!rc_value_equal(x->val, y->val)) return false;
     }

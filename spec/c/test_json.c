@@ -3,7 +3,8 @@
  * column; every truncation of a document; empty input; the depth, string, value-count
  * and size limits (on both parse paths). Writing: number formats (shortest round-trip
  * floats that stay floats), string escaping, invalid UTF-8, pretty layout, and random
- * round trips. Allocation failure at every step of parsing. */
+ * round trips. Allocation failure at every step of parsing. The document arena: several
+ * chunks, a subtree outliving its root. */
 #include "check.h"
 #include "failalloc.h"
 #include "parse.h"
@@ -478,6 +479,91 @@ static void test_alloc_failure(void) {
   alloc_failure("{\"a\":[1,2,{\"b\":\"c\"}] \"d\":1}", RC_EPARSE);
 }
 
+/* A document big enough to fill more than one arena chunk, with a long string: N records
+ * (each with a duplicate key) and the long string last. */
+static char *big_doc(int n, size_t longlen) {
+  rc__buf b;
+  rc__buf_init(&b);
+  rc__buf_adds(&b, "{\"items\":[");
+  for (int i = 0; i < n; i++) {
+    char rec[96];
+    snprintf(rec, sizeof rec, "%s{\"k\":%d,\"s\":\"str %d\",\"k\":%d}", i ? "," : "", i, i,
+             -i);
+    rc__buf_adds(&b, rec);
+  }
+  rc__buf_adds(&b, "],\"long\":\"");
+  for (size_t i = 0; i < longlen; i++) rc__buf_addc(&b, (char)('a' + i % 26));
+  rc__buf_adds(&b, "\"}");
+  return rc__buf_take(&b);
+}
+
+/* The tree of a document lives in one arena (value.h): every node, in whichever chunk,
+ * holds its value; a reference to any node keeps the whole document alive after its
+ * root is released; a new tree may share the document's nodes. */
+static void test_arena(void) {
+  char *doc = big_doc(20000, 300000);
+  rc_value_t *v;
+  rc_error err;
+  CHECK_EQ_INT(parse_lim(doc, NULL, &v, &err), 0);
+  const rc_value_t *items = rc_value_get(v, "items");
+  CHECK_EQ_INT(rc_value_len(items), 20000);
+  bool all = true;
+  for (int i = 0; i < 20000 && all; i += 997) {
+    const rc_value_t *r = rc_value_at(items, (size_t)i);
+    int64_t k = 1;
+    const char *s = NULL;
+    char want[32];
+    snprintf(want, sizeof want, "str %d", i);
+    all = rc_value_len(r) == 2 && rc_value_int(rc_value_get(r, "k"), &k) == 0 &&
+          k == -i && rc_value_string(rc_value_get(r, "s"), &s, NULL) == 0 &&
+          strcmp(s, want) == 0;
+  }
+  CHECK(all); /* the duplicate "k" kept its first place and took its last value */
+  const char *ls = NULL;
+  size_t ll = 0;
+  CHECK_EQ_INT(rc_value_string(rc_value_get(v, "long"), &ls, &ll), 0);
+  CHECK_EQ_INT(ll, 300000);
+  CHECK(ls && ls[0] == 'a' && ls[299999] == 'a' + 299999 % 26 && ls[300000] == '\0');
+
+  /* a subtree and a new object sharing members outlive the document's root */
+  rc_value_t *last = rc__value_ref(rc_value_at(items, 19999));
+  rc_value_t *with = rc__object_with(v, "added", rc__value_int(7));
+  rc__value_unref(v);
+  const char *s = NULL;
+  CHECK_EQ_INT(rc_value_string(rc_value_get(last, "s"), &s, NULL), 0);
+  CHECK_EQ_STR(s, "str 19999");
+  CHECK_EQ_INT(rc_value_len(rc_value_get(with, "items")), 20000);
+  rc__value_unref(with);
+  CHECK_EQ_STR(rc_value_get(last, "s")->u.s, "str 19999");
+  rc__value_unref(last);
+
+  /* records in an array: the same keys (the index is reused from the record before), a
+   * new order, a duplicate key after and before a record of the same keys */
+  const char *recs = "[{\"b\":1,\"a\":2,\"c\":3},{\"b\":4,\"a\":5,\"c\":6},"
+                     "{\"a\":7,\"b\":8,\"c\":9},{\"a\":1,\"a\":2,\"b\":3},"
+                     "{\"a\":4,\"b\":5},{\"a\":6,\"b\":7,\"b\":8}]";
+  CHECK_JSON(recs, "[{\"b\":1,\"a\":2,\"c\":3},{\"b\":4,\"a\":5,\"c\":6},"
+                   "{\"a\":7,\"b\":8,\"c\":9},{\"a\":2,\"b\":3},{\"a\":4,\"b\":5},"
+                   "{\"a\":6,\"b\":8}]");
+  rc_value_t *rv;
+  CHECK_EQ_INT(parse_lim(recs, NULL, &rv, &err), 0);
+  static const int64_t want_a[] = {2, 5, 7, 2, 4, 6}, want_b[] = {1, 4, 8, 3, 5, 8};
+  bool found = true;
+  for (size_t i = 0; i < 6; i++) {
+    const rc_value_t *r = rc_value_at(rv, i);
+    int64_t a = 0, b = 0;
+    found = found && rc_value_int(rc_value_get(r, "a"), &a) == 0 && a == want_a[i] &&
+            rc_value_int(rc_value_get(r, "b"), &b) == 0 && b == want_b[i] &&
+            (rc_value_get(r, "c") != NULL) == (i < 3) && rc_value_get(r, "d") == NULL;
+  }
+  CHECK(found);
+  rc__value_unref(rv);
+
+  /* failing allocations among the chunks leak nothing */
+  alloc_failure(doc, 0);
+  rc_free(doc);
+}
+
 int main(void) {
   test_values();
   test_padding();
@@ -489,5 +575,6 @@ int main(void) {
   test_write_pretty();
   test_round_trips();
   test_alloc_failure();
+  test_arena();
   return check_report("json");
 }

@@ -2,7 +2,7 @@
  * array and object builders (insertion order, duplicate keys, key storage growth,
  * sorted index on large and hostile key sets), lookup, rc__object_with sharing,
  * equality (NaN, -0.0, int vs float, member order), names, and allocation failure at
- * every step of building. */
+ * every step of building; document arenas (chunks, one count for all nodes, sealing). */
 #include "check.h"
 #include "failalloc.h"
 #include "value.h"
@@ -15,7 +15,8 @@ static rc_value_t *str(const char *s) { return rc__value_string(s, strlen(s)); }
 /* Checks that the sorted index of `v` is strictly increasing by key. */
 static bool index_sorted(const rc_value_t *v) {
   for (uint32_t i = 1; i < v->len; i++) {
-    const rc__member *a = &v->u.members[v->sorted[i - 1]], *b = &v->u.members[v->sorted[i]];
+    const rc__member *a = &v->u.members[rc__sorted(v)[i - 1]],
+                    *b = &v->u.members[rc__sorted(v)[i]];
     size_t m = a->klen < b->klen ? a->klen : b->klen;
     int c = memcmp(a->key, b->key, m);
     if (c > 0 || (c == 0 && a->klen >= b->klen)) return false;
@@ -168,7 +169,7 @@ static void test_object(void) {
   o = rc__object_end(&b);
   CHECK(index_sorted(o));
   const char *order[] = {"A", "a", "a\x01", "ab", "abc", "b", "\xc3\xa9"};
-  for (size_t i = 0; i < 7; i++) CHECK_EQ_STR(o->u.members[o->sorted[i]].key, order[i]);
+  for (size_t i = 0; i < 7; i++) CHECK_EQ_STR(o->u.members[rc__sorted(o)[i]].key, order[i]);
   for (size_t i = 0; i < 7; i++) CHECK_EQ_INT(rc__object_find(o, ks[i], strlen(ks[i])), i);
   rc__value_unref(o);
 
@@ -387,6 +388,86 @@ static void test_alloc_failure(void) {
   fa_uninstall();
 }
 
+/* A document arena: nodes across many chunks (the first is small, later ones double),
+ * a node too large for a chunk's share in a chunk of its own, one count for all nodes:
+ * a reference to any node keeps the arena, the last release frees every chunk (the
+ * sanitizer build checks for leaks and use after free). An unfinished arena is
+ * discarded whole. Sealing an object sorts its index and drops duplicate keys. */
+static void test_arena(void) {
+  rc__arena *a = rc__arena_new(0);
+  CHECK(a != NULL);
+  if (!a) return;
+  enum { N = 2000 };
+  rc_value_t *arr = rc__arena_value(a, sizeof(rc_value_t) + (N + 1) * sizeof(rc_value_t *),
+                                    RC_TYPE_ARRAY, N + 1);
+  CHECK(arr != NULL && arr->refs == RC__ARENA);
+  if (!arr) return;
+  arr->u.items = (rc_value_t **)(arr + 1);
+  bool ok = true;
+  for (int i = 0; i < N && ok; i++) {
+    rc_value_t *x = rc__arena_value(a, sizeof(rc_value_t), RC_TYPE_INT, 0);
+    ok = x != NULL && ((uintptr_t)x & 7) == 0;
+    if (ok) x->u.i = i * 3;
+    arr->u.items[i] = x;
+  }
+  CHECK(ok);
+  size_t big = 100000;
+  rc_value_t *s = rc__arena_value(a, sizeof(rc_value_t) + big + RC__TAIL, RC_TYPE_STRING,
+                                  (uint32_t)big);
+  CHECK(s != NULL);
+  if (!ok || !s) return;
+  s->u.s = (char *)(s + 1);
+  memset(s->u.s, 'x', big);
+  memset(s->u.s + big, 0, RC__TAIL);
+  arr->u.items[N] = s;
+  int64_t iv = 0;
+  CHECK_EQ_INT(rc_value_int(rc_value_at(arr, N - 1), &iv), 0);
+  CHECK_EQ_INT(iv, (N - 1) * 3);
+
+  rc_value_t *mid = rc__value_ref(rc_value_at(arr, N / 2));
+  rc_value_t *str_ref = rc__value_ref(s);
+  CHECK_EQ_INT(mid->refs, RC__ARENA); /* nodes carry no count of their own */
+  rc__value_unref(arr);                /* the root's reference */
+  CHECK_EQ_INT(rc_value_int(mid, &iv), 0);
+  CHECK_EQ_INT(iv, N / 2 * 3);
+  rc__value_unref(mid);
+  CHECK_EQ_INT(rc_value_len(str_ref) == 0 && str_ref->len == big, 1);
+  CHECK(str_ref->u.s[big - 1] == 'x' && str_ref->u.s[big] == '\0');
+  rc__value_unref(str_ref); /* the last reference: every chunk is freed */
+
+  /* an object sealed in an arena, with a duplicate key; then the arena discarded */
+  a = rc__arena_new(64);
+  CHECK(a != NULL);
+  if (!a) return;
+  const char *keys = "b\0a\0b\0";
+  rc_value_t *o = rc__arena_value(a, sizeof(rc_value_t) + 3 * (sizeof(rc__member) + 4) + 6 +
+                                  RC__TAIL, RC_TYPE_OBJECT, 3);
+  CHECK(o != NULL);
+  if (!o) return;
+  rc__member *m = (rc__member *)(o + 1);
+  o->u.members = m;
+  char *kb = (char *)(rc__sorted(o) + 3);
+  memcpy(kb, keys, 6);
+  memset(kb + 6, 0, RC__TAIL);
+  for (int i = 0; i < 3; i++) {
+    m[i].key = kb + 2 * i;
+    m[i].klen = 1;
+    m[i].val = rc__arena_value(a, sizeof(rc_value_t), RC_TYPE_INT, 0);
+    if (m[i].val) m[i].val->u.i = i;
+  }
+  uint64_t scratch[2 * 3];
+  rc__object_seal(o, scratch);
+  CHECK_EQ_INT(rc_value_len(o), 2);
+  CHECK_EQ_STR(rc_value_key_at(o, 0, NULL), "b");
+  CHECK_EQ_INT(rc_value_int(rc_value_get(o, "b"), &iv), 0);
+  CHECK_EQ_INT(iv, 2); /* the last value, at the first position */
+  CHECK_EQ_INT(rc_value_int(rc_value_get(o, "a"), &iv), 0);
+  CHECK_EQ_INT(iv, 1);
+  CHECK(index_sorted(o));
+  rc__arena_discard(a);
+  rc__arena_discard(NULL);
+}
+
 int main(void) {
   test_scalars();
   test_names();
@@ -396,5 +477,6 @@ int main(void) {
   test_object_with();
   test_equal();
   test_alloc_failure();
+  test_arena();
   return check_report("value");
 }
