@@ -340,6 +340,9 @@ static void stop_on_loop(rc_engine_t *eng) {
   for (size_t i = 0; i < eng->ncomps; i++) rc__source_stop(eng->comps[i]->src);
   rc__policy_watch_stop(eng);
   rc__services_close(eng);
+  /* The policy's state: its luv handles close now, the state once they did. */
+  rc__lua_retire(eng, eng->L);
+  eng->L = NULL;
   if (eng->handles_init) {
     close_handle(eng, (uv_handle_t *)&eng->sched_timer);
     close_handle(eng, (uv_handle_t *)&eng->wave_timer);
@@ -437,13 +440,12 @@ void rc_engine_free(rc_engine_t *eng) {
   }
   rc__retired_free_all(eng);
   rc__policy_watch_free(eng);
-  /* Components before the Lua state: they drop their references into it. */
   rc__components_free(eng);
-  if (eng->L) {
-    luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
-    luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_error_ref);
-    rc__lua_close(eng->L);
-  }
+  /* The Lua states last: sources and components no longer touch them. */
+  rc__lua_retired_close_all(eng);
+  rc__lua_close(eng->L);
+  for (size_t i = 0; i < eng->nallowed; i++) rc__free(eng->allowed[i]);
+  rc__free(eng->allowed);
   rc__sched_free(&eng->sched);
   rc__snapshots_drop(eng);
   rc__subs_free(eng);
