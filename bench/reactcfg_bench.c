@@ -20,6 +20,7 @@ static int usage(void) {
           "       %s http-fleet --base URL [--sources N] [--seconds S]\n"
           "       %s consul-rtt --addr URL [--writes N] [--gap-ms MS]\n"
           "       %s etcd-latency --endpoint URL [--puts N] [--gap-ms MS]\n"
+          "       %s load [--components N]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -32,8 +33,10 @@ static int usage(void) {
           "           http-fleet sources=<n> ... cpu_pct=<%% of one core> rss_mb=<m>\n"
           "  consul-rtt KV write -> C callback through a blocking query; prints\n"
           "           consul-rtt writes=<n> seen=<n> p50_us=.. p90_us=.. p99_us=.. max_us=..\n"
-          "  etcd-latency put -> C callback through the etcd watch, beside etcdctl watch\n",
-          prog, prog, prog, prog, prog, prog, prog);
+          "  etcd-latency put -> C callback through the etcd watch, beside etcdctl watch\n"
+          "  load     a policy of N file components: load (as --check), start, reload,\n"
+          "           free; prints load components=<n> check_ms= load_ms= start_ms= ...\n",
+          prog, prog, prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -189,6 +192,7 @@ int rc_bench_pipeline_main(int argc, char **argv); /* bench/pipeline.c */
 int rc_bench_fleet_main(int argc, char **argv);    /* bench/fleet.c */
 int rc_bench_consul_rtt_main(int argc, char **argv); /* bench/consul_rtt.c */
 int rc_bench_etcd_latency_main(int argc, char **argv); /* bench/etcd_latency.c */
+int rc_bench_load_main(int argc, char **argv);     /* bench/load.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -197,6 +201,7 @@ static const struct {
 } commands[] = {
   {"diff", cmd_diff},
   {"latency", rc_bench_latency_main},
+  {"load", rc_bench_load_main},
   {"parse", rc_bench_parse_main},
   {"pipeline", rc_bench_pipeline_main},
   {"http-fleet", rc_bench_fleet_main},
