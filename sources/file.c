@@ -1,8 +1,11 @@
 /* file.c: the file source. Through the engine's shared inotify descriptor (inotify.c)
  * it watches the parent directory of its file (and the directory of a symlink's
  * target), so that in-place writes, rename-over saves, delete + re-create, Kubernetes
- * `..data` symlink swaps and files that do not exist yet are all seen. Reads go through
- * parse_job.c (the thread pool for large files). Where inotify cannot be had it polls. */
+ * `..data` symlink swaps and files that do not exist yet are all seen; and every
+ * ancestor of that directory for its entry on the path, so that a directory renamed,
+ * deleted or re-created (`mv conf conf.old; mkdir conf`), or one that does not exist
+ * yet, is found again. Reads go through parse_job.c (the thread pool for large files).
+ * Where inotify cannot be had it polls. */
 #include "inotify.h"
 #include "parse_job.h"
 
@@ -21,6 +24,11 @@
 /* How long to wait for a writer that keeps the file open before reading anyway. */
 #define MAX_WRITER_WAIT_MS 10000
 #define DIR_RETRY_MS 1000
+/* What an ancestor's watch reports: its entries coming, going and moving, and itself
+ * going (the directory watch itself has inotify.c's full mask). */
+#define ANCESTOR_MASK                                                              \
+  (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | \
+   IN_ONLYDIR)
 
 typedef struct file_source file_source;
 
@@ -32,6 +40,12 @@ struct file_source {
   char *path;          /* absolute, as declared */
   char *dir, *name;    /* parent directory and base name of `path` */
   int wd;              /* watch on `dir`, -1 if not (yet) watched */
+  /* The ancestors of `dir`: chain[k] watches the directory made of the first k of its
+   * `parts` ("/" for k = 0), for its entry parts[k]; -1 where not watched (it does not
+   * exist, nor do those below it). */
+  char **parts;
+  size_t nparts;
+  int *chain;
   char *tdir, *tname;  /* directory and name of the resolved target, if in another dir */
   int twd;             /* watch on `tdir`, -1 if none */
   char *link_head;     /* first segment of a relative symlink target, e.g. "..data" */
@@ -60,6 +74,7 @@ struct file_source {
 
 
 static void check(file_source *s);
+static void rewatch(file_source *s);
 static void settle_cb(uv_timer_t *t);
 static void retry_cb(uv_timer_t *t);
 static void poll_tick(uv_timer_t *t);
@@ -83,13 +98,28 @@ static bool relevant_in_dir(const file_source *s, const char *name) {
   return strcmp(name, s->name) == 0 || (s->link_head && strcmp(name, s->link_head) == 0);
 }
 
+/* Whether `ev` (on watch chain[k]) changes which directory the path leads through:
+ * the ancestor itself went, or its entry on the path came, went or moved. */
+static bool path_changed(const file_source *s, size_t k, const struct inotify_event *ev) {
+  if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) return true;
+  return ev->len && strcmp(ev->name, s->parts[k]) == 0 &&
+         (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO));
+}
+
 /* What one inotify event means for this source (NULL: the queue overflowed). */
 static void on_event(rc__inotify_listener *l, const struct inotify_event *ev) {
   file_source *s = (file_source *)((char *)l - offsetof(file_source, listener));
   if (s->stopping) return;
-  if (!ev) { /* events were lost: re-read, the digest drops what did not change */
-    check(s);
+  if (!ev) { /* events were lost: watch afresh and re-read (the digest drops what did
+              * not change) */
+    rewatch(s);
     return;
+  }
+  for (size_t k = 0; k < s->nparts; k++) {
+    if (s->chain[k] == ev->wd && s->chain[k] >= 0 && path_changed(s, k, ev)) {
+      rewatch(s);
+      return;
+    }
   }
   bool in_target_dir = ev->wd == s->twd && s->twd >= 0;
   if (!in_target_dir && (ev->wd != s->wd || s->wd < 0)) return;
@@ -99,13 +129,17 @@ static void on_event(rc__inotify_listener *l, const struct inotify_event *ev) {
       check(s);
     } else {
       s->wd = -1;
-      check(s);
-      uv_timer_start(&s->retry, retry_cb, DIR_RETRY_MS, 0);
+      rewatch(s);
     }
     return;
   }
   if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-    check(s);
+    /* The directory itself went or was renamed: the watch follows the old one, so
+     * watch whatever the path names now. */
+    if (in_target_dir)
+      check(s);
+    else
+      rewatch(s);
     return;
   }
   if (ev->len == 0) return;
@@ -289,14 +323,65 @@ static void settle_cb(uv_timer_t *t) {
   check(s);
 }
 
+/* Watches what the path names now: each ancestor of the directory down to the first
+ * that does not exist, and the directory when it exists. New watches are made before
+ * the old ones are dropped, so a directory in both keeps its watch (and events). An
+ * ancestor that cannot be watched (no permission) is skipped. Returns 0 when the
+ * directory is watched, 1 when it does not exist (an ancestor's watch will say when it
+ * appears; the retry timer too), or an RC_E* code with `err` (inotify failed). */
 static int watch_dir(file_source *s, rc_error *err) {
-  int e = rc__inotify_watch(s->in, s->dir, &s->wd);
+  int old_wd = s->wd;
+  int *old = s->nparts ? rc__malloc(s->nparts * sizeof *old) : NULL;
+  if (s->nparts && !old) return rc__err(err, RC_ENOMEM, s->path, 0, 0, "out of memory");
+  if (old) memcpy(old, s->chain, s->nparts * sizeof *old);
+  char path[PATH_MAX] = "/";
+  size_t len = 1;
+  bool exists = true;
+  int e = 0;
+  for (size_t k = 0; k < s->nparts; k++) {
+    s->chain[k] = -1;
+    if (exists) {
+      e = rc__inotify_watch_mask(s->in, path, ANCESTOR_MASK, &s->chain[k]);
+      if (e) s->chain[k] = -1;
+      if (e == ENOENT || e == ENOTDIR) exists = false;
+      else if (e == ENOSPC || e == ENOMEM) break;
+    }
+    size_t plen = strlen(s->parts[k]);
+    if (len + plen + 2 > sizeof path) break;
+    if (len > 1) path[len++] = '/';
+    memcpy(path + len, s->parts[k], plen + 1);
+    len += plen;
+  }
+  if (exists && e != ENOSPC && e != ENOMEM) {
+    e = rc__inotify_watch(s->in, s->dir, &s->wd);
+    if (e) s->wd = -1;
+  } else if (e != ENOSPC && e != ENOMEM) {
+    e = ENOENT;
+    s->wd = -1;
+  }
+  for (size_t k = 0; k < s->nparts; k++) rc__inotify_unwatch(s->in, old[k]);
+  rc__inotify_unwatch(s->in, old_wd);
+  rc__free(old);
   if (e == 0) return 0;
-  s->wd = -1;
-  if (e == ENOENT || e == ENOTDIR) return 1; /* retried by the retry timer */
+  if (e == ENOENT || e == ENOTDIR) return 1;
   return rc__err(err, e == ENOMEM ? RC_ENOMEM : RC_ESYS, s->path, 0, 0,
                  "cannot watch directory %s: %s%s", s->dir, strerror(e),
                  e == ENOSPC ? " (see fs.inotify.max_user_watches)" : "");
+}
+
+/* The path may lead through other directories now (one renamed, deleted or made, or
+ * events lost): watch afresh, then read. */
+static void rewatch(file_source *s) {
+  if (s->in && !s->polling) {
+    rc_error err = {0};
+    int rc = watch_dir(s, &err);
+    if (rc < 0) {
+      start_polling(s, &err);
+    } else if (rc > 0 && !uv_is_active((uv_handle_t *)&s->retry)) {
+      uv_timer_start(&s->retry, retry_cb, DIR_RETRY_MS, 0);
+    }
+  }
+  check(s);
 }
 
 static void retry_cb(uv_timer_t *t) {
@@ -415,8 +500,10 @@ static void fs_stop(rc__source *base, void (*done)(rc__source *)) {
     rc__inotify_unlisten(s->in, &s->listener);
     rc__inotify_unwatch(s->in, s->wd);
     rc__inotify_unwatch(s->in, s->twd);
+    for (size_t k = 0; k < s->nparts; k++) rc__inotify_unwatch(s->in, s->chain[k]);
   }
   s->wd = s->twd = -1;
+  for (size_t k = 0; k < s->nparts; k++) s->chain[k] = -1;
   rc__parse_cancel(s->job);
   uv_timer_t *timers[] = {&s->settle, &s->grace, &s->retry};
   bool any = false;
@@ -439,7 +526,31 @@ static void fs_free(rc__source *base) {
   rc__free(s->tdir);
   rc__free(s->tname);
   rc__free(s->link_head);
+  for (size_t k = 0; k < s->nparts; k++) rc__free(s->parts[k]);
+  rc__free(s->parts);
+  rc__free(s->chain);
   rc__free(s);
+}
+
+/* Splits `dir` into its parts and makes the (unwatched) chain. 0 or RC_ENOMEM. */
+static int split_dir(file_source *s) {
+  size_t n = 0;
+  for (const char *p = s->dir; *p; p++)
+    if (*p != '/' && (p == s->dir || p[-1] == '/')) n++;
+  s->parts = rc__calloc(n ? n : 1, sizeof *s->parts);
+  s->chain = rc__calloc(n ? n : 1, sizeof *s->chain);
+  if (!s->parts || !s->chain) return RC_ENOMEM;
+  for (const char *p = s->dir; *p;) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    const char *e = strchr(p, '/');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    s->chain[s->nparts] = -1;
+    if (!(s->parts[s->nparts] = rc__strndup(p, len))) return RC_ENOMEM;
+    s->nparts++;
+    p += len;
+  }
+  return 0;
 }
 
 static rc__source *fs_create(rc__source_ctx *ctx, rc_error *err) {
@@ -461,7 +572,7 @@ static rc__source *fs_create(rc__source_ctx *ctx, rc_error *err) {
     s->dir = rc__strndup(s->path, slash == s->path ? 1 : (size_t)(slash - s->path));
     s->name = rc__strdup(slash + 1);
   }
-  if (!s->path || !s->dir || !s->name) {
+  if (!s->path || !s->dir || !s->name || split_dir(s)) {
     if (s->path && *s->path && slash && slash[1])
       rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
     else
