@@ -44,8 +44,17 @@ static const char *file_kind(mode_t m) {
 static int read_all(const char *path, size_t max, char **out, size_t *len, size_t *cap,
                     const char **kind) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return errno;
   struct stat st;
+  if (fd < 0) {
+    /* A socket cannot be opened at all (ENXIO): say what is there rather than why the
+     * open failed. */
+    int e = errno;
+    if (e == ENXIO && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+      *kind = file_kind(st.st_mode);
+      return EINVAL;
+    }
+    return e;
+  }
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
