@@ -102,6 +102,17 @@ static lua_mem *engine_mem(lua_State *L) {
  * caller of a C function). Switches this thread to the sticky hook first. [-0, +0, v] */
 static int budget_error(lua_State *L, lua_mem *m, int level);
 
+static bool ours(const char *source) { return strncmp(source, "@lua/reactcfg/", 14) == 0; }
+
+/* Whether a Lua function of the policy (not of our modules) is running on L's stack. */
+static bool policy_on_stack(lua_State *L) {
+  lua_Debug d;
+  for (int level = 0; lua_getstack(L, level, &d); level++) {
+    if (lua_getinfo(L, "S", &d) && d.what[0] != 'C' && !ours(d.source)) return true;
+  }
+  return false;
+}
+
 /* Count hook: every thousand instructions, compare the clock with the deadline. Once past
  * it, the hook re-arms on every line and instruction of each thread it fires in, so the
  * error is raised again right after any pcall in the policy that caught it (and in any
@@ -116,10 +127,13 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     m->expired = true;
   }
   if (lua_gethookcount(L) != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
-  /* Our own modules (the loader reporting the error) may finish, for a short grace;
-   * policy code may not. */
+  /* Our own modules may finish what no policy code asked for (the loader reporting
+   * the error, or normalizing a large policy after it returned: bounded by what the
+   * policy built within its budget); when they work for policy code below them on the
+   * stack (rc.copy of a table shared a million times), they get a short grace. */
+  if (!policy_on_stack(L)) return;
   if (now < m->deadline_ns + RC_LUA_GRACE_MS * 1000000u && lua_getinfo(L, "S", ar) &&
-      strncmp(ar->source, "@lua/reactcfg/", 14) == 0)
+      ours(ar->source))
     return;
   budget_error(L, m, 0);
 }
@@ -127,6 +141,15 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
 static int budget_error(lua_State *L, lua_mem *m, int level) {
   m->expired = true;
   if (lua_gethookcount(L) != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+  /* Name the policy's line: the nearest policy function on the stack, when our own
+   * module or a library function was running for it. */
+  lua_Debug d;
+  for (int l = level; lua_getstack(L, l, &d); l++) {
+    if (lua_getinfo(L, "S", &d) && d.what[0] != 'C' && !ours(d.source)) {
+      level = l;
+      break;
+    }
+  }
   luaL_where(L, level);
   lua_pushfstring(L, "stopped: the policy ran longer than its time budget of %d ms",
                   (int)m->budget_ms);

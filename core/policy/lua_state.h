@@ -13,8 +13,10 @@
  * callbacks). A policy's `limits` replaces them and the memory cap. */
 #define RC_LUA_LOAD_BUDGET_MS 2000
 #define RC_LUA_CALL_BUDGET_MS 1000
-/* Once a budget is spent, our own modules (lua/reactcfg: the loader reporting the
- * error) may go on this much longer, then they are stopped like policy code. */
+/* Once a budget is spent, our own modules (lua/reactcfg) working for policy code (a
+ * policy's call of rc.merge) may go on this much longer, then they are stopped like
+ * policy code; with no policy code on the stack (the loader reporting the error or
+ * finishing its normalization), they finish. */
 #define RC_LUA_GRACE_MS 5
 
 /* Per-state bookkeeping, reached from the allocator and the hook through the allocator's
