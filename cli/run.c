@@ -231,19 +231,37 @@ int cli_run(const char *policy, bool json, const char *record, bool record_secre
   }
   rc_engine_on_event(ctx.eng, on_event, &ctx);
   rc_subscribe(ctx.eng, "**", on_commit, &ctx, NULL);
+  /* The loop and the signal watches need descriptors (epoll, an eventfd, the signal
+   * pipe): with few left (ulimit -n), say so and stop rather than run on a loop that
+   * was never made (libuv's calls on it end in a double free or an abort). */
   uv_loop_t loop;
-  uv_loop_init(&loop);
-  uv_signal_init(&loop, &ctx.sigint);
-  uv_signal_init(&loop, &ctx.sigterm);
-  ctx.sigint.data = ctx.sigterm.data = &ctx;
-  uv_signal_start(&ctx.sigint, on_signal, SIGINT);
-  uv_signal_start(&ctx.sigterm, on_signal, SIGTERM);
-  if (rc_engine_attach(ctx.eng, &loop, &err) != 0) {
+  int uvrc = rc__fds_free(RC__LOOP_FDS) < RC__LOOP_FDS ? UV_EMFILE : uv_loop_init(&loop);
+  if (uvrc) {
+    fprintf(stderr, "reactcfg-lua: cannot start the event loop: %s (%s)\n",
+            uv_strerror(uvrc), uv_err_name(uvrc));
+    rc_engine_free(ctx.eng);
+    if (ctx.record) fclose(ctx.record);
+    return 1;
+  }
+  int sig_int = uv_signal_init(&loop, &ctx.sigint);
+  int sig_term = sig_int ? sig_int : uv_signal_init(&loop, &ctx.sigterm);
+  if (!sig_int && !sig_term) {
+    ctx.sigint.data = ctx.sigterm.data = &ctx;
+    sig_int = uv_signal_start(&ctx.sigint, on_signal, SIGINT);
+    sig_term = uv_signal_start(&ctx.sigterm, on_signal, SIGTERM);
+  }
+  if (sig_int || sig_term) {
+    int e = sig_int ? sig_int : sig_term;
+    fprintf(stderr, "reactcfg-lua: cannot watch SIGINT and SIGTERM: %s (%s)\n",
+            uv_strerror(e), uv_err_name(e));
+    ctx.exit_code = 1;
+  } else if (rc_engine_attach(ctx.eng, &loop, &err) != 0) {
     cli_format_error(&err, policy, msg, sizeof msg);
     fprintf(stderr, "%s\n", msg);
-    uv_close((uv_handle_t *)&ctx.sigint, NULL);
-    uv_close((uv_handle_t *)&ctx.sigterm, NULL);
     ctx.exit_code = 1;
+  }
+  if (ctx.exit_code) {
+    rc__loop_close_all(&loop);   /* the signal watches that were made */
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   rc_engine_free(ctx.eng);

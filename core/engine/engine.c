@@ -212,7 +212,7 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer,
                           &eng->fetch_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
-    uv_timer_init(loop, timers[i]);
+    uv_timer_init(loop, timers[i]);   /* returns 0 whatever happens (libuv 1.x) */
     timers[i]->data = eng;
     rc__handle_opened(eng);
   }
@@ -289,7 +289,8 @@ int rc_engine_start(rc_engine_t *eng, rc_error *err) {
   if (eng->state != RC__ST_LOADED)
     return rc__err(err, RC_ESTATE, NULL, 0, 0,
                    eng->state == RC__ST_NEW ? "no policy loaded" : "engine already started");
-  int rc = uv_loop_init(&eng->own_loop);
+  /* libuv aborts, rather than fails, when its first loop finds no descriptors. */
+  int rc = rc__fds_free(RC__LOOP_FDS) < RC__LOOP_FDS ? UV_EMFILE : uv_loop_init(&eng->own_loop);
   if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_loop_init: %s", uv_strerror(rc));
   eng->owns_loop = true;
   eng->loop = &eng->own_loop;
