@@ -66,6 +66,10 @@ struct file_source {
   struct stat polled;  /* what the last poll saw: a read happens only when it changes */
   bool polled_ok;
   int handles;
+  /* The failure last reported (a hash of its code and message), so that reading the
+   * same failing file again (an attribute change, a second event of one save) is not a
+   * second source.error: one event per failure. Cleared by any answer. */
+  uint64_t failed;
   rc__parse_job *job;  /* read in flight on the thread pool */
   bool reread;         /* another event arrived during the job */
   bool stopping;
@@ -89,8 +93,15 @@ static void report(file_source *s, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   rc__verr(&e, code, s->path, 0, 0, fmt, ap);
   va_end(ap);
+  uint64_t h = rc__hash64(e.message, strlen(e.message)) ^ (uint64_t)(unsigned)code;
+  if (h == 0) h = 1;
+  if (h == s->failed && rc__src_failing(s->ctx)) return;   /* said already */
+  s->failed = h;
   rc__src_error(s->ctx, &e);
 }
+
+/* The file answered (a value, a parse error, or absence): a later failure is news. */
+static void answered(file_source *s) { s->failed = 0; }
 
 /* ---- events ---- */
 
@@ -193,6 +204,7 @@ static void read_done(void *ud, rc__parse_result *r) {
     if (!r->unchanged) {
       s->have = true;
       memcpy(s->digest, r->digest, sizeof s->digest);
+      answered(s);
       if (r->rc) /* the last good value stays; the error says where the file is wrong */
         rc__src_error(s->ctx, &r->err);
       else
@@ -295,6 +307,7 @@ static void grace_cb(uv_timer_t *t) {
   }
   s->present = false;
   s->have = false; /* a re-created file with the same bytes is news again */
+  answered(s);
   rc__src_deliver(s->ctx, NULL);
 }
 
@@ -302,6 +315,7 @@ static void missing(file_source *s) {
   if (rc__src_initial(s->ctx)) {
     s->present = false;
     s->have = false;
+    answered(s);
     rc__src_deliver(s->ctx, NULL);
     return;
   }
