@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <limits.h>
@@ -55,6 +56,11 @@ struct file_source {
   bool have;           /* `digest` describes the file's last content */
   bool present;        /* the file existed at the last check */
   uint8_t digest[16];
+  /* A read that did not parse is not reported at once: it may be a save caught half
+   * written. It is read again once writes settle, and reported only when the same bytes
+   * come back (`suspect` holds their digest). */
+  bool suspect_set;
+  uint8_t suspect[16];
   uint64_t writer_wait_ms;
   uv_timer_t settle;   /* a modification without close: read when writes settle */
   uv_timer_t grace;    /* file vanished: report only if it stays away */
@@ -79,6 +85,7 @@ struct file_source {
 
 static void check(file_source *s);
 static void rewatch(file_source *s);
+static bool writer_open(const char *path);
 static void settle_cb(uv_timer_t *t);
 static void retry_cb(uv_timer_t *t);
 static void poll_tick(uv_timer_t *t);
@@ -162,6 +169,12 @@ static void on_event(rc__inotify_listener *l, const struct inotify_event *ev) {
     uv_timer_start(&s->settle, settle_cb, s->settle_ms, 0);
     return;
   }
+  /* A writer closed the file, but another may have opened it already (a storm of
+   * saves in place): read once nobody writes, or the settle timer's patience is out. */
+  if ((ev->mask & IN_CLOSE_WRITE) && mine && !in_target_dir && writer_open(s->path)) {
+    uv_timer_start(&s->settle, settle_cb, s->settle_ms, 0);
+    return;
+  }
   if ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR) && mine && !in_target_dir &&
       strcmp(ev->name, s->name) == 0) {
     struct stat st;
@@ -177,6 +190,20 @@ static void on_event(rc__inotify_listener *l, const struct inotify_event *ev) {
 }
 
 /* ---- reading ---- */
+
+/* Whether the file at `path` is no longer what read `r` saw: replaced, or written to
+ * (size or times moved) since the read ended, or while it ran. A parse error of such a
+ * read is a save caught half way, not news: the write's own events bring the next read,
+ * and a reread is asked for in case they were already handled. */
+static bool changed_since(const char *path, const rc__parse_result *r) {
+  struct stat now;
+  if (stat(path, &now) != 0) return true;
+  const struct stat *a = &r->after;
+  return (size_t)a->st_size != r->len || now.st_ino != a->st_ino ||
+         now.st_dev != a->st_dev || now.st_size != a->st_size ||
+         now.st_mtim.tv_sec != a->st_mtim.tv_sec || now.st_mtim.tv_nsec != a->st_mtim.tv_nsec ||
+         now.st_ctim.tv_sec != a->st_ctim.tv_sec || now.st_ctim.tv_nsec != a->st_ctim.tv_nsec;
+}
 
 /* Applies a finished read (loop thread; from parse_job, at once or later). */
 static void read_done(void *ud, rc__parse_result *r) {
@@ -201,8 +228,26 @@ static void read_done(void *ud, rc__parse_result *r) {
   } else {
     uv_timer_stop(&s->grace);
     s->present = true;
-    if (!r->unchanged) {
+    bool same = s->suspect_set && memcmp(s->suspect, r->digest, sizeof s->suspect) == 0;
+    /* Broken bytes may be a save caught half written. The writer is asked about first,
+     * then the file: a writer that finished between the two shows in the file's times. */
+    bool doubt = !r->unchanged && r->rc && !rc__src_initial(s->ctx) &&
+                 s->writer_wait_ms < MAX_WRITER_WAIT_MS;
+    bool writing = doubt && writer_open(s->path);
+    if (doubt && !writing && changed_since(s->path, r)) {
+      s->reread = true; /* stale: read what is there now */
+    } else if (doubt && (writing || !same)) {
+      /* Read again once writes settle; the same bytes then, with no writer and no change
+       * since, are an error (twice, for file systems without leases); other bytes are
+       * read anew. */
+      s->suspect_set = true;
+      memcpy(s->suspect, r->digest, sizeof s->suspect);
+      if (writing) s->writer_wait_ms += s->settle_ms;
+      uv_timer_start(&s->settle, settle_cb, s->settle_ms, 0);
+    } else if (!r->unchanged) {
+      s->writer_wait_ms = 0;
       s->have = true;
+      s->suspect_set = false;
       memcpy(s->digest, r->digest, sizeof s->digest);
       answered(s);
       if (r->rc) /* the last good value stays; the error says where the file is wrong */
@@ -256,12 +301,21 @@ static void follow_target(file_source *s, const char *real) {
 }
 
 /* Whether another process still has the file open for writing: a read lease is refused
- * (EAGAIN) exactly then. Where leases are not permitted, assume no writer. */
+ * (EAGAIN) exactly then. Where leases are not permitted, assume no writer. While we hold
+ * the lease (a few microseconds) a writer opening the file breaks it, and the kernel
+ * signals the holder: SIGIO by default, which would end the process. The break signal
+ * is set to SIGURG instead, which is ignored unless handled; when the application
+ * handles SIGURG itself, no lease is taken (no writer is assumed). */
 static bool writer_open(const char *path) {
+  struct sigaction sa;
+  if (sigaction(SIGURG, NULL, &sa) != 0 || (sa.sa_flags & SA_SIGINFO) ||
+      (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN))
+    return false;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return false;
   struct stat st;
   bool busy = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              fcntl(fd, F_SETSIG, SIGURG) == 0 &&
               fcntl(fd, F_SETLEASE, F_RDLCK) != 0 && errno == EAGAIN;
   if (!busy) fcntl(fd, F_SETLEASE, F_UNLCK);
   close(fd);

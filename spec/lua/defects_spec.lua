@@ -48,3 +48,32 @@ return rc.policy { components = {
     assert.equal(1, errors("500ms"))
   end)
 end)
+
+describe("an in-place write storm", function()
+  after_each(H.cleanup)
+
+  it("reports no source.error when every write is a complete document", function()
+    local e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = { app = rc.file "app.json" } }
+]], { ["app.json"] = '{"n": 0}' })
+    e:events()
+    -- 1,500 writes in place (truncate, write, close), sizes varying so that a read in
+    -- the middle of one sees a truncated or partly written document.
+    local writer = io.popen(("env -u LD_PRELOAD python3 -c '%s' '%s/app.json'"):format([[
+import sys
+p = sys.argv[1]
+for i in range(1, 1501):
+    with open(p, "w") as f:
+        f.write("{\"n\": %d, \"pad\": \"%s\"}" % (i, "x" * (i % 97 * 40)))
+print("done")
+]], dir))
+    e:run_until(function() return e:get("app.n") == 1500 end, "30s")
+    assert.equal("done", writer:read("l"))
+    writer:close()
+    e:run("300ms")
+    assert.equal(1500, e:get("app.n"))
+    local errs = H.events(e, "source.error")
+    assert.equal(0, #errs, errs[1] and errs[1].message)
+  end)
+end)
