@@ -20,6 +20,8 @@ static int usage(void) {
           "       %s http-fleet --base URL [--sources N] [--seconds S]\n"
           "       %s consul-rtt --addr URL [--writes N] [--gap-ms MS]\n"
           "       %s etcd-latency --endpoint URL [--puts N] [--gap-ms MS]\n"
+          "       %s read [--seconds S] [--reps N] [--rate R] [--peer VIPER_READ]\n"
+          "       %s reload [--reloads N]\n"
           "       %s load [--components N]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
@@ -34,9 +36,13 @@ static int usage(void) {
           "  consul-rtt KV write -> C callback through a blocking query; prints\n"
           "           consul-rtt writes=<n> seen=<n> p50_us=.. p90_us=.. p99_us=.. max_us=..\n"
           "  etcd-latency put -> C callback through the etcd watch, beside etcdctl watch\n"
+          "  read     ns per read on 1 and 2 threads while the engine commits; prints\n"
+          "           read mode=<m> threads=<n> rep=<i> ... ns_per_read=<x>\n"
+          "  reload   requested reload -> reload.completed through 0-100 modules, and a\n"
+          "           refused one; prints reload modules=<n> outcome=<o> ... p50_us=..\n"
           "  load     a policy of N file components: load (as --check), start, reload,\n"
           "           free; prints load components=<n> check_ms= load_ms= start_ms= ...\n",
-          prog, prog, prog, prog, prog, prog, prog, prog);
+          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -192,6 +198,8 @@ int rc_bench_pipeline_main(int argc, char **argv); /* bench/pipeline.c */
 int rc_bench_fleet_main(int argc, char **argv);    /* bench/fleet.c */
 int rc_bench_consul_rtt_main(int argc, char **argv); /* bench/consul_rtt.c */
 int rc_bench_etcd_latency_main(int argc, char **argv); /* bench/etcd_latency.c */
+int rc_bench_read_main(int argc, char **argv);     /* bench/read.c */
+int rc_bench_reload_main(int argc, char **argv);   /* bench/reload.c */
 int rc_bench_load_main(int argc, char **argv);     /* bench/load.c */
 
 /* Subcommands. Each gets the arguments after its name. */
@@ -207,6 +215,8 @@ static const struct {
   {"http-fleet", rc_bench_fleet_main},
   {"consul-rtt", rc_bench_consul_rtt_main},
   {"etcd-latency", rc_bench_etcd_latency_main},
+  {"read", rc_bench_read_main},
+  {"reload", rc_bench_reload_main},
 };
 
 int main(int argc, char **argv) {

@@ -2,14 +2,77 @@
 #ifndef RC_CLI_H
 #define RC_CLI_H
 
+#include "internal.h"
 #include "reactcfg.h"
+
+#include <stdbool.h>
+
+/* The --help text (generated at build time from cli/reactcfg-lua.txt, like the man page
+ * and the bash completion: scripts/gen-cli-docs). */
+extern const char cli_usage[];
 
 /* Formats an rc_error as "FILE:LINE: message" (or "FILE: message"). */
 void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n);
 /* --dump FILE [--format F] [--tagged]: prints FILE parsed, as JSON. Exit code. */
 int cli_dump(const char *path, const char *format, bool tagged);
-/* --run [--json] POLICY: runs the engine until SIGINT/SIGTERM. Returns the exit code. */
-int cli_run(const char *policy, bool json, const char *record, bool record_secrets);
+/* What `--run` was asked to do besides running the engine (main.c parses it). */
+typedef struct cli_run_opts {
+  bool json;               /* --json: one JSON object per line */
+  bool cloudevents;        /* --cloudevents (with --json): each as a CloudEvents 1.0 event */
+  const char *record;      /* --record FILE, or NULL */
+  bool record_secrets;     /* --record-secrets */
+  bool once;               /* --once: the first revision (and its outputs), then exit */
+  bool dry_run;            /* --dry-run: render outputs to stdout, write and run nothing */
+  const char *exec;        /* --exec "CMD ARGS": the child to supervise, or NULL */
+  int exec_signal;         /* --exec-signal: what the child gets on a change (SIGHUP) */
+  bool exec_restart;       /* --exec-restart: restart the child instead */
+} cli_run_opts;
+/* --run POLICY: runs the engine until SIGINT/SIGTERM (or --once's end, or the --exec
+ * child's exit); SIGHUP re-reads every source (a reload with the trigger "signal").
+ * Returns the exit code. */
+int cli_run(const char *policy, const cli_run_opts *o);
+
+/* One line of --run's output about something that happened, from the engine or from
+ * the sidecar (sidecar.h). People's form: "* name [label] file:line:col: message" ('!'
+ * for a failure); JSON: {"event", "time_ns", key: label, "message", "file", "line",
+ * "column", "code", "text", "reload": {"id", "trigger", "module", "revision", "changes",
+ * "duration_us"}}, absent fields left out. Strings are borrowed for the call. */
+typedef struct cli_event {
+  const char *name;        /* "source.error", "output.written", ... */
+  bool bad;                /* a failure */
+  const char *key;         /* what the label names in JSON: "component", "output"; NULL */
+  const char *label;       /* NULL or "": none */
+  const char *file;        /* NULL or "": none */
+  int line, column;        /* 0: none */
+  const char *code;        /* "EPARSE", or NULL */
+  const char *message;
+  const char *text;        /* rendered text (--dry-run), printed after people's line */
+  uint64_t reload_id;      /* the engine's reload events: 0 or "" when absent */
+  const char *trigger, *module;
+  uint64_t revision, duration_us;
+  size_t changes;
+} cli_event;
+
+/* Where --run's lines go (stdout, flushed per line) and in which form (output.c). */
+typedef struct cli_output {
+  bool json, cloudevents;
+  char *source;            /* CloudEvents `source`: reactcfg://HOST/POLICY-PATH */
+  char id_prefix[64];      /* CloudEvents ids: "<start ms>-<pid>-<count>" */
+  uint64_t seq;
+} cli_output;
+/* Sets `out` up for `o`'s form; `policy` names the CloudEvents source. 0, or -1 out of
+ * memory. cli_output_free frees what it holds. */
+int cli_output_init(cli_output *out, const cli_run_opts *o, const char *policy);
+void cli_output_free(cli_output *out);
+/* Prints an event in the output's form. */
+void cli_output_event(cli_output *out, const cli_event *ev);
+/* Prints `body`, one JSON object, as it is or (--cloudevents) as the data of an event of
+ * type "io.reactcfg.<type>" with `subject` (NULL: none); empties `body`. */
+void cli_output_json(cli_output *out, const char *type, const char *subject, rc__buf *body);
+/* Prints `line` (people's form) and empties it. */
+void cli_output_text(rc__buf *line);
+/* Appends `s` as a JSON string (b->oom set when out of memory). */
+void cli_json_str(rc__buf *b, const char *s);
 
 /* Lua mode (no arguments, -i, -e CODE, SCRIPT [ARGS], -): the REPL or a script run on a
  * plain Lua state with `rc` and `cjson`. argv as main's. Returns the exit code. */

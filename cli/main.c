@@ -2,34 +2,10 @@
  * --version, --check, --run, --dump, the scenario runner and replay (`test`, `replay`),
  * or to Lua mode (the REPL, -e, scripts; repl.c). */
 #include "cli.h"
+#include "sidecar.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static const char USAGE[] =
-  "usage: reactcfg-lua [options]\n"
-  "       reactcfg-lua [-i] [-e CODE]... [SCRIPT [ARGS...] | -]\n"
-  "  (no arguments)          the interactive Lua REPL (reads a script if stdin is not\n"
-  "                          a terminal); -i: the REPL after the other arguments\n"
-  "  -e CODE                 run CODE; errors as 'reactcfg-lua: message', exit 1\n"
-  "  SCRIPT [ARGS...]        run the Lua file SCRIPT with `arg` set; '-' reads stdin\n"
-  "  --version               print the version and exit\n"
-  "  --check POLICY          load and check POLICY; exit 0 if it loads, else print\n"
-  "                          POLICY:LINE: message on stderr and exit 1\n"
-  "  --run [--json] POLICY   run the engine on POLICY and print every commit and event\n"
-  "                          (--json: one JSON object per line); SIGINT/SIGTERM stop it\n"
-  "      --record FILE       also write every source event with its time to FILE\n"
-  "      --record-secrets    include the values of secret components in the recording\n"
-  "  test FILE...            run scenario files (docs/REPL.md); print each result and\n"
-  "                          'N passed, M failed'; exit 0 only when all pass\n"
-  "  replay FILE POLICY [--compare OTHER]\n"
-  "                          replay a recording on POLICY on virtual time and print the\n"
-  "                          commits; with --compare, where OTHER decides differently\n"
-  "  --dump FILE [--format F] [--tagged]\n"
-  "                          parse FILE (json, yaml, toml, dotenv, text; by extension\n"
-  "                          unless --format) and print it as JSON, or as toml-test's\n"
-  "                          type-tagged JSON; errors as FILE:LINE:COL: message, exit 1\n"
-  "  -h, --help              this text\n";
 
 void cli_format_error(const rc_error *err, const char *fallback_file, char *out, size_t n) {
   const char *file = err->file[0] ? err->file : fallback_file;
@@ -76,72 +52,121 @@ static bool lua_mode(int argc, char **argv) {
   return true;
 }
 
+/* Takes the value of option argv[*i] ("--exec CMD"); NULL (after a message) when none. */
+static const char *value_of(int argc, char **argv, int *i, const char *what) {
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "reactcfg-lua: %s needs %s\n", argv[*i], what);
+    return NULL;
+  }
+  return argv[++*i];
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "test") || !strcmp(argv[1], "replay")))
     return cli_sim(argc, argv);
-  if (lua_mode(argc, argv)) return cli_lua(argc, argv);
-  bool json = false, tagged = false, record_secrets = false;
-  const char *mode = NULL, *policy = NULL, *format = NULL, *record = NULL;
-  for (int i = 1; i < argc; i++) {
+  /* `run POLICY ...` is `--run POLICY ...`. */
+  bool run_command = argc >= 2 && !strcmp(argv[1], "run");
+  if (!run_command && lua_mode(argc, argv)) return cli_lua(argc, argv);
+  bool tagged = false;
+  cli_run_opts ro = {0};
+  const char *mode = run_command ? "--run" : NULL, *policy = NULL, *format = NULL,
+             *exec_signal = NULL;
+  for (int i = run_command ? 2 : 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--version")) {
       printf("reactcfg-lua %s\n", rc_version());
       return 0;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(USAGE, stdout);
+      fputs(cli_usage, stdout);
       return 0;
     } else if (!strcmp(a, "--json")) {
-      json = true;
+      ro.json = true;
+    } else if (!strcmp(a, "--cloudevents")) {
+      ro.json = ro.cloudevents = true; /* CloudEvents in JSON structured mode */
     } else if (!strcmp(a, "--tagged")) {
       tagged = true;
     } else if (!strcmp(a, "--record-secrets")) {
-      record_secrets = true;
+      ro.record_secrets = true;
+    } else if (!strcmp(a, "--once")) {
+      ro.once = true;
+    } else if (!strcmp(a, "--dry-run")) {
+      ro.dry_run = true;
+    } else if (!strcmp(a, "--exec-restart")) {
+      ro.exec_restart = true;
     } else if (!strcmp(a, "--record")) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "reactcfg-lua: --record needs a file name\n");
-        return 2;
-      }
-      record = argv[++i];
+      if (!(ro.record = value_of(argc, argv, &i, "a file name"))) return 2;
+    } else if (!strcmp(a, "--exec")) {
+      if (!(ro.exec = value_of(argc, argv, &i, "a command (\"CMD ARGS\")"))) return 2;
+    } else if (!strcmp(a, "--exec-signal")) {
+      if (!(exec_signal = value_of(argc, argv, &i, "a signal name (HUP, USR1, ...)"))) return 2;
     } else if (!strcmp(a, "--format")) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "reactcfg-lua: --format needs a format name\n");
-        return 2;
-      }
-      format = argv[++i];
+      if (!(format = value_of(argc, argv, &i, "a format name"))) return 2;
     } else if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump")) {
-      if (mode) {
+      if (mode && !(run_command && !strcmp(a, "--run"))) {
         fprintf(stderr, "reactcfg-lua: %s and %s cannot be combined\n", mode, a);
         return 2;
       }
       mode = a;
     } else if (a[0] == '-' && a[1]) {
-      fprintf(stderr, "reactcfg-lua: unknown option '%s'\n%s", a, USAGE);
+      fprintf(stderr, "reactcfg-lua: unknown option '%s'\n%s", a, cli_usage);
       return 2;
     } else if (!policy) {
       policy = a;
     } else {
-      fprintf(stderr, "reactcfg-lua: unexpected argument '%s'\n%s", a, USAGE);
+      fprintf(stderr, "reactcfg-lua: unexpected argument '%s'\n%s", a, cli_usage);
       return 2;
     }
   }
   if (!mode) {
-    fprintf(stderr, "reactcfg-lua: which mode? use --check, --run or --dump\n%s", USAGE);
+    fprintf(stderr, "reactcfg-lua: which mode? use --check, --run or --dump\n%s", cli_usage);
     return 2;
   }
   if (!policy) {
     fprintf(stderr, "reactcfg-lua: %s needs a %s\n%s", mode,
-            strcmp(mode, "--dump") ? "POLICY file" : "FILE", USAGE);
+            strcmp(mode, "--dump") ? "POLICY file" : "FILE", cli_usage);
     return 2;
   }
-  if ((json || record || record_secrets) && strcmp(mode, "--run") != 0) {
-    fprintf(stderr, "reactcfg-lua: --json, --record and --record-secrets go with --run\n");
+  bool run = strcmp(mode, "--run") == 0;
+  if ((ro.json || ro.record || ro.record_secrets || ro.once || ro.dry_run || ro.exec ||
+       exec_signal || ro.exec_restart) && !run) {
+    fprintf(stderr, "reactcfg-lua: --json, --cloudevents, --record, --record-secrets, "
+                    "--once, --dry-run and --exec go with --run\n");
     return 2;
+  }
+  if ((exec_signal || ro.exec_restart) && !ro.exec) {
+    fprintf(stderr, "reactcfg-lua: --exec-signal and --exec-restart go with --exec\n");
+    return 2;
+  }
+  if (ro.exec && (ro.once || ro.dry_run)) {
+    fprintf(stderr, "reactcfg-lua: --exec supervises a child for the whole run: it cannot "
+                    "be combined with --once or --dry-run\n");
+    return 2;
+  }
+  if (exec_signal && ro.exec_restart) {
+    fprintf(stderr, "reactcfg-lua: --exec-signal and --exec-restart cannot be combined\n");
+    return 2;
+  }
+  if (ro.exec) {
+    rc_error err = {0};
+    char **words = sidecar_split_words(ro.exec, &err);
+    if (!words) {
+      fprintf(stderr, "reactcfg-lua: %s\n", err.message);
+      return 2;
+    }
+    argv_free(words);
+  }
+  if (exec_signal) {
+    ro.exec_signal = render_signal_number(exec_signal);
+    if (ro.exec_signal <= 0) {
+      fprintf(stderr, "reactcfg-lua: --exec-signal: unknown signal '%s' (HUP, INT, QUIT, "
+                      "TERM, USR1, USR2, WINCH, ALRM)\n", exec_signal);
+      return 2;
+    }
   }
   if ((tagged || format) && strcmp(mode, "--dump") != 0) {
     fprintf(stderr, "reactcfg-lua: --tagged and --format go with --dump\n");
     return 2;
   }
   if (strcmp(mode, "--dump") == 0) return cli_dump(policy, format, tagged);
-  return strcmp(mode, "--check") == 0 ? check(policy)
-                                      : cli_run(policy, json, record, record_secrets);
+  return strcmp(mode, "--check") == 0 ? check(policy) : cli_run(policy, &ro);
 }

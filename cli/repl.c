@@ -1,4 +1,4 @@
-/* repl.c: reactcfg-lua as a Lua 5.4 interpreter: the interactive REPL (readline editing,
+/* repl.c: reactcfg-lua as a Lua 5.4 interpreter: the interactive REPL (libedit editing,
  * persistent history, multi-line input, tab completion, pretty-printed results) and the
  * non-interactive runs (-e CODE, a script file with arguments, a script on stdin). One
  * plain Lua state with the standard libraries, `cjson`, and `reactcfg` as the global `rc`. */
@@ -7,12 +7,14 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
-#include <readline/history.h>
-#include <readline/readline.h>
+#include <editline/readline.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <poll.h>
 #include <signal.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,7 @@ extern int luaopen_reactcfg(lua_State *L);
 /* Registry key of the table the prelude returns ({ show = ..., ... }). */
 static const char PRELUDE_KEY = 'p';
 
-/* The state Lua code runs on, for the readline callbacks and the SIGINT handler. */
+/* The state Lua code runs on, for the line editor's callbacks and the SIGINT handler. */
 static lua_State *repl_L;
 static volatile sig_atomic_t in_readline;
 
@@ -114,7 +116,8 @@ static const char PRELUDE[] =
   "  pp(value, ...)         pretty-print values (as the REPL prints results)\n"
   "  rc.engine(POLICY)      an engine on a policy file; e:start(), e:run('1s'),\n"
   "                         e:run_until(fn, '5s'), e:get('path'), e:revision(),\n"
-  "                         e:commits(), e:events(), e:setenv(k, v), e:stop(), e:close()\n"
+  "                         e:commits(), e:events(), e:setenv(k, v), e:reload(),\n"
+  "                         e:rollback(rev), e:unpin(), e:stop(), e:close()\n"
   "  rc.file, rc.env, ...   the policy vocabulary (see docs/POLICY.md)\n"
   "  cjson.encode/decode    JSON\n"
   "The test bench (docs/REPL.md), on a virtual clock:\n"
@@ -125,7 +128,11 @@ static const char PRELUDE[] =
   "  live('2s')             run real sources and real time for a while\n"
   "  get('path'), snapshot(), components(), history(), events(), revision()\n"
   "  diff(a, b)             two revisions, two files or two values\n"
-  "  explain([rev])         what the engine decided and why\n"
+  "  explain([rev])         what the engine decided and why (modules included)\n"
+  "  reload(['name', ...])  re-read sources now, past debounce (trigger 'request')\n"
+  "  rollback(rev), unpin() back to a kept revision and pin it; apply sources again\n"
+  "  pinned(), revisions()  whether pinned; the revisions kept for rollback\n"
+  "  reload_policy()        load the same policy file again (a fresh session)\n"
   "  expect('path', v), expect_commits(n), expect_event('name', 'pattern')\n"
   "Type an expression to see its value; an unfinished statement continues on a '>>'\n"
   "line. Tab completes globals and fields (after '.' or ':'). Ctrl-C clears the line,\n"
@@ -163,14 +170,17 @@ static void lstop(lua_State *L, lua_Debug *ar) {
 }
 
 /* SIGINT: at the prompt, the handler only writes a byte to a pipe; the prompt's key
- * reader (read_key) waits on the terminal and that pipe, and drops the line outside the
- * handler. A flag alone could be lost: a signal that arrives while readline is busy
+ * reader (read_key) waits on the terminal and that pipe, and cancels the input outside
+ * the handler. A flag alone could be lost: a signal that arrives while the editor is busy
  * redrawing, not blocked in read(), would only be seen after the next key. While Lua
  * runs, stop it at the next hook event, as lua.c does (lua_sethook is signal-safe).
- * Readline's own signal handling is off (rl_catch_signals = 0): it would restore the
+ * The editor's own signal handling is off (rl_catch_signals = 0): it would restore the
  * cooked terminal around our handler, and keys typed in that window are echoed twice or
  * lost. */
 static int sigint_pipe[2] = {-1, -1};
+/* Set by read_key when Ctrl-C cancelled the input: the line it ends is dropped, and so
+ * is any unfinished statement it continued. */
+static bool cancelled;
 
 static void on_sigint(int sig) {
   (void)sig;
@@ -184,16 +194,25 @@ static void on_sigint(int sig) {
   }
 }
 
-/* Ctrl-C at the prompt: an empty line on a new prompt. */
-static void drop_line(void) {
-  rl_replace_line("", 0);
-  rl_crlf();
-  rl_on_new_line();
-  rl_redisplay();
+/* One byte from `fd`, waiting for it; -1 at end of input or on an error. */
+static int read_byte(int fd) {
+  for (;;) {
+    unsigned char c;
+    ssize_t got = read(fd, &c, 1);
+    if (got == 1) return c;
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+      struct pollfd p = {fd, POLLIN, 0};
+      poll(&p, 1, -1);
+      continue;
+    }
+    return -1;
+  }
 }
 
-/* Readline's key reader: one byte from the terminal, or EOF; a Ctrl-C noted by the
- * handler drops the line while waiting. */
+/* The editor's key reader: one character from the terminal (UTF-8 decoded: libedit
+ * takes a character per call, and a byte of a multi-byte sequence is not one), or EOF.
+ * A Ctrl-C noted by the handler ends the input as Enter would, with `cancelled` set so
+ * that the caller drops it; the text stays on the screen, above a fresh prompt. */
 static int read_key(FILE *in) {
   int fd = fileno(in);
   for (;;) {
@@ -203,14 +222,25 @@ static int read_key(FILE *in) {
     if (n > 0 && (p[1].revents & POLLIN)) {
       char drain[64];
       while (read(sigint_pipe[0], drain, sizeof drain) > 0) {}
-      drop_line();
+      cancelled = true;
+      return '\n';
     }
     if (n <= 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    unsigned char c;
-    ssize_t got = read(fd, &c, 1);
-    if (got == 1) return c;
-    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    return EOF;
+    int c = read_byte(fd);
+    if (c < 0) return EOF;
+    /* A NUL is what a Ctrl-D typed ahead while the terminal was still cooked becomes;
+     * libedit would take it as a quoted-insert and then insert the next Ctrl-D as text. */
+    if (c == 0) continue;
+    if ((c >= 0x80 && c < 0xc0) || c >= 0xf8) return 0xfffd; /* not a lead byte */
+    int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+    int cp = more == 3 ? c & 0x07 : more == 2 ? c & 0x0f : more == 1 ? c & 0x1f : c;
+    for (int i = 0; i < more; i++) {
+      int b = read_byte(fd);
+      if (b < 0) return EOF;
+      if ((b & 0xc0) != 0x80) return 0xfffd; /* malformed: the replacement character */
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    return cp;
   }
 }
 
@@ -340,7 +370,7 @@ static int l_complete_component(lua_State *L) {
 static char **matches;       /* completions from the last l_complete, malloc'd */
 static size_t n_matches;
 
-/* readline's generator over `matches`; readline frees each string it gets (so they come
+/* The editor's generator over `matches`; the editor frees each string it gets (so they come
  * from malloc, not rc__malloc). */
 static char *next_match(const char *text, int state) {
   (void)text;
@@ -349,12 +379,12 @@ static char *next_match(const char *text, int state) {
   return i < n_matches ? matches[i++] : NULL;
 }
 
-/* readline's completion entry: runs l_complete protected (a memory error must not unwind
- * through readline) and hands readline the matches. [-0, +0, -] */
+/* The editor's completion entry: runs l_complete protected (a memory error must not
+ * unwind through libedit) and hands it the matches. [-0, +0, -] */
 static char **complete(const char *text, int start, int end) {
   (void)end;
   rl_attempted_completion_over = 1;                 /* never fall back to file names */
-  rl_completion_append_character = '\0';            /* readline resets it to ' ' */
+  rl_completion_append_character = '\0';            /* no space after a name */
   lua_State *L = repl_L;
   for (size_t i = 0; i < n_matches; i++) free(matches[i]);
   free(matches);
@@ -365,7 +395,6 @@ static char **complete(const char *text, int start, int end) {
   bool quoted = start > 0 && (rl_line_buffer[start - 1] == '"' ||
                               rl_line_buffer[start - 1] == '\'');
   if (quoted) {
-    rl_completion_suppress_quote = 1; /* the user closes the string */
     lua_pushcfunction(L, l_complete_component);
   } else {
     lua_pushcfunction(L, l_complete);
@@ -384,7 +413,7 @@ static char **complete(const char *text, int start, int end) {
   lua_settop(L, top);
   if (n_matches == 0) return NULL;
   char **out = rl_completion_matches(text, next_match);
-  n_matches = 0;                                    /* readline owns the strings now */
+  n_matches = 0;                                    /* libedit owns the strings now */
   return out;
 }
 
@@ -392,6 +421,10 @@ static char **complete(const char *text, int start, int end) {
 
 static char history_path[4096];
 
+/* The history file holds one statement per line, plain text (not the editor's own
+ * format, so that it stays readable and moves between editors). Its last HISTORY_MAX
+ * lines are loaded; a longer file is cut down to them (temp file + rename). A missing
+ * file is created, so that an unwritable place is noticed now: it is then left alone. */
 static void history_start(void) {
   const char *env = getenv("REACTCFG_HISTORY");
   const char *home = getenv("HOME");
@@ -400,9 +433,41 @@ static void history_start(void) {
   else if (home && *home)
     snprintf(history_path, sizeof history_path, "%s/.reactcfg_history", home);
   stifle_history(HISTORY_MAX);
-  /* Missing file: create it so that append_history (which never creates) can work.
-   * Any failure only means no history on disk. */
-  if (history_path[0] && read_history(history_path) != 0) write_history(history_path);
+  if (!history_path[0]) return;
+  FILE *f = fopen(history_path, "r");
+  if (!f) {
+    f = fopen(history_path, "a");
+    if (!f) history_path[0] = '\0';
+    if (f) fclose(f);
+    return;
+  }
+  char *lines[HISTORY_MAX] = {0};
+  size_t n = 0, cap = 0;
+  char *line = NULL;
+  ssize_t len;
+  while ((len = getline(&line, &cap, f)) >= 0) {
+    if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
+    if (!*line) continue;
+    free(lines[n % HISTORY_MAX]);
+    lines[n % HISTORY_MAX] = strdup(line);
+    n++;
+  }
+  free(line);
+  fclose(f);
+  size_t first = n > HISTORY_MAX ? n - HISTORY_MAX : 0;
+  for (size_t i = first; i < n; i++)
+    if (lines[i % HISTORY_MAX]) add_history(lines[i % HISTORY_MAX]);
+  if (n > HISTORY_MAX) {
+    char tmp[sizeof history_path + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", history_path);
+    FILE *out = fopen(tmp, "w");
+    bool ok = out != NULL;
+    for (size_t i = first; ok && i < n; i++)
+      ok = fprintf(out, "%s\n", lines[i % HISTORY_MAX] ? lines[i % HISTORY_MAX] : "") > 0;
+    if (out && fclose(out) != 0) ok = false;
+    if (!ok || rename(tmp, history_path) != 0) remove(tmp);
+  }
+  for (size_t i = 0; i < HISTORY_MAX; i++) free(lines[i]);
 }
 
 /* Records one complete statement: in memory, and appended to the file at once so that a
@@ -414,18 +479,41 @@ static void history_add(const char *stmt) {
     if (*c == '\n') *c = ' ';
   if (*line) {
     add_history(line);
-    if (history_path[0] && append_history(1, history_path) == 0)
-      history_truncate_file(history_path, HISTORY_MAX);
+    FILE *f = history_path[0] ? fopen(history_path, "a") : NULL;
+    if (f) {
+      fprintf(f, "%s\n", line);
+      fclose(f);
+    }
   }
   free(line);
 }
 
-/* Reads one line with `prompt` and pushes it; false at end of input. [-0, +(0|1), m] */
+/* Reads one line with `prompt` and pushes it; false at end of input or when Ctrl-C
+ * cancelled it (`cancelled` says which). The terminal leaves canonical mode and stops
+ * echoing before the prompt is shown, as GNU readline does: libedit switches to raw mode
+ * only when it reads the first key, and a key typed in between would be echoed twice, or
+ * (Ctrl-D) taken by the terminal as end of input and reach the editor as a NUL.
+ * [-0, +(0|1), m] */
 static bool pushline(lua_State *L, const char *prompt) {
+  struct termios saved;
+  bool tty = tcgetattr(STDIN_FILENO, &saved) == 0;
+  if (tty) {
+    struct termios raw = saved;
+    raw.c_lflag &= ~(tcflag_t)(ECHO | ICANON);
+    raw.c_cc[VMIN] = 1;
+    raw.c_cc[VTIME] = 0;
+    tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+  }
+  cancelled = false;
   in_readline = 1;
   char *line = readline(prompt);
   in_readline = 0;
+  if (tty) tcsetattr(STDIN_FILENO, TCSANOW, &saved);
   if (!line) return false;
+  if (cancelled) {
+    free(line);
+    return false;
+  }
   lua_pushstring(L, line);
   free(line);
   return true;
@@ -442,10 +530,11 @@ static bool incomplete(lua_State *L, int status) {
 }
 
 /* Reads a statement (several lines while unfinished) and pushes it compiled, first as
- * "return <line>" so that expressions show their value. Returns -1 at end of input,
- * else the compile status with the chunk or message pushed. [-0, +1, m] */
+ * "return <line>" so that expressions show their value. Returns -1 at end of input, -2
+ * when Ctrl-C cancelled it (nothing pushed: an unfinished statement is dropped whole),
+ * else the compile status with the chunk or message pushed. [-0, +(0|1), m] */
 static int loadline(lua_State *L) {
-  if (!pushline(L, PROMPT)) return -1;              /* stack: line */
+  if (!pushline(L, PROMPT)) return cancelled ? -2 : -1; /* stack: line */
   const char *line = lua_tostring(L, -1);
   const char *ret = lua_pushfstring(L, "return %s", line);
   if (luaL_loadbuffer(L, ret, strlen(ret), "=stdin") == LUA_OK) {
@@ -459,9 +548,18 @@ static int loadline(lua_State *L) {
     size_t len;
     const char *code = lua_tolstring(L, -1, &len);
     int status = luaL_loadbuffer(L, code, len, "=stdin");
-    if (!incomplete(L, status) || !pushline(L, PROMPT2)) {
+    if (!incomplete(L, status)) {
       history_add(lua_tostring(L, -2));
       lua_remove(L, -2);                            /* stack: chunk or message */
+      return status;
+    }
+    if (!pushline(L, PROMPT2)) {
+      if (cancelled) {
+        lua_pop(L, 2);                              /* the unfinished statement goes */
+        return -2;
+      }
+      history_add(lua_tostring(L, -2));
+      lua_remove(L, -2);                            /* stack: message */
       return status;
     }
     lua_remove(L, -2);                              /* stack: code, next */
@@ -483,6 +581,10 @@ static void show(lua_State *L, int n) {
 
 /* The interactive loop, until end of input. [-0, +0, m] */
 static void repl(lua_State *L) {
+  /* libedit keeps the line as wide characters and converts it back through the locale:
+   * the REPL reads and writes UTF-8 whatever locale the environment names. */
+  const char *loc = setlocale(LC_CTYPE, "");
+  if (!loc || strcmp(nl_langinfo(CODESET), "UTF-8") != 0) setlocale(LC_CTYPE, "C.UTF-8");
   rl_readline_name = "reactcfg";
   rl_catch_signals = 0;
   sigint_pipe_open();
@@ -496,6 +598,7 @@ static void repl(lua_State *L) {
     int top = lua_gettop(L);
     int status = loadline(L);
     if (status == -1) break;
+    if (status == -2) continue;                     /* Ctrl-C: a fresh prompt */
     if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET, true);
     if (status == LUA_OK) {
       int n = lua_gettop(L) - top;
@@ -505,7 +608,6 @@ static void repl(lua_State *L) {
     }
     lua_settop(L, top);
   }
-  if (history_path[0]) write_history(history_path);
   fputc('\n', stdout);
   fflush(stdout);
 }

@@ -1,6 +1,9 @@
 /* app.c: a small application embedding reactcfg. It loads a policy, starts the engine on
- * its own thread, prints every change as it is committed, and reads the configuration
- * from its main thread whenever it receives SIGUSR1. SIGINT/SIGTERM stop it cleanly.
+ * its own thread, applies the database pool's size through a reload module (which refuses
+ * a size above what the application allows: the change is then rolled back and never
+ * committed), prints every change as it is committed, and reads the configuration from
+ * its main thread whenever it receives SIGUSR1; SIGHUP re-reads every source now.
+ * SIGINT/SIGTERM stop it cleanly.
  * Usage: example-app [POLICY]   (default: examples/policy.lua) */
 #include <reactcfg.h>
 
@@ -39,9 +42,56 @@ static void on_server(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch
   fflush(stdout);
 }
 
+/* The connection pool: a reload module applies settings.database.pool.max to it before
+ * the revision is committed, and refuses a size above POOL_LIMIT. */
+#define POOL_LIMIT 50
+typedef struct pool {
+  int64_t size; /* connections the application keeps open (engine thread only) */
+} pool;
+
+/* Runs on the engine's thread; `snap` is the candidate revision (or, in a rollback, the
+ * running one to go back to). Answering at once; a slow resize could return RC_EPENDING
+ * and call rc_reload_done(r, ...) later from any thread. */
+static int apply_pool(void *ud, rc_reload_t *r, const rc_snapshot_t *snap,
+                      const rc_change_t *changes, size_t n) {
+  pool *p = ud;
+  (void)changes;
+  (void)n;
+  int64_t max = 0;
+  if (rc_snapshot_get_int(snap, "settings.database.pool.max", &max) != 0) return RC_OK;
+  if (!rc_reload_is_rollback(r) && max > POOL_LIMIT) {
+    char why[96];
+    snprintf(why, sizeof why, "%lld connections is above the pool's limit of %d",
+             (long long)max, POOL_LIMIT);
+    rc_reload_set_reason(r, why); /* events say why */
+    return RC_EREFUSED;
+  }
+  printf("  pool: %s %lld to %lld connections\n",
+         rc_reload_is_rollback(r) ? "restored from" : "resized from", (long long)p->size,
+         (long long)max);
+  fflush(stdout);
+  p->size = max;
+  return RC_OK;
+}
+
+/* Revision 1 is committed without modules: the pool starts at the size it commits (and
+ * follows every later commit). The engine's thread, like apply_pool. */
+static void on_pool(void *ud, const rc_snapshot_t *snap, const rc_change_t *ch, size_t n) {
+  pool *p = ud;
+  (void)ch;
+  (void)n;
+  rc_snapshot_get_int(snap, "settings.database.pool.max", &p->size);
+}
+
 static void on_event(void *ud, const rc_event_t *ev) {
   (void)ud;
-  if (ev->type == RC_EVENT_COMMIT) return;
+  switch (ev->type) { /* a reload shows as its revision; only a refusal is news */
+    case RC_EVENT_COMMIT: case RC_EVENT_RELOAD_STARTED: case RC_EVENT_RELOAD_COMPLETED:
+    case RC_EVENT_MODULE_STARTED: case RC_EVENT_MODULE_COMPLETED:
+      return;
+    default:
+      break;
+  }
   if (ev->file[0] && ev->line)
     printf("[%s] %s %s:%d:%d: %s\n", ev->name, ev->component, ev->file, ev->line, ev->column,
            ev->message);
@@ -80,6 +130,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   rc_engine_on_event(eng, on_event, NULL);
+  pool db_pool = {0};
+  if (rc_module_register(eng, "pool", "settings.database.pool.**", apply_pool, 0, &db_pool,
+                         &err) < 0) {
+    fprintf(stderr, "example-app: %s\n", err.message);
+    rc_engine_free(eng);
+    return 1;
+  }
+  rc_subscribe(eng, "settings.database.pool", on_pool, &db_pool, NULL);
   rc_subscribe(eng, "**", on_change, NULL, NULL);
   rc_subscribe(eng, "settings.server", on_server, NULL, NULL);
 
@@ -89,6 +147,7 @@ int main(int argc, char **argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
 
   if (rc_engine_start(eng, &err) != 0) {
@@ -104,6 +163,10 @@ int main(int argc, char **argv) {
     sigwait(&set, &sig);
     if (sig == SIGUSR1) {
       print_status(eng);
+      continue;
+    }
+    if (sig == SIGHUP) {
+      rc_engine_reload(eng, NULL, 0); /* re-read every source now */
       continue;
     }
     break;

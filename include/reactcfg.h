@@ -42,7 +42,11 @@ extern "C" {
   X(ENOTFOUND, -7, "no such path")                     \
   X(ETYPE, -8, "value has another type")               \
   X(ELIMIT, -9, "limit exceeded")                      \
-  X(ESYS, -10, "system call failed")
+  X(ESYS, -10, "system call failed")                   \
+  X(EPENDING, -11, "in progress: completed later")     \
+  X(ESTALE, -12, "too late: it is over")               \
+  X(ETIMEDOUT, -13, "no answer in time")               \
+  X(EREFUSED, -14, "refused")
 
 enum {
 #define RC_X_ENUM(name, code, text) RC_##name = code,
@@ -167,7 +171,10 @@ typedef struct rc_engine rc_engine_t;
 
 /* Returns the snapshot currently committed, with one reference taken for the caller.
  * Ownership: the caller must pass it to rc_snapshot_release() exactly once.
- * Thread: any thread; never blocks; never runs Lua.
+ * Thread: any thread; never blocks; never runs Lua. Each call makes atomic
+ * read-modify-writes on counters every reading thread shares (an engine-wide one and the
+ * snapshot's reference count): for reads on a hot path from many threads, use a reader
+ * (rc_reader_new) and compiled paths instead.
  * Errors: returns NULL only if `eng` is NULL or has no committed snapshot yet (before
  * rc_engine_start/rc_engine_attach returned). */
 RC_API rc_snapshot_t *rc_snapshot_acquire(rc_engine_t *eng);
@@ -197,6 +204,90 @@ RC_API int rc_snapshot_get_string(const rc_snapshot_t *snap, const char *path,
 RC_API int rc_snapshot_get_int(const rc_snapshot_t *snap, const char *path, int64_t *out);
 RC_API int rc_snapshot_get_number(const rc_snapshot_t *snap, const char *path, double *out);
 RC_API int rc_snapshot_get_bool(const rc_snapshot_t *snap, const char *path, bool *out);
+
+/* ===================================================================================
+ * Readers
+ * For hot paths: a reader is one thread's handle on the engine's snapshots. It keeps a
+ * reference to the snapshot it last returned and takes a new one only when the engine
+ * has committed since, so a read is one load of a word that only the engine writes (no
+ * read-modify-write on memory other threads touch, no lock, no allocation): reads
+ * scale with threads. rc_snapshot_acquire remains for code that reads now and then.
+ *
+ * The pinning rule: a reader holds exactly one snapshot, the one its last
+ * rc_reader_snapshot returned, and nothing else. When the engine commits, that one
+ * becomes old and stays alive until the reader's next rc_reader_snapshot (which drops
+ * it and returns the new one), rc_reader_idle or rc_reader_free. So a reader that stops
+ * reading pins at most one old snapshot; call rc_reader_idle before a thread blocks or
+ * sleeps for long, to pin none. The engine's own reclamation never waits for readers.
+ * =================================================================================== */
+
+typedef struct rc_reader rc_reader_t;
+
+/* Creates a reader of `eng`'s snapshots for one thread. Holds nothing until its first
+ * rc_reader_snapshot. Ownership: free with rc_reader_free() before or after the
+ * engine; the engine keeps no list of its readers.
+ * Thread: any. Errors: NULL when `eng` is NULL or out of memory. Never runs Lua. */
+RC_API rc_reader_t *rc_reader_new(rc_engine_t *eng);
+
+/* Returns the current snapshot: the one already held when the engine has committed
+ * nothing since (one load and a compare), else a reference to the new one, dropping the
+ * old (which frees the old snapshot's unshared values on this thread if it was the last
+ * holder). Ownership: borrowed from the reader, valid until the next rc_reader_snapshot,
+ * rc_reader_idle or rc_reader_free on this reader; rc_snapshot_retain it to keep it
+ * longer. Revisions never go backwards, and a commit visible to rc_snapshot_acquire
+ * or rc_engine_revision is visible here too.
+ * Thread: one thread at a time per reader (a reader is not shared; use one per thread).
+ * Never blocks; never runs Lua. Errors: NULL when nothing is committed yet (before
+ * start/attach), or after the engine was freed (calling it then is a bug: do not). */
+RC_API const rc_snapshot_t *rc_reader_snapshot(rc_reader_t *r);
+
+/* Drops the reader's snapshot so that it pins nothing (the next rc_reader_snapshot
+ * takes the current one again). Pointers from the last rc_reader_snapshot become
+ * invalid. Thread: the reader's thread. Never fails. */
+RC_API void rc_reader_idle(rc_reader_t *r);
+
+/* Drops the reader's snapshot and frees the reader. NULL is ignored. May run after
+ * rc_engine_free. Thread: the reader's thread (or any once no thread uses it). */
+RC_API void rc_reader_free(rc_reader_t *r);
+
+/* ===================================================================================
+ * Compiled paths
+ * A path parsed once (same syntax as rc_snapshot_get), for lookups that skip parsing.
+ * A compiled path also remembers, per key, the position where it found that key last
+ * time, and tries that position first in the next object (objects keep their key order
+ * between revisions unless the key set changes); the hint is always checked against
+ * the key, so a stale one costs one comparison and never a wrong answer.
+ * =================================================================================== */
+
+typedef struct rc_path rc_path_t;
+
+/* Compiles `path` (`db.pool.max`, `rules[3].host`, `flags["a.b"]`; "" is the root).
+ * Returns the compiled path, or NULL with `err` filled: RC_EINVAL for a malformed path
+ * (`column` = 1-based byte where it goes wrong), RC_ENOMEM. Ownership: free with
+ * rc_path_free(); `path` is not kept. Thread: any. Never runs Lua. */
+RC_API rc_path_t *rc_path_compile(const char *path, rc_error *err);
+
+/* Frees a compiled path. NULL is ignored. Thread: any, once no thread uses it. */
+RC_API void rc_path_free(rc_path_t *path);
+
+/* The value at `path` in `snap`; NULL if absent (or either argument is NULL). Gives the
+ * same answer as rc_snapshot_get with the source text. Borrowed from `snap`.
+ * Thread: any; one compiled path may be used by many threads at once (its position
+ * hints are atomic). Never blocks, never allocates, never runs Lua. */
+RC_API const rc_value_t *rc_snapshot_get_path(const rc_snapshot_t *snap,
+                                              const rc_path_t *path);
+
+/* Typed reads by compiled path, as the rc_snapshot_get_* functions: 0 and the value,
+ * RC_ENOTFOUND when absent, RC_ETYPE for another type (get_number accepts integers).
+ * Strings are borrowed from `snap`. Thread: any; never blocks. */
+RC_API int rc_snapshot_get_string_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                       const char **out, size_t *len);
+RC_API int rc_snapshot_get_int_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                    int64_t *out);
+RC_API int rc_snapshot_get_number_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                       double *out);
+RC_API int rc_snapshot_get_bool_path(const rc_snapshot_t *snap, const rc_path_t *path,
+                                     bool *out);
 
 /* ===================================================================================
  * Changes and subscriptions
@@ -266,6 +357,23 @@ typedef enum rc_event_type {
   RC_EVENT_COMPONENT_STATE,    /* "component.state": a condition turned a component
                                   active (source started) or inactive (source stopped) */
   RC_EVENT_POLICY_RELOADED,    /* "policy.reloaded": a new policy version is in force */
+  /* A reload is one attempt to change the running configuration: the changes one wave
+   * found (or a rollback, an unpin), applied by the reload modules, then committed. Its
+   * events carry `reload_id` and `trigger`. */
+  RC_EVENT_RELOAD_STARTED,     /* "reload.started": changes found, modules about to run */
+  RC_EVENT_MODULE_STARTED,     /* "module.started": `module` is applying the changes */
+  RC_EVENT_MODULE_COMPLETED,   /* "module.completed": `module` applied them
+                                  (`duration_us`) */
+  RC_EVENT_MODULE_FAILED,      /* "module.failed": `module` refused them or did not answer
+                                  within its timeout (`code`: its code or RC_ETIMEDOUT) */
+  RC_EVENT_RELOAD_COMPLETED,   /* "reload.completed": committed (`revision`, `changes`,
+                                  `duration_us`), or nothing to commit */
+  RC_EVENT_RELOAD_FAILED,      /* "reload.failed": a module refused; message: the reason */
+  RC_EVENT_RELOAD_ROLLEDBACK,  /* "reload.rolledback": the modules that had applied were
+                                  given the reverse changes; the running revision stays */
+  RC_EVENT_PINNED,             /* "engine.pinned": a rollback pinned the configuration;
+                                  source changes are recorded, not applied */
+  RC_EVENT_UNPINNED,           /* "engine.unpinned": changes are applied again */
 } rc_event_type_t;
 
 /* One event. Strings are borrowed for the duration of the callback; absent ones are "". */
@@ -277,15 +385,32 @@ typedef struct rc_event {
   const char *file;         /* file concerned (source file or policy), or "" */
   int line, column;         /* position in `file`, 0 if unknown */
   int code;                 /* RC_E* code for errors, 0 otherwise */
-  uint64_t revision;        /* for "commit": the new revision */
-  size_t changes;           /* for "commit": number of changes */
+  uint64_t revision;        /* "commit", "reload.completed": the new revision */
+  size_t changes;           /* "commit", "reload.*": number of changes */
+  uint64_t reload_id;       /* "reload.*", "module.*", "commit": the reload, else 0 */
+  const char *trigger;      /* "reload.*": what started it: "source:<name>[,<name>...]",
+                               "request", "signal", "policy", "rollback", "unpin", "push";
+                               else "" */
+  const char *module;       /* "module.*": the module's name, else "" */
+  uint64_t duration_us;     /* "module.completed/failed", "reload.completed/failed" */
 } rc_event_t;
 
 typedef void (*rc_event_fn)(void *ud, const rc_event_t *ev);
 
-/* Sets the one event callback (NULL removes it). It runs on the loop thread and must not
- * block. Ownership: `ud` is borrowed until replaced or the engine is freed.
- * Thread: before rc_engine_start/attach, or on the loop thread. */
+/* Adds an event handler, called on the loop thread for every event after the ones added
+ * before it; it must not block. Returns its id (> 0), or RC_EINVAL / RC_ENOMEM.
+ * Ownership: `ud` is borrowed until the handler is removed or the engine is freed.
+ * Thread: any; a handler added while events are emitted gets the next event. */
+RC_API int rc_engine_add_event_handler(rc_engine_t *eng, rc_event_fn fn, void *ud);
+
+/* Removes handler `id`; after it returns on the loop thread it is not called again (from
+ * another thread, a call already running may finish). Returns 0 or RC_ENOTFOUND.
+ * Thread: any. */
+RC_API int rc_engine_remove_event_handler(rc_engine_t *eng, int id);
+
+/* Sets the first event handler (NULL removes it), the one rc_engine_on_event has always
+ * set; handlers added with rc_engine_add_event_handler run after it. Ownership: `ud` is
+ * borrowed until replaced or the engine is freed. Thread: any. */
 RC_API void rc_engine_on_event(rc_engine_t *eng, rc_event_fn fn, void *ud);
 
 /* ===================================================================================
@@ -347,7 +472,94 @@ RC_API void rc_engine_free(rc_engine_t *eng);
  * thread instead. Returns 0, RC_EINVAL, RC_ENOMEM. Thread: any. */
 RC_API int rc_engine_setenv(rc_engine_t *eng, const char *name, const char *value);
 
-/* Revision of the last commit (0 before the first). Thread: any. */
+/* ============================================================================ * Reloads: requested reloads, pushed values, reload modules, history and rollback
+ * =================================================================================== */
+
+/* Re-reads the sources of the named components now (all components when `components` is
+ * NULL), past their debounce, a cache_for hold and remote poll intervals (a blocking
+ * query or a watch is re-established with a fresh read); what they read goes through the
+ * policy and the reload modules as one reload with the trigger "request", ended by a
+ * "reload.completed" (possibly with no change) or "reload.failed" event. It also resets
+ * the backoff after failed reloads. Returns 0, RC_ENOTFOUND (a name is no component:
+ * nothing happens), RC_ESTATE (not running), RC_ENOMEM. Thread: any (from another
+ * thread it waits for the loop to take the request). */
+RC_API int rc_engine_reload(rc_engine_t *eng, const char *const *components, size_t n);
+
+/* Gives component `component` (whose source is `rc.push()`) a value the application
+ * fetched itself: `len` bytes of `text` in `format` ("json", "yaml", "toml", "dotenv",
+ * "text"), parsed on the loop thread like a file of that format within the source's
+ * limits, then through the whole policy (trigger "push"). Ownership: `text` is copied.
+ * Returns 0, RC_EPARSE / RC_ELIMIT with `err` filled (file "push:<component>", line,
+ * column), RC_ENOTFOUND (no such component), RC_EINVAL (its source is not rc.push(), or
+ * an unknown format), RC_ESTATE (not running), RC_ENOMEM. Thread: any. */
+RC_API int rc_engine_push(rc_engine_t *eng, const char *component, const char *text,
+                          size_t len, const char *format, rc_error *err);
+
+/* One module's part of one reload: passed to the module's apply function. */
+typedef struct rc_reload rc_reload_t;
+
+/* A reload module's apply function: the application applies `changes` (the ones under
+ * the module's pattern; `n` > 0) from `snap`, the candidate snapshot (not yet current:
+ * readers still see the running revision). Returns RC_OK (applied), another RC_E* code
+ * (refused: the reload is rolled back), or RC_EPENDING, and then calls rc_reload_done(r)
+ * exactly once, from any thread, within the module's timeout. In a rollback the same
+ * function is called with the reverse changes (new -> old; rc_reload_is_rollback says
+ * so) and `snap` the running revision. Ownership: `snap`, `changes` and their values are
+ * borrowed until the function returns; rc_snapshot_retain keeps `snap` longer. Runs on
+ * the loop thread; reloads run one at a time, modules in registration order. */
+typedef int (*rc_module_fn)(void *ud, rc_reload_t *r, const rc_snapshot_t *snap,
+                            const rc_change_t *changes, size_t n);
+
+/* Registers a reload module: `apply` gets every reload whose changes touch `pattern`
+ * (as in rc_subscribe; "" or "**" for all) and must answer within `timeout_ms` (0: 10 s).
+ * Modules run in the order they were registered, before any that the policy declares.
+ * Ownership: `name` and `pattern` are copied; `ud` is borrowed until the engine is
+ * freed. Returns the module's id (> 0), or RC_EINVAL (no name or apply, a malformed
+ * pattern, a name already used) / RC_ENOMEM with `err` filled. Thread: any. */
+RC_API int rc_module_register(rc_engine_t *eng, const char *name, const char *pattern,
+                              rc_module_fn apply, uint32_t timeout_ms, void *ud,
+                              rc_error *err);
+
+/* Ends a module's part of a reload it answered RC_EPENDING: `code` RC_OK (applied) or an
+ * RC_E* code (refused), `message` (copied; may be NULL) the reason. Returns 0, or
+ * RC_ESTALE when the reload is already over (the module's timeout passed: the answer is
+ * ignored). After it returns, `r` must not be used. Thread: any. */
+RC_API int rc_reload_done(rc_reload_t *r, int code, const char *message);
+
+/* The reason of a refusal a module gives by returning its code at once: call it from the
+ * apply function before returning (the last call wins; `message` is copied, NULL clears
+ * it). Events and rc_engine_rollback's error then say why instead of "refused". Thread:
+ * the module's apply function. */
+RC_API void rc_reload_set_reason(rc_reload_t *r, const char *message);
+
+/* The reload's id (as in its events), and whether this call is a rollback (the reverse
+ * of changes the module applied earlier in the same reload). Thread: the module's apply
+ * function, or any thread until rc_reload_done. */
+RC_API uint64_t rc_reload_id(const rc_reload_t *r);
+RC_API bool rc_reload_is_rollback(const rc_reload_t *r);
+
+/* Makes the configuration of `revision` (one of the last `history` revisions, policy key
+ * `history`, default 16) current again as a new revision, through the reload modules like
+ * any reload (trigger "rollback"), and then pins it: sources keep watching and their
+ * changes are recorded, but none is applied until rc_engine_unpin. A rollback a module
+ * refuses leaves everything as it was (not pinned). Returns 0 (done, or already the
+ * running configuration), RC_ENOTFOUND (not in the history), RC_EREFUSED (a module
+ * refused: `err` says which), RC_EPENDING (a module answers later: the outcome comes as
+ * events), RC_ESTATE (not running), RC_ENOMEM. Thread: any. */
+RC_API int rc_engine_rollback(rc_engine_t *eng, uint64_t revision, rc_error *err);
+
+/* Applies the sources' latest values again (trigger "unpin") after a rollback. Returns 0
+ * (also when not pinned), RC_ESTATE. Thread: any. */
+RC_API int rc_engine_unpin(rc_engine_t *eng);
+
+/* Whether a rollback pinned the configuration. Thread: any. */
+RC_API bool rc_engine_pinned(rc_engine_t *eng);
+
+/* Revision of the current snapshot: the one rc_snapshot_acquire would return at this
+ * instant (0 before the first commit), never behind what a reader already sees.
+ * Thread: any; never blocks (two atomic read-modify-writes on an engine-wide counter,
+ * like rc_snapshot_acquire; a reader's rc_reader_snapshot is the cheap way to follow
+ * commits on a hot path). */
 RC_API uint64_t rc_engine_revision(rc_engine_t *eng);
 
 /* Library version string, e.g. "0.1.0". Thread: any. */

@@ -51,6 +51,7 @@ typedef struct consul_source {
   bool plain_next;         /* a blocking query failed: the next query is a plain GET */
   bool plain_now;          /* the query in flight is that plain GET */
   bool blocking_now;       /* the query in flight carries index + wait */
+  bool reread_now;         /* a reload request: the next query does not block */
   uint32_t blocking_fails; /* blocking queries failed in a row (fallback kinds only) */
   char why[200];           /* how the blocking query failed, for the event */
 } consul_source;
@@ -227,8 +228,9 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     }
   }
   char *end = NULL;
-  unsigned long long idx = res->consul_index ? strtoull(res->consul_index, &end, 10) : 0;
-  if (!res->consul_index || end == res->consul_index) {
+  const char *index = rc__net_header_value(req, "X-Consul-Index");
+  unsigned long long idx = index ? strtoull(index, &end, 10) : 0;
+  if (!index || end == index) {
     rc__err(&e, RC_EIO, url, 0, 0, "no X-Consul-Index in the response: is this Consul?");
     rc__remote_fail(r, &e, 0);
     return;
@@ -317,7 +319,9 @@ static void query(rc__remote *r) {
   s->plain_now = s->plain_next;
   s->plain_next = false;
   /* Polls and the plain GET that decides on polling never block. */
-  s->blocking_now = s->index && !s->fresh_now && !s->plain_now && !s->hy.polling;
+  s->blocking_now = s->index && !s->fresh_now && !s->plain_now && !s->hy.polling &&
+                   !s->reread_now;
+  s->reread_now = false;
   r->req = start_get(s, s->blocking_now, s->fresh_now, on_done, &e);
   if (!r->req) {
     s->plain_now = false;
@@ -332,13 +336,13 @@ static void on_probe_done(void *ud, rc__net_request *req, const rc__net_result *
   rc__remote *r = &s->r;
   s->probe = NULL;
   if (res->code == RC_ESTATE) return;
-  bool ok = res->code == 0 && (res->status == 200 || res->status == 404) &&
-            res->consul_index;
+  const char *index = rc__net_header_value(req, "X-Consul-Index");
+  bool ok = res->code == 0 && (res->status == 200 || res->status == 404) && index;
   if (!ok || !s->hy.polling) {
     rc__hybrid_retry_later(&s->hy);
     return;
   }
-  unsigned long long idx = strtoull(res->consul_index, NULL, 10);
+  unsigned long long idx = strtoull(index, NULL, 10);
   /* A query that lasted its whole wait (same index) shows that long queries work again.
    * One back early because the data changed shows only that short ones get through (a
    * proxy may cut requests open for some seconds): its answer is taken like a poll's,
@@ -400,7 +404,21 @@ static void consul_stop(rc__source *base, void (*done)(rc__source *)) {
   rc__remote_stop(&s->r, done);
 }
 
-static void consul_rescan(rc__source *base) { RC__UNUSED(base); }
+/* A reload request: a blocking query in flight gives way to a plain read now (not
+ * held back by the rate limit), after which blocking starts over from its index. */
+static void consul_rescan(rc__source *base) {
+  consul_source *s = (consul_source *)base;
+  rc__remote *r = &s->r;
+  if (r->stopping) return;
+  if (r->req && s->blocking_now) {
+    rc__net_cancel(r->req);
+    r->req = NULL;
+  }
+  if (r->req || r->job) return; /* a plain read in flight answers the request */
+  if (s->tokens < 1.0) s->tokens = 1.0;
+  s->reread_now = true;
+  rc__remote_schedule(r, 0);
+}
 
 static void consul_free(rc__source *base) {
   consul_source *s = (consul_source *)base;

@@ -74,6 +74,7 @@ static void look(env_source *s) {
   }
   if (s->delivered && ((v == NULL && s->last == NULL) || (v && s->last && rc_value_equal(v, s->last)))) {
     rc__value_unref(v);
+    rc__src_answered(s->ctx);
     return;
   }
   rc__value_unref(s->last);

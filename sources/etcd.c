@@ -912,7 +912,15 @@ static void etcd_stop(rc__source *base, void (*done)(rc__source *)) {
   rc__remote_stop((rc__remote *)base, done);
 }
 
-static void etcd_rescan(rc__source *base) { RC__UNUSED(base); }
+/* A reload request: the watch ends and the key or prefix is read again (delivered only
+ * if it differs), then watched from there. */
+static void etcd_rescan(rc__source *base) {
+  etcd_source *s = (etcd_source *)base;
+  if (s->r.stopping || s->r.job) return; /* a range being parsed answers the request */
+  s->synced = false;
+  drop_request(s);
+  rc__remote_schedule(&s->r, 0);
+}
 
 static void etcd_free(rc__source *base) {
   etcd_source *s = (etcd_source *)base;

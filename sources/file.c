@@ -228,6 +228,7 @@ static void read_done(void *ud, rc__parse_result *r) {
   } else {
     uv_timer_stop(&s->grace);
     s->present = true;
+    if (r->unchanged) rc__src_answered(s->ctx);
     bool same = s->suspect_set && memcmp(s->suspect, r->digest, sizeof s->suspect) == 0;
     /* Broken bytes may be a save caught half written. The writer is asked about first,
      * then the file: a writer that finished between the two shows in the file's times. */
@@ -373,7 +374,10 @@ static void missing(file_source *s) {
     rc__src_deliver(s->ctx, NULL);
     return;
   }
-  if (!s->present) return;
+  if (!s->present) { /* still absent: nothing new */
+    rc__src_answered(s->ctx);
+    return;
+  }
   if (!uv_is_active((uv_handle_t *)&s->grace))
     uv_timer_start(&s->grace, grace_cb, s->grace_ms, 0);
 }

@@ -117,8 +117,7 @@ static void ls_stop(rc__source *base, void (*done)(rc__source *)) {
   done(base);
 }
 
-static void ls_rescan(rc__source *base) { RC__UNUSED(base); }
-
+/* Everything that touched Lua happened in ls_stop: the state may be closed by now. */
 static void ls_free(rc__source *base) { rc__free(base); }
 
 static rc__source *ls_create(rc__source_ctx *ctx, rc_error *err) {
@@ -129,4 +128,8 @@ static rc__source *ls_create(rc__source_ctx *ctx, rc_error *err) {
   return &s->base;
 }
 
-const rc__source_kind rc__lua_kind = {.name = "lua", RC__SOURCE_FUNCS(ls)};
+/* No rescan: a Lua source emits when it decides to; a reload request has nothing to ask
+ * it (an empty rescan made every request wait RC__REQUEST_WAIT_MS for an answer). */
+const rc__source_kind rc__lua_kind = {
+  .name = "lua", .create = ls_create, .start = ls_start, .stop = ls_stop, .free = ls_free,
+};

@@ -11,11 +11,16 @@
   X(file)                   \
   X(env)                    \
   X(lua)                    \
+  X(push)                   \
   X(http)                   \
   X(consul)                 \
   X(vault)                  \
   X(etcd)                   \
-  X(redis)
+  X(redis)                  \
+  X(postgres)               \
+  X(websocket)              \
+  X(kafka)                  \
+  X(exec)
 
 #define RC__DECLARE(name) extern const rc__source_kind rc__##name##_kind;
 #define RC__ENTRY(name) &rc__##name##_kind,

@@ -37,6 +37,8 @@ enum {
   /* It watches the local file named by its `path` option (with `format`): the engine
    * uses it to watch the policy file itself. */
   RC__SRC_FILE = 1u << 3,
+  /* Its values come from the application (rc_engine_push), not from the source. */
+  RC__SRC_PUSHED = 1u << 4,
 };
 /* A source reached over the network. */
 #define RC__SRC_REMOTE (RC__SRC_CACHEABLE | RC__SRC_WAITS | RC__SRC_RETRY)
@@ -75,7 +77,9 @@ struct rc__source_kind {
   /* Stops: nothing is delivered after it returns. Calls done(s) once its handles are
    * closed and its thread-pool work ended (at once if none); the engine then frees it. */
   void (*stop)(rc__source *s, void (*done)(rc__source *s));
-  /* Reads again now (queue overflow, a reload request). NULL: nothing to do. */
+  /* Reads again now, past poll intervals (a blocking query or a watch starts over with a
+   * fresh read): a reload request, a queue overflow. Every read it causes ends in a
+   * delivery, an error or rc__src_answered. NULL: nothing to re-read. */
   void (*rescan)(rc__source *s);
   /* The process environment changed (rc_engine_setenv). NULL: not interested. */
   void (*env_changed)(rc__source *s);
@@ -105,6 +109,9 @@ void *rc__src_alloc(size_t size, rc_error *err);
 
 /* A new value (moved in; NULL = absent). Dropped once the source is retired. */
 void rc__src_deliver(rc__source_ctx *ctx, rc_value_t *v);
+/* The source read and nothing changed (a 304, the same bytes, the same environment):
+ * a reload request waiting for this read goes on. A delivery or an error says as much. */
+void rc__src_answered(rc__source_ctx *ctx);
 /* A failure (copied): the last good value stays; a source.error event. */
 void rc__src_error(rc__source_ctx *ctx, const rc_error *err);
 /* Metadata about the source's latest read (moved in: an object, or NULL for none), which

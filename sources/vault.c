@@ -351,7 +351,13 @@ static void vault_stop(rc__source *base, void (*done)(rc__source *)) {
   rc__remote_stop((rc__remote *)base, done);
 }
 
-static void vault_rescan(rc__source *base) { RC__UNUSED(base); }
+/* A reload request: the secret is read now (after the request in flight, if any). */
+static void vault_rescan(rc__source *base) {
+  vault_source *s = (vault_source *)base;
+  if (s->r.stopping) return;
+  s->read_at = now_ms(s);
+  if (!s->r.req && !s->r.job) rc__remote_schedule(&s->r, 0);
+}
 
 static void vault_free(rc__source *base) {
   vault_source *s = (vault_source *)base;

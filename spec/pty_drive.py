@@ -9,6 +9,9 @@ STEPS_JSON is a JSON list of steps, run in order:
   {"expect": "text"}   wait until the output after the previous match contains text
                        (ANSI escape sequences and carriage returns removed first)
   {"expect_raw": "t"}  the same, on the output as the program wrote it
+  {"expect_re": "re"}  the same on the cleaned output, for a Python regular expression
+                       (re.search from the previous match: "(?m)^> " is a prompt at the
+                       start of a line, even right after a match that ended with "\\n")
   {"exit": N}          wait for the program to exit and check its status is N
   {"eof": N}           type Ctrl-D until the program exits (a key typed just as readline
                        switches the terminal mode can be lost, so it is repeated each
@@ -25,6 +28,11 @@ import sys
 import time
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
+
+
+def shown(step):
+    """What an expect step waits for, as the spec wrote it."""
+    return step.get("expect", step.get("expect_raw", step.get("expect_re")))
 
 
 def main():
@@ -68,23 +76,32 @@ def main():
     for step in steps:
         if "send" in step:
             os.write(fd, step["send"].encode())
-        elif "expect" in step or "expect_raw" in step:
+        elif "expect" in step or "expect_raw" in step or "expect_re" in step:
             is_raw = "expect_raw" in step
-            want = (step["expect_raw"] if is_raw else step["expect"]).encode()
+            if "expect_re" in step:
+                pattern = re.compile(step["expect_re"].encode())
+            else:
+                pattern = re.compile(re.escape(
+                    (step["expect_raw"] if is_raw else step["expect"]).encode()))
             key = "raw" if is_raw else "clean"
             deadline = time.time() + timeout
-            while True:
+
+            def find():
                 text = bytes(raw) if is_raw else ANSI.sub(b"", bytes(raw))
-                at = text.find(want, mark[key])
-                if at >= 0:
-                    mark[key] = at + len(want)
+                return pattern.search(text, mark[key])
+            while True:
+                m = find()
+                if m:
+                    mark[key] = m.end()
                     break
                 if time.time() > deadline:
-                    return fail("timed out waiting for %r" % want.decode())
+                    return fail("timed out waiting for %r" % shown(step))
                 if not pump(deadline):
-                    text = bytes(raw) if is_raw else ANSI.sub(b"", bytes(raw))
-                    if text.find(want, mark[key]) < 0:
-                        return fail("program ended before %r" % want.decode())
+                    m = find()
+                    if not m:
+                        return fail("program ended before %r" % shown(step))
+                    mark[key] = m.end()
+                    break
         elif "exit" in step or "eof" in step:
             want = step["exit"] if "exit" in step else step["eof"]
             deadline = time.time() + timeout

@@ -52,3 +52,10 @@ char *rc__strndup(const char *s, size_t n) {
 }
 
 char *rc__strdup(const char *s) { return rc__strndup(s, strlen(s)); }
+
+size_t rc__strcpy_cut(char *dst, size_t n, const char *src) {
+  size_t len = src ? strnlen(src, n - 1) : 0;
+  if (len) memcpy(dst, src, len);
+  dst[len] = '\0';
+  return len;
+}

@@ -19,6 +19,9 @@ void *rc__realloc(void *p, size_t n);       /* on failure returns NULL, `p` stay
 void rc__free(void *p);                     /* NULL ok; preserves errno */
 char *rc__strdup(const char *s);            /* NULL on failure */
 char *rc__strndup(const char *s, size_t n); /* copies n bytes + NUL; NULL on failure */
+/* Copies `src` into `dst` (size n > 0), cut to fit and NUL-terminated; returns the length
+ * copied. For hot paths where snprintf("%s") would parse a format each time. */
+size_t rc__strcpy_cut(char *dst, size_t n, const char *src);
 
 /* ---- growable byte buffer; on allocation failure `oom` is set and later appends are
  * no-ops, so callers check once at the end. `p` is always NUL-terminated when non-NULL. */

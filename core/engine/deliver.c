@@ -25,6 +25,19 @@ static void deliver_value(rc__component *c, rc_value_t *v) {
     rc__set_value(c, v);
     return;
   }
+  if (c->reread) { /* a reload request's fresh read: past debounce and throttle */
+    c->reread = false;
+    rc__value_unref(c->pending);
+    c->pending = NULL;
+    c->has_pending = false;
+    rc__sched_cancel(&eng->sched, (size_t)c->index);
+    rc__trace(eng, c, "reload request: applied at once");
+    rc__set_value(c, v);
+    /* The request's reload runs once every re-read answered (request.c). */
+    if (eng->request_waits == 0) rc__schedule_wave(eng);
+    return;
+  }
+  rc__trigger(eng, "source", c->name);
   debounce_for(c, v);
   if (c->debounce_ms == 0) {
     rc__value_unref(c->pending);
@@ -74,8 +87,12 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
   if (eng->record_fn) eng->record_fn(eng->record_ud, c, v, NULL);
   rc__trace_value(eng, c, "source delivered", v);
   rc__fetch_once_answered(c);
-  if (!v && c->keep_on_missing && c->value) return; /* on_missing = "keep" */
+  if (!v && c->keep_on_missing && c->value) { /* on_missing = "keep" */
+    rc__answered(c);
+    return;
+  }
   deliver_value(c, v);
+  rc__answered(c);
 }
 
 rc__component *rc__find_component(const rc_engine_t *eng, const char *name) {
@@ -107,7 +124,7 @@ void rc__deliver_error(rc__component *c, const rc_error *err) {
   rc__emit_error(eng, c, err);
   if (c->deliver_hook || (eng->state != RC__ST_RUNNING && !eng->initial && !c->starting))
     return;
-  /* on_error: the component's own handler or action, else the policy's. */
+  rc__answered(c); /* a reload request waiting for this read goes on without it */
   int ref = c->on_error_ref;
   rc__on_error action = c->on_error;
   if (ref == LUA_NOREF && action == RC__ONERR_UNSET) {

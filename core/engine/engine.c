@@ -1,6 +1,7 @@
 /* engine.c: the engine's lifecycle (new, start on its own thread or attach to the
- * application's loop, stop, free), the queue by which other threads reach the loop, and
- * event emission. The pipeline itself lives in wave.c; sources in sources/. */
+ * application's loop, stop, free) and the queue by which other threads reach the loop.
+ * The pipeline lives in deliver.c, schedule.c and wave.c; reloads in txn.c; events in
+ * events.c; sources in sources/. */
 #include "engine.h"
 
 #include <lauxlib.h>
@@ -8,95 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- events ---- */
-
-static const char *event_name(rc_event_type_t t) {
-  switch (t) {
-    case RC_EVENT_COMMIT: return "commit";
-    case RC_EVENT_SOURCE_ERROR: return "source.error";
-    case RC_EVENT_SOURCE_RECOVERED: return "source.recovered";
-    case RC_EVENT_POLICY_ERROR: return "policy.error";
-    case RC_EVENT_STARTED: return "engine.started";
-    case RC_EVENT_STOPPED: return "engine.stopped";
-    case RC_EVENT_REJECTED: return "change.rejected";
-    case RC_EVENT_FILTERED: return "change.filtered";
-    case RC_EVENT_RESTART_REQUIRED: return "restart.required";
-    case RC_EVENT_COMPONENT_STATE: return "component.state";
-    case RC_EVENT_POLICY_RELOADED: return "policy.reloaded";
-  }
-  return "unknown";
-}
-
-static void emit_msg(rc_engine_t *eng, rc_event_type_t type, const char *component,
-                     const char *file, int line, int col, int code, uint64_t revision,
-                     size_t changes, const char *msg) {
-  if (!eng->event_fn) return;
-  rc_event_t ev = {
-    .type = type, .name = event_name(type), .component = component ? component : "",
-    .message = msg, .file = file ? file : "", .line = line, .column = col, .code = code,
-    .revision = revision, .changes = changes,
-  };
-  eng->event_fn(eng->event_ud, &ev);
-}
-
-void rc__emit(rc_engine_t *eng, rc_event_type_t type, const char *component,
-              const char *file, int line, int col, int code, const char *fmt, ...) {
-  if (!eng->event_fn) return;
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  emit_msg(eng, type, component, file, line, col, code, 0, 0, msg);
-}
-
-void rc__emit_commit(rc_engine_t *eng, uint64_t revision, size_t changes) {
-  char msg[64];
-  snprintf(msg, sizeof msg, "revision %llu: %zu %s", (unsigned long long)revision, changes,
-           changes == 1 ? "change" : "changes");
-  emit_msg(eng, RC_EVENT_COMMIT, NULL, NULL, 0, 0, 0, revision, changes, msg);
-}
-
-/* A parser's message may quote the input ("invalid value 'hunter2'"): for a component
- * with secrets, every quoted run is redacted. */
-static void redact_quoted(const char *in, char *out, size_t n) {
-  size_t o = 0;
-  char quote = 0;
-  for (const char *p = in; *p && o + 1 < n; p++) {
-    if (!quote && (*p == '\'' || *p == '"')) {
-      quote = *p;
-      out[o++] = *p;
-      const char *mark = "...";
-      for (const char *m = mark; *m && o + 1 < n; m++) out[o++] = *m;
-    } else if (quote && *p == quote) {
-      quote = 0;
-      out[o++] = *p;
-    } else if (!quote) {
-      out[o++] = *p;
-    }
-  }
-  out[o] = '\0';
-}
-
-void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err) {
-  char msg[sizeof err->message];
-  const char *text = err->message;
-  if (c && (c->secret_all || c->nsecret)) {
-    redact_quoted(err->message, msg, sizeof msg);
-    text = msg;
-  }
-  rc__emit(eng, RC_EVENT_SOURCE_ERROR, c ? c->name : NULL, err->file, err->line,
-           err->column, err->code, "%s", text);
-}
-
 void rc_engine_set_policy_reload(rc_engine_t *eng, bool on) {
   if (eng && (eng->state == RC__ST_NEW || eng->state == RC__ST_LOADED)) eng->watch_policy = on;
-}
-
-void rc_engine_on_event(rc_engine_t *eng, rc_event_fn fn, void *ud) {
-  if (!eng) return;
-  eng->event_fn = fn;
-  eng->event_ud = ud;
 }
 
 /* ---- creation ---- */
@@ -110,13 +24,17 @@ rc_engine_t *rc_engine_new(rc_error *err) {
   pthread_mutex_init(&eng->ready_mu, NULL);
   pthread_cond_init(&eng->ready_cv, NULL);
   pthread_mutex_init(&eng->req_mu, NULL);
+  pthread_cond_init(&eng->req_cv, NULL);
   pthread_mutex_init(&eng->sub_mu, NULL);
-  atomic_init(&eng->current, NULL);
-  atomic_init(&eng->acquiring, 0);
-  atomic_init(&eng->revision, 0);
+  pthread_mutex_init(&eng->handler_mu, NULL);
+  pthread_mutex_init(&eng->mod_mu, NULL);
+  rc__snapshots_init(&eng->snaps);
   eng->on_change_ref = LUA_NOREF;
   eng->on_error_ref = LUA_NOREF;
   eng->watch_policy = true;
+  eng->hist_cap = RC__HISTORY_DEFAULT;
+  eng->backoff_min_ms = RC__RELOAD_BACKOFF_MIN_MS;
+  eng->backoff_max_ms = RC__RELOAD_BACKOFF_MAX_MS;
   rc__changeset_init(&eng->cs);
   eng->L = rc__lua_new_state(eng);
   if (!eng->L) {
@@ -166,12 +84,24 @@ static void wake_cb(uv_async_t *a) {
   while (ordered) {
     rc__request *next = ordered->next;
     run_request(eng, ordered);
-    rc__free(ordered->name);
-    rc__free(ordered->value);
-    rc__free(ordered);
     ordered = next;
   }
   if (stop) stop_on_loop(eng);
+}
+
+/* Frees a heap request, or answers a waiting caller's one (`result`). */
+static void request_end(rc_engine_t *eng, rc__request *r, int result) {
+  if (r->kind == RC__REQ_CALL) {
+    pthread_mutex_lock(&eng->req_mu);
+    r->result = result;
+    r->done = true;
+    pthread_cond_broadcast(&eng->req_cv);
+    pthread_mutex_unlock(&eng->req_mu);
+    return;
+  }
+  rc__free(r->name);
+  rc__free(r->value);
+  rc__free(r);
 }
 
 /* Queues `r` for the loop thread and wakes it. RC_ESTATE (r untouched) when the loop
@@ -190,12 +120,49 @@ static int post(rc_engine_t *eng, rc__request *r) {
   return rc;
 }
 
-/* Stops taking requests (the loop thread, before `wake` closes). Queued ones are freed
- * with the engine, not run. */
+/* Stops taking requests (the loop thread, before `wake` closes). Queued ones are not
+ * run: waiting callers are answered RC_ESTATE, the others freed. */
 static void stop_accepting(rc_engine_t *eng) {
   pthread_mutex_lock(&eng->req_mu);
   eng->accepting = false;
+  rc__request *list = eng->requests;
+  eng->requests = NULL;
   pthread_mutex_unlock(&eng->req_mu);
+  while (list) {
+    rc__request *next = list->next;
+    request_end(eng, list, RC_ESTATE);
+    list = next;
+  }
+}
+
+/* Whether the caller runs on the engine's loop thread (set under req_mu at attach). */
+static bool on_loop_thread(rc_engine_t *eng) {
+  pthread_mutex_lock(&eng->req_mu);
+  bool on = eng->loop_thread_known && pthread_equal(pthread_self(), eng->loop_thread);
+  pthread_mutex_unlock(&eng->req_mu);
+  return on;
+}
+
+int rc__call_on_loop(rc_engine_t *eng, int (*fn)(rc_engine_t *eng, void *arg), void *arg) {
+  if (on_loop_thread(eng))
+    return eng->state == RC__ST_RUNNING || eng->initial ? fn(eng, arg) : RC_ESTATE;
+  rc__request r = {.kind = RC__REQ_CALL, .fn = fn, .arg = arg};
+  int rc = post(eng, &r);
+  if (rc) return rc;
+  pthread_mutex_lock(&eng->req_mu);
+  while (!r.done) pthread_cond_wait(&eng->req_cv, &eng->req_mu);
+  pthread_mutex_unlock(&eng->req_mu);
+  return r.result;
+}
+
+int rc__post_module_done(rc_engine_t *eng, void *reload) {
+  rc__request *r = rc__calloc(1, sizeof *r);
+  if (!r) return RC_ENOMEM;
+  r->kind = RC__REQ_MODULE_DONE;
+  r->arg = reload;
+  int rc = post(eng, r);
+  if (rc) rc__free(r);
+  return rc;
 }
 
 /* ---- attach: the part of starting that runs on the loop thread ---- */
@@ -208,9 +175,11 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   rc__handle_opened(eng);
   pthread_mutex_lock(&eng->req_mu);
   eng->accepting = true;
+  eng->loop_thread = pthread_self();
+  eng->loop_thread_known = true;
   pthread_mutex_unlock(&eng->req_mu);
   uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer,
-                          &eng->fetch_timer};
+                          &eng->fetch_timer, &eng->txn_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
     uv_timer_init(loop, timers[i]);   /* returns 0 whatever happens (libuv 1.x) */
     timers[i]->data = eng;
@@ -254,14 +223,14 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   if ((rc = rc__policy_watch_start(eng, err))) return rc;
   eng->state = RC__ST_RUNNING;
   rc__wave(eng);
-  if (!atomic_load(&eng->current)) {
+  if (!rc__snapshot_current(eng)) {
     /* Nothing at all is configured yet: still commit an empty revision 1. */
     rc__object_builder b;
     rc__object_begin(&b);
     rc_value_t *root = rc__object_end(&b);
     if (!root || !rc__publish(eng, root))
       return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    rc__emit_commit(eng, 1, 0);
+    rc__emit_commit(eng, 1, 0, 0);
   }
   rc__emit(eng, RC_EVENT_STARTED, NULL, eng->policy_path, 0, 0, 0, "engine started with %zu %s",
            eng->ncomps, eng->ncomps == 1 ? "component" : "components");
@@ -338,6 +307,7 @@ static void stop_on_loop(rc_engine_t *eng) {
   bool was_running = eng->state == RC__ST_RUNNING;
   eng->state = RC__ST_STOPPING;
   stop_accepting(eng);
+  rc__txn_abandon(eng); /* a reload waiting for a module ends here, not committed */
   for (size_t i = 0; i < eng->ncomps; i++) rc__source_stop(eng->comps[i]->src);
   rc__policy_watch_stop(eng);
   rc__services_close(eng);
@@ -349,6 +319,7 @@ static void stop_on_loop(rc_engine_t *eng) {
     close_handle(eng, (uv_handle_t *)&eng->wave_timer);
     close_handle(eng, (uv_handle_t *)&eng->retire_timer);
     close_handle(eng, (uv_handle_t *)&eng->fetch_timer);
+    close_handle(eng, (uv_handle_t *)&eng->txn_timer);
     close_handle(eng, (uv_handle_t *)&eng->wake);
   }
   /* On our own loop, also close anything a policy opened through luv. */
@@ -359,6 +330,7 @@ static void stop_on_loop(rc_engine_t *eng) {
 }
 
 static void run_request(rc_engine_t *eng, rc__request *r) {
+  int result = 0;
   switch (r->kind) {
     case RC__REQ_SETENV:
       if (r->value)
@@ -367,7 +339,15 @@ static void run_request(rc_engine_t *eng, rc__request *r) {
         unsetenv(r->name);
       if (eng->state == RC__ST_RUNNING) rc__sources_env_changed(eng);
       break;
+    case RC__REQ_CALL:
+      /* Also while start reads the initial values: a value pushed then is awaited. */
+      result = eng->state == RC__ST_RUNNING || eng->initial ? r->fn(eng, r->arg) : RC_ESTATE;
+      break;
+    case RC__REQ_MODULE_DONE:
+      rc__txn_module_done(eng, r->arg);
+      break;
   }
+  request_end(eng, r, result);
 }
 
 int rc_engine_stop(rc_engine_t *eng) {
@@ -442,7 +422,8 @@ void rc_engine_free(rc_engine_t *eng) {
   rc__retired_free_all(eng);
   rc__policy_watch_free(eng);
   rc__components_free(eng);
-  /* The Lua states last: sources and components no longer touch them. */
+  rc__modules_free(eng); /* policy modules unref in the state in force, if any */
+  /* The Lua states last: sources, components and modules no longer touch them. */
   rc__lua_retired_close_all(eng);
   rc__lua_close(eng->L);
   for (size_t i = 0; i < eng->nallowed; i++) rc__free(eng->allowed[i]);
@@ -450,6 +431,9 @@ void rc_engine_free(rc_engine_t *eng) {
   rc__sched_free(&eng->sched);
   rc__snapshots_drop(eng);
   rc__subs_free(eng);
+  rc__handlers_free(eng);
+  rc__history_free(eng);
+  rc__free(eng->policy_pending);
   rc__changeset_free(&eng->cs);
   while (eng->requests) {
     rc__request *r = eng->requests;
@@ -465,6 +449,9 @@ void rc_engine_free(rc_engine_t *eng) {
   pthread_mutex_destroy(&eng->ready_mu);
   pthread_cond_destroy(&eng->ready_cv);
   pthread_mutex_destroy(&eng->req_mu);
+  pthread_cond_destroy(&eng->req_cv);
   pthread_mutex_destroy(&eng->sub_mu);
+  pthread_mutex_destroy(&eng->handler_mu);
+  pthread_mutex_destroy(&eng->mod_mu);
   rc__free(eng);
 }

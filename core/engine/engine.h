@@ -7,6 +7,7 @@
 
 #include "parse.h"
 #include "scheduler.h"
+#include "snapshot.h"
 #include "source.h"
 
 #include <lua.h>
@@ -68,6 +69,10 @@ struct rc__component {
   bool src_borrowed;          /* src belongs to the previous policy until a reload commits */
   bool touched;               /* force: delivered again unchanged; notify anyway */
   bool committed;             /* `result` was committed once (dynamic = false applies) */
+  bool rejected;              /* a reload module refused its last value (reverted) */
+  bool reread;                /* a reload request re-reads it: its next value skips
+                                 debounce and throttle */
+  bool reread_wait;           /* the request waits for this re-read's answer */
   bool read_by_condition;     /* some condition read this component */
   bool depended_on;           /* some component lists it in depends_on */
   uint64_t evaluated_at;      /* eng->stamp when last evaluated */
@@ -113,12 +118,48 @@ typedef struct rc__sub {
   _Atomic(struct rc__sub *) next;
 } rc__sub;
 
-/* Requests posted from other threads to the loop thread (rc__post). */
+/* Requests posted from other threads to the loop thread (engine.c). A CALL runs `fn` on
+ * the loop and hands its result back to the caller waiting in rc__call_on_loop (the
+ * request then lives on that caller's stack); the others are heap-allocated and freed by
+ * the loop once run. */
 typedef struct rc__request {
-  enum { RC__REQ_SETENV } kind;
-  char *name, *value;
+  enum { RC__REQ_SETENV, RC__REQ_CALL, RC__REQ_MODULE_DONE } kind;
+  char *name, *value;                   /* SETENV */
+  int (*fn)(rc_engine_t *eng, void *arg);  /* CALL */
+  void *arg;                            /* CALL: fn's; MODULE_DONE: the rc_reload_t */
+  int result;                           /* CALL */
+  bool done;                            /* CALL: answered (under req_mu) */
   struct rc__request *next;
 } rc__request;
+
+/* An event handler (events.c); id 0 is rc_engine_on_event's. */
+typedef struct rc__handler {
+  int id;
+  rc_event_fn fn;
+  void *ud;
+} rc__handler;
+
+/* A reload module (modules.c): a C one (fn) or one the policy declares (lua_ref). */
+typedef struct rc__module {
+  int id;
+  char *name;               /* owned */
+  char **patterns;          /* owned; the changes it gets: under any of them ("" = all) */
+  size_t npatterns;
+  rc_module_fn fn;          /* C module, or NULL */
+  void *ud;
+  int lua_ref;              /* policy module: its apply function (luaL_ref), or LUA_NOREF */
+  uint32_t timeout_ms;
+} rc__module;
+
+/* One committed revision kept for rollback (history.c). */
+typedef struct rc__revision {
+  struct rc_snapshot *snap;  /* retained */
+  uint64_t reload_id;
+  char trigger[64];
+  size_t changes;
+} rc__revision;
+
+struct rc__txn;
 
 typedef enum { RC__ST_NEW, RC__ST_LOADED, RC__ST_RUNNING, RC__ST_STOPPING, RC__ST_STOPPED }
   rc__state;
@@ -202,19 +243,14 @@ struct rc_engine {
   uint64_t policy_hash;          /* hash of the policy text in force */
   uint64_t reloads;              /* successful reloads */
 
-  /* committed state */
-  _Atomic(struct rc_snapshot *) current;
-  _Atomic int acquiring;         /* readers between load and incref (snapshot.c) */
-  struct rc_snapshot *retired;   /* replaced snapshots not yet released */
-  _Atomic uint64_t revision;
+  /* committed state (snapshot.h; the revision is the current snapshot's) */
+  rc__snapdomain snaps;
 
   /* notification */
   pthread_mutex_t sub_mu;
   _Atomic(rc__sub *) subs;
   int next_sub_id;
   int notifying;                 /* depth of subscription walks (unlink deferred) */
-  rc_event_fn event_fn;
-  void *event_ud;
   rc__changeset cs;              /* reused between waves */
 
   /* Lua states (core/policy/lua_state.c): each policy version runs in its own state. The
@@ -226,25 +262,141 @@ struct rc_engine {
   uint8_t policy_digest[16];     /* 128-bit digest of the policy text in force (reload.c
                                     compares it: a 64-bit hash could drop a change) */
   struct rc__name_index *names;  /* `comps` by name (component.c), rebuilt on change */
+
+  /* event handlers (events.c), guarded by handler_mu */
+  pthread_mutex_t handler_mu;
+  rc__handler *handlers;
+  size_t nhandlers, caphandlers;
+  int next_handler_id;
+  uint64_t handlers_changed;     /* generation: a handler was added or removed */
+  _Atomic size_t nlisteners;     /* handlers with a function: with none, events are not
+                                    even formatted (rc__events_wanted) */
+
+  /* reload transactions (txn.c, modules.c, history.c) */
+  pthread_t loop_thread;         /* the loop's thread, once attached */
+  bool loop_thread_known;
+  pthread_cond_t req_cv;         /* answers to rc__call_on_loop */
+  pthread_mutex_t mod_mu;        /* guards the C modules (registered from any thread) */
+  rc__module **cmods;            /* C modules, in registration order */
+  size_t ncmods, capcmods;
+  int next_module_id;
+  rc__module **pmods;            /* the policy's modules, in declaration order */
+  size_t npmods;
+  struct rc__txn *txn;           /* the reload in progress, or NULL */
+  uint64_t next_reload_id;
+  bool wave_deferred;            /* a wave was asked for while a reload ran or backed off */
+  char trigger[128];             /* what the next wave's reload is: "source:a,b", ... */
+  bool requested;                /* the next wave answers a reload request */
+  int request_waits;             /* components whose requested re-read has not answered
+                                    (-1 while the request is still asking) */
+  uint64_t request_deadline;     /* rc__now when the request stops waiting; 0: none */
+  uint64_t last_txn_id;          /* the last reload that ended, and how: 0 or its code */
+  int last_txn_code;
+  char last_txn_msg[512];
+  uv_timer_t txn_timer;          /* the waiting module's timeout; the backoff's end */
+  uint32_t fail_streak;          /* reloads failed in a row */
+  uint64_t retry_at;             /* loop ms before which no reload starts (backoff) */
+  uint64_t backoff_min_ms, backoff_max_ms;  /* the policy's reload backoff */
+  _Atomic bool pinned;           /* a rollback pinned the configuration */
+  rc__revision *hist;            /* the last `hist_cap` committed revisions, a ring */
+  size_t hist_cap, hist_n, hist_head;
+  char *policy_pending;          /* a policy text that arrived during a reload (owned) */
+  size_t policy_pending_len;
 };
 
-struct rc_snapshot {
-  _Atomic uint32_t refs;
-  uint64_t revision;
-  int64_t time_ns;
-  rc_value_t *root;
-  struct rc_snapshot *next_retired;
-};
+/* Defaults of the reload machinery. */
+#define RC__HISTORY_DEFAULT 16           /* revisions kept for rollback (`history`) */
+#define RC__RELOAD_BACKOFF_MIN_MS 1000   /* after a failed reload (`reload_backoff`) */
+#define RC__RELOAD_BACKOFF_MAX_MS 30000
+#define RC__MODULE_TIMEOUT_MS 10000      /* a module's, unless it gives its own */
+#define RC__REQUEST_WAIT_MS 10000        /* a reload request waits this long for answers */
+#define RC__TXN_PIN 1                    /* a rollback: pin once committed */
 
-/* ---- engine.c ---- */
-/* Emits an event to the event callback (loop thread). Strings may be NULL. */
+/* ---- txn.c: one reload at a time ---- */
+/* Starts a reload of `root` (moved in) over the running `old_root` (moved in) with the
+ * changes in eng->cs (taken over); runs the modules now, or as they answer. */
+void rc__txn_begin(rc_engine_t *eng, rc_value_t *root, rc_value_t *old_root,
+                   const char *trigger, int flags);
+/* A reload that found nothing to change (a request, say): its two events. */
+void rc__txn_nothing(rc_engine_t *eng, const char *trigger, const char *why);
+/* A pending module's answer arrived (the request rc_reload_done posted). */
+void rc__txn_module_done(rc_engine_t *eng, rc_reload_t *r);
+/* The id of the reload in progress, 0 if none. */
+uint64_t rc__txn_id(const rc_engine_t *eng);
+/* Whether a reload may start now (none running, no backoff after failures). */
+bool rc__txn_may_start(rc_engine_t *eng);
+/* The next time something of the reload machinery is due (a module's timeout, the end
+ * of the backoff, a request's wait), false if none; rc__txn_run_due runs what is due at
+ * `now` (the virtual clock calls it); rc__txn_arm sets the real timer. */
+bool rc__txn_next_deadline(const rc_engine_t *eng, uint64_t *due);
+void rc__txn_run_due(rc_engine_t *eng, uint64_t now);
+void rc__txn_arm(rc_engine_t *eng);
+/* Drops the reload in progress without committing (engine stop). */
+void rc__txn_abandon(rc_engine_t *eng);
+/* Drops a module's reference to its part of a reload without answering (a Lua module's
+ * done function collected unanswered). */
+void rc__reload_release(rc_reload_t *r);
+/* Pins the configuration at `revision` (a rollback committed). */
+void rc__pin(rc_engine_t *eng, uint64_t revision);
+
+/* ---- modules.c ---- */
+/* A copy of the module list (C modules, then the policy's), owned by the caller; NULL
+ * when there are none, or out of memory (*oom set). */
+rc__module **rc__modules_snapshot(rc_engine_t *eng, size_t *n, bool *oom);
+/* Whether `ch` is under one of m's patterns. */
+bool rc__module_matches(const rc__module *m, const rc_change_t *ch);
+/* A policy module (its apply function's reference set by the caller). NULL on OOM. */
+rc__module *rc__module_new_lua(const char *name, const char *const *patterns, size_t n,
+                               uint32_t timeout_ms);
+/* Replaces the policy's modules with `mods` (moved in), freeing the old ones. */
+void rc__policy_modules_set(rc_engine_t *eng, rc__module **mods, size_t n);
+void rc__policy_modules_free(lua_State *L, rc__module **mods, size_t n);
+void rc__modules_free(rc_engine_t *eng);
+
+/* ---- history.c ---- */
+void rc__history_push(rc_engine_t *eng, struct rc_snapshot *snap, uint64_t reload_id,
+                      const char *trigger, size_t changes);
+/* Keeps at most `cap` revisions from now on (the policy's `history`). */
+void rc__history_resize(rc_engine_t *eng, size_t cap);
+const rc__revision *rc__history_find(const rc_engine_t *eng, uint64_t revision);
+void rc__history_free(rc_engine_t *eng);
+
+/* ---- request.c ---- */
+/* A reload request (rc_engine_reload) with its trigger ("request", "signal"). */
+int rc__reload_request(rc_engine_t *eng, const char *const *names, size_t n,
+                       const char *trigger);
+/* c's source answered a read (a value, an error, or nothing new): a request waiting for
+ * it may go on. */
+void rc__answered(rc__component *c);
+/* A request whose sources did not all answer by its deadline goes on without them. */
+void rc__request_timeout(rc_engine_t *eng, uint64_t now);
+
+/* ---- events.c ---- */
+/* Whether anyone listens to events: callers skip formatting a message nobody reads (a
+ * commit's events cost more than the rest of a small wave). Loop thread. */
+bool rc__events_wanted(rc_engine_t *eng);
+/* The event's name ("source.error", ...). */
+const char *rc__event_name(rc_event_type_t t);
+/* Emits `ev` (its name and empty strings filled in) to every handler (loop thread). */
+void rc__emit_event(rc_engine_t *eng, rc_event_t *ev);
+/* Emits an event (loop thread). Strings may be NULL. */
 void rc__emit(rc_engine_t *eng, rc_event_type_t type, const char *component,
               const char *file, int line, int col, int code, const char *fmt, ...)
   RC__PRINTF(8, 9);
 /* Emits the "commit" event for a new revision. */
-void rc__emit_commit(rc_engine_t *eng, uint64_t revision, size_t changes);
+void rc__emit_commit(rc_engine_t *eng, uint64_t revision, size_t changes,
+                     uint64_t reload_id);
 /* Emits a source.error for `c` from an rc_error. */
 void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err);
+void rc__handlers_free(rc_engine_t *eng);
+
+/* ---- engine.c ---- */
+/* Runs fn(eng, arg) on the loop thread and returns its result: at once when called
+ * there, else through the request queue while the caller waits. RC_ESTATE when the loop
+ * takes no requests (not running, or stopping). */
+int rc__call_on_loop(rc_engine_t *eng, int (*fn)(rc_engine_t *eng, void *arg), void *arg);
+/* Posts the end of a pending module's part (rc_reload_done) to the loop thread. */
+int rc__post_module_done(rc_engine_t *eng, void *reload);
 /* Initializes a handle's bookkeeping: every handle the engine or a source opens is
  * counted so that free can wait for all close callbacks. */
 void rc__handle_opened(rc_engine_t *eng);
@@ -258,8 +410,18 @@ void rc__handle_closed(rc_engine_t *eng);
 void rc__deliver(rc__component *c, rc_value_t *v);
 /* A source failed; the last good value stays. `err` is copied. */
 void rc__deliver_error(rc__component *c, const rc_error *err);
-/* Evaluates every dirty component and commits if anything changed. */
+/* Evaluates every dirty component and, if anything changed, starts a reload (txn.c);
+ * deferred while one runs or failed ones back off. */
 void rc__wave(rc_engine_t *eng);
+/* Adds to what the next reload is: `kind` ("source", "request", ...) and a name (a
+ * component's, or NULL). Sources' names accumulate; another kind stays the first. */
+void rc__trigger(rc_engine_t *eng, const char *kind, const char *name);
+/* After a commit: every component's value counts as committed; the cache is written. */
+void rc__commit_done(rc_engine_t *eng, const struct rc_snapshot *snap,
+                     const rc__changeset *cs);
+/* After a refused reload: components whose value differs from `root` (the running
+ * revision's) go back to it. */
+void rc__components_revert(rc_engine_t *eng, const rc_value_t *root);
 /* Arms the scheduler timer for the earliest pending deadline. */
 void rc__reschedule(rc_engine_t *eng);
 /* Runs a wave at the start of the next loop turn, so that everything delivered in this
@@ -308,6 +470,9 @@ rc_value_t *rc__cache_load(const rc_engine_t *eng, const rc__component *c, int64
 void rc__cache_store_all(rc_engine_t *eng);
 
 /* ---- fetch_once.c (cache_for) ---- */
+/* A reload request: c's held answer is fetched again now. Returns whether its source
+ * started. */
+bool rc__fetch_once_now(rc__component *c);
 /* c's source answered (a value or "absent"): for a cache_for component, its source is
  * stopped right after the current callback and the value held for cache_for. */
 void rc__fetch_once_answered(rc__component *c);
@@ -319,6 +484,8 @@ bool rc__fetch_once_cached(rc__component *c);
 void rc__fetch_once_run(uv_timer_t *t);
 
 /* ---- reload.c ---- */
+/* A policy text that arrived while a reload ran (eng->policy_pending): reloaded now. */
+void rc__policy_reload_pending(rc_engine_t *eng);
 /* Starts watching the policy file (when eng->watch_policy); its changes reload the
  * policy. Returns 0 or an RC_E* code with `err` filled. */
 int rc__policy_watch_start(rc_engine_t *eng, rc_error *err);
@@ -330,20 +497,23 @@ void rc__policy_watch_free(rc_engine_t *eng);
  * functions that failed (each already reported). Loop thread; runs Lua. */
 int rc__evaluate(rc_engine_t *eng);
 
-/* ---- snapshot.c ---- */
-/* Publishes a new root (moved in) as revision+1; returns the new snapshot (borrowed; the
- * engine holds it) or NULL on OOM (root released). */
-struct rc_snapshot *rc__publish(rc_engine_t *eng, rc_value_t *root);
-/* Releases retired snapshots whose readers are gone; returns how many remain. */
-int rc__retire_sweep(rc_engine_t *eng);
-/* Drops the engine's current snapshot and all retired ones (engine free). */
-void rc__snapshots_drop(rc_engine_t *eng);
+/* ---- snapshot.c (more in snapshot.h) ---- */
+/* A snapshot of `root` (moved in) as revision+1, not published (one reference, the
+ * caller's); NULL on OOM (root released). */
+struct rc_snapshot *rc__snapshot_make(rc_engine_t *eng, rc_value_t *root);
+/* Makes `snap` (from rc__snapshot_make; the caller's reference becomes the engine's)
+ * the current snapshot. */
+void rc__snapshot_publish(rc_engine_t *eng, struct rc_snapshot *snap);
 
 /* ---- subscribe.c ---- */
 /* Calls every subscriber whose pattern matches some change (loop thread). */
 void rc__notify_subscribers(rc_engine_t *eng, const struct rc_snapshot *snap,
                             const rc_change_t *changes, size_t n);
 void rc__subs_free(rc_engine_t *eng);
+/* Whether `pattern` is a well-formed subscription pattern. */
+bool rc__pattern_valid(const char *pattern);
+/* Whether change `ch` is one a subscriber to `pattern` gets ("" and "**": all). */
+bool rc__change_matches(const char *pattern, const rc_change_t *ch);
 /* Whether `path` is at or below what `pattern` names (see rc_subscribe). */
 bool rc__pattern_match(const char *pattern, const char *path);
 /* Whether `path` is at, below, or above what `pattern` names (a value at `path` may hold
@@ -373,6 +543,10 @@ typedef struct rc__policy {
   char *cache_dir;                          /* owned; the policy's cache, or NULL */
   bool cache_secrets;
   lua_State *L;                             /* owned; the version's own Lua state */
+  rc__module **mods;                        /* owned; the policy's reload modules */
+  size_t nmods;
+  long history;                             /* revisions kept; -1: the default */
+  uint64_t backoff_min_ms, backoff_max_ms;  /* reload_backoff; 0: the defaults */
 } rc__policy;
 /* Runs the loader on `text` (eng->policy_path and policy_dir name it) into `p`.
  * Returns 0, or RC_EPOLICY / RC_ENOMEM with `err` filled ("file:line: message"); on
@@ -470,6 +644,8 @@ void rc__source_free(rc__source *s);
 bool rc__source_uses_lua(const rc__source *s);
 /* Frees retired sources whose stop never completed (engine free, loop gone). */
 void rc__retired_free_all(rc_engine_t *eng);
+/* The parser limits of c's source (its `limits` option over the defaults). */
+void rc__source_limits(const rc__component *c, rc__parse_limits *out);
 /* Tells every source that wants to know that the process environment changed. */
 void rc__sources_env_changed(rc_engine_t *eng);
 /* Closes the services the sources shared (engine stop, after the sources stopped). */
@@ -479,6 +655,12 @@ void rc__services_close(rc_engine_t *eng);
 void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n,
                           const rc_engine_t *redact);
 /* Runs the policy's on_change handler after a commit (loop thread). */
+/* Calls a policy module's apply(changes, snapshot, reload) (policy_call.c). Returns
+ * RC_OK, RC_EPENDING (it called for reload.done later), or RC_EREFUSED with `msg` filled
+ * (it raised, returned false, or ran out of its time budget). */
+int rc__lua_module_apply(rc_engine_t *eng, rc__module *m, rc_reload_t *r,
+                         const struct rc_snapshot *snap, const rc_change_t *changes,
+                         size_t n, char *msg, size_t msgsz);
 void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
                        const rc_change_t *changes, size_t n);
 

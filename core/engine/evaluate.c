@@ -156,6 +156,9 @@ static bool change_counts(rc_engine_t *eng, rc__component *c, const rc_value_t *
 static bool keep_static(rc_engine_t *eng, rc__component *c, rc_value_t **vp) {
   rc_value_t *v = *vp;
   if (!c->committed || (!c->static_all && !c->nstatic)) return true;
+  /* The first value of a static component (one that arrives after revision 1: a late
+   * remote answer, a file created later) is applied. */
+  if (!c->result) return true;
   char list[768];
   size_t used = 0;
   list[0] = '\0';
@@ -181,6 +184,7 @@ static bool keep_static(rc_engine_t *eng, rc__component *c, rc_value_t **vp) {
     const rc_value_t *was = c->result ? rc_value_find(c->result, rel) : NULL;
     const rc_value_t *now = v ? rc_value_find(v, rel) : NULL;
     if (was == now || (was && now && rc_value_equal(was, now))) continue;
+    if (!was) continue; /* a static path's first value is applied */
     int st;
     rc_value_t *kept = rc__value_with_path(v, rel, rc__value_ref(was), &st);
     if (st) { /* out of memory: apply nothing rather than the static path */
@@ -253,13 +257,12 @@ static void eval_processed(rc_engine_t *eng, rc__component *c) {
   c->seen = rc__value_ref(src);
   rc_value_t *v = NULL;
   if (pipeline(eng, c, src, &v)) return;
-  if (!first && !toggled) {
-    if (!change_counts(eng, c, v)) {
-      rc__value_unref(v);
-      return;
-    }
-    if (!keep_static(eng, c, &v)) return;
+  if (!first && !toggled && !change_counts(eng, c, v)) {
+    rc__value_unref(v);
+    return;
   }
+  /* A component a policy reload carried over is "committed" on its first evaluation. */
+  if (((!first && !toggled) || c->committed) && !keep_static(eng, c, &v)) return;
   set_result(eng, c, v, fresh);
 }
 

@@ -73,6 +73,12 @@ void rc__fetch_once_run(uv_timer_t *t) {
   if (next) arm(eng, next > now ? next - now : 0);
 }
 
+bool rc__fetch_once_now(rc__component *c) {
+  if (!c->cache_for_ms || c->src || !c->refetch_at) return false;
+  refetch(c->eng, c);
+  return true;
+}
+
 bool rc__fetch_once_cached(rc__component *c) {
   rc_engine_t *eng = c->eng;
   if (!c->cache_for_ms || !eng->cache_dir || c->value) return false;

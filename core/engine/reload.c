@@ -101,8 +101,20 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
   configure_sched(eng);
   reload_stats st = {0};
   eng->trial = true;
+  struct rc_snapshot *cur = rc__snapshot_current(eng);
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *nc = eng->comps[i];
+    /* dynamic = false outlives a policy reload: a component that keeps its name starts
+     * from its running value, so the new version holds its static paths as the old one
+     * did instead of applying them as a first value. */
+    if ((nc->static_all || nc->nstatic) && cur) {
+      rc__component *same = rc__name_index_find(&old_ix, nc->name, strlen(nc->name));
+      if (same && same->committed) {
+        nc->committed = true;
+        rc__value_unref(nc->result);
+        nc->result = rc__value_ref(rc_value_get(cur->root, nc->name));
+      }
+    }
     rc__component *oc = find_old(&old_ix, nc);
     if (oc) {
       lend_source(oc, nc);
@@ -164,6 +176,8 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
            "policy reloaded: %zu %s (%zu sources kept, %zu started, %zu stopped)",
            eng->ncomps, eng->ncomps == 1 ? "component" : "components", st.kept,
            st.started, st.stopped);
+  eng->trigger[0] = '\0';
+  rc__trigger(eng, "policy", NULL);
   rc__wave(eng);
   rc__reschedule(eng);
 }
@@ -180,10 +194,32 @@ static void policy_delivered(rc__component *c, rc_value_t *v) {
     if (memcmp(d, eng->policy_digest, sizeof d) != 0) {
       memcpy(eng->policy_digest, d, sizeof d);
       eng->policy_hash = rc__hash64(text, len);
-      reload_text(eng, text, len);
+      if (rc__txn_id(eng)) {
+        /* One reload at a time: this one waits for the reload in progress to end. */
+        char *copy = rc__strndup(text, len);
+        if (copy) {
+          rc__free(eng->policy_pending);
+          eng->policy_pending = copy;
+          eng->policy_pending_len = len;
+        } else {
+          /* out of memory: the next save is read again */
+          memset(eng->policy_digest, 0, sizeof eng->policy_digest);
+          eng->policy_hash = 0;
+        }
+      } else {
+        reload_text(eng, text, len);
+      }
     }
   }
   rc__value_unref(v);
+}
+
+void rc__policy_reload_pending(rc_engine_t *eng) {
+  char *text = eng->policy_pending;
+  size_t len = eng->policy_pending_len;
+  eng->policy_pending = NULL;
+  if (text && eng->state == RC__ST_RUNNING) reload_text(eng, text, len);
+  rc__free(text);
 }
 
 /* The policy file's watch: a source of the kind that watches a file (RC__SRC_FILE),

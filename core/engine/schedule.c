@@ -85,12 +85,19 @@ uint64_t rc__now(const rc_engine_t *eng) {
 
 void rc__advance(rc_engine_t *eng, uint64_t ms) {
   if (!eng->virtual_clock || eng->state != RC__ST_RUNNING) return;
-  uint64_t target = eng->vnow + ms, due;
-  /* Step to each deadline in order, so that what one step releases (a throttled value
-   * held for its token) is seen at its own time. */
-  while (rc__sched_next(&eng->sched, &due) && due <= target) {
+  uint64_t target = eng->vnow + ms;
+  /* Step to each deadline in order (the scheduler's and the reload machinery's: a
+   * module's timeout, a backoff's end), so that what one step releases (a throttled
+   * value held for its token) is seen at its own time. */
+  for (;;) {
+    uint64_t a = 0, b = 0;
+    bool sa = rc__sched_next(&eng->sched, &a) && a <= target;
+    bool sb = rc__txn_next_deadline(eng, &b) && b <= target;
+    if (!sa && !sb) break;
+    uint64_t due = sa && (!sb || a <= b) ? a : b;
     if (due > eng->vnow) eng->vnow = due;
-    run_due(eng, eng->vnow);
+    if (sa && a == due) run_due(eng, eng->vnow);
+    else rc__txn_run_due(eng, eng->vnow);
   }
   eng->vnow = target;
 }
@@ -105,7 +112,12 @@ void rc__set_virtual_clock(rc_engine_t *eng, bool on) {
     eng->clock_offset = eng->vnow - real; /* time goes on from where it stood */
   }
   eng->virtual_clock = on;
-  if (!on) rc__reschedule(eng);
+  if (!on) {
+    rc__reschedule(eng);
+    rc__txn_arm(eng);
+  } else {
+    uv_timer_stop(&eng->txn_timer);
+  }
 }
 
 void rc__reschedule(rc_engine_t *eng) {

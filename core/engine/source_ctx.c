@@ -165,6 +165,15 @@ void *rc__src_alloc(size_t size, rc_error *err) {
 
 void rc__src_deliver(rc__source_ctx *ctx, rc_value_t *v) { rc__deliver(ctx->comp, v); }
 
+void rc__src_answered(rc__source_ctx *ctx) { rc__answered(ctx->comp); }
+
+void rc__source_limits(const rc__component *c, rc__parse_limits *out) {
+  if (c->src)
+    *out = c->src->ctx->limits;
+  else
+    read_limits(c->src_opts, out);
+}
+
 void rc__src_error(rc__source_ctx *ctx, const rc_error *err) {
   rc__deliver_error(ctx->comp, err);
 }

@@ -149,6 +149,19 @@ static bool match_change(const char *pattern, const rc_change_t *ch) {
                      is_container(ch->old_value) || is_container(ch->new_value));
 }
 
+bool rc__pattern_valid(const char *pattern) {
+  segs p;
+  segs_init(&p);
+  int rc = split(pattern, true, &p);
+  segs_free(&p);
+  return rc == 0;
+}
+
+bool rc__change_matches(const char *pattern, const rc_change_t *ch) {
+  if (!*pattern || strcmp(pattern, "**") == 0) return true;
+  return match_change(pattern, ch);
+}
+
 bool rc__pattern_match(const char *pattern, const char *path) {
   return match_paths(pattern, path, false);
 }

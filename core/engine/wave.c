@@ -3,6 +3,7 @@
  * something changed. */
 #include "engine.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Before the first commit the old root is an empty object, so that revision 1 lists one
@@ -61,22 +62,126 @@ static void mark_secrets(rc_engine_t *eng, rc__changeset *cs) {
     cs->items[i].secret = rc__path_is_secret(eng, cs->items[i].path);
 }
 
+/* ---- what the next reload is ---- */
+
+void rc__trigger(rc_engine_t *eng, const char *kind, const char *name) {
+  size_t used = strlen(eng->trigger);
+  if (used == 0) { /* "kind" or "kind:name", cut to fit; once per delivery: no printf */
+    size_t k = rc__strcpy_cut(eng->trigger, sizeof eng->trigger, kind);
+    if (name && k + 2 < sizeof eng->trigger) {
+      eng->trigger[k] = ':';
+      rc__strcpy_cut(eng->trigger + k + 1, sizeof eng->trigger - k - 1, name);
+    }
+    return;
+  }
+  /* Sources add their names to a "source:" trigger; the first other trigger stays. */
+  if (!name || strncmp(eng->trigger, "source:", 7) != 0 || strcmp(kind, "source") != 0)
+    return;
+  size_t nlen = strlen(name);
+  for (const char *p = eng->trigger + 7; *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == nlen && strncmp(p, name, len) == 0) return;
+    p += len + (end != NULL);
+  }
+  if (used + 1 + nlen < sizeof eng->trigger) {
+    eng->trigger[used] = ',';
+    memcpy(eng->trigger + used + 1, name, nlen + 1);
+  }
+}
+
+/* ---- after a commit, and after a refusal ---- */
+
+void rc__commit_done(rc_engine_t *eng, const struct rc_snapshot *snap,
+                     const rc__changeset *cs) {
+  RC__UNUSED(snap);
+  RC__UNUSED(cs);
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    c->committed = true;
+    c->rejected = false;
+  }
+  if (eng->cache_dir) rc__cache_store_all(eng);
+}
+
+void rc__components_revert(rc_engine_t *eng, const rc_value_t *root) {
+  for (size_t i = 0; i < eng->ncomps; i++) {
+    rc__component *c = eng->comps[i];
+    const rc_value_t *was = rc_value_get(root, c->name);
+    const rc_value_t *now = rc__component_value(c);
+    if (was == now) continue;
+    /* The refused value stays out until its source changes again: the source delivers
+     * only what differs from its last delivery. */
+    c->rejected = true;
+    if (c->processed) {
+      rc__value_unref(c->result);
+      c->result = rc__value_ref(was);
+    } else {
+      rc__value_unref(c->value);
+      c->value = rc__value_ref(was);
+    }
+    c->changed_at = ++eng->stamp;
+    rc__trace(eng, c, "refused by a reload module: back to the running value");
+  }
+}
+
+/* ---- the wave ---- */
+
+/* Revision 1: what the application starts with, committed at once (modules apply the
+ * reloads after it). */
+static void commit_first(rc_engine_t *eng, rc_value_t *root, rc__changeset *cs) {
+  struct rc_snapshot *snap = rc__snapshot_make(eng, root);
+  if (!snap) {
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
+             "out of memory committing; the last configuration stays");
+    return;
+  }
+  rc__snapshot_publish(eng, snap);
+  rc__commit_done(eng, snap, cs);
+  rc__history_push(eng, snap, 0, "start", cs->n);
+  rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
+            (unsigned long long)snap->revision, cs->n, cs->n == 1 ? "change" : "changes");
+  rc_snapshot_retain(snap);
+  rc__emit_commit(eng, snap->revision, cs->n, 0);
+  rc__notify_subscribers(eng, snap, cs->items, cs->n);
+  rc__lua_on_change(eng, snap, cs->items, cs->n);
+  rc_snapshot_release(snap);
+}
+
 void rc__wave(rc_engine_t *eng) {
   if (eng->state != RC__ST_RUNNING) return;
+  /* One reload at a time, and none while failed ones back off: this wave runs when it
+   * may (txn.c). */
+  if (!rc__txn_may_start(eng)) {
+    eng->wave_deferred = true;
+    rc__txn_arm(eng);
+    return;
+  }
+  eng->wave_deferred = false;
   rc__evaluate(eng);
+  char trigger[sizeof eng->trigger];
+  rc__strcpy_cut(trigger, sizeof trigger, eng->trigger);
+  eng->trigger[0] = '\0';
+  bool requested = eng->requested;
+  eng->requested = false;
+  struct rc_snapshot *cur = rc__snapshot_current(eng);
+  if (eng->pinned && cur) {
+    rc__trace(eng, NULL, "pinned: source changes recorded, not applied");
+    if (requested) rc__txn_nothing(eng, trigger, "pinned: nothing is applied until unpin");
+    return;
+  }
   rc_value_t *root = build_root(eng);
   if (!root) {
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
              "out of memory building the new configuration; the last one stays");
     return;
   }
-  struct rc_snapshot *cur = atomic_load(&eng->current);
   /* Hold the old root: the diff's old values point into it, and publishing may release
    * the old snapshot before subscribers have seen the changes. */
   rc_value_t *old_root = cur ? rc__value_ref(cur->root) : empty_object();
   rc__changeset *cs = &eng->cs;
   rc__changeset_reset(cs);
-  if (rc__diff(old_root, root, "", cs)) {
+  if (!old_root || rc__diff(old_root, root, "", cs)) {
     rc__value_unref(old_root);
     rc__value_unref(root);
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
@@ -84,29 +189,22 @@ void rc__wave(rc_engine_t *eng) {
     return;
   }
   rc__diff_finish(cs);
-  if (!add_touched(eng, cs, root)) cs->n = 0;
+  if (!add_touched(eng, cs, root))
+    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
+             "out of memory listing the components that force a notification; the "
+             "changes go on without them");
   mark_secrets(eng, cs);
   if (cs->n == 0 && cur) { /* unchanged input: no commit, no notification */
     rc__trace(eng, NULL, "diff: nothing changed; no commit");
     rc__value_unref(old_root);
     rc__value_unref(root);
+    if (requested) rc__txn_nothing(eng, trigger, "nothing changed");
     return;
   }
-  struct rc_snapshot *snap = rc__publish(eng, root);
-  if (!snap) {
+  if (!cur) {
+    commit_first(eng, root, cs);
     rc__value_unref(old_root);
-    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
-             "out of memory committing; the last configuration stays");
     return;
   }
-  for (size_t i = 0; i < eng->ncomps; i++) eng->comps[i]->committed = true;
-  if (eng->cache_dir) rc__cache_store_all(eng);
-  rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
-            (unsigned long long)snap->revision, cs->n, cs->n == 1 ? "change" : "changes");
-  rc_snapshot_retain(snap);
-  rc__emit_commit(eng, snap->revision, cs->n);
-  rc__notify_subscribers(eng, snap, cs->items, cs->n);
-  rc__lua_on_change(eng, snap, cs->items, cs->n);
-  rc_snapshot_release(snap);
-  rc__value_unref(old_root);
+  rc__txn_begin(eng, root, old_root, trigger, 0);
 }

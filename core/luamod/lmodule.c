@@ -146,9 +146,25 @@ static void record_event(lengine *b, void *arg) {
     lua_pushstring(L, rc_err_name(ev->code));
     lua_setfield(L, -2, "code");
   }
-  if (ev->type == RC_EVENT_COMMIT) {
+  if (ev->revision) {
     lua_pushinteger(L, (lua_Integer)ev->revision);
     lua_setfield(L, -2, "revision");
+  }
+  if (ev->reload_id) { /* reload.*, module.*: which reload, why, and how long */
+    lua_pushinteger(L, (lua_Integer)ev->reload_id);
+    lua_setfield(L, -2, "reload_id");
+    lua_pushinteger(L, (lua_Integer)ev->changes);
+    lua_setfield(L, -2, "changes");
+    lua_pushinteger(L, (lua_Integer)ev->duration_us);
+    lua_setfield(L, -2, "duration_us");
+  }
+  if (ev->trigger[0]) {
+    lua_pushstring(L, ev->trigger);
+    lua_setfield(L, -2, "trigger");
+  }
+  if (ev->module[0]) {
+    lua_pushstring(L, ev->module);
+    lua_setfield(L, -2, "module");
   }
   append(b, SLOT_EVENTS);
 }
@@ -316,6 +332,9 @@ bool run_loop(lua_State *L, lengine *b, double ms, int pred) {
   uv_timer_t timer;
   uv_timer_init(&b->loop, &timer);
   timer.data = &expired;
+  /* The loop's clock stands still between runs: without this, the time a spec spent
+   * outside the loop (starting a server, a PUT through curl) would count against the
+   * timeout, and a slow moment of the machine would make a run end before it began. */
   uv_update_time(&b->loop);
   uv_timer_start(&timer, timeout_cb, (uint64_t)ceil(ms), 0);
   b->L = L;
@@ -455,6 +474,7 @@ static const luaL_Reg methods[] = {
 /* The simulation methods (lmodule_sim.c) join the same metatable. */
 static void add_sim_methods(lua_State *L) {
   luaL_setfuncs(L, lengine_sim_methods, 0);
+  luaL_setfuncs(L, lengine_reload_methods, 0);
 }
 
 __attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L);

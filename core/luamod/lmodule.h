@@ -47,10 +47,17 @@ double duration_arg(lua_State *L, int idx);
 /* Runs the loop for `ms` or until the function at `pred` (0: none) returns true. */
 bool run_loop(lua_State *L, lengine *b, double ms, int pred);
 
+/* Runs what is due on the loop now: the waves that deliveries or requests scheduled. */
+void lengine_settle(lua_State *L, lengine *b);
+/* The engine object at argument 1, which must have been started (else a Lua error). */
+lengine *lengine_running(lua_State *L);
+
 /* lmodule_sim.c */
 extern const luaL_Reg lengine_sim_methods[];
 /* rc.parse, rc.diff: module functions of the Lua module (not of the policy sandbox). */
 extern const luaL_Reg lengine_module_funcs[];
+/* lmodule_reload.c: reload, rollback, unpin, pinned, revisions. */
+extern const luaL_Reg lengine_reload_methods[];
 /* The engine's trace hook: records one decision (when b->L is set). */
 void lengine_trace(void *ud, const char *component, const char *msg);
 /* Records an event among the decisions. */

@@ -37,7 +37,16 @@ void lengine_trace(void *ud, const char *component, const char *msg) {
 }
 
 void lengine_trace_event(lengine *b, const rc_event_t *ev) {
-  if (ev->type == RC_EVENT_STARTED || ev->type == RC_EVENT_STOPPED) return;
+  /* A reload's start and end frame the commit it explains, and its modules' decisions
+   * are traced as they happen: only a failure is news to the explanation. */
+  switch (ev->type) {
+    case RC_EVENT_STARTED: case RC_EVENT_STOPPED: case RC_EVENT_RELOAD_STARTED:
+    case RC_EVENT_RELOAD_COMPLETED: case RC_EVENT_MODULE_STARTED:
+    case RC_EVENT_MODULE_COMPLETED: case RC_EVENT_MODULE_FAILED:
+      return;
+    default:
+      break;
+  }
   if (!b->eng->trace_fn) return;
   trace_rec r = {ev->component, ev->name, ev->message};
   lengine_guard(b, record_trace, &r);
@@ -82,8 +91,7 @@ rc_snapshot_t *lengine_snapshot(lengine *b, uint64_t rev) {
 
 /* ---- pushing ---- */
 
-/* Runs the waves that deliveries scheduled for this loop turn. */
-static void flush(lua_State *L, lengine *b) {
+void lengine_settle(lua_State *L, lengine *b) {
   b->L = L;
   do {
     uv_run(&b->loop, UV_RUN_NOWAIT);
@@ -91,7 +99,7 @@ static void flush(lua_State *L, lengine *b) {
   b->L = NULL;
 }
 
-static lengine *running(lua_State *L) {
+lengine *lengine_running(lua_State *L) {
   lengine *b = check_engine(L);
   if (!b->loop_init || b->eng->state != RC__ST_RUNNING)
     luaL_error(L, "engine not started (call e:start())");
@@ -108,7 +116,7 @@ static int push_result(lua_State *L, int rc, const char *name) {
 /* e:push(component, value): `value` arrives as if the component's source had delivered
  * it (nil: the source has no value); debounce, throttle and the policy apply. */
 static int l_push(lua_State *L) {
-  lengine *b = running(L);
+  lengine *b = lengine_running(L);
   const char *name = luaL_checkstring(L, 2);
   rc_value_t *v = NULL;
   if (!lua_isnoneornil(L, 3)) {
@@ -118,14 +126,14 @@ static int l_push(lua_State *L) {
   }
   b->L = L;
   int rc = rc__push(b->eng, name, v, NULL);
-  flush(L, b);
+  lengine_settle(L, b);
   return push_result(L, rc, name);
 }
 
 /* e:push_text(component, text, format) -> true | nil, "format:line:col: message": text
  * parsed as the source would; malformed text arrives as the source's error. */
 static int l_push_text(lua_State *L) {
-  lengine *b = running(L);
+  lengine *b = lengine_running(L);
   const char *name = luaL_checkstring(L, 2);
   size_t len;
   const char *text = luaL_checklstring(L, 3, &len);
@@ -136,7 +144,7 @@ static int l_push_text(lua_State *L) {
   if (prc == RC_EINVAL) return luaL_error(L, "push_text: %s", err.message);
   b->L = L;
   int rc = rc__push(b->eng, name, prc ? NULL : v, prc ? &err : NULL);
-  flush(L, b);
+  lengine_settle(L, b);
   if (prc && rc == 0) {
     luaL_pushfail(L);
     lua_pushfstring(L, "%s:%d:%d: %s", fname, err.line, err.column, err.message);
@@ -147,13 +155,13 @@ static int l_push_text(lua_State *L) {
 
 /* e:fail(component, message): the component's source reports an error. */
 static int l_fail(lua_State *L) {
-  lengine *b = running(L);
+  lengine *b = lengine_running(L);
   const char *name = luaL_checkstring(L, 2);
   rc_error err = {0};
   rc__err(&err, RC_EIO, NULL, 0, 0, "%s", luaL_checkstring(L, 3));
   b->L = L;
   int rc = rc__push(b->eng, name, NULL, &err);
-  flush(L, b);
+  lengine_settle(L, b);
   return push_result(L, rc, name);
 }
 
@@ -162,27 +170,27 @@ static int l_fail(lua_State *L) {
 /* e:advance(duration): moves the virtual clock, running every debounce and throttle
  * deadline on the way at its own time. */
 static int l_advance(lua_State *L) {
-  lengine *b = running(L);
+  lengine *b = lengine_running(L);
   if (!b->eng->virtual_clock)
     return luaL_error(L, "advance needs the virtual clock (rc.engine(p, { virtual = true }))");
   double ms = duration_arg(L, 2);
   if (ms < 0) return luaL_argerror(L, 2, "a duration cannot be negative");
   b->L = L;
   rc__advance(b->eng, (uint64_t)(ms + 0.5));
-  flush(L, b);
+  lengine_settle(L, b);
   return 0;
 }
 
 /* e:now() -> ms since the engine started, on the scheduler's clock (virtual or real). */
 static int l_now(lua_State *L) {
-  lengine *b = running(L);
+  lengine *b = lengine_running(L);
   lua_pushinteger(L, (lua_Integer)(rc__now(b->eng) - b->eng->epoch_ms));
   return 1;
 }
 
 /* e:live(duration): real sources and real time for that long, then virtual again. */
 static int l_live(lua_State *L) {
-  lengine *b = running(L);
+  lengine *b = lengine_running(L);
   double ms = duration_arg(L, 2);
   bool was = b->eng->virtual_clock;
   rc__set_virtual_clock(b->eng, false);
@@ -204,7 +212,7 @@ static const char *state_of(const rc_engine_t *eng, const rc__component *c) {
 /* e:components() -> array of { name, source, state, processed, present } in
  * declaration order. */
 static int l_components(lua_State *L) {
-  lengine *b = running(L);
+  lengine *b = lengine_running(L);
   rc_engine_t *eng = b->eng;
   lua_createtable(L, (int)eng->ncomps, 0);
   for (size_t i = 0; i < eng->ncomps; i++) {

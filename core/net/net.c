@@ -345,7 +345,6 @@ static void fill_result(rc__net_request *r, int code, rc__net_result *res,
   res->last_modified = rc__net_header_value(r, "Last-Modified");
   res->content_type = rc__net_header_value(r, "Content-Type");
   res->retry_after = rc__net_header_value(r, "Retry-After");
-  res->consul_index = rc__net_header_value(r, "X-Consul-Index");
 }
 
 /* Calls the request's done callback with its result, then frees it. */

@@ -110,7 +110,7 @@ typedef struct rc__net_result {
   size_t body_len;
   /* Frequently used response headers (final response, after redirects), NULL when
    * absent. Any other: rc__net_header_value(). */
-  const char *etag, *last_modified, *content_type, *retry_after, *consul_index;
+  const char *etag, *last_modified, *content_type, *retry_after;
   long connects;        /* new connections this transfer opened; 0 = a kept-alive one
                            was reused */
 } rc__net_result;

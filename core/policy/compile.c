@@ -134,9 +134,44 @@ void rc__policy_discard(rc_engine_t *eng, rc__policy *p) {
   rc__free(p->comps);
   rc__free(p->order);
   rc__free(p->cache_dir);
+  rc__policy_modules_free(p->L, p->mods, p->nmods);
   rc__lua_retire(eng, p->L);
   memset(p, 0, sizeof *p);
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
+  p->history = -1;
+}
+
+/* The loader's `modules` (at the top) into p->mods: each in p at once (raise-safe).
+ * Returns 0 or RC_ENOMEM. [-0, +0, m] */
+static int modules_from_lua(lua_State *L, rc__policy *p) {
+  int t = lua_gettop(L);
+  size_t n = lua_istable(L, t) ? lua_rawlen(L, t) : 0;
+  if (n == 0) return 0;
+  p->mods = rc__calloc(n, sizeof *p->mods);
+  if (!p->mods) return RC_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, t, (lua_Integer)i + 1);                 /* stack: mods, m */
+    int m = lua_gettop(L);
+    lua_getfield(L, m, "name");
+    lua_getfield(L, m, "timeout_ms");
+    lua_getfield(L, m, "paths");                           /* stack: mods, m, n, t, paths */
+    const char *pat[64];
+    size_t np = lua_rawlen(L, -1);
+    if (np > 64) np = 64;
+    for (size_t k = 0; k < np; k++) {
+      lua_rawgeti(L, -1, (lua_Integer)k + 1);
+      pat[k] = lua_tostring(L, -1); /* kept alive by the paths table on the stack */
+      lua_pop(L, 1);
+    }
+    rc__module *mod = rc__module_new_lua(lua_tostring(L, m + 1), pat, np,
+                                         (uint32_t)lua_tointeger(L, m + 2));
+    if (!mod) return RC_ENOMEM;
+    p->mods[p->nmods++] = mod;
+    lua_getfield(L, m, "apply");
+    mod->lua_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, t);
+  }
+  return 0;
 }
 
 /* Reads the loader's result (table at `spec`) into `p`: everything C allocates is in
@@ -186,6 +221,21 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
   lua_getfield(L, spec, "cache_secrets");
   p->cache_secrets = lua_toboolean(L, -1);
   lua_pop(L, 2);
+  lua_getfield(L, spec, "modules");
+  int mrc = modules_from_lua(L, p);
+  lua_pop(L, 1);
+  if (mrc) return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
+  lua_getfield(L, spec, "history");
+  p->history = lua_isinteger(L, -1) ? (long)lua_tointeger(L, -1) : -1;
+  lua_pop(L, 1);
+  if (lua_getfield(L, spec, "reload_backoff") == LUA_TTABLE) {
+    lua_getfield(L, -1, "min_ms");
+    p->backoff_min_ms = (uint64_t)lua_tonumber(L, -1);
+    lua_getfield(L, -2, "max_ms");
+    p->backoff_max_ms = (uint64_t)lua_tonumber(L, -1);
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
   if (lua_getfield(L, spec, "limits") == LUA_TTABLE) {
     int l = lua_gettop(L);
     lua_getfield(L, l, "time_ms");
@@ -219,6 +269,7 @@ int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__polic
                        rc_error *err) {
   memset(p, 0, sizeof *p);
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
+  p->history = -1;
   p->L = rc__lua_new_state(eng);
   if (!p->L)
     return rc__err(err, RC_ENOMEM, eng->policy_path, 0, 0,
@@ -285,6 +336,7 @@ void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
    * over by the caller), then its state: luv handles closed, closed itself once they
    * are. */
   rc__components_free(eng);
+  rc__policy_modules_set(eng, p->mods, p->nmods); /* the old ones unref in the old state */
   rc__lua_retire(eng, eng->L);
   eng->L = p->L;
   eng->comps = p->comps;
@@ -296,6 +348,10 @@ void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
   rc__free(eng->cache_dir);
   eng->cache_dir = p->cache_dir;
   eng->cache_secrets = p->cache_secrets;
+  rc__history_resize(eng, p->history >= 0 ? (size_t)p->history : RC__HISTORY_DEFAULT);
+  eng->backoff_min_ms = p->backoff_min_ms ? p->backoff_min_ms : RC__RELOAD_BACKOFF_MIN_MS;
+  eng->backoff_max_ms = p->backoff_max_ms ? p->backoff_max_ms : RC__RELOAD_BACKOFF_MAX_MS;
+  if (eng->backoff_max_ms < eng->backoff_min_ms) eng->backoff_max_ms = eng->backoff_min_ms;
   memset(p, 0, sizeof *p);
 }
 

@@ -4,6 +4,7 @@
 #include "lvalue.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- on_change ---- */
@@ -125,3 +126,111 @@ void rc__lua_on_change(rc_engine_t *eng, const struct rc_snapshot *snap,
   }
 }
 
+
+/* ---- the policy's reload modules ---- */
+
+/* What the done function of a pending Lua module holds: the reload handle (the module's
+ * reference) until it answers. */
+typedef struct done_box {
+  rc_reload_t *r;
+} done_box;
+
+static const char DONE_MT = 'd'; /* registry: the box's metatable */
+
+static int l_done_gc(lua_State *L) {
+  done_box *b = lua_touserdata(L, 1);
+  if (b->r) rc__reload_release(b->r); /* never answered: the module's timeout ends it */
+  b->r = NULL;
+  return 0;
+}
+
+/* reload.done(ok [, message]): the answer of a module that returned rc.PENDING. Returns
+ * true, or false when it came too late (the timeout passed) or twice. [-0, +1, v] */
+static int l_done(lua_State *L) {
+  done_box *b = lua_touserdata(L, lua_upvalueindex(1));
+  rc_reload_t *r = b->r;
+  b->r = NULL;
+  if (!r) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  bool ok = lua_toboolean(L, 1);
+  const char *msg = luaL_optstring(L, 2, ok ? NULL : "refused");
+  lua_pushboolean(L, rc_reload_done(r, ok ? RC_OK : RC_EREFUSED, msg) == 0);
+  return 1;
+}
+
+typedef struct module_args {
+  rc__module *m;
+  rc_reload_t *r;
+  const struct rc_snapshot *snap;
+  const rc_change_t *changes;
+  size_t n;
+  int rc;
+  done_box *box;
+} module_args;
+
+/* apply(changes, snapshot, reload) -> nil | true (applied), false [, why] (refused), or
+ * rc.PENDING (reload.done(ok, why) answers later). [-1, +1, e] */
+static int l_module(lua_State *L) {
+  module_args *a = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, a->m->lua_ref);          /* stack: a, fn */
+  rc__lua_push_changes(L, a->changes, a->n, NULL);
+  push_snapshot(L, a->snap);
+  lua_createtable(L, 0, 3);                                  /* stack: a, fn, ch, s, rl */
+  lua_pushinteger(L, (lua_Integer)rc_reload_id(a->r));
+  lua_setfield(L, -2, "id");
+  lua_pushboolean(L, rc_reload_is_rollback(a->r));
+  lua_setfield(L, -2, "rollback");
+  a->box = lua_newuserdatauv(L, sizeof *a->box, 0);
+  a->box->r = NULL;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &DONE_MT) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_done_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &DONE_MT);
+  }
+  lua_setmetatable(L, -2);
+  lua_pushcclosure(L, l_done, 1);
+  lua_setfield(L, -2, "done");
+  lua_call(L, 3, 2);                                         /* stack: a, r1, r2 */
+  rc__lua_require_field(L, "reactcfg", "PENDING");
+  if (lua_rawequal(L, -3, -1)) {
+    a->rc = RC_EPENDING;
+    a->box->r = a->r; /* the module's reference goes to its done function */
+  } else if (lua_isboolean(L, -3) && !lua_toboolean(L, -3)) {
+    a->rc = RC_EREFUSED;
+  } else {
+    a->rc = RC_OK;
+  }
+  lua_pop(L, 1);
+  return 1; /* the second result: the reason of a refusal */
+}
+
+int rc__lua_module_apply(rc_engine_t *eng, rc__module *m, rc_reload_t *r,
+                         const struct rc_snapshot *snap, const rc_change_t *changes,
+                         size_t n, char *msg, size_t msgsz) {
+  module_args a = {m, r, snap, changes, n, RC_EREFUSED, NULL};
+  lua_State *L = eng->L;
+  if (!lua_checkstack(L, 4)) {
+    snprintf(msg, msgsz, "out of Lua stack");
+    return RC_EREFUSED;
+  }
+  lua_pushcfunction(L, l_module);
+  lua_pushlightuserdata(L, &a);
+  rc_error err = {0};
+  if (rc__lua_pcall(L, 1, 1, &err) != 0) {
+    char *nl = strchr(err.message, '\n');
+    if (nl) *nl = '\0';
+    snprintf(msg, msgsz, "%s", err.message);
+    return RC_EREFUSED;
+  }
+  if (a.rc == RC_EREFUSED) {
+    const char *why = lua_tostring(L, -1);
+    snprintf(msg, msgsz, "%s", why ? why : "apply returned false");
+  }
+  lua_pop(L, 1);
+  return a.rc;
+}

@@ -11,7 +11,7 @@
 
 /* ctx[key] on first access: `previous`, `name`, a dependency's value, or a field of the
  * metadata the component's source attached to its latest read (rc__src_set_meta, e.g. a
- * Redis key's `ttl`), in that order; converted then and kept in the table. Lazy because
+ * key's `ttl`), in that order; converted then and kept in the table. Lazy because
  * most functions read one or two of them and a conversion costs as much as the call.
  * [-0, +1, m] */
 static int l_ctx_index(lua_State *L) {

@@ -42,10 +42,10 @@ static int l_kinds(lua_State *L) {
     lua_createtable(L, 0, 3);                            /* stack: kinds, kind */
     lua_pushstring(L, k->name);
     lua_setfield(L, -2, "name");
-    lua_createtable(L, 0, 4);                            /* stack: kinds, kind, flags */
+    lua_createtable(L, 0, 5);                            /* stack: kinds, kind, flags */
     static const struct { unsigned bit; const char *name; } flags[] = {
       {RC__SRC_CACHEABLE, "cacheable"}, {RC__SRC_WAITS, "waits"},
-      {RC__SRC_RETRY, "retry"}, {RC__SRC_FILE, "file"},
+      {RC__SRC_RETRY, "retry"}, {RC__SRC_FILE, "file"}, {RC__SRC_PUSHED, "pushed"},
     };
     for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {
       lua_pushboolean(L, (k->flags & flags[f].bit) != 0);

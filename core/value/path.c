@@ -226,3 +226,53 @@ const rc_value_t *rc_value_find(const rc_value_t *v, const char *path) {
     v = v->u.members[i].val;
   }
 }
+
+/* ==== compiled paths ==== */
+
+rc_path_t *rc_path_compile(const char *path, rc_error *err) {
+  if (!path) {
+    rc__err(err, RC_EINVAL, NULL, 0, 0, "no path");
+    return NULL;
+  }
+  /* Count and check first, so that one block holds everything. */
+  size_t n = 0, keybytes = 0, pos = 0;
+  for (;;) {
+    seg s;
+    size_t at = pos;
+    int r = scan(path, &pos, &s);
+    if (r == 0) break;
+    if (r < 0 || (s.raw && s.rawlen >= UINT32_MAX)) {
+      rc__err(err, RC_EINVAL, NULL, 0, (int)at + 1, "malformed path at byte %zu: %s",
+              at + 1, path);
+      return NULL;
+    }
+    n++;
+    if (s.raw) keybytes += s.rawlen + 1;
+  }
+  rc_path_t *p = rc__malloc(sizeof *p + n * sizeof(rc__pseg) + keybytes);
+  if (!p) {
+    rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+    return NULL;
+  }
+  p->n = n;
+  char *keys = (char *)&p->seg[n];
+  pos = 0;
+  for (size_t i = 0; i < n; i++) {
+    seg s;
+    scan(path, &pos, &s);
+    rc__pseg *c = &p->seg[i];
+    atomic_init(&c->hint, 0);
+    c->index = s.index;
+    c->key = NULL;
+    c->klen = 0;
+    if (!s.raw) continue;
+    c->klen = (uint32_t)(s.escaped ? unescape(&s, keys) : s.rawlen);
+    if (!s.escaped) memcpy(keys, s.raw, s.rawlen);
+    keys[c->klen] = '\0';
+    c->key = keys;
+    keys += c->klen + 1;
+  }
+  return p;
+}
+
+void rc_path_free(rc_path_t *path) { rc__free(path); }

@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* One node. Scalars and strings are leaves; arrays and objects own references to their
  * children. `refs` is atomic because snapshots are released from any thread; the
@@ -107,6 +108,65 @@ void rc__path_add_index(rc__buf *b, size_t index);  /* "[3]" */
  * segment, 0 at the end, -1 for a malformed path. `*pos` starts at 0. */
 int rc__path_next(const char *path, size_t *pos, rc__buf *scratch, const char **key,
                   size_t *klen, size_t *index);
+
+/* ---- compiled paths (rc_path_compile in path.c) ---- */
+/* One segment: a key (unescaped, NUL-ended, in the path's own block) or an index.
+ * `hint` is the member position where the key was found last; threads sharing the path
+ * race on it harmlessly, hence relaxed atomics (it is checked before use). */
+typedef struct rc__pseg {
+  const char *key;        /* NULL: an index segment */
+  uint32_t klen;
+  _Atomic uint32_t hint;
+  size_t index;
+} rc__pseg;
+
+struct rc_path {
+  size_t n;
+  rc__pseg seg[];         /* then the keys' bytes */
+};
+
+#ifndef __cplusplus /* json_parse.cpp includes this header; it has no use for these */
+/* Key bytes equal? Configuration keys are short: a loop the compiler keeps inline beats
+ * a call to memcmp, which the hot read path would otherwise make once per segment. */
+static inline bool rc__key_eq(const char *a, const char *b, uint32_t n) {
+  if (n > 16) return memcmp(a, b, n) == 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+/* The value at compiled path `p` below `v`, or NULL: the same answer as rc_value_find
+ * with the path's text. A key tries its remembered position first: the same member sits
+ * there in the next revision's object unless keys were added or removed before it. The
+ * key bytes are compared before the hint is trusted, so a stale hint falls back to the
+ * O(log n) search, whose answer becomes the new hint. Inline: it is the hot read path.
+ * Any thread. */
+static inline const rc_value_t *rc__path_find(const rc_value_t *v, const rc_path_t *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    if (!v) return NULL;
+    rc__pseg *c = (rc__pseg *)&p->seg[i]; /* the hint is the one mutable part of a path */
+    if (!c->key) {
+      if (v->type != RC_TYPE_ARRAY || c->index >= v->len) return NULL;
+      v = v->u.items[c->index];
+      continue;
+    }
+    if (v->type != RC_TYPE_OBJECT) return NULL;
+    uint32_t h = atomic_load_explicit(&c->hint, memory_order_relaxed);
+    if (h < v->len) {
+      const rc__member *m = &v->u.members[h];
+      if (m->klen == c->klen && rc__key_eq(m->key, c->key, c->klen)) {
+        v = m->val;
+        continue;
+      }
+    }
+    long j = rc__object_find(v, c->key, c->klen);
+    if (j < 0) return NULL;
+    atomic_store_explicit(&c->hint, (uint32_t)j, memory_order_relaxed);
+    v = v->u.members[j].val;
+  }
+  return v;
+}
+#endif
 
 /* A new tree equal to `v` with the value at relative `path` ("a.b[2]", "" = the whole)
  * replaced by `sub` (moved in; NULL removes it). Objects along the path are created as

@@ -26,6 +26,11 @@ function M.policy(t)
   return setmetatable(t, POLICY)
 end
 
+--- rc.PENDING: what a reload module's apply returns when it answers later, through
+--- reload.done(ok [, why]) (see docs/POLICY.md, "Reload modules").
+M.PENDING = setmetatable({}, { __name = "reactcfg.pending", __metatable = false,
+  __tostring = function() return "rc.PENDING" end })
+
 --- rc.duration("200ms") -> milliseconds (number); see reactcfg.duration.
 M.duration = duration.parse
 

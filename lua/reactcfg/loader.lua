@@ -568,7 +568,82 @@ local function order_components(comps)
 end
 
 local POLICY_KEYS = { components = true, on_change = true, on_error = true, limits = true,
-  cache = true, line = true }
+  cache = true, outputs = true, line = true, modules = true, history = true,
+  reload_backoff = true }
+local POLICY_KEY_LIST = "components, on_change, on_error, limits, cache, outputs, modules, "
+  .. "history, reload_backoff"
+
+local MODULE_KEYS = { paths = true, timeout = true, apply = true }
+
+-- modules = { name = { paths = "db.**" | { ... }, timeout = "5s", apply = fn } }: the
+-- policy's reload modules, ordered by the line their apply function starts on.
+local function normalize_modules(t, line, index)
+  if t == nil then return {} end
+  if type(t) ~= "table" then fail(line, "'modules' must be a table of named modules") end
+  local out = {}
+  for name, m in pairs(t) do
+    if type(name) ~= "string" or not name:match("^[%a_][%w_%-]*$") then
+      fail(line, "module names must be identifiers, got %q", tostring(name))
+    end
+    local at = locate(index, name, line)
+    if type(m) == "function" then m = { apply = m } end
+    if type(m) ~= "table" then
+      fail(at, "module '%s' must be a table { paths = ..., apply = function }", name)
+    end
+    for k in pairs(m) do
+      if not MODULE_KEYS[k] then
+        fail(at, "module '%s': unknown key '%s' (expected paths, timeout, apply)", name,
+          tostring(k))
+      end
+    end
+    if type(m.apply) ~= "function" then
+      fail(at, "module '%s': 'apply' must be a function(changes, snapshot, reload)", name)
+    end
+    local paths = m.paths
+    if paths == nil then paths = {} elseif type(paths) == "string" then paths = { paths } end
+    if type(paths) ~= "table" then
+      fail(at, "module '%s': 'paths' must be a pattern or a list of patterns", name)
+    end
+    for i, p in ipairs(paths) do
+      if type(p) ~= "string" then
+        fail(at, "module '%s': paths[%d] must be a pattern such as \"db.**\"", name, i)
+      end
+    end
+    local timeout = m.timeout and check_duration(m.timeout, ("module '%s': timeout")
+      :format(name), at)
+    if timeout and (timeout < 1 or timeout > 3600000) then
+      fail(at, "module '%s': timeout must be between 1ms and 1h", name)
+    end
+    local info = debug and debug.getinfo and debug.getinfo(m.apply, "S")
+    out[#out + 1] = { name = name, paths = paths, timeout_ms = timeout, apply = m.apply,
+      line = info and info.linedefined or at or 0 }
+  end
+  table.sort(out, function(a, b)
+    if a.line ~= b.line then return a.line < b.line end
+    return a.name < b.name
+  end)
+  return out
+end
+
+-- reload_backoff = { min = "1s", max = "30s" }: after a reload a module refused, the
+-- next waits min, then twice as long each time, up to max.
+local function normalize_reload_backoff(v, line)
+  if v == nil then return nil end
+  if type(v) ~= "table" then
+    fail(line, "'reload_backoff' must be a table { min = \"1s\", max = \"30s\" }")
+  end
+  for k in pairs(v) do
+    if k ~= "min" and k ~= "max" then
+      fail(line, "reload_backoff: unknown key '%s' (expected min, max)", tostring(k))
+    end
+  end
+  local out = { min_ms = v.min and check_duration(v.min, "reload_backoff.min", line),
+    max_ms = v.max and check_duration(v.max, "reload_backoff.max", line) }
+  if out.min_ms and out.max_ms and out.max_ms < out.min_ms then
+    fail(line, "reload_backoff: max is shorter than min")
+  end
+  return out
+end
 
 -- limits = { time = "1s", load_time = "2s", memory = "512MB" }: the time budget of each
 -- call into the policy, of loading it, and the Lua state's memory cap.
@@ -623,6 +698,125 @@ end
 
 local NAME_PATTERN = "^[%a_][%w_%-]*$"
 
+-- ==== outputs: files rendered from templates (reactcfg-lua --run, docs/SIDECAR.md) ====
+
+local OUTPUT_KEYS = { template = true, text = true, path = true, mode = true,
+  command = true, signal = true }
+local OUTPUT_KEY_LIST = "template, text, path, mode, command, signal"
+-- Signals an output may send to the --exec child (by name, with or without "SIG").
+local SIGNALS = { HUP = true, INT = true, QUIT = true, TERM = true, USR1 = true,
+  USR2 = true, WINCH = true, ALRM = true }
+
+local function normalize_output(name, o, basedir, index, anchor)
+  local line = locate(index, name, anchor)
+  if type(o) ~= "table" then
+    fail(line, "output '%s' must be a table { template = \"file\", path = \"file\" }, got %s",
+      name, type(o))
+  end
+  for k in pairs(o) do
+    if type(k) ~= "string" or not OUTPUT_KEYS[k] then
+      local near = type(k) == "string" and nearest(k, OUTPUT_KEYS)
+      fail(locate(index, k, line), "output '%s': unknown key '%s' (%s)", name, tostring(k),
+        near and ("did you mean '%s'?"):format(near) or "expected one of: " .. OUTPUT_KEY_LIST)
+    end
+  end
+  local out = { name = name, line = line }
+  local function where(k) return locate(index, k, line) end
+  local function file(k)
+    local v = o[k]
+    if type(v) ~= "string" or v == "" then
+      fail(where(k), "output '%s': '%s' must be a file name, got %s", name, k,
+        v == "" and '""' or type(v))
+    end
+    return v:sub(1, 1) == "/" and v or basedir .. "/" .. v
+  end
+  if (o.template == nil) == (o.text == nil) then
+    fail(line, "output '%s' needs one of 'template' (a template file) or 'text' (the "
+      .. "template itself)%s", name, o.template ~= nil and ", not both" or "")
+  end
+  if o.template ~= nil then
+    out.template = file("template")
+  elseif type(o.text) ~= "string" then
+    fail(where("text"), "output '%s': 'text' must be a string, got %s", name, type(o.text))
+  else
+    out.text = o.text
+  end
+  if o.path == nil then fail(line, "output '%s' has no 'path' (the file to write)", name) end
+  out.path = file("path")
+  if o.mode ~= nil then
+    local m = o.mode
+    if type(m) == "string" and m:match("^0?[0-7][0-7][0-7][0-7]?$") then m = tonumber(m, 8) end
+    if math.type(m) ~= "integer" or m < 0 or m > 4095 then
+      fail(where("mode"), "output '%s': mode must be permissions such as \"0644\" (or "
+        .. "420), got %s", name, tostring(o.mode))
+    end
+    out.mode = m
+  end
+  if o.command ~= nil then
+    local c = o.command
+    local ok = type(c) == "table" and #c > 0 and next(c, #c) == nil
+    for i = 1, ok and #c or 0 do ok = type(c[i]) == "string" and c[i] ~= "" end
+    if not ok then
+      fail(where("command"), "output '%s': command must be a list of words such as "
+        .. "{ \"nginx\", \"-s\", \"reload\" } (it runs without a shell), got %s", name,
+        type(c) == "string" and ("%q"):format(c) or type(c))
+    end
+    out.command = table.move(c, 1, #c, 1, {})
+  end
+  local sig = o.signal
+  if sig ~= nil and sig ~= false then
+    local canon = type(sig) == "string" and sig:upper():gsub("^SIG", "") or nil
+    if sig == "restart" then
+      out.signal = "restart"
+    elseif canon and SIGNALS[canon] then
+      out.signal = canon
+    else
+      local names = {}
+      for n in pairs(SIGNALS) do names[#names + 1] = n end
+      table.sort(names)
+      fail(where("signal"), "output '%s': signal must be a signal name (%s), \"restart\" "
+        .. "or false, got %s", name, table.concat(names, ", "),
+        type(sig) == "string" and ("%q"):format(sig) or type(sig))
+    end
+  elseif sig == false then
+    out.signal = false
+  end
+  return out
+end
+
+-- outputs = { name = { template | text, path, mode, command, signal }, ... }: a list in
+-- declaration order; two outputs may not write the same file.
+local function normalize_outputs(outputs, basedir, index, policy_line)
+  if outputs == nil then return nil end
+  local line = locate(index, "outputs", policy_line)
+  if type(outputs) ~= "table" then
+    fail(line, "'outputs' must be a table of named outputs, got %s", type(outputs))
+  end
+  local names, at = {}, {}
+  for name in pairs(outputs) do
+    if type(name) ~= "string" or not name:match(NAME_PATTERN) then
+      fail(line, "output names must be identifiers ([A-Za-z_][A-Za-z0-9_-]*), got %q",
+        tostring(name))
+    end
+    names[#names + 1] = name
+    at[name] = locate(index, name, line) or 0
+  end
+  table.sort(names, function(a, b)
+    if at[a] ~= at[b] then return at[a] < at[b] end
+    return a < b
+  end)
+  local list, by_path = {}, {}
+  for _, name in ipairs(names) do
+    local o = normalize_output(name, outputs[name], basedir, index, line)
+    if by_path[o.path] then
+      fail(o.line, "outputs '%s' and '%s' both write %s", by_path[o.path], name, o.path)
+    end
+    by_path[o.path] = name
+    list[#list + 1] = o
+  end
+  return list
+end
+
 --- load(text, path, basedir) -> normalized policy; raises { message, line } on error.
 function M.load(text, path, basedir)
   local lines = {}
@@ -647,8 +841,8 @@ function M.load(text, path, basedir)
   local policy_line = rawget(result, "line") or 1
   for k in pairs(result) do
     if not POLICY_KEYS[k] then
-      fail(locate(where, k, policy_line), "unknown policy key '%s' (expected components, "
-        .. "on_change, on_error, limits, cache)", tostring(k))
+      fail(locate(where, k, policy_line), "unknown policy key '%s' (expected %s)",
+        tostring(k), POLICY_KEY_LIST)
     end
   end
   local comps = result.components
@@ -700,6 +894,17 @@ function M.load(text, path, basedir)
   }
   out.cache_dir, out.cache_secrets = normalize_cache(result.cache, basedir,
     locate(where, "cache", policy_line))
+  out.modules = normalize_modules(result.modules, locate(where, "modules", policy_line),
+    where)
+  local h = result.history
+  if h ~= nil and (math.type(h) ~= "integer" or h < 0 or h > 100000) then
+    fail(locate(where, "history", policy_line), "'history' must be a number of revisions "
+      .. "from 0 to 100000, got %s", tostring(h))
+  end
+  out.history = h
+  out.reload_backoff = normalize_reload_backoff(result.reload_backoff,
+    locate(where, "reload_backoff", policy_line))
+  out.outputs = normalize_outputs(result.outputs, basedir, where, policy_line)
   for _, name in ipairs(names) do
     out.components[#out.components + 1] =
       normalize_component(name, comps[name], basedir, where, policy_line)

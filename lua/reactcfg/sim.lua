@@ -128,12 +128,42 @@ function Session:explain(rev)
   return table.concat(out, "\n")
 end
 
+-- ==== errors at the caller's line ====
+
+-- This file's chunk name: "@lua/reactcfg/sim.lua" when embedded, a path when loaded from
+-- a directory.
+local SELF = debug.getinfo(1, "S").source
+local SELF_POS = "^" .. SELF:gsub("^@", ""):gsub("%p", "%%%0") .. ":%d+: "
+
+-- Raises `err` as if the user's code had: a failure of a bench call (an unknown
+-- component, a bad duration: raised here or by the engine's methods) names the line of
+-- the script, scenario or prompt that made the call, not a line of this file. The
+-- position added is that of the first function up the stack that is neither in this
+-- file nor written in C. A message that already names a place of the user's is kept.
+local function raise(err)
+  if type(err) ~= "string" then error(err, 0) end
+  local msg, ours = err:gsub(SELF_POS, "", 1)
+  if ours == 0 and msg:find("^[^\n]-:%d+: ") then error(msg, 0) end
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then error(msg, 0) end
+    if info.what ~= "C" and info.source ~= SELF then error(msg, level) end
+    level = level + 1
+  end
+end
+
+local function relay(ok, ...)
+  if not ok then raise((...)) end
+  return ...
+end
+
 -- ==== the API as functions bound to a current session ====
 
 --- M.api(state) -> a table of functions over `state.session` (created by `policy`):
---- policy, reload, push, push_text, fail, advance, live, now, get, snapshot, components,
---- history, diff, events, explain, revision, commits, expect, expect_commits,
---- expect_event, expect_no_event, close.
+--- policy, reload_policy, reload, rollback, unpin, pinned, revisions, push, push_text,
+--- fail, advance, live, now, get, snapshot, components, history, diff, events, explain,
+--- revision, commits, expect, expect_commits, expect_event, expect_no_event, close.
 function M.api(state, defaults)
   defaults = defaults or {}
   local A = {}
@@ -144,20 +174,33 @@ function M.api(state, defaults)
     return state.session
   end
 
+  -- The new session is made before the old one closes: a policy that fails to load
+  -- leaves the session in use as it was.
   function A.policy(path, opts)
-    if state.session then state.session:close() end
-    state.session = nil
     opts = opts or {}
     if opts.sources == nil then opts.sources = defaults.sources end
     local s, err = M.session(path, opts)
     if not s then error(err, 2) end
+    if state.session then state.session:close() end
     state.session = s
     return s
   end
-  function A.reload()
+  -- reload(...) re-reads sources (rc_engine_reload); reload_policy() loads the policy
+  -- file again as a fresh session (what reload() did before reload transactions).
+  function A.reload_policy()
     local s = cur()
     return A.policy(s.path, { sources = defaults.sources })
   end
+  -- A call that fails returns nil, message: raised here at the caller's line.
+  local function checked(ok, msg, code)
+    if not ok then error(("%s (%s)"):format(msg, code)) end
+    return ok
+  end
+  function A.reload(...) return checked(cur().e:reload(...)) end
+  function A.rollback(rev) return checked(cur().e:rollback(rev)) end
+  function A.unpin() return checked(cur().e:unpin()) end
+  function A.pinned() return cur().e:pinned() end
+  function A.revisions() return cur().e:revisions() end
   function A.push(name, value) return cur().e:push(name, value) end
   function A.push_text(name, text, format) return cur().e:push_text(name, text, format) end
   function A.fail(name, message) return cur().e:fail(name, message) end
@@ -251,6 +294,9 @@ function M.api(state, defaults)
   function A.close()
     if state.session then state.session:close() end
     state.session = nil
+  end
+  for name, f in pairs(A) do
+    A[name] = function(...) return relay(pcall(f, ...)) end
   end
   return A
 end

@@ -112,6 +112,34 @@ function M.format(h, src)
   return f
 end
 
+--- headers(h, src, reserved): the `headers` option, { name = "value", ... }, checked:
+--- names are HTTP tokens (none of `reserved`, lowercase names the source sets itself),
+--- values strings without control characters but the tab, at most 32. Nil when absent or
+--- empty.
+function M.headers(h, src, reserved)
+  if src.headers == nil then return nil end
+  if type(src.headers) ~= "table" then
+    h.fail("'headers' must be a table of name = value strings")
+  end
+  local headers, n = {}, 0
+  for k, v in pairs(src.headers) do
+    if type(k) ~= "string" or not k:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
+      h.fail("headers: invalid header name %s", tostring(k))
+    end
+    if reserved and reserved[k:lower()] then
+      h.fail("headers: '%s' is set by the source itself", k)
+    end
+    -- Control characters but the tab end a line or a C string (RFC 9110 5.5).
+    if type(v) ~= "string" or v:find("[%z\1-\8\10-\31\127]") then
+      h.fail("headers: the value of '%s' must be a string on one line", k)
+    end
+    headers[k] = v
+    n = n + 1
+  end
+  if n > 32 then h.fail("at most 32 headers") end
+  return n > 0 and headers or nil
+end
+
 -- The options every remote source has: token_env | token_file, ca_file, insecure,
 -- timeout, max_bytes, limits, backoff = { min, max }, circuit = { failures, cooldown }
 -- or false. Defaults come from the kind (C), through h.default.
@@ -185,6 +213,17 @@ end
 -- poll = "1s" (the default) or false: the interval of the fallback polling used while
 -- the realtime way (blocking queries, a watch stream) fails where plain reads work;
 -- false turns the fallback off (poll_ms = 0).
+--- password_env | password_file: a secret the driver reads when it connects (it travels
+--- as the driver's token, never in the description), for kinds whose servers take a
+--- password rather than a bearer token.
+function M.password_options(h, src, out)
+  out.token_env = M.str(h, src, "password_env")
+  out.token_file = M.abs_path(h, M.str(h, src, "password_file"))
+  if out.token_env and out.token_file then
+    h.fail("give at most one of 'password_env' and 'password_file'")
+  end
+end
+
 function M.hybrid_poll(h, src, out)
   local p = src.poll
   if p == false then

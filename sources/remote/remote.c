@@ -158,6 +158,7 @@ void rc__remote_deliver(rc__remote *r, rc_value_t *v) {
               ((!v && !r->last) || (v && r->last && rc_value_equal(v, r->last)));
   if (same && !rc__src_failing(r->ctx)) {
     rc__value_unref(v);
+    rc__src_answered(r->ctx);
     return;
   }
   rc__value_unref(r->last);
@@ -168,6 +169,7 @@ void rc__remote_deliver(rc__remote *r, rc_value_t *v) {
 
 void rc__remote_unchanged(rc__remote *r) {
   if (rc__src_failing(r->ctx) && r->delivered) rc__src_deliver(r->ctx, rc__value_ref(r->last));
+  else rc__src_answered(r->ctx);
 }
 
 /* ===================================================================================

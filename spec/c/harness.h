@@ -111,7 +111,12 @@ static inline int h_start(harness *h, const char *policy_text) {
   return rc;
 }
 
-static inline void h_timeout(uv_timer_t *t) { *(int *)t->data = 1; }
+/* The wait is over: the flag, and uv_stop so that uv_run returns even when nothing else
+ * is due soon (libuv 1.44 runs a due timer and may then still wait for the next). */
+static inline void h_timeout(uv_timer_t *t) {
+  *(int *)t->data = 1;
+  uv_stop(t->loop);
+}
 
 /* Runs the loop until `commits` reaches `want` (or errors reach `want_errors` when that
  * is >= 0), at most `limit_ms`; then keeps running `quiet_ms` more so that any extra

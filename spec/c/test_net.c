@@ -101,7 +101,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   copy(g->last_modified, sizeof g->last_modified, res->last_modified);
   copy(g->content_type, sizeof g->content_type, res->content_type);
   copy(g->retry_after, sizeof g->retry_after, res->retry_after);
-  copy(g->consul_index, sizeof g->consul_index, res->consul_index);
+  copy(g->consul_index, sizeof g->consul_index, rc__net_header_value(req, "X-Consul-Index"));
   copy(g->content_length, sizeof g->content_length,
        rc__net_header_value(req, "cOnTeNt-LeNgTh"));
   copy(g->message, sizeof g->message, res->err ? res->err->message : "");

@@ -49,6 +49,35 @@ cmake -S "$tmp/cm" -B "$tmp/cm/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$tmp/cm/build" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/cm/build/consumer" | grep -q "EIO"
 
+# Static linking, both ways, with no flags of the consumer's own: every library the
+# archive needs (the C++ runtime of the JSON parser included) comes from reactcfg.pc's
+# Libs.private / Requires.private, or from reactcfg::reactcfg_static's interface.
+# pkg-config: in a copy of the install without the shared library, as a static-only
+# install is, so that -lreactcfg can only mean libreactcfg.a.
+cp -a "$prefix" "$tmp/static-prefix"
+static_libdir=$(dirname "$(find "$tmp/static-prefix" -name 'libreactcfg.a' | head -1)")
+rm -f "$static_libdir"/libreactcfg.so*
+PKG_CONFIG_PATH="$static_libdir/pkgconfig" \
+  cc -o "$tmp/consumer-static" "$tmp/consumer.c" \
+  $(PKG_CONFIG_PATH="$static_libdir/pkgconfig" pkg-config --static --cflags --libs reactcfg)
+"$tmp/consumer-static" | grep -q "EIO"
+! ldd "$tmp/consumer-static" | grep -q libreactcfg
+
+# find_package(reactcfg) + reactcfg::reactcfg_static, from a C-only project.
+mkdir -p "$tmp/cms"
+cp "$tmp/consumer.c" "$tmp/cms/"
+cat > "$tmp/cms/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.20)
+project(consumer C)
+find_package(reactcfg REQUIRED)
+add_executable(consumer consumer.c)
+target_link_libraries(consumer PRIVATE reactcfg::reactcfg_static)
+CM
+cmake -S "$tmp/cms" -B "$tmp/cms/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$tmp/cms/build" >/dev/null
+"$tmp/cms/build/consumer" | grep -q "EIO"
+! ldd "$tmp/cms/build/consumer" | grep -q libreactcfg
+
 # the Lua module and the CLI from the install tree
 LUA_CPATH="$libdir/lua/5.4/?.so;;" lua5.4 -e 'local rc = require "reactcfg"; assert(rc.engine and rc.file)'
 LD_LIBRARY_PATH="$libdir" "$prefix/bin/reactcfg-lua" --version | grep -q '^reactcfg-lua '

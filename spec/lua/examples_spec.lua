@@ -5,7 +5,8 @@ local rc = require "reactcfg"
 
 local EXAMPLES = "examples/policies"
 local NAMES = { "dependent-merge", "dev-prod", "throttled-live-settings", "feature-flags",
-  "static-and-secrets", "custom-source", "force-reload", "redis-flags" }
+  "static-and-secrets", "custom-source", "force-reload", "redis-flags",
+  "postgres-settings", "websocket-live", "kafka-config", "exec-command" }
 
 local live = {}   -- { e, dir, env } started by `start`, closed by `cleanup`
 
@@ -459,6 +460,8 @@ describe("example redis-flags", function()
     -- startup = "cached": the first start has no cache yet and does not wait for Redis.
     assert.truthy(e:run_until(function() return e:get("flags.new_ui") == true end))
     assert.truthy(e:run_until(function() return e:get("settings.db.pool") == 8 end))
+    -- promo (startup = "default") answers on its own connection, maybe a turn later.
+    assert.truthy(e:run_until(function() return e:get("promo.banner") ~= nil end))
     assert.same({ new_ui = true, beta_api = false }, e:get("flags"))
     assert.same({ db = { host = "db1", pool = 8 } }, e:get("settings"))
     assert.equal("Sale", e:get("promo.banner"))
@@ -479,5 +482,189 @@ describe("example redis-flags", function()
     assert.same({ new_ui = true, beta_api = true }, e2:get("flags"))
     assert.same({ cache = { ttl = 60 }, db = { host = "db1", pool = 8 } }, e2:get("settings"))
     r.start()
+  end)
+end)
+
+describe("example postgres-settings", function()
+  local P = require "spec.lua.postgres"
+  local srv
+  setup(function()
+    srv = P.new()
+    srv:sql(read(EXAMPLES .. "/postgres-settings/schema.sql"))
+  end)
+  teardown(function() if srv then srv:close() end end)
+  after_each(cleanup)
+
+  it("reads settings and flags, follows NOTIFY, refuses a bad row, survives a restart",
+    function()
+    local e = start("postgres-settings", { APP_PG = srv:conninfo() })
+    assert.truthy(e:run_until(function() return e:get("flags") ~= nil end))
+    assert.same({ invoice = { max_lines = 500, currency = "EUR" },
+                  retry = { attempts = 3, delay = "30s" } }, e:get("billing"))
+    assert.same({ on = true, rollout = 25.0, expires_at = "2030-01-01T00:00:00Z" },
+      e:get('flags["new-checkout"]'))
+    assert.same({ on = false, rollout = 0.0 }, e:get('flags["dark-mode"]'))
+    e:run("100ms")
+    e:commits()
+    srv:sql([[UPDATE settings SET value = '{"max_lines": 900, "currency": "EUR"}'
+      WHERE key = 'invoice']])
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified billing.invoice.max_lines" }, H.change_strings(commits[1]))
+    srv:sql("UPDATE feature_flags SET enabled = true WHERE name = 'dark-mode'")
+    commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ "modified flags.dark-mode.on" }, H.change_strings(commits[1]))
+    -- validate refuses it: the settings in force stay, and the event says why.
+    srv:sql([[UPDATE settings SET value = '{"max_lines": "lots"}' WHERE key = 'invoice']])
+    local ev = H.wait_event(e, "change.rejected")
+    assert.truthy(ev)
+    assert.matches("max_lines must be a positive integer", ev.message)
+    assert.equal(900, e:get("billing.invoice.max_lines"))
+    -- The server goes away: values stay, an error names the database, not the secret.
+    srv:stop()
+    local err = H.wait_event(e, "source.error")
+    assert.truthy(err)
+    assert.matches("^postgres://postgres@", err.file)
+    assert.equal(900, e:get("billing.invoice.max_lines"))
+    srv:start()
+    srv:sql([[UPDATE settings SET value = '{"max_lines": 700, "currency": "EUR"}'
+      WHERE key = 'invoice']])
+    assert.truthy(e:run_until(function()
+      return e:get("billing.invoice.max_lines") == 700 end, "10s"))
+  end)
+end)
+
+describe("example websocket-live", function()
+  local w
+  setup(function() w = H.ws_server() end)
+  teardown(function() if w then w.stop() end end)
+  after_each(cleanup)
+
+  it("follows settings pushed by a real WebSocket server, refusing a bad document",
+    function()
+    w.set('{"rate_limit": 200, "maintenance": false}')
+    -- A copy that talks to the test's server instead of port 8765.
+    local dir = H.tmpdir("example-websocket-live")
+    assert(select(2, H.sh(("cp -R '%s/websocket-live/.' '%s'"):format(EXAMPLES, dir))) == 0)
+    replace(dir .. "/policy.lua", "127.0.0.1:8765", "127.0.0.1:" .. w.port)
+    local e = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e, dir = dir, env = {} }
+    assert(e:start())
+    -- startup = "cached": the first start has no cache yet and does not wait.
+    assert.truthy(e:run_until(function() return e:get("live.rate_limit") == 200 end))
+    e:commits()
+    w.set('{"rate_limit": 300, "maintenance": false}')
+    assert.same({ "modified live.rate_limit" }, H.change_strings(H.commits(e, 1)[1]))
+    w.set('{"rate_limit": 300, "maintenance": true, "banner": "Back soon"}')
+    assert.same({ "added live.banner", "modified live.maintenance" },
+      H.change_strings(H.commits(e, 1)[1], true))
+    -- A document that fails validate: refused, nothing changes.
+    w.set('{"rate_limit": -1, "maintenance": true}')
+    local rejected
+    e:run_until(function()
+      rejected = rejected or H.events(e, "change.rejected")[1]
+      return rejected ~= nil
+    end)
+    assert.truthy(rejected)
+    assert.matches("rate_limit must be a positive integer", rejected.message)
+    assert.equal(300, e:get("live.rate_limit"))
+    -- The service closes the connection: the settings stay, the source comes back.
+    w.set('{"rate_limit": 400, "maintenance": false}')
+    assert.truthy(e:run_until(function() return e:get("live.rate_limit") == 400 end))
+    w.post("close", '{"code": 1001}')
+    assert.truthy(H.wait_event(e, "source.error"))
+    assert.truthy(H.wait_event(e, "source.recovered"))
+    assert.equal(400, e:get("live.rate_limit"))
+    -- The last good settings were kept in .cache: a start while the server is down uses
+    -- them, and catches up once it is back.
+    e:run("100ms")
+    w.kill()
+    local e2 = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e2, dir = H.tmpdir("example-websocket-live"), env = {} }
+    assert(e2:start())
+    assert.same({ rate_limit = 400, maintenance = false }, e2:get("live"))
+    w.start()
+    w.set('{"rate_limit": 500, "maintenance": false}')
+    assert.truthy(e2:run_until(function() return e2:get("live.rate_limit") == 500 end,
+      "10s"))
+  end)
+end)
+
+describe("example kafka-config", function()
+  local K = require "spec.lua.kafka"
+  local k
+  setup(function() k = K.cluster() end)
+  teardown(function() if k then k.stop() end end)
+  after_each(cleanup)
+
+  it("follows one key and a whole topic in librdkafka's mock cluster", function()
+    k.topic("app-config", 2)
+    k.topic("app-flags", 3)
+    k.produce("app-config", 0, "billing", '{"currency": "EUR", "retries": 3}')
+    k.produce("app-config", 1, "other", '{"x": 1}')
+    k.produce("app-flags", 0, "new_ui", "true")
+    k.produce("app-flags", 2, "beta_api", "false")
+    -- A copy that talks to the mock cluster instead of 127.0.0.1:9092.
+    local dir = H.tmpdir("example-kafka-config")
+    assert(select(2, H.sh(("cp -R '%s/kafka-config/.' '%s'"):format(EXAMPLES, dir))) == 0)
+    replace(dir .. "/policy.lua", "127.0.0.1:9092", k.bootstraps)
+    local e = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e, dir = dir, env = {} }
+    assert(e:start())
+    -- startup = "cached": no cache yet, so the start does not wait for the brokers.
+    assert.truthy(e:run_until(function() return e:get("billing.retries") == 3 end))
+    assert.truthy(e:run_until(function() return e:get("flags.new_ui") == true end))
+    assert.same({ currency = "EUR", retries = 3 }, e:get("billing"))
+    assert.same({ new_ui = true, beta_api = false }, e:get("flags"))
+    e:commits()
+    k.produce("app-config", 0, "billing", '{"currency": "EUR", "retries": 5}')
+    assert.same({ "modified billing.retries" }, H.change_strings(H.commits(e, 1)[1]))
+    k.produce("app-flags", 1, "dark_mode", "true")
+    assert.same({ "added flags.dark_mode" }, H.change_strings(H.commits(e, 1)[1]))
+    k.produce("app-flags", 0, "new_ui", nil)         -- a tombstone
+    assert.same({ "removed flags.new_ui" }, H.change_strings(H.commits(e, 1)[1]))
+    -- The brokers go away: the values stay, and a restart starts from .cache.
+    e:run("100ms")
+    k.down(-1)
+    local e2 = assert(rc.engine(dir .. "/policy.lua"))
+    live[#live + 1] = { e = e2, dir = H.tmpdir("example-kafka-config"), env = {} }
+    assert(e2:start())
+    assert.same({ dark_mode = true, beta_api = false }, e2:get("flags"))
+    assert.equal(5, e2:get("billing.retries"))
+    k.up(-1)
+    -- A record that validate refuses: the previous value stays. The restarted engine
+    -- catches up once librdkafka has reconnected (on its own backoff: a bounded wait).
+    k.produce("app-config", 0, "billing", '{"currency": "EUR", "retries": -1}')
+    k.produce("app-flags", 1, "dark_mode", "false")
+    local ev
+    assert.truthy(e2:run_until(function()
+      ev = ev or H.events(e2, "change.rejected")[1]
+      return ev ~= nil and e2:get("flags.dark_mode") == false
+    end, "30s"))
+    assert.matches("retries must be a number >= 0", ev.message, 1, true)
+    assert.equal(5, e2:get("billing.retries"))
+  end)
+end)
+
+describe("example exec-command", function()
+  after_each(cleanup)
+
+  it("runs the command, follows its output, and reports its failure", function()
+    local e, dir = start("exec-command")
+    -- startup = "cached": no cache yet, so the start does not wait for the first run.
+    assert.truthy(e:run_until(function() return e:get("limits.burst") == 20 end))
+    assert.same({ rps = 100, burst = 20 }, e:get("limits"))
+    e:commits()
+    H.write(dir .. "/limits.json", '{"rps": 200, "burst": 20}')
+    local commits = H.commits(e, 1)
+    assert.same({ "modified limits.rps" }, H.change_strings(commits[1]))
+    H.write(dir .. "/offline", "")
+    local ev = H.wait_event(e, "source.error")
+    assert.matches("fetch-limits.sh exited with status 2: fetch-limits: connecting to the "
+      .. "limits service | fetch-limits: connection refused", ev.message, 1, true)
+    assert.equal(200, e:get("limits.rps"))
+    os.remove(dir .. "/offline")
+    assert.truthy(H.wait_event(e, "source.recovered"))
   end)
 end)

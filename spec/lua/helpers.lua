@@ -106,6 +106,20 @@ function H.wait_event(e, name)
   return got
 end
 
+--- Runs the engine until an event named `name` whose message matches the Lua pattern
+--- `pat` arrives (at most `timeout`, default 5 s); returns it (nil on timeout). Other
+--- events seen meanwhile are drained.
+function H.wait_for(e, name, pat, timeout)
+  local got
+  e:run_until(function()
+    for _, ev in ipairs(H.events(e, name)) do
+      if not got and (ev.message or ""):match(pat) then got = ev end
+    end
+    return got ~= nil
+  end, timeout or "5s")
+  return got
+end
+
 --- A test-bench session (reactcfg.sim, virtual clock, values only from pushes) on a
 --- policy text written to a new directory. Returns session, dir.
 function H.bench_session(policy)
@@ -138,6 +152,54 @@ function H.fake_server(script, args)
     return n
   end
   return s
+end
+
+--- A WebSocket server (spec/servers/ws_server.py on Debian's python3-websockets) on a
+--- free port; `args` go on its command line ("--token T", "--cert C --key K"). Returns
+--- { port, url = "ws://127.0.0.1:PORT", set(doc [, binary]) (the current document, sent
+--- to every client), post(name, json) (any control of ws_server.py), stats() (clients,
+--- connects, attempts, raw: the JSON with last_headers), kill() (SIGKILL, waited for), start() (again, on the same
+--- ports, with no document until one is set), stop() }. The server exits by itself once
+--- this Lua process is gone.
+function H.ws_server(args)
+  local w = { args = args or "", port = 0, cport = 0 }
+  local function quote(v) return "'" .. tostring(v):gsub("'", "'\\''") .. "'" end
+  function w.start()
+    -- Debian's python3: python3-websockets is a Debian package, not a pip one.
+    local p = io.popen(("env -u LD_PRELOAD /usr/bin/python3 -u spec/servers/ws_server.py "
+      .. "--port %d --control-port %d --parent $PPID %s 2>/dev/null & echo $!")
+      :format(w.port, w.cport, w.args))
+    w.pid = tonumber(p:read("l"))
+    local port, cport = (p:read("l") or ""):match("^LISTENING (%d+) CONTROL (%d+)")
+    p:close()
+    assert(w.pid and port, "ws_server.py did not start")
+    w.port, w.cport = tonumber(port), tonumber(cport)
+    w.url = ("ws://127.0.0.1:%d"):format(w.port)
+  end
+  local function control(method, name, body, query)
+    local out = H.sh(("env -u LD_PRELOAD curl -s -X %s %s 'http://127.0.0.1:%d/_test/%s%s'")
+      :format(method, body and ("--data-binary " .. quote(body)) or "", w.cport, name,
+        query or ""))
+    return out
+  end
+  function w.set(doc, binary) return control("POST", "set", doc, binary and "?binary=1") end
+  function w.post(name, json) return control("POST", name, json or "{}") end
+  function w.stats()
+    local out = control("GET", "stats")
+    return {
+      clients = tonumber(out:match('"clients": (%d+)')),
+      connects = tonumber(out:match('"connects": (%d+)')),
+      attempts = tonumber(out:match('"attempts": (%d+)')),
+      raw = out,
+    }
+  end
+  function w.kill()
+    H.sh(("kill -9 %d; while kill -0 %d 2>/dev/null; do sleep 0.02; done"):format(w.pid,
+      w.pid))
+  end
+  function w.stop() if w.pid then H.sh("kill " .. w.pid .. " 2>/dev/null") end end
+  w.start()
+  return w
 end
 
 --- "kind path" of each change of a commit, in commit order, or sorted when `sorted`.

@@ -13,6 +13,8 @@ local function free_port()
   return assert(tonumber(out:match("%d+")), "no free port: " .. out)
 end
 
+N.free_port = free_port
+
 local function port_open(port)
   local _, code = H.sh(("env -u LD_PRELOAD bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'")
     :format(port))

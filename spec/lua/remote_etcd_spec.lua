@@ -119,19 +119,24 @@ local function cluster(members, opts)
     c.live[i] = false
     if c.writer == i then c.writer = nil end
   end
-  -- Starts a killed member again (same ports and data dir); waits until it serves.
+  -- Starts a killed member again (same ports and data dir); waits until it serves. Its
+  -- output goes beside its data dir, so a member that does not come back says why. A
+  -- restart replays the member's log and holds an election: on CI's loaded machine (other
+  -- servers' specs beside it) that once took more than 10 s, hence the 60 s bound.
   function c.restart(i)
-    local p = spawn(("%s >/dev/null 2>&1 </dev/null"):format(c.args[i]), "9",
-      false)
+    local log = c.args[i]:match("%-%-data%-dir (%S+)") .. ".restart.log"
+    local p = spawn(("%s >>%s 2>&1 </dev/null"):format(c.args[i], log), "9", false)
     c.mine[#c.mine + 1] = p
     c.live[i] = true
-    for _ = 1, 200 do
+    local deadline = os.time() + 60
+    repeat
       -- Status answers without a token; a leader means it can serve.
       local out = post(c.endpoints[i] .. "/v3/maintenance/status", "{}")
       if out:match('"leader":"%d+"') then return end
-      sh("sleep 0.05")
-    end
-    error("member " .. i .. " did not come back")
+      sh("sleep 0.1")
+    until os.time() > deadline
+    error(("member %d did not come back within 60 s; its log ends:\n%s"):format(i,
+      sh("tail -n 20 " .. log)))
   end
   -- Index of the leader among the live members (waits for an election).
   function c.leader()

@@ -24,17 +24,7 @@ local function changes(commits)
   return out
 end
 
--- Runs until an event named `name` whose message matches `pat` arrives; returns it.
-local function wait_for(e, name, pat, timeout)
-  local got
-  e:run_until(function()
-    for _, ev in ipairs(H.events(e, name)) do
-      if not got and (ev.message or ""):match(pat) then got = ev end
-    end
-    return got ~= nil
-  end, timeout or "5s")
-  return got
-end
+local wait_for = H.wait_for
 
 local QUICK = "backoff = { min = '20ms', max = '100ms' }, circuit = false"
 

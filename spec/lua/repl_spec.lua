@@ -21,19 +21,29 @@ local function drive(steps, env, args)
       vars[#vars + 1] = k .. "=" .. q(v)
     end
   end
+  -- A step list may hold lists of steps (from `line`): flatten them in order.
+  local flat = {}
+  local function add(list)
+    for _, st in ipairs(list) do
+      if st[1] then add(st) else flat[#flat + 1] = st end
+    end
+  end
+  add(steps)
+  steps = flat
   local cmd = "env " .. table.concat(vars, " ") .. " python3 " .. q(driver) .. " "
     .. q(cjson.encode(steps)) .. " -- " .. q(bin) .. (args and (" " .. args) or "")
   return H.sh(cmd)
 end
 
 -- Steps: type a line, then wait for `want` and the next prompt (typing ahead of the
--- prompt loses keys such as Ctrl-D, which the terminal treats specially until readline
--- takes it over).
+-- prompt loses keys such as Ctrl-D, which the terminal treats specially until the line
+-- editor takes it over). A list of steps: `drive` flattens it in place (returned as
+-- several values it would be cut to its first one anywhere but last in a list).
 local function line(text, want)
   local s = { { send = text .. "\n" } }
   if want then s[#s + 1] = { expect = want } end
-  s[#s + 1] = { expect = "\n> " }
-  return table.unpack(s)
+  s[#s + 1] = { expect_re = "(?m)^> " }
+  return s
 end
 
 -- The prompt at the start of a line (a redrawn ">> " line also contains "> ").
@@ -108,9 +118,11 @@ return rc.policy { components = {
     -- `push("set<TAB>` must become `push("settings"`, else the push names no component.
     local out, code = drive({ PROMPT,
       line("policy('" .. dir .. "/policy.lua', { sources = false })"),
-      line("push(\"set\t\", { port = 1 }); push('settings', { port = 2 })", "true"),
+      line("push(\"set\t\", { port = 1 })", "true"),
+      line("push('settings', { port = 2 })", "true"),
       line("get('settings.port')", "1\n"),
-      line("advance('5s'); get('settings.port')", "2\n"),
+      line("advance('5s')"),
+      line("get('settings.port')", "2\n"),
       line("explain()", "throttle: no token, held until +5000 ms"),
       line("components()", "settings  active"),
       EOF }, { REACTCFG_HISTORY = hist })
@@ -140,6 +152,41 @@ return rc.policy { components = {
       { send = "\3" }, PROMPT, line("10 + 1", "11\n"), EOF },
       { REACTCFG_HISTORY = hist })
     assert.equal(0, code, out)
+  end)
+
+  it("drops a half-typed statement on Ctrl-C at a '>>' line", function()
+    -- Before the fix the dropped line's statement stayed pending: `t = {` then `1 + 1`
+    -- was still unfinished, so no value was printed.
+    local out, code = drive({ PROMPT, { send = "t = {\n" }, { expect = ">> " },
+      { send = "x = 1," }, { expect = "x = 1," }, { send = "\3" }, PROMPT,
+      line("1 + 1", "2\n"), line("t", "nil\n"), EOF }, { REACTCFG_HISTORY = hist })
+    assert.equal(0, code, out)
+  end)
+
+  it("keeps a typed-ahead line from being echoed twice", function()
+    -- The terminal echoes nothing itself while the prompt is up: a line sent the moment
+    -- the prompt appears shows once.
+    local steps = { PROMPT }
+    for i = 1, 5 do steps[#steps + 1] = { send = ("'echo%d'\n"):format(i) } ; steps[#steps + 1] = PROMPT end
+    steps[#steps + 1] = EOF
+    local out, code = drive(steps, { REACTCFG_HISTORY = hist })
+    assert.equal(0, code, out)
+    for i = 1, 5 do
+      local _, n = out:gsub("'echo" .. i .. "'", "")
+      assert.equal(1, n, out)
+    end
+  end)
+
+  it("reads and writes history as plain lines, one statement each", function()
+    H.write(hist, "old_line = 1\n")
+    local out, code = drive({ PROMPT, { send = "\27[A\n" }, { expect = "old_line = 1" },
+      PROMPT, { send = "function f()\n" }, { expect = ">> " }, line("return 'é' end"),
+      line("f()", '"é"'), EOF }, { REACTCFG_HISTORY = hist, LANG = "C.UTF-8" })
+    assert.equal(0, code, out)
+    local f = assert(io.open(hist))
+    local text = f:read("a")
+    f:close()
+    assert.equal("old_line = 1\nold_line = 1\nfunction f() return 'é' end\nf()\n", text)
   end)
 
   it("lists the commands with help()", function()

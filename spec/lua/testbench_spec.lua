@@ -1,4 +1,4 @@
--- The policy test bench (issue #5): pushes on a virtual clock, explain, the scenario
+-- The policy test bench: pushes on a virtual clock, explain, the scenario
 -- runner, record and replay, and the bench at the REPL.
 local H = require "helpers"
 
@@ -157,6 +157,65 @@ assert(get("mode") == "development")
       out)
     assert.matches("ok%s+.-plain_test.lua", out)
     assert.matches("\n1 passed, 1 failed\n$", out)
+  end)
+end)
+
+describe("test bench errors", function()
+  local dir
+  before_each(function()
+    dir = H.tmpdir("bench-errors")
+    H.write(dir .. "/policy.lua", POLICY)
+  end)
+  after_each(function() H.rmdir(dir) end)
+
+  it("point at the line of the scenario that made the bad call", function()
+    -- Before: lua/reactcfg/sim.lua:161: no component named 'nosuch'
+    H.write(dir .. "/calls_test.lua", [[
+scenario("an unknown component", function()
+  policy("policy.lua")
+  push("nosuch", 1)
+end)
+scenario("a bad duration", function()
+  policy("policy.lua")
+
+  advance("5 parsecs")
+end)
+scenario("an unknown format", function()
+  policy("policy.lua")
+  push_text("flags", "{}", "xml")
+end)
+]])
+    local out, code = H.sh(H.bin("reactcfg-lua") .. " test " .. dir .. "/calls_test.lua")
+    assert.equal(1, code, out)
+    assert.not_matches("sim%.lua", out)
+    assert.matches("calls_test%.lua:3: no component named 'nosuch'", out)
+    assert.matches("calls_test%.lua:8: bad argument #1 to 'advance' %(invalid duration", out)
+    assert.matches("calls_test%.lua:12: push_text: unknown format 'xml'", out)
+  end)
+
+  it("point at the command line or the prompt's line in the REPL", function()
+    local out, code = H.sh(H.bin("reactcfg-lua") .. " -e 'policy(\"" .. dir
+      .. "/policy.lua\", { sources = false })' -e 'push(\"nosuch\", 1)'")
+    assert.equal(1, code, out)
+    assert.matches("reactcfg%-lua: %(command line%):1: no component named 'nosuch'", out)
+  end)
+
+  it("keep the session already loaded when policy() fails", function()
+    -- Before: the loaded session was closed first, so every later call said "no policy
+    -- loaded".
+    local script = dir .. "/s.lua"
+    H.write(script, ([[
+policy(%q, { sources = false })
+push("flags", { rps = 7 })
+local ok, err = pcall(policy, %q)
+assert(not ok)
+print(err)
+print(get("flags.rps"))
+]]):format(dir .. "/policy.lua", dir .. "/missing.lua"))
+    local out, code = H.sh(H.bin("reactcfg-lua") .. " " .. script)
+    assert.equal(0, code, out)
+    assert.matches("s%.lua:3: [^\n]*missing%.lua: cannot open policy", out)
+    assert.matches("\n7\n$", out)
   end)
 end)
 

@@ -25,25 +25,7 @@ function M.normalize(src, out, h)
     or h.default("interval_ms")
   if out.interval_ms < 1 then h.fail("interval must be at least 1ms") end
   out.format = base.format(h, src)
-  if src.headers ~= nil then
-    if type(src.headers) ~= "table" then
-      h.fail("'headers' must be a table of name = value strings")
-    end
-    local headers = {}
-    for k, v in pairs(src.headers) do
-      if type(k) ~= "string" or not k:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
-        h.fail("headers: invalid header name %s", tostring(k))
-      end
-      if type(v) ~= "string" or v:find("[\r\n]") then
-        h.fail("headers: the value of '%s' must be a string on one line", k)
-      end
-      headers[k] = v
-    end
-    local n = 0
-    for _ in pairs(headers) do n = n + 1 end
-    if n > 32 then h.fail("at most 32 headers") end
-    if n > 0 then out.headers = headers end
-  end
+  out.headers = base.headers(h, src)
   base.remote_options(h, src, out)
 end
 

@@ -96,11 +96,7 @@ function M.normalize(src, out, h)
   end
   base.remote_options(h, src, out)
   if out.timeout_ms < 1 then h.fail("timeout must be at least 1ms") end
-  out.token_env = base.str(h, src, "password_env")
-  out.token_file = base.abs_path(h, base.str(h, src, "password_file"))
-  if out.token_env and out.token_file then
-    h.fail("give at most one of 'password_env' and 'password_file'")
-  end
+  base.password_options(h, src, out)
   if password and (out.token_env or out.token_file) then
     h.fail("give the password in addr or in password_env/password_file, not both")
   end
