@@ -25,6 +25,7 @@
  * replies are bounded by max_bytes before it allocates them (reply functions that
  * count), and unparsed input by the same bound. */
 #include "hybrid.h"
+#include "sigpipe.h"
 
 #include <arpa/inet.h>
 #include <hiredis/async.h>
@@ -164,7 +165,13 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
     return;
   }
   if (p->ac && (events & UV_READABLE)) redisAsyncHandleRead(p->ac);
-  if (p->ac && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->ac);
+  if (p->ac && (events & UV_WRITABLE)) {
+    /* hiredis writes with write(): a server gone since the last read raises SIGPIPE. */
+    rc__sigpipe_guard g;
+    rc__sigpipe_block(&g);
+    redisAsyncHandleWrite(p->ac);
+    rc__sigpipe_restore(&g);
+  }
   /* A reply still arriving is held whole in the reader's buffer: bound it too. */
   if (p->ac) {
     redis_conn *c = p->ac->data;

@@ -1,6 +1,7 @@
 /* cache.c: the last-known-good cache. For each cacheable component (a source of a
  * cacheable kind: the remote ones; or
- * startup = "cached"), its latest source value is kept in <cache dir>/<name>.json, so a
+ * startup = "cached"), its latest source value that the policy accepted (not one a
+ * validate, filter or reload module refused) is kept in <cache dir>/<name>.json, so a
  * later start can begin from it while the server is down. Writes are atomic (a
  * temporary file renamed over the old one); secret components are cached only when the
  * policy says so. The file holds { "saved_ns": ..., "component": ..., "value": ...,
@@ -161,7 +162,9 @@ void rc__cache_store_all(rc_engine_t *eng) {
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *c = eng->comps[i];
     /* Only values a source delivered: a cached value read back is not written again. */
-    if (!rc__cache_wanted(eng, c) || c->stale || !c->delivered || c->in_error) continue;
+    if (!rc__cache_wanted(eng, c) || c->stale || !c->delivered || c->in_error ||
+        c->refused)
+      continue;
     if (c->value == c->cache_written) continue;
     if (!made) {
       if (mkdir(eng->cache_dir, 0700) != 0 && errno != EEXIST) {

@@ -70,6 +70,10 @@ struct rc__component {
   bool touched;               /* force: delivered again unchanged; notify anyway */
   bool committed;             /* `result` was committed once (dynamic = false applies) */
   bool rejected;              /* a reload module refused its last value (reverted) */
+  bool refused;               /* the source's current value did not make it through the
+                                 policy (a transform, update, validate or filter refused
+                                 it, or a reload module did): the cache keeps the last
+                                 value that did */
   bool reread;                /* a reload request re-reads it: its next value skips
                                  debounce and throttle */
   bool reread_wait;           /* the request waits for this re-read's answer */

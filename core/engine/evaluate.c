@@ -256,7 +256,8 @@ static void eval_processed(rc_engine_t *eng, rc__component *c) {
   rc__value_unref(c->seen);
   c->seen = rc__value_ref(src);
   rc_value_t *v = NULL;
-  if (pipeline(eng, c, src, &v)) return;
+  c->refused = pipeline(eng, c, src, &v) != 0;
+  if (c->refused) return;
   if (!first && !toggled && !change_counts(eng, c, v)) {
     rc__value_unref(v);
     return;

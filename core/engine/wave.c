@@ -114,6 +114,7 @@ void rc__components_revert(rc_engine_t *eng, const rc_value_t *root) {
      * only what differs from its last delivery. */
     c->rejected = true;
     if (c->processed) {
+      c->refused = true;
       rc__value_unref(c->result);
       c->result = rc__value_ref(was);
     } else {

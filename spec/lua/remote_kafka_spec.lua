@@ -3,7 +3,8 @@
 -- process of its own): a topic read from the beginning as a configuration log (latest
 -- record per key, tombstones), the first value only at the high watermarks of start,
 -- records followed as they come, bad and oversized records, brokers going down and
--- coming back, a missing topic, a start from the cache while the cluster is down.
+-- coming back, a start from the cache while the cluster is down. (A missing topic cannot
+-- be shown: the mock cluster creates a topic when a client asks for its metadata.)
 local H = require "spec.lua.helpers"
 local K = require "spec.lua.kafka"
 

@@ -74,6 +74,57 @@ describe("startup", function()
     e:close()
   end)
 
+  it("caches the last value the policy accepted, never one validate rejected", function()
+    -- s answers v = 1, then v = -1 (rejected by validate); t's later change commits a
+    -- revision, which writes the cache: s's entry must still be the accepted v = 1.
+    local e, dir = H.engine(policy([[cache = 'cache',
+components = {
+  s = { source = rc.lua_source(function(emit, uv)
+      local t, n = uv.new_timer(), 0
+      t:start(10, 40, function() n = n + 1; if n <= 2 then emit({ v = n == 1 and 1 or -1 }) end end)
+      return function() t:close() end
+    end), startup = 'cached',
+    validate = function(v) return v.v > 0, "v must be positive" end },
+  t = ]] .. late("{ w = 1 }", 150, ", startup = 'cached'") .. [[ }]]))
+    assert.truthy(e:run_until(function() return e:get("t.w") == 1 end, "5s"))
+    assert.equal(1, e:get("s.v"))
+    assert.equal(1, #H.events(e, "change.rejected"))
+    e:close()
+    local f = assert(io.open(dir .. "/cache/s.json"))
+    assert.matches('"value":{"v":1}', f:read("a"))
+    f:close()
+  end)
+
+  it("caches the last value a reload module accepted, never one it refused", function()
+    -- s (with a transform: processed) and p (plain) answer v = 1, then v = -1, which the
+    -- module refuses; t's later change commits: both cache entries stay at v = 1.
+    local function twice()
+      return [[{ source = rc.lua_source(function(emit, uv)
+        local t, n = uv.new_timer(), 0
+        t:start(10, 40, function() n = n + 1; if n <= 2 then emit({ v = n == 1 and 1 or -1 }) end end)
+        return function() t:close() end
+      end), startup = 'cached']]
+    end
+    local e, dir = H.engine(policy([[cache = 'cache',
+components = {
+  s = ]] .. twice() .. [[, transform = function(v) return v end },
+  p = ]] .. twice() .. [[ },
+  t = ]] .. late("{ w = 1 }", 150, ", startup = 'cached'") .. [[ },
+modules = { guard = { paths = { "s.**", "p.**" }, apply = function(changes, snap)
+  if snap.s.v < 0 or snap.p.v < 0 then return false, "negative" end
+end } }]]))
+    assert.truthy(e:run_until(function() return e:get("t.w") == 1 end, "5s"))
+    assert.equal(1, e:get("s.v"))
+    assert.equal(1, e:get("p.v"))
+    assert.truthy(#H.events(e, "reload.failed") >= 1)
+    e:close()
+    for _, name in ipairs({ "s", "p" }) do
+      local f = assert(io.open(dir .. "/cache/" .. name .. ".json"))
+      assert.matches('"value":{"v":1}', f:read("a"), nil, true)
+      f:close()
+    end
+  end)
+
   it("does not cache secret components unless the policy allows it", function()
     local e, dir = H.engine(policy("cache = { dir = 'cache' },\ncomponents = { s = " ..
       late("{ v = 1 }", 10, ", startup = 'cached', secret = true") .. " }"))
