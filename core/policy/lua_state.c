@@ -126,12 +126,18 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     if (now < m->deadline_ns) return;
     m->expired = true;
   }
-  if (lua_gethookcount(L) != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
   /* Our own modules may finish what no policy code asked for (the loader reporting
    * the error, or normalizing a large policy after it returned: bounded by what the
    * policy built within its budget); when they work for policy code below them on the
-   * stack (rc.copy of a table shared a million times), they get a short grace. */
-  if (!policy_on_stack(L)) return;
+   * stack (rc.copy of a table shared a million times), they get a short grace. With no
+   * policy code on the stack the hook goes back to every thousand instructions: walking
+   * the stack on each one made a large policy's normalizing ten times slower once its
+   * load passed the budget. Policy code called again is caught within those thousand. */
+  if (!policy_on_stack(L)) {
+    if (lua_gethookcount(L) != 1000) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1000);
+    return;
+  }
+  if (lua_gethookcount(L) != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
   if (now < m->deadline_ns + RC_LUA_GRACE_MS * 1000000u && lua_getinfo(L, "S", ar) &&
       ours(ar->source))
     return;
