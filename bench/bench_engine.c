@@ -62,3 +62,21 @@ int bench_latency_line(const char *prefix, const _Atomic int64_t *start_ns,
   free(lat);
   return seen;
 }
+
+int bench_paired_line(const char *prefix, const _Atomic int64_t *a_ns,
+                      const _Atomic int64_t *b_ns, int n) {
+  long long *d = malloc(((size_t)n + 1) * sizeof *d);
+  int both = 0;
+  for (int i = 1; d && i <= n; i++) {
+    int64_t a = atomic_load(&a_ns[i]), b = atomic_load(&b_ns[i]);
+    if (a && b) d[both++] = (long long)(a - b) / 1000;
+  }
+  if (both) {
+    qsort(d, (size_t)both, sizeof *d, cmp_ll);
+    printf("%s both=%d diff_p50_us=%lld\n", prefix, both, d[both / 2]);
+  } else {
+    printf("%s both=0\n", prefix);
+  }
+  free(d);
+  return both;
+}

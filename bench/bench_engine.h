@@ -18,4 +18,11 @@ void bench_engine_free(rc_engine_t *eng, uv_loop_t *loop);
 int bench_latency_line(const char *prefix, const _Atomic int64_t *start_ns,
                        const _Atomic int64_t *seen_ns, int n);
 
+/* Prints "<prefix> both=<n> diff_p50_us=<median of a_ns[i] - b_ns[i]>" over the i in
+ * 1..n where both are set: the difference between two watchers of the same writes,
+ * paired write by write, so that a delay both suffered (the server's, the writer's)
+ * cancels out. Returns how many pairs there were. */
+int bench_paired_line(const char *prefix, const _Atomic int64_t *a_ns,
+                      const _Atomic int64_t *b_ns, int n);
+
 #endif

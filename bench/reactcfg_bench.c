@@ -22,6 +22,11 @@ static int usage(void) {
           "       %s etcd-latency --endpoint URL [--puts N] [--gap-ms MS]\n"
           "       %s read [--seconds S] [--reps N] [--rate R] [--peer VIPER_READ]\n"
           "       %s reload [--reloads N]\n"
+          "       %s redis-latency --port PORT [--host H] [--writes N] [--gap-ms MS]\n"
+          "       %s pg-latency --conninfo STR [--updates N] [--gap-ms MS]\n"
+          "                  [--psql-poll-ms MS]\n"
+          "       %s sources-idle [--redis-port P] [--pg CONNINFO] [--file] [--env]\n"
+          "                  [--own-thread] [--seconds S] [--settle-ms MS]\n"
           "       %s load [--components N]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
@@ -40,9 +45,16 @@ static int usage(void) {
           "           read mode=<m> threads=<n> rep=<i> ... ns_per_read=<x>\n"
           "  reload   requested reload -> reload.completed through 0-100 modules, and a\n"
           "           refused one; prints reload modules=<n> outcome=<o> ... p50_us=..\n"
+          "  redis-latency SET -> C callback through rc.redis, beside redis-cli SUBSCRIBE;\n"
+          "           prints redis-latency peer=<p> writes=<n> seen=<n> p50_us=.. and\n"
+          "           redis-latency paired peer=<p> both=<n> diff_p50_us=..\n"
+          "  pg-latency UPDATE + NOTIFY -> C callback through rc.postgres, beside a libpq\n"
+          "           LISTEN client and psql; prints lines like redis-latency's\n"
+          "  sources-idle loop wakeups and context switches of an idle engine over S s;\n"
+          "           prints sources-idle sources=<list> ... loop_wakeups=<n> ...\n"
           "  load     a policy of N file components: load (as --check), start, reload,\n"
           "           free; prints load components=<n> check_ms= load_ms= start_ms= ...\n",
-          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -200,6 +212,9 @@ int rc_bench_consul_rtt_main(int argc, char **argv); /* bench/consul_rtt.c */
 int rc_bench_etcd_latency_main(int argc, char **argv); /* bench/etcd_latency.c */
 int rc_bench_read_main(int argc, char **argv);     /* bench/read.c */
 int rc_bench_reload_main(int argc, char **argv);   /* bench/reload.c */
+int rc_bench_redis_latency_main(int argc, char **argv); /* bench/redis_latency.c */
+int rc_bench_pg_latency_main(int argc, char **argv);    /* bench/pg_latency.c */
+int rc_bench_sources_idle_main(int argc, char **argv);  /* bench/sources_idle.c */
 int rc_bench_load_main(int argc, char **argv);     /* bench/load.c */
 
 /* Subcommands. Each gets the arguments after its name. */
@@ -217,6 +232,9 @@ static const struct {
   {"etcd-latency", rc_bench_etcd_latency_main},
   {"read", rc_bench_read_main},
   {"reload", rc_bench_reload_main},
+  {"redis-latency", rc_bench_redis_latency_main},
+  {"pg-latency", rc_bench_pg_latency_main},
+  {"sources-idle", rc_bench_sources_idle_main},
 };
 
 int main(int argc, char **argv) {

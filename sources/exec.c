@@ -65,6 +65,8 @@ struct exec_source {
   char **pass;               /* names of the engine's variables passed on (owned) */
   bool inherit;
   const char *cwd;           /* borrowed from the options */
+  uint8_t inputs[16];        /* digest of the last run's environment and search path */
+  bool have_inputs;
   rc__format fmt;
   uint64_t interval_ms;
   char *shown;               /* "exec <program>" for messages */
@@ -323,6 +325,20 @@ static char *resolve(const exec_source *s, rc_error *err) {
   return NULL;
 }
 
+/* A digest of what a run takes from the engine's environment: the child's environment
+ * `env` and the search path a bare program name is looked up in. */
+static void inputs_digest(const exec_source *s, char **env, uint8_t out[16]) {
+  rc__buf b;
+  rc__buf_init(&b);
+  for (char **e = env; e && *e; e++) rc__buf_add(&b, *e, strlen(*e) + 1);
+  const char *path = pair_get(s->env, "PATH");
+  if (!path) path = getenv("PATH");
+  if (!strchr(s->argv[0], '/') && path) rc__buf_adds(&b, path);
+  if (b.oom) memset(out, 0, 16); /* out of memory: the caller runs again to be safe */
+  else rc__digest128(b.p ? b.p : "", b.n, out);
+  rc__buf_free(&b);
+}
+
 static int init_handle(exec_run *run, int rc, uv_handle_t *h, unsigned bit) {
   if (rc) return rc;
   h->data = run;
@@ -344,6 +360,8 @@ static int run_start(exec_source *s, rc_error *err) {
     rc__free(run);
     return rc__err(err, RC_ENOMEM, s->shown, 0, 0, "out of memory");
   }
+  inputs_digest(s, env, s->inputs);
+  s->have_inputs = true;
   run->host = rc__src_host(s->r.ctx);
   run->max_bytes = s->r.max_bytes;
   rc__buf_init(&run->stdout_buf);
@@ -471,6 +489,22 @@ static void exec_rescan(rc__source *base) {
   if (!s->run && !s->r.job) rc__remote_schedule(&s->r, 0);
 }
 
+/* The engine's environment changed (rc_engine_setenv): run again only when what a run
+ * takes from it changed (`pass_env`, `inherit_env`, the PATH a bare name is found in),
+ * and never while the circuit is open: its probe runs at the end of the cool-down. */
+static void exec_env_changed(rc__source *base) {
+  exec_source *s = (exec_source *)base;
+  if (s->r.circuit_open) return;
+  if (s->have_inputs) {
+    char **env = child_env(s);
+    uint8_t now[16];
+    inputs_digest(s, env, now);
+    rc__opt_list_free(env);
+    if (env && memcmp(now, s->inputs, sizeof now) == 0) return;
+  }
+  exec_rescan(base);
+}
+
 static void exec_free(rc__source *base) {
   exec_source *s = (exec_source *)base;
   rc__opt_list_free(s->argv);
@@ -523,5 +557,5 @@ static const rc__opt_default exec_defaults[] = {
 
 const rc__source_kind rc__exec_kind = {
   .name = "exec", .flags = RC__SRC_REMOTE, .defaults = exec_defaults,
-  RC__SOURCE_FUNCS(exec), .env_changed = exec_rescan,
+  RC__SOURCE_FUNCS(exec), .env_changed = exec_env_changed,
 };

@@ -6,14 +6,7 @@ local H = require "spec.lua.helpers"
 
 local QUICK = "backoff = { min = '20ms', max = '100ms' }, circuit = false"
 
-local function policy(src, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  app = { source = rc.exec { %s }%s },
-} }
-]]):format(src, extra or "")
-end
+local policy = H.source_policy("app", "exec")
 
 -- Writes an executable sh script `name` into `dir`.
 local function script(dir, name, body)
@@ -244,6 +237,42 @@ echo 1
     assert.truthy(e2:run_until(function() return e2:get("app") == "|mine|parent" end))
     e:setenv("RC_SPEC_PASS", nil)
     e:setenv("RC_SPEC_PARENT", nil)
+  end)
+
+  it("runs again on an environment change only when a run reads what changed, and not "
+    .. "while the circuit is open", function()
+    local dir = H.tmpdir("exec-env")
+    script(dir, "cfg.sh", ([[
+echo run >> %s/runs
+[ -f %s/broken ] && exit 1
+printf '"%%s"' "$RC_SPEC_EXEC_ENV"
+]]):format(dir, dir))
+    local function runs() return select(2, read(dir .. "/runs"):gsub("\n", "")) end
+    local e = engine(("command = { %q }, pass_env = { 'RC_SPEC_EXEC_ENV' }, backoff = { min = "
+      .. "'10ms', max = '20ms' }, circuit = { failures = 2, cooldown = '1h' }")
+      :format(dir .. "/cfg.sh"))
+    assert.equal("", e:get("app"))
+    assert.equal(1, runs())
+    e:setenv("RC_SPEC_EXEC_OTHER", "x")                 -- no run reads it
+    e:run("300ms")
+    assert.equal(1, runs())
+    e:setenv("RC_SPEC_EXEC_ENV", "a")                  -- passed on: runs again
+    assert.truthy(e:run_until(function() return e:get("app") == "a" end))
+    assert.equal(2, runs())
+    H.write(dir .. "/broken", "")
+    e:setenv("RC_SPEC_EXEC_ENV", "b")                  -- fails, and its retry: circuit open
+    assert.truthy(wait_for(e, "component.state", "circuit open after 2 failures"))
+    local open = runs()
+    e:setenv("RC_SPEC_EXEC_ENV", "c")
+    e:run("300ms")
+    assert.equal(open, runs())
+    assert.equal("a", e:get("app"))
+    e:setenv("RC_SPEC_EXEC_ENV", nil)
+    e:setenv("RC_SPEC_EXEC_OTHER", nil)
+    assert.truthy(e:run_until(function()
+      return not os.getenv("RC_SPEC_EXEC_ENV") and not os.getenv("RC_SPEC_EXEC_OTHER")
+    end))
+    H.rmdir(dir)
   end)
 
   it("retries a failing command with backoff under the circuit breaker", function()

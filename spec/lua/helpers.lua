@@ -95,6 +95,20 @@ function H.events(e, name)
   return out
 end
 
+--- A policy builder for the specs of one source kind: returns policy(opts, extra), the
+--- text of a policy with one component `name` whose source is rc.<kind> { opts }, and
+--- `extra` (more of the component's fields, starting with a comma) after it.
+function H.source_policy(name, kind)
+  return function(opts, extra)
+    return ([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  %s = { source = rc.%s { %s }%s },
+} }
+]]):format(name, kind, opts, extra or "")
+  end
+end
+
 --- Runs the engine until an event named `name` arrives (at most 5 s); returns it (nil
 --- on timeout). Other events seen meanwhile are drained.
 function H.wait_event(e, name)

@@ -26,14 +26,7 @@ local function consul(args)
   return s
 end
 
-local function policy(opts, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  flags = { source = rc.consul { %s }%s },
-} }
-]]):format(opts, extra or "")
-end
+local policy = H.source_policy("flags", "consul")
 
 describe("rc.consul", function()
   local srv, e

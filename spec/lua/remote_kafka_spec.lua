@@ -11,14 +11,7 @@ local K = require "spec.lua.kafka"
 local QUICK = "backoff = { min = '20ms', max = '100ms' }, circuit = false, "
   .. "timeout = '500ms'"
 
-local function policy(src, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  app = { source = rc.kafka { %s }%s },
-} }
-]]):format(src, extra or "")
-end
+local policy = H.source_policy("app", "kafka")
 
 local wait_for = H.wait_for
 

@@ -39,14 +39,7 @@ CREATE ROLE reader LOGIN PASSWORD 'R1ght-Pass-7';
 GRANT SELECT ON settings TO reader;
 ]]
 
-local function policy(src, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  cfg = { source = rc.postgres { %s }%s },
-} }
-]]):format(src, extra or "")
-end
+local policy = H.source_policy("cfg", "postgres")
 
 local KV = "query = 'SELECT key, value FROM settings WHERE app = $1', "
   .. "params = { 'billing' }, listen = 'settings_changed'"

@@ -7,14 +7,7 @@ local H = require "spec.lua.helpers"
 
 local server = H.redis_server
 
-local function policy(src, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  app = { source = rc.redis { %s }%s },
-} }
-]]):format(src, extra or "")
-end
+local policy = H.source_policy("app", "redis")
 
 -- Every commit's changes as "kind path" strings, one string per commit.
 local function changes(commits)

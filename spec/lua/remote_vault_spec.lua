@@ -29,14 +29,7 @@ local function vault(args)
   return s
 end
 
-local function policy(opts, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  db = { source = rc.vault { %s }%s },
-} }
-]]):format(opts, extra or "")
-end
+local policy = H.source_policy("db", "vault")
 
 local REVEAL = { reveal = true }
 

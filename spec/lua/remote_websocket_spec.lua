@@ -10,14 +10,7 @@ local H = require "spec.lua.helpers"
 
 local QUICK = "backoff = { min = '20ms', max = '100ms' }, circuit = false"
 
-local function policy(src, extra)
-  return ([[
-local rc = require "reactcfg"
-return rc.policy { components = {
-  app = { source = rc.websocket { %s }%s },
-} }
-]]):format(src, extra or "")
-end
+local policy = H.source_policy("app", "websocket")
 
 local function changes(commits)
   local out = {}
