@@ -27,6 +27,7 @@ static int usage(void) {
           "                  [--psql-poll-ms MS]\n"
           "       %s sources-idle [--redis-port P] [--pg CONNINFO] [--file] [--env]\n"
           "                  [--own-thread] [--seconds S] [--settle-ms MS]\n"
+          "       %s load [--components N]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -50,8 +51,10 @@ static int usage(void) {
           "  pg-latency UPDATE + NOTIFY -> C callback through rc.postgres, beside a libpq\n"
           "           LISTEN client and psql; prints lines like redis-latency's\n"
           "  sources-idle loop wakeups and context switches of an idle engine over S s;\n"
-          "           prints sources-idle sources=<list> ... loop_wakeups=<n> ...\n",
-          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+          "           prints sources-idle sources=<list> ... loop_wakeups=<n> ...\n"
+          "  load     a policy of N file components: load (as --check), start, reload,\n"
+          "           free; prints load components=<n> check_ms= load_ms= start_ms= ...\n",
+          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -212,6 +215,7 @@ int rc_bench_reload_main(int argc, char **argv);   /* bench/reload.c */
 int rc_bench_redis_latency_main(int argc, char **argv); /* bench/redis_latency.c */
 int rc_bench_pg_latency_main(int argc, char **argv);    /* bench/pg_latency.c */
 int rc_bench_sources_idle_main(int argc, char **argv);  /* bench/sources_idle.c */
+int rc_bench_load_main(int argc, char **argv);     /* bench/load.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -220,6 +224,7 @@ static const struct {
 } commands[] = {
   {"diff", cmd_diff},
   {"latency", rc_bench_latency_main},
+  {"load", rc_bench_load_main},
   {"parse", rc_bench_parse_main},
   {"pipeline", rc_bench_pipeline_main},
   {"http-fleet", rc_bench_fleet_main},

@@ -342,8 +342,21 @@ int cli_run(const char *policy, const cli_run_opts *o) {
     fprintf(ctx.record, "{\"reactcfg_recording\":1,\"policy\":");
     fflush(ctx.record);
   }
-  if (uv_loop_init(&ctx.loop) != 0 || signals_open(&ctx) != 0) {
-    fprintf(stderr, "reactcfg-lua: cannot set up the event loop: %s\n", strerror(errno));
+  /* The loop and the signal watch need descriptors (epoll, an eventfd, the signalfd):
+   * with few left (ulimit -n), say so and stop rather than run on a loop that was never
+   * made (libuv's calls on it end in a double free or an abort). */
+  int uvrc = rc__fds_free(RC__LOOP_FDS) < RC__LOOP_FDS ? UV_EMFILE : uv_loop_init(&ctx.loop);
+  if (uvrc) {
+    fprintf(stderr, "reactcfg-lua: cannot start the event loop: %s (%s)\n",
+            uv_strerror(uvrc), uv_err_name(uvrc));
+    if (ctx.record) fclose(ctx.record);
+    return 1;
+  }
+  if (signals_open(&ctx) != 0) {
+    fprintf(stderr, "reactcfg-lua: cannot watch SIGINT, SIGTERM and SIGHUP: %s\n",
+            strerror(errno));
+    rc__loop_close_all(&ctx.loop);
+    while (uv_loop_close(&ctx.loop) == UV_EBUSY) uv_run(&ctx.loop, UV_RUN_NOWAIT);
     if (ctx.record) fclose(ctx.record);
     return 1;
   }

@@ -1,6 +1,7 @@
 /* fuzz_parse.c: one libFuzzer target per format, chosen at compile time by RC_FUZZ_FORMAT
  * (a value of rc__format). Any input must give a value or an error, never a crash, a
- * leak or undefined behaviour; a JSON value must also survive a write/parse round trip. */
+ * leak or undefined behaviour; a syntax error must have a line and a column; a JSON value
+ * must also survive a write/parse round trip. */
 #include "parse.h"
 
 #include <stdlib.h>
@@ -44,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rc__value_unref(v);
   } else if (v || err.line < 0 || err.column < 0 || !err.message[0]) {
     abort(); /* a failure gives no value, and a message */
+  } else if (rc == RC_EPARSE && (err.line < 1 || err.column < 1)) {
+    abort(); /* a syntax error says where it is */
   }
   free(buf);
   return 0;

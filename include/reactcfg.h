@@ -129,8 +129,9 @@ RC_API rc_type_t rc_value_type(const rc_value_t *v);
 RC_API const char *rc_type_name(rc_type_t t);
 
 /* Scalar accessors. Each returns 0 and stores the value, or RC_ETYPE when `v` has another
- * type (rc_value_number accepts integers and floats), leaving *out untouched. The string
- * pointer is borrowed from `v`. Thread: any. */
+ * type (rc_value_number accepts integers and floats), leaving *out untouched; RC_EINVAL
+ * when `out` is NULL (`len` may be NULL). The string pointer is borrowed from `v`.
+ * Thread: any. */
 RC_API int rc_value_bool(const rc_value_t *v, bool *out);
 RC_API int rc_value_int(const rc_value_t *v, int64_t *out);
 RC_API int rc_value_number(const rc_value_t *v, double *out);
@@ -195,8 +196,9 @@ RC_API const rc_value_t *rc_snapshot_root(const rc_snapshot_t *snap);
 RC_API const rc_value_t *rc_snapshot_get(const rc_snapshot_t *snap, const char *path);
 
 /* Typed reads by path. Each returns 0 and stores the value, RC_ENOTFOUND when the path is
- * absent, or RC_ETYPE when the value has another type (get_number accepts integers).
- * Strings are borrowed from `snap`. Thread: any; never blocks. */
+ * absent, RC_ETYPE when the value has another type (get_number accepts integers), or
+ * RC_EINVAL when `out` is NULL (`len` may be NULL). Strings are borrowed from `snap`.
+ * Thread: any; never blocks. */
 RC_API int rc_snapshot_get_string(const rc_snapshot_t *snap, const char *path,
                                   const char **out, size_t *len);
 RC_API int rc_snapshot_get_int(const rc_snapshot_t *snap, const char *path, int64_t *out);

@@ -1,7 +1,9 @@
 /* consul.c: the Consul KV source, by blocking queries (api-docs/features/blocking):
  * GET /v1/kv/<key>[?recurse]&index=<X-Consul-Index>&wait=<wait>. The rules every
  * client must follow, and which several well-known ones break:
- *  - the index going backwards (snapshot restore, tombstone GC) resets it to 0;
+ *  - the index going backwards (snapshot restore, tombstone GC) resets it to 0, and so
+ *    does any failure: the first request after one is a plain read, not a blocking
+ *    query on an index a restarted server may never reach;
  *  - an index is never below 1;
  *  - a return is no guarantee of a change: only different data is delivered;
  *  - a 404 still carries X-Consul-Index, so a missing key is awaited (value absent);
@@ -178,6 +180,15 @@ static void after_answer(consul_source *s) {
   else next_query(s);
 }
 
+/* A failed answer: the next request is a plain read, not a blocking query on the old
+ * index. A server that came back may be a new one whose index starts lower (a restart
+ * without its data, a restore): a query on the old index would sit there for the whole
+ * wait before anything new were seen. */
+static void failed(consul_source *s, const rc_error *e, uint64_t retry_after_ms) {
+  s->index = 0;
+  rc__remote_fail(&s->r, e, retry_after_ms);
+}
+
 static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   consul_source *s = ud;
   rc__remote *r = &s->r;
@@ -189,7 +200,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   bool plain = s->plain_now;
   s->plain_now = false;
   if (res->code) {
-    rc__remote_fail(r, res->err, 0);
+    failed(s, res->err, 0);
     return;
   }
   const char *url = s->shown;
@@ -197,6 +208,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   if (res->status == 400) {
     rc__http_status_error(&e, url, res, "Consul rejected the request (check the key)");
     rc__src_error(r->ctx, &e);
+    s->index = 0;
     /* A configuration error does not heal by retrying soon. */
     rc__remote_schedule(r, r->backoff.max_ms);
     return;
@@ -204,7 +216,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   if (res->status != 200 && res->status != 404) {
     rc__http_status_error(&e, url, res, res->status == 403 ? "permission denied" : NULL);
     bool busy = res->status == 429 || res->status == 503;
-    rc__remote_fail(r, &e, busy ? rc__retry_after_ms(res->retry_after) : 0);
+    failed(s, &e, busy ? rc__retry_after_ms(res->retry_after) : 0);
     return;
   }
   /* Lists are filtered, not refused, without read rights: an empty prefix would
@@ -213,7 +225,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   if (filtered && strcmp(filtered, "true") == 0) {
     rc__err(&e, RC_EIO, url, 0, 0, "Consul filtered the results by ACL: the token is "
             "missing or lacks key:read on this prefix (the last value stays)");
-    rc__remote_fail(r, &e, 0);
+    failed(s, &e, 0);
     return;
   }
   if (!s->fresh_now && s->consistency && strcmp(s->consistency, "stale") == 0) {
@@ -232,7 +244,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   unsigned long long idx = index ? strtoull(index, &end, 10) : 0;
   if (!index || end == index) {
     rc__err(&e, RC_EIO, url, 0, 0, "no X-Consul-Index in the response: is this Consul?");
-    rc__remote_fail(r, &e, 0);
+    failed(s, &e, 0);
     return;
   }
   bool same = s->index && idx == s->index;
@@ -243,7 +255,9 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     s->index = idx < 1 ? 1 : idx;
   }
   rc__remote_success(r);
-  s->blocking_fails = 0;
+  /* Only a blocking query that answered shows blocking works: the plain read after a
+   * failure must not hide blocking queries that keep failing (the fallback counts them). */
+  if (s->blocking_now) s->blocking_fails = 0;
   if (plain) rc__hybrid_enter(&s->hy, s->shown, s->why);
   if (same && r->delivered) {
     rc__remote_unchanged(r);
@@ -253,8 +267,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
     rc_value_t *v = NULL;
     if (response_value(s, res, url, &v, &e) != 0) {
       /* Keep the last value; re-read without blocking after the backoff. */
-      s->index = 0;
-      rc__remote_fail(r, &e, 0);
+      failed(s, &e, 0);
       return;
     }
     rc__remote_deliver(r, v);

@@ -12,28 +12,29 @@
   (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_MODIFY | \
    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
-typedef struct dirwatch {
-  int wd;
-  int users;
-} dirwatch;
-
 struct rc__inotify {
   rc__host *host;
   int fd;
   uv_poll_t poll;
-  dirwatch *dirs;
-  size_t ndirs, dcap;
-  rc__inotify_listener **listeners;  /* NULL entries: removed during a dispatch */
+  /* Users of each watch, indexed by its descriptor (the kernel hands them out counting
+   * up from 1 per instance), so watching and unwatching cost O(1) with many files. */
+  int *users;
+  size_t ucap;
+  rc__inotify_listener **listeners;  /* NULL entries: removed, not yet compacted */
   size_t n, cap;
   int dispatching;                   /* depth of dispatches running */
   bool holes;                        /* NULL entries to compact */
+  size_t nholes;                     /* removals since the last compaction */
 };
 
 /* ---- listeners ---- */
 
+static bool listed(const rc__inotify *in, const rc__inotify_listener *l) {
+  return l->slot < in->n && in->listeners[l->slot] == l;
+}
+
 int rc__inotify_listen(rc__inotify *in, rc__inotify_listener *l) {
-  for (size_t i = 0; i < in->n; i++)
-    if (in->listeners[i] == l) return 0;
+  if (listed(in, l)) return 0;
   if (in->n == in->cap) {
     size_t cap = in->cap ? in->cap * 2 : 8;
     rc__inotify_listener **v = rc__realloc(in->listeners, cap * sizeof *v);
@@ -41,75 +42,69 @@ int rc__inotify_listen(rc__inotify *in, rc__inotify_listener *l) {
     in->listeners = v;
     in->cap = cap;
   }
+  l->slot = in->n;
   in->listeners[in->n++] = l;
   return 0;
 }
 
 static void compact(rc__inotify *in) {
   size_t k = 0;
-  for (size_t i = 0; i < in->n; i++)
-    if (in->listeners[i]) in->listeners[k++] = in->listeners[i];
+  for (size_t i = 0; i < in->n; i++) {
+    if (!in->listeners[i]) continue;
+    in->listeners[k] = in->listeners[i];
+    in->listeners[k]->slot = k;
+    k++;
+  }
   in->n = k;
   in->holes = false;
 }
 
 void rc__inotify_unlisten(rc__inotify *in, rc__inotify_listener *l) {
-  for (size_t i = 0; i < in->n; i++) {
-    if (in->listeners[i] != l) continue;
-    in->listeners[i] = NULL;
-    in->holes = true;
-    break;
+  if (!listed(in, l)) return;
+  in->listeners[l->slot] = NULL;
+  in->holes = true;
+  /* Compacting is linear: done once a dispatch is over, or when a good share of the
+   * list is holes (many sources stopping one after the other). */
+  if (!in->dispatching && (++in->nholes > in->n / 4 || in->nholes > 64)) {
+    compact(in);
+    in->nholes = 0;
   }
-  if (!in->dispatching) compact(in);
 }
 
 /* ---- directory watches ---- */
 
-int rc__inotify_watch(rc__inotify *in, const char *dir, int *out) {
-  int wd = inotify_add_watch(in->fd, dir, WATCH_MASK);
+int rc__inotify_watch_mask(rc__inotify *in, const char *dir, uint32_t mask, int *out) {
+  int wd = inotify_add_watch(in->fd, dir, mask | IN_MASK_ADD);
   if (wd < 0) return errno;
-  *out = wd;
-  for (size_t i = 0; i < in->ndirs; i++) {
-    if (in->dirs[i].wd == wd) {
-      in->dirs[i].users++;
-      return 0;
-    }
-  }
-  if (in->ndirs == in->dcap) {
-    size_t cap = in->dcap ? in->dcap * 2 : 8;
-    dirwatch *d = rc__realloc(in->dirs, cap * sizeof *d);
-    if (!d) {
-      inotify_rm_watch(in->fd, wd);
+  if ((size_t)wd >= in->ucap) {
+    size_t cap = in->ucap ? in->ucap : 64;
+    while (cap <= (size_t)wd) cap *= 2;
+    int *u = rc__realloc(in->users, cap * sizeof *u);
+    if (!u) {
+      if (!((size_t)wd < in->ucap && in->users[wd])) inotify_rm_watch(in->fd, wd);
       return ENOMEM;
     }
-    in->dirs = d;
-    in->dcap = cap;
+    memset(u + in->ucap, 0, (cap - in->ucap) * sizeof *u);
+    in->users = u;
+    in->ucap = cap;
   }
-  in->dirs[in->ndirs++] = (dirwatch){wd, 1};
+  in->users[wd]++;
+  *out = wd;
   return 0;
 }
 
+int rc__inotify_watch(rc__inotify *in, const char *dir, int *out) {
+  return rc__inotify_watch_mask(in, dir, WATCH_MASK, out);
+}
+
 void rc__inotify_unwatch(rc__inotify *in, int wd) {
-  if (wd < 0) return;
-  for (size_t i = 0; i < in->ndirs; i++) {
-    if (in->dirs[i].wd == wd) {
-      if (--in->dirs[i].users == 0) {
-        inotify_rm_watch(in->fd, wd);
-        in->dirs[i] = in->dirs[--in->ndirs];
-      }
-      return;
-    }
-  }
+  if (wd < 0 || (size_t)wd >= in->ucap || in->users[wd] == 0) return;
+  if (--in->users[wd] == 0) inotify_rm_watch(in->fd, wd);
 }
 
 /* The kernel removed watch `wd` (its directory was deleted, moved away or unmounted). */
 static void watch_gone(rc__inotify *in, int wd) {
-  for (size_t i = 0; i < in->ndirs; i++) {
-    if (in->dirs[i].wd == wd) {
-      in->dirs[i] = in->dirs[--in->ndirs];
-      return;
-    }
-  }
+  if (wd >= 0 && (size_t)wd < in->ucap) in->users[wd] = 0;
 }
 
 /* ---- dispatch ---- */
@@ -122,7 +117,10 @@ static void dispatch(rc__inotify *in, const struct inotify_event *ev) {
     rc__inotify_listener *l = in->listeners[i];
     if (l) l->on_event(l, ev);
   }
-  if (--in->dispatching == 0 && in->holes) compact(in);
+  if (--in->dispatching == 0 && in->holes) {
+    compact(in);
+    in->nholes = 0;
+  }
 }
 
 static void poll_cb(uv_poll_t *p, int status, int events) {
@@ -152,7 +150,7 @@ static void closed(uv_handle_t *h) {
   rc__inotify *in = h->data;
   rc__host *host = in->host;
   close(in->fd);
-  rc__free(in->dirs);
+  rc__free(in->users);
   rc__free(in->listeners);
   rc__free(in);
   rc__host_handle_closed(host);

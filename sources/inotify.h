@@ -16,6 +16,7 @@ typedef struct rc__inotify rc__inotify;
  * (events were lost: check everything). */
 typedef struct rc__inotify_listener {
   void (*on_event)(struct rc__inotify_listener *l, const struct inotify_event *ev);
+  size_t slot;   /* the service's: where it is listed (no need to set it) */
 } rc__inotify_listener;
 
 /* The service; a source gets the engine's instance with rc__src_service. */
@@ -31,6 +32,9 @@ void rc__inotify_unlisten(rc__inotify *in, rc__inotify_listener *l);
  * sets *wd. Returns 0, or an errno value (ENOENT, ENOSPC, ...: positive, never an RC_E*
  * code). */
 int rc__inotify_watch(rc__inotify *in, const char *dir, int *wd);
+/* The same with the events of `mask` (inotify's IN_*); a directory watched with several
+ * masks gets their union. */
+int rc__inotify_watch_mask(rc__inotify *in, const char *dir, uint32_t mask, int *wd);
 /* Drops one user of watch `wd` (-1: nothing). */
 void rc__inotify_unwatch(rc__inotify *in, int wd);
 

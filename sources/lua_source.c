@@ -93,10 +93,14 @@ static int ls_start(rc__source *base, rc_error *err) {
   return 0;
 }
 
+/* Runs the stop function and lets go of the state: a stopped source's state may be
+ * closed before the source is freed (a replaced policy version's), so everything that
+ * touches Lua happens here. */
 static void ls_stop(rc__source *base, void (*done)(rc__source *)) {
   lua_source *s = (lua_source *)base;
   lua_State *L = rc__src_lua(s->ctx);
   if (s->box) s->box->src = NULL;
+  s->box = NULL;
   if (s->stop_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->stop_ref);
     rc_error err = {0};
@@ -107,19 +111,14 @@ static void ls_stop(rc__source *base, void (*done)(rc__source *)) {
                     err.code, "lua_source stop function: %s", err.message);
     }
   }
+  luaL_unref(L, LUA_REGISTRYINDEX, s->stop_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, s->box_ref);
+  s->stop_ref = s->box_ref = LUA_NOREF;
   done(base);
 }
 
-static void ls_free(rc__source *base) {
-  lua_source *s = (lua_source *)base;
-  lua_State *L = rc__src_lua(s->ctx);
-  if (s->box) s->box->src = NULL;
-  if (L) {
-    luaL_unref(L, LUA_REGISTRYINDEX, s->stop_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, s->box_ref);
-  }
-  rc__free(s);
-}
+/* Everything that touched Lua happened in ls_stop: the state may be closed by now. */
+static void ls_free(rc__source *base) { rc__free(base); }
 
 static rc__source *ls_create(rc__source_ctx *ctx, rc_error *err) {
   lua_source *s = rc__src_alloc(sizeof *s, err);

@@ -42,10 +42,19 @@ static const char *file_kind(mode_t m) {
  * *kind for anything but a regular file. O_NONBLOCK: opening a FIFO must not wait for a
  * writer. */
 static int read_all(const char *path, size_t max, char **out, size_t *len, size_t *cap,
-                    const char **kind) {
+                    const char **kind, struct stat *after) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return errno;
   struct stat st;
+  if (fd < 0) {
+    /* A socket cannot be opened at all (ENXIO): say what is there rather than why the
+     * open failed. */
+    int e = errno;
+    if (e == ENXIO && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+      *kind = file_kind(st.st_mode);
+      return EINVAL;
+    }
+    return e;
+  }
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
@@ -94,6 +103,7 @@ static int read_all(const char *path, size_t max, char **out, size_t *len, size_
       return EFBIG;
     }
   }
+  if (fstat(fd, after) != 0) memset(after, 0, sizeof *after);
   close(fd);
   memset(p + n, 0, RC__PARSE_PADDING + 1);
   *out = p;
@@ -119,8 +129,10 @@ static void run(rc__parse_job *j) {
   }
   char *data = NULL;
   size_t len = 0, cap = 0;
-  res->err_no = read_all(j->path, j->limits.max_bytes, &data, &len, &cap, &res->kind);
+  res->err_no = read_all(j->path, j->limits.max_bytes, &data, &len, &cap, &res->kind,
+                          &res->after);
   if (res->err_no) return;
+  res->len = len;
   rc__digest128(data, len, res->digest);
   if (j->compare && memcmp(res->digest, j->last_digest, sizeof res->digest) == 0) {
     res->unchanged = true;

@@ -7,6 +7,8 @@
 
 #include "source.h"
 
+#include <sys/stat.h>
+
 /* Inputs of at least this many bytes go to the thread pool (unless `sync`). */
 #define RC__PARSE_ASYNC_BYTES ((size_t)1 << 20)
 
@@ -33,6 +35,9 @@ typedef struct rc__parse_result {
   const char *kind;      /* with EINVAL: "a directory", "a FIFO", ... */
   bool unchanged;        /* reading: the same bytes as `last_digest`; not parsed */
   uint8_t digest[16];    /* reading: of the bytes read (exact comparison's stand-in) */
+  size_t len;            /* reading: how many bytes were read */
+  struct stat after;     /* reading: the file as it was when the read ended (a writer
+                            may have changed it since: compare with a fresh stat) */
   int rc;                /* 0, or the parser's RC_E* code with `err` */
   rc_value_t *value;     /* owned by the callback when rc == 0 (NULL: nothing) */
   rc_error err;

@@ -105,12 +105,52 @@ static void after_lease_renew(vault_source *s, const rc__net_result *res,
   plan_lease(s, ld, ld >= s->lease_s && !capped(body));
 }
 
+/* Vault's own explanation, from its body {"errors": ["permission denied", ...]}, as
+ * plain text joined by "; " (printable bytes only), into `out`; false when the body is
+ * not that. Said without quotes: these are Vault's words, never secret values, and an
+ * event about a secret component redacts quoted text, which would hide them. */
+static bool vault_errors(vault_source *s, const rc__net_result *res, char *out, size_t n) {
+  rc_value_t *body = NULL;
+  rc_error ignored = {0};
+  if (!res->body_len || rc__remote_parse(&s->r, RC__FMT_JSON, res->body, res->body_len,
+                                         s->shown, &body, &ignored) != 0)
+    return false;
+  const rc_value_t *errs = rc__object_get(body, "errors");
+  size_t o = 0;
+  for (uint32_t i = 0; errs && errs->type == RC_TYPE_ARRAY && i < errs->len; i++) {
+    const rc_value_t *m = errs->u.items[i];
+    if (m->type != RC_TYPE_STRING) continue;
+    if (o && o + 2 < n) {
+      out[o++] = ';';
+      out[o++] = ' ';
+    }
+    for (size_t k = 0; k < m->len && o + 1 < n; k++) {
+      unsigned char ch = (unsigned char)m->u.s[k];
+      out[o++] = ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\'' ? ' ' : (char)ch;
+    }
+  }
+  out[o] = '\0';
+  rc__value_unref(body);
+  return o > 0;
+}
+
+/* An error for an HTTP status: what it means (`what`, may be NULL), the status, and
+ * Vault's explanation when it gave one (else the body's first line). */
+static int vault_status_error(vault_source *s, const rc__net_result *res, const char *what,
+                              rc_error *e) {
+  char why[256];
+  if (!vault_errors(s, res, why, sizeof why))
+    return rc__http_status_error(e, s->shown, res, what);
+  return rc__err(e, RC_EIO, s->shown, 0, 0, "%s%sHTTP %ld: %s", what ? what : "",
+                 what ? ": " : "", res->status, why);
+}
+
 static int status_error(vault_source *s, const rc__net_result *res, rc_error *e) {
   const char *what = res->status == 403 ? "permission denied (is the token valid and "
                                           "allowed to read this path?)"
                      : res->status == 503 ? "Vault is sealed or unavailable"
                                           : NULL;
-  return rc__http_status_error(e, s->shown, res, what);
+  return vault_status_error(s, res, what, e);
 }
 
 /* ---- token lifetime ---- */
@@ -224,8 +264,21 @@ static void on_token(vault_source *s, const rc__net_result *res, rc_value_t *bod
     plan(s);
     return;
   }
+  if (s->op == OP_LOOKUP && res->status == 403) {
+    /* A least-privilege token may read its secrets without being allowed to look itself
+     * up (no auth/token/lookup-self in its policy): it is used as it is, unrenewed, and
+     * not looked up again until it changes. Said once, as a state: reads go on. */
+    char why[256];
+    if (!vault_errors(s, res, why, sizeof why)) snprintf(why, sizeof why, "HTTP 403");
+    s->renew_at = s->expire_at = 0;
+    rc__src_state(s->r.ctx, s->shown, 0, "the Vault token may not look itself up (%s): it "
+                  "is used without renewal; allow auth/token/lookup-self and "
+                  "auth/token/renew-self to have it kept alive", why);
+    plan(s);
+    return;
+  }
   const char *what = s->op == OP_LOOKUP ? "token lookup failed" : "token renewal failed";
-  rc__http_status_error(&e, s->shown, res, what);
+  vault_status_error(s, res, what, &e);
   if (s->op == OP_LOOKUP) s->token_hash = 0;  /* look it up again after the backoff */
   fail(s, &e, 0);
 }

@@ -62,6 +62,13 @@ double rc__strntod_c(const char *s, size_t n, bool *nomem);
  * the others) into `out` (size `n`, 32 is enough); returns its length. */
 size_t rc__double_text(double f, char *out, size_t n);
 
+/* ---- descriptors (fds.c) ---- */
+/* How many of `want` (at most 64) file descriptors could be opened now. */
+int rc__fds_free(int want);
+/* Descriptors the first libuv loop of a process needs; with fewer free, libuv aborts
+ * instead of failing (its signal pipe), so callers check rc__fds_free first. */
+#define RC__LOOP_FDS 6
+
 /* ---- time ---- */
 uint64_t rc__mono_ns(void);  /* CLOCK_MONOTONIC */
 int64_t rc__real_ns(void);   /* CLOCK_REALTIME */

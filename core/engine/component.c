@@ -77,13 +77,11 @@ static void free_paths(char **p, size_t n) {
   rc__free(p);
 }
 
+/* Its references into its version's Lua state (functions, the source description) are
+ * not released one by one: a component is freed only together with its version, whose
+ * state is closed (retired) right after. */
 void rc__component_free(rc__component *c) {
   if (!c) return;
-  lua_State *L = c->eng ? c->eng->L : NULL;
-  int *refs[] = {&c->update_ref, &c->condition_ref, &c->validate_ref, &c->transform_ref,
-                 &c->filter_ref, &c->debounce_ref, &c->on_error_ref, &c->src_desc_ref};
-  for (size_t i = 0; L && i < sizeof refs / sizeof *refs; i++)
-    luaL_unref(L, LUA_REGISTRYINDEX, *refs[i]);
   rc__free(c->name);
   rc__value_unref(c->default_value);
   rc__value_unref(c->value);
@@ -104,7 +102,65 @@ void rc__component_free(rc__component *c) {
   rc__free(c);
 }
 
+/* ---- components by name ---- */
+
+static size_t name_hash(const char *name, size_t len) { return (size_t)rc__hash64(name, len); }
+
+int rc__name_index_build(rc__name_index *ix, rc__component **comps, size_t n) {
+  size_t cap = 16;
+  while (cap < n * 2) cap *= 2;
+  ix->slots = rc__calloc(cap, sizeof *ix->slots);
+  if (!ix->slots) return RC_ENOMEM;
+  ix->comps = comps;
+  ix->n = n;
+  ix->mask = cap - 1;
+  for (size_t i = 0; i < n; i++) {
+    size_t h = name_hash(comps[i]->name, strlen(comps[i]->name)) & ix->mask;
+    while (ix->slots[h]) h = (h + 1) & ix->mask;
+    ix->slots[h] = comps[i];
+  }
+  return 0;
+}
+
+rc__component *rc__name_index_find(const rc__name_index *ix, const char *name, size_t len) {
+  for (size_t h = name_hash(name, len) & ix->mask; ix->slots[h]; h = (h + 1) & ix->mask) {
+    const char *cn = ix->slots[h]->name;
+    if (strncmp(cn, name, len) == 0 && cn[len] == '\0') return ix->slots[h];
+  }
+  return NULL;
+}
+
+void rc__name_index_free(rc__name_index *ix) {
+  if (ix) rc__free(ix->slots);
+}
+
+void rc__component_names_forget(rc_engine_t *eng) {
+  rc__name_index_free(eng->names);
+  rc__free(eng->names);
+  eng->names = NULL;
+}
+
+rc__component *rc__component_named(rc_engine_t *eng, const char *name, size_t len) {
+  rc__name_index *ix = eng->names;
+  if (!ix || ix->comps != eng->comps || ix->n != eng->ncomps) {
+    rc__component_names_forget(eng);
+    ix = rc__calloc(1, sizeof *ix);
+    if (ix && rc__name_index_build(ix, eng->comps, eng->ncomps) == 0) {
+      eng->names = ix;
+    } else {
+      rc__free(ix);
+      for (size_t i = 0; i < eng->ncomps; i++) { /* no memory for the index: walk */
+        const char *cn = eng->comps[i]->name;
+        if (strncmp(cn, name, len) == 0 && cn[len] == '\0') return eng->comps[i];
+      }
+      return NULL;
+    }
+  }
+  return rc__name_index_find(ix, name, len);
+}
+
 void rc__components_free(rc_engine_t *eng) {
+  rc__component_names_forget(eng);
   for (size_t i = 0; i < eng->ncomps; i++) rc__component_free(eng->comps[i]);
   rc__free(eng->comps);
   rc__free(eng->order);

@@ -181,7 +181,7 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   uv_timer_t *timers[] = {&eng->sched_timer, &eng->wave_timer, &eng->retire_timer,
                           &eng->fetch_timer, &eng->txn_timer};
   for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
-    uv_timer_init(loop, timers[i]);
+    uv_timer_init(loop, timers[i]);   /* returns 0 whatever happens (libuv 1.x) */
     timers[i]->data = eng;
     rc__handle_opened(eng);
   }
@@ -258,7 +258,8 @@ int rc_engine_start(rc_engine_t *eng, rc_error *err) {
   if (eng->state != RC__ST_LOADED)
     return rc__err(err, RC_ESTATE, NULL, 0, 0,
                    eng->state == RC__ST_NEW ? "no policy loaded" : "engine already started");
-  int rc = uv_loop_init(&eng->own_loop);
+  /* libuv aborts, rather than fails, when its first loop finds no descriptors. */
+  int rc = rc__fds_free(RC__LOOP_FDS) < RC__LOOP_FDS ? UV_EMFILE : uv_loop_init(&eng->own_loop);
   if (rc) return rc__err(err, RC_ESYS, NULL, 0, 0, "uv_loop_init: %s", uv_strerror(rc));
   eng->owns_loop = true;
   eng->loop = &eng->own_loop;
@@ -310,6 +311,9 @@ static void stop_on_loop(rc_engine_t *eng) {
   for (size_t i = 0; i < eng->ncomps; i++) rc__source_stop(eng->comps[i]->src);
   rc__policy_watch_stop(eng);
   rc__services_close(eng);
+  /* The policy's state: its luv handles close now, the state once they did. */
+  rc__lua_retire(eng, eng->L);
+  eng->L = NULL;
   if (eng->handles_init) {
     close_handle(eng, (uv_handle_t *)&eng->sched_timer);
     close_handle(eng, (uv_handle_t *)&eng->wave_timer);
@@ -417,14 +421,13 @@ void rc_engine_free(rc_engine_t *eng) {
   }
   rc__retired_free_all(eng);
   rc__policy_watch_free(eng);
-  /* Components before the Lua state: they drop their references into it. */
   rc__components_free(eng);
-  rc__modules_free(eng); /* policy modules hold references into the Lua state too */
-  if (eng->L) {
-    luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
-    luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_error_ref);
-    rc__lua_close(eng->L);
-  }
+  rc__modules_free(eng); /* policy modules unref in the state in force, if any */
+  /* The Lua states last: sources, components and modules no longer touch them. */
+  rc__lua_retired_close_all(eng);
+  rc__lua_close(eng->L);
+  for (size_t i = 0; i < eng->nallowed; i++) rc__free(eng->allowed[i]);
+  rc__free(eng->allowed);
   rc__sched_free(&eng->sched);
   rc__snapshots_drop(eng);
   rc__subs_free(eng);

@@ -257,6 +257,16 @@ struct rc_engine {
   int notifying;                 /* depth of subscription walks (unlink deferred) */
   rc__changeset cs;              /* reused between waves */
 
+  /* Lua states (core/policy/lua_state.c): each policy version runs in its own state. The
+   * modules the embedder allowed (copies) are given to every version's state; replaced
+   * versions' states wait in `retiring` until their luv handles closed. */
+  char **allowed;
+  size_t nallowed;
+  struct rc__retiring *retiring;
+  uint8_t policy_digest[16];     /* 128-bit digest of the policy text in force (reload.c
+                                    compares it: a 64-bit hash could drop a change) */
+  struct rc__name_index *names;  /* `comps` by name (component.c), rebuilt on change */
+
   /* event handlers (events.c), guarded by handler_mu */
   pthread_mutex_t handler_mu;
   rc__handler *handlers;
@@ -536,6 +546,7 @@ typedef struct rc__policy {
   size_t memory;                            /* 0: the default cap */
   char *cache_dir;                          /* owned; the policy's cache, or NULL */
   bool cache_secrets;
+  lua_State *L;                             /* owned; the version's own Lua state */
   rc__module **mods;                        /* owned; the policy's reload modules */
   size_t nmods;
   long history;                             /* revisions kept; -1: the default */
@@ -549,7 +560,12 @@ int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__polic
 void rc__policy_discard(rc_engine_t *eng, rc__policy *p);
 /* Frees the engine's components and takes `p`'s (p is left empty), with its limits. */
 void rc__policy_install(rc_engine_t *eng, rc__policy *p);
-/* Reads a policy file (owned result, rc__free). NULL with `err` filled. */
+/* The largest policy file read: parsing Lua text runs in C, beyond the count hook's
+ * reach, so the size bounds that time (about 40 ms for 8 MiB; scripts/bench hostile). */
+#define RC__POLICY_MAX_BYTES ((size_t)8 << 20)
+/* Reads a policy file (owned result, rc__free): opened without blocking, a regular file
+ * of at most RC__POLICY_MAX_BYTES. NULL with `err` filled (what it is when it is not a
+ * regular file). */
 char *rc__read_policy(const char *path, size_t *len, rc_error *err);
 /* Creates the engine's Lua state with our modules preloaded. NULL on OOM. */
 lua_State *rc__lua_new_state(rc_engine_t *eng);
@@ -563,6 +579,20 @@ int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
                          rc_error *err);
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);
+/* Opens luv in state L on `loop` (a reloaded version's state, made while running). */
+int rc__lua_open_luv_on(lua_State *L, uv_loop_t *loop, rc_error *err);
+/* Lets policies of state L require module `name` (rc_engine_allow_module). */
+int rc__lua_allow(lua_State *L, const char *name, rc_error *err);
+/* Retires a replaced (or stopped) version's state: its luv callbacks no longer run, its
+ * luv handles are closed and its requests cancelled, and the state is closed once none
+ * is left (at once when there are none). Sources that used it must be stopped first. */
+void rc__lua_retire(rc_engine_t *eng, lua_State *L);
+/* Closes retired states still waiting (engine free, after the loop ran dry). */
+void rc__lua_retired_close_all(rc_engine_t *eng);
+/* Arms the load budget of L around several protected calls, which then share it (as
+ * nested calls share the outermost one's); disarm after. */
+void rc__lua_budget_arm(lua_State *L, uint64_t budget_ms);
+void rc__lua_budget_disarm(lua_State *L);
 /* ---- component.c ---- */
 /* Reads the normalized component at the top of L's stack into a new struct, stored in
  * *slot as soon as it exists (the caller owns and frees it, rc__component_free, whether
@@ -575,10 +605,26 @@ int rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index, rc__compon
 void rc__on_error_from_lua(lua_State *L, int idx, int *ref, rc__on_error *action);
 /* The value component `c` contributes to the root (borrowed; NULL = absent). */
 const rc_value_t *rc__component_value(const rc__component *c);
-/* Frees one component (its Lua references included; not its source). */
+/* Frees one component (not its source; its Lua references die with its version's
+ * state, which the caller retires). */
 void rc__component_free(rc__component *c);
 /* Frees every component (engine free, failed load). */
 void rc__components_free(rc_engine_t *eng);
+/* Components by name: an open-addressing index of comps[0..n) (names are unique), so
+ * that matching names costs O(1) rather than a walk of every component. */
+typedef struct rc__name_index {
+  rc__component **comps;      /* the array it indexes (borrowed) */
+  size_t n, mask;
+  rc__component **slots;      /* owned */
+} rc__name_index;
+int rc__name_index_build(rc__name_index *ix, rc__component **comps, size_t n);
+rc__component *rc__name_index_find(const rc__name_index *ix, const char *name, size_t len);
+void rc__name_index_free(rc__name_index *ix);
+/* The component of the engine's current components named name[0..len), or NULL: through
+ * an index the engine keeps and rebuilds when its components change. */
+rc__component *rc__component_named(rc_engine_t *eng, const char *name, size_t len);
+/* Drops that index (an array of components is about to be freed). */
+void rc__component_names_forget(rc_engine_t *eng);
 /* ---- source_ctx.c: a component's source through the source interface ---- */
 /* Creates c's source from its kind and options (not started). 0 or an RC_E* code with
  * `err` filled. */
@@ -597,6 +643,9 @@ void rc__source_stop(rc__source *s);
 void rc__source_retire(rc_engine_t *eng, rc__source *s);
 /* Frees a source and its context (created, or stopped with its handles closed). */
 void rc__source_free(rc__source *s);
+/* Whether `s` used its version's Lua state (a Lua source): it cannot be kept by a
+ * reload, whose version has a state of its own. */
+bool rc__source_uses_lua(const rc__source *s);
 /* Frees retired sources whose stop never completed (engine free, loop gone). */
 void rc__retired_free_all(rc_engine_t *eng);
 /* The parser limits of c's source (its `limits` option over the defaults). */

@@ -11,30 +11,38 @@
 #include <lauxlib.h>
 #include <string.h>
 
-/* The engine's evaluation state that a trial swaps out and back. */
+/* The engine's evaluation state that a trial swaps out and back: the components, their
+ * order and scheduler, and the version's Lua state with its policy-level on_error. */
 typedef struct engine_view {
   rc__component **comps;
   size_t ncomps;
   int *order;
   rc__sched sched;
+  lua_State *L;
+  int on_error_ref;
+  rc__on_error on_error;
 } engine_view;
 
 static void swap_view(rc_engine_t *eng, engine_view *v) {
-  engine_view cur = {eng->comps, eng->ncomps, eng->order, eng->sched};
+  engine_view cur = {eng->comps, eng->ncomps, eng->order, eng->sched, eng->L,
+                     eng->on_error_ref, eng->on_error};
   eng->comps = v->comps;
   eng->ncomps = v->ncomps;
   eng->order = v->order;
   eng->sched = v->sched;
+  eng->L = v->L;
+  eng->on_error_ref = v->on_error_ref;
+  eng->on_error = v->on_error;
   *v = cur;
 }
 
-static rc__component *find_old(const engine_view *old, const rc__component *nc) {
-  for (size_t i = 0; i < old->ncomps; i++) {
-    rc__component *oc = old->comps[i];
-    if (strcmp(oc->name, nc->name) == 0 && strcmp(oc->src_key, nc->src_key) == 0)
-      return oc->src ? oc : NULL;
-  }
-  return NULL;
+/* The running component whose source `nc` may keep: the same name and source identity,
+ * and a source that reads nothing from its version's Lua state (a Lua source's function
+ * belongs to the old state). */
+static rc__component *find_old(const rc__name_index *old, const rc__component *nc) {
+  rc__component *oc = rc__name_index_find(old, nc->name, strlen(nc->name));
+  if (!oc || !oc->src || strcmp(oc->src_key, nc->src_key) != 0) return NULL;
+  return rc__source_uses_lua(oc->src) ? NULL : oc;
 }
 
 /* Lends the running source of an unchanged component to its successor, with its latest
@@ -62,20 +70,30 @@ typedef struct reload_stats {
   size_t kept, started, stopped;
 } reload_stats;
 
+static void reload_failed(rc_engine_t *eng, rc_error *err) {
+  rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, err->file[0] ? err->file : eng->policy_path,
+           err->line, err->column, err->code,
+           "policy reload failed, the running policy stays: %s", err->message);
+}
+
 static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
   rc__policy p;
   rc_error err = {0};
   if (rc__policy_compile(eng, text, len, &p, &err)) {
-    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, err.file[0] ? err.file : eng->policy_path,
-             err.line, err.column, err.code,
-             "policy reload failed, the running policy stays: %s", err.message);
+    reload_failed(eng, &err);
     return;
   }
-  engine_view trial = {p.comps, p.ncomps, p.order, {0}};
-  if (rc__sched_init(&trial.sched, p.ncomps)) {
+  engine_view trial = {p.comps, p.ncomps, p.order, {0}, p.L, p.on_error_ref, p.on_error};
+  /* The running components by name, so that matching is linear, not quadratic. */
+  rc__name_index old_ix = {0};
+  bool *kept = rc__calloc(eng->ncomps ? eng->ncomps : 1, sizeof *kept);
+  if (!kept || rc__name_index_build(&old_ix, eng->comps, eng->ncomps) ||
+      rc__sched_init(&trial.sched, p.ncomps)) {
+    rc__free(kept);
+    rc__name_index_free(&old_ix);
     rc__policy_discard(eng, &p);
-    rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, 0, 0, RC_ENOMEM,
-             "policy reload failed, the running policy stays: out of memory");
+    rc__err(&err, RC_ENOMEM, eng->policy_path, 0, 0, "out of memory");
+    reload_failed(eng, &err);
     return;
   }
   engine_view old = trial;
@@ -90,22 +108,23 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
      * from its running value, so the new version holds its static paths as the old one
      * did instead of applying them as a first value. */
     if ((nc->static_all || nc->nstatic) && cur) {
-      for (size_t k = 0; k < old.ncomps; k++) {
-        if (strcmp(old.comps[k]->name, nc->name) != 0 || !old.comps[k]->committed) continue;
+      rc__component *same = rc__name_index_find(&old_ix, nc->name, strlen(nc->name));
+      if (same && same->committed) {
         nc->committed = true;
         rc__value_unref(nc->result);
         nc->result = rc__value_ref(rc_value_get(cur->root, nc->name));
-        break;
       }
     }
-    rc__component *oc = find_old(&old, nc);
+    rc__component *oc = find_old(&old_ix, nc);
     if (oc) {
       lend_source(oc, nc);
+      kept[oc->index] = true;
     } else if (nc->condition_ref == LUA_NOREF) {
       rc_error serr = {0};
       if (rc__source_start(nc, &serr)) rc__deliver_error(nc, &serr);
     }
   }
+  rc__name_index_free(&old_ix);
   int failures = rc__evaluate(eng);
   eng->trial = false;
   if (failures) {
@@ -114,6 +133,7 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
       if (nc->src && !nc->src_borrowed) rc__source_retire(eng, nc->src);
       nc->src = NULL;
     }
+    rc__free(kept);
     rc__sched_free(&eng->sched);
     swap_view(eng, &old);
     rc__policy_discard(eng, &p);
@@ -135,20 +155,21 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
   }
   for (size_t i = 0; i < old.ncomps; i++) {
     rc__component *oc = old.comps[i];
-    bool moved = false;
-    for (size_t k = 0; k < eng->ncomps && !moved; k++) moved = eng->comps[k]->src == oc->src;
-    if (oc->src && !moved) {
+    if (oc->src && !kept[i]) {
       rc__source_retire(eng, oc->src);
       st.stopped++;
     }
     oc->src = NULL;
   }
-  /* The new scheduler stays; install frees the components in eng, so put the old ones
-   * back first, and takes p's (the ones just evaluated). */
+  rc__free(kept);
+  /* The new scheduler stays; install frees the components in eng and retires the Lua
+   * state in eng, so put the old ones back first, and takes p's (the ones just
+   * evaluated, with their state). */
   rc__sched_free(&old.sched);
   eng->comps = old.comps;
   eng->ncomps = old.ncomps;
   eng->order = old.order;
+  eng->L = old.L;
   rc__policy_install(eng, &p);
   eng->reloads++;
   rc__emit(eng, RC_EVENT_POLICY_RELOADED, NULL, eng->policy_path, 0, 0, 0,
@@ -168,9 +189,11 @@ static void policy_delivered(rc__component *c, rc_value_t *v) {
   const char *text;
   size_t len;
   if (v && rc_value_string(v, &text, &len) == 0 && eng->state == RC__ST_RUNNING) {
-    uint64_t h = rc__hash64(text, len);
-    if (h != eng->policy_hash) {
-      eng->policy_hash = h;
+    uint8_t d[16];
+    rc__digest128(text, len, d);
+    if (memcmp(d, eng->policy_digest, sizeof d) != 0) {
+      memcpy(eng->policy_digest, d, sizeof d);
+      eng->policy_hash = rc__hash64(text, len);
       if (rc__txn_id(eng)) {
         /* One reload at a time: this one waits for the reload in progress to end. */
         char *copy = rc__strndup(text, len);
@@ -179,7 +202,9 @@ static void policy_delivered(rc__component *c, rc_value_t *v) {
           eng->policy_pending = copy;
           eng->policy_pending_len = len;
         } else {
-          eng->policy_hash = 0; /* out of memory: the next save is read again */
+          /* out of memory: the next save is read again */
+          memset(eng->policy_digest, 0, sizeof eng->policy_digest);
+          eng->policy_hash = 0;
         }
       } else {
         reload_text(eng, text, len);
@@ -219,6 +244,11 @@ int rc__policy_watch_start(rc_engine_t *eng, rc_error *err) {
   rc__object_begin(&b);
   rc__object_put(&b, "path", 4, rc__value_string(eng->policy_real, strlen(eng->policy_real)));
   rc__object_put(&b, "format", 6, rc__value_string("text", 4));
+  /* The policy file's size limit, as at load (a read is never larger). */
+  rc__object_builder lim;
+  rc__object_begin(&lim);
+  rc__object_put(&lim, "max_bytes", 9, rc__value_int((int64_t)RC__POLICY_MAX_BYTES));
+  rc__object_put(&b, "limits", 6, rc__object_end(&lim));
   c->src_opts = rc__object_end(&b);
   if (!c->name || !c->src_key || !c->target || !c->src_opts)
     return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");

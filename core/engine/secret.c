@@ -12,12 +12,9 @@ static const rc__component *component_of(const rc_engine_t *eng, const char *pat
   size_t pos = 0, klen, index;
   const char *key;
   const rc__component *found = NULL;
-  if (rc__path_next(path, &pos, &scratch, &key, &klen, &index) == 1 && key) {
-    for (size_t i = 0; i < eng->ncomps && !found; i++) {
-      const rc__component *c = eng->comps[i];
-      if (strlen(c->name) == klen && memcmp(c->name, key, klen) == 0) found = c;
-    }
-  }
+  /* The engine's name index is a cache: filling it is not a change of the engine. */
+  if (rc__path_next(path, &pos, &scratch, &key, &klen, &index) == 1 && key)
+    found = rc__component_named((rc_engine_t *)eng, key, klen);
   rc__buf_free(&scratch);
   return found;
 }

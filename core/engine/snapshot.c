@@ -252,21 +252,25 @@ const rc_value_t *rc_snapshot_get(const rc_snapshot_t *snap, const char *path) {
 
 int rc_snapshot_get_string(const rc_snapshot_t *snap, const char *path, const char **out,
                            size_t *len) {
+  if (!out) return RC_EINVAL;
   const rc_value_t *v = rc_snapshot_get(snap, path);
   return v ? rc_value_string(v, out, len) : RC_ENOTFOUND;
 }
 
 int rc_snapshot_get_int(const rc_snapshot_t *snap, const char *path, int64_t *out) {
+  if (!out) return RC_EINVAL;
   const rc_value_t *v = rc_snapshot_get(snap, path);
   return v ? rc_value_int(v, out) : RC_ENOTFOUND;
 }
 
 int rc_snapshot_get_number(const rc_snapshot_t *snap, const char *path, double *out) {
+  if (!out) return RC_EINVAL;
   const rc_value_t *v = rc_snapshot_get(snap, path);
   return v ? rc_value_number(v, out) : RC_ENOTFOUND;
 }
 
 int rc_snapshot_get_bool(const rc_snapshot_t *snap, const char *path, bool *out) {
+  if (!out) return RC_EINVAL;
   const rc_value_t *v = rc_snapshot_get(snap, path);
   return v ? rc_value_bool(v, out) : RC_ENOTFOUND;
 }

@@ -21,6 +21,8 @@ struct rc__source_ctx {
   rc__parse_limits limits;    /* the `limits` option over the defaults */
   rc_value_t *meta;           /* rc__src_set_meta: an object for ctx.<field>, or NULL */
   rc__source_ctx *next_retired;  /* in eng->retired_srcs while stopping */
+  lua_State *L;               /* the Lua state of the policy version that made it */
+  bool used_lua;              /* the source asked for that state (rc__src_lua) */
 };
 
 /* ===================================================================================
@@ -44,6 +46,7 @@ int rc__source_create(rc__component *c, rc_error *err) {
   ctx->comp = c;
   ctx->kind = c->kind;
   ctx->opts = rc__value_ref(c->src_opts);
+  ctx->L = c->eng->L;
   read_limits(ctx->opts, &ctx->limits);
   rc__source *s = c->kind->create(ctx, err);
   if (!s) {
@@ -316,10 +319,17 @@ void rc__host_handle_closed(rc__host *host) { rc__handle_closed((rc_engine_t *)h
 
 /* ---- Lua, for kinds whose options hold functions (source_lua.h) ---- */
 
-lua_State *rc__src_lua(const rc__source_ctx *ctx) { return ctx->eng->L; }
+/* A source keeps the state of the version that created it (a reload's trial runs the
+ * new version's state while the old one's sources still run). */
+lua_State *rc__src_lua(const rc__source_ctx *ctx) {
+  ((rc__source_ctx *)ctx)->used_lua = true;
+  return ctx->L;
+}
+
+bool rc__source_uses_lua(const rc__source *s) { return s->ctx->used_lua; }
 
 int rc__src_lua_push_option(const rc__source_ctx *ctx, const char *key) {
-  lua_State *L = ctx->eng->L;
+  lua_State *L = ctx->L;
   if (!ctx->comp || ctx->comp->src_desc_ref == LUA_NOREF ||
       lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->comp->src_desc_ref) != LUA_TTABLE) {
     if (ctx->comp && ctx->comp->src_desc_ref != LUA_NOREF) lua_pop(L, 1);
@@ -332,7 +342,7 @@ int rc__src_lua_push_option(const rc__source_ctx *ctx, const char *key) {
 }
 
 int rc__src_lua_pcall(const rc__source_ctx *ctx, int nargs, int nres, rc_error *err) {
-  return rc__lua_pcall(ctx->eng->L, nargs, nres, err);
+  return rc__lua_pcall(ctx->L, nargs, nres, err);
 }
 
 const char *rc__src_policy_path(const rc__source_ctx *ctx) { return ctx->eng->policy_path; }

@@ -11,17 +11,49 @@
 
 /* Registry key of the array metatable: the address of this variable. */
 static const char array_mt_key = 0;
+/* Registry key of the state's budget query (a userdata holding the function). */
+static const char budget_key = 0;
+
+void rc__lua_set_budget_query(lua_State *L, rc__lua_budget_query q) {
+  rc__lua_budget_query *box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = q;
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &budget_key);
+}
+
+/* L's budget query, or NULL. [-0, +0, -] */
+static rc__lua_budget_query budget_query(lua_State *L) {
+  rc__lua_budget_query q = NULL;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &budget_key) == LUA_TUSERDATA)
+    q = *(rc__lua_budget_query *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return q;
+}
 
 /* The JSON null: a light userdata NULL, which is also cjson.null. [-0, +1, -] */
 void rc__lua_push_null(lua_State *L) { lua_pushlightuserdata(L, NULL); }
 
-/* Created on first use; `__name` makes it recognisable when printed. [-0, +1, m] */
+/* __newindex of the array metatable's own metatable. [-0, +0, v] */
+static int l_array_mt_readonly(lua_State *L) {
+  return luaL_error(L, "attempt to modify read-only table 'reactcfg.array_mt' (field '%s')",
+                    luaL_tolstring(L, 2, NULL));
+}
+
+/* Created on first use; `__name` makes it recognisable when printed. It is read-only
+ * (its own metatable refuses new fields; the sandbox's rawset refuses it): a __gc field
+ * added to it would make every array the engine pushes run that finalizer, outside any
+ * time budget. [-0, +1, m] */
 void rc__lua_push_array_mt(lua_State *L) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) != LUA_TNIL) return;
   lua_pop(L, 1);
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "reactcfg.array");
   lua_setfield(L, -2, "__name");                    /* stack: mt */
+  lua_createtable(L, 0, 2);                         /* stack: mt, mtmt */
+  lua_pushcfunction(L, l_array_mt_readonly);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "reactcfg.array_mt");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);                          /* stack: mt */
   lua_pushvalue(L, -1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key); /* stack: mt */
 }
@@ -93,6 +125,8 @@ typedef struct conv {
   rc__buf path;  /* path of the value being converted, for messages */
   char *err;
   size_t errsz;
+  rc__lua_budget_query spent;  /* the state's budget query, or NULL */
+  size_t tables; /* tables converted so far (a table shared n times counts n times) */
 } conv;
 
 static rc_value_t *fail(conv *c, const char *fmt, ...) RC__PRINTF(2, 3);
@@ -139,6 +173,11 @@ static rc_value_t *table(conv *c, int idx, int depth) {
   lua_State *L = c->L;
   if (depth >= c->max_depth)
     return fail(c, "nested deeper than %d levels (is there a cycle?)", c->max_depth);
+  /* A table referenced twice is converted twice: a few levels of sharing make an
+   * exponential amount of work, which must stop with the budget like Lua code does. */
+  if ((++c->tables & 4095) == 0 && c->spent && c->spent(L))
+    return fail(c, "stopped: the time budget ran out converting the value (%zu tables so "
+                "far; is one table shared many times?)", c->tables);
   if (!lua_checkstack(L, 4)) return fail(c, "nested too deeply for the Lua stack");
   bool tagged = false;
   if (lua_getmetatable(L, idx)) {
@@ -258,7 +297,7 @@ static rc_value_t *convert(conv *c, int idx, int depth) {
 rc_value_t *rc__lua_to_value(lua_State *L, int idx, int max_depth, char *err, size_t errsz) {
   idx = lua_absindex(L, idx);
   rc__lua_push_array_mt(L);                          /* stack: mt */
-  conv c = {L, max_depth, lua_gettop(L), {0}, err, errsz};
+  conv c = {L, max_depth, lua_gettop(L), {0}, err, errsz, budget_query(L), 0};
   rc__buf_init(&c.path);
   if (err && errsz) err[0] = '\0';
   rc_value_t *v = convert(&c, idx, 0);

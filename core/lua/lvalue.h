@@ -25,6 +25,13 @@ void rc__lua_push_value(lua_State *L, const rc_value_t *v);
  * memory errors. [-0, +0, m] */
 rc_value_t *rc__lua_to_value(lua_State *L, int idx, int max_depth, char *err, size_t errsz);
 
+/* Whether the running call's time budget is spent: the engine's states carry such a
+ * query (a plain Lua state has none), and conversions of large or shared tables ask it
+ * every few thousand nodes, then stop with an error instead of running on. */
+typedef bool (*rc__lua_budget_query)(lua_State *L);
+/* Sets L's query (once, at the state's creation). [-0, +0, m] */
+void rc__lua_set_budget_query(lua_State *L, rc__lua_budget_query q);
+
 /* Pushes the shared `reactcfg.null` sentinel. [-0, +1, -] */
 void rc__lua_push_null(lua_State *L);
 /* Pushes the shared `reactcfg.array` metatable (created on first use in the registry).

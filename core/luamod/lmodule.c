@@ -289,7 +289,9 @@ static int l_engine_new(lua_State *L) {
 static int l_start(lua_State *L) {
   lengine *b = check_engine(L);
   if (!b->loop_init) {
-    if (uv_loop_init(&b->loop) != 0) return luaL_error(L, "cannot create a libuv loop");
+    /* libuv aborts, rather than fails, when its first loop finds no descriptors. */
+    int uvrc = rc__fds_free(RC__LOOP_FDS) < RC__LOOP_FDS ? UV_EMFILE : uv_loop_init(&b->loop);
+    if (uvrc != 0) return luaL_error(L, "cannot create a libuv loop: %s", uv_strerror(uvrc));
     b->loop_init = true;
   }
   rc_error err = {0};

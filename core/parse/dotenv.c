@@ -1,6 +1,8 @@
 /* dotenv.c: `.env` files as an object of strings in file order: `KEY=value` lines, an
  * optional `export `, `#` comments, single quotes (literal) and double quotes (escapes,
- * may span lines); a duplicate key keeps its first position and takes the last value. */
+ * may span lines); a duplicate key keeps its first position and takes the last value.
+ * The file must be UTF-8 without NUL bytes (values are strings: they are not turned into
+ * U+FFFD on the way), and keys and values are bounded by the string limit. */
 #include "parse.h"
 
 #include <stdio.h>
@@ -111,6 +113,13 @@ int rc__parse_dotenv(const char *data, size_t len, const char *file,
   const char *s = data;
   size_t i = 0, entries = 0;
   if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) i = 3; /* UTF-8 byte order mark */
+  const char *nul = memchr(s, '\0', len);
+  size_t bad = rc__utf8_invalid(s, nul ? (size_t)(nul - s) : len);
+  if (nul && bad == (size_t)(nul - s))
+    return fail(&p, RC_EPARSE, bad, "NUL byte (0x00): a dotenv file is text");
+  if (bad < len)
+    return fail(&p, RC_EPARSE, bad, "invalid UTF-8 (byte 0x%02X); dotenv files must be UTF-8",
+                (unsigned char)s[bad]);
   rc__object_builder ob;
   rc__object_begin(&ob);
   rc__buf val;
@@ -137,6 +146,11 @@ int rc__parse_dotenv(const char *data, size_t len, const char *file,
     while (i < len && key_char((unsigned char)s[i])) i++;
     size_t klen = i - k0;
     int kshow = klen > 64 ? 64 : (int)klen;
+    if (klen > lim->max_string) {
+      rc = fail(&p, RC_ELIMIT, k0, "key '%.*s...' is %zu bytes, more than the limit of %zu "
+                "bytes", kshow, s + k0, klen, lim->max_string);
+      break;
+    }
     if (!at_eol(&p, i) && !blank(s[i]) && s[i] != '=') {
       rc = fail(&p, RC_EPARSE, i, "invalid character %s in key '%.*s'",
                 show((unsigned char)s[i], cb), kshow, s + k0);

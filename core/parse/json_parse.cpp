@@ -751,7 +751,28 @@ int simdjson_only_error(simdjson::error_code code, const char *s, size_t n, cons
     if (at != SIZE_MAX)
       return fail_at(err, RC_EPARSE, file, s, at, "invalid \\u escape: unpaired UTF-16 surrogate");
   }
-  return fail_at(err, RC_EPARSE, file, s, SIZE_MAX, "invalid JSON: %s",
+  /* yajl's UTF-8 check lets overlong forms and encoded surrogates through. */
+  size_t bad = first_bad_utf8(s, n, 0);
+  if (bad < n)
+    return fail_at(err, RC_EPARSE, file, s, bad, "invalid UTF-8 (byte 0x%02X)",
+                   static_cast<unsigned char>(s[bad]));
+  /* yajl takes a form feed or a vertical tab for whitespace; JSON does not. */
+  bool in_string = false;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c < 0x20 && !json_ws(static_cast<char>(c))) {
+      return fail_at(err, RC_EPARSE, file, s, i,
+                     "unexpected control character U+%04X (JSON's whitespace is space, tab, "
+                     "line feed and carriage return)", c);
+    }
+  }
+  /* Nothing found that explains it: still a position, the start of the document. */
+  return fail_at(err, RC_EPARSE, file, s, 0, "invalid JSON: %s",
                  simdjson::error_message(code));
 }
 

@@ -9,6 +9,28 @@
 #include <string.h>
 #include <strings.h>
 
+size_t rc__utf8_invalid(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t l = c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+    if (!l || i + l > n) return i;
+    for (size_t k = 1; k < l; k++)
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+    /* the second byte's range excludes overlong forms, surrogates and > U+10FFFF */
+    if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] >= 0xA0) ||
+        (c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] >= 0x90))
+      return i;
+    i += l;
+  }
+  return n;
+}
+
 void rc__text_position(const char *s, size_t off, int *line, int *col) {
   int l = 1;
   size_t ls = 0;

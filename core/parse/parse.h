@@ -42,6 +42,10 @@ const char *rc__format_name(rc__format f);
  * bytes). For error positions in every parser but YAML (which also counts a lone CR as a
  * line break, as libfyaml does). */
 void rc__text_position(const char *s, size_t off, int *line, int *col);
+/* The offset of the first byte of `s` that is not well-formed UTF-8 (strictly: no
+ * overlong form, no encoded surrogate, nothing above U+10FFFF, no cut sequence), or `n`
+ * when all of it is. */
+size_t rc__utf8_invalid(const char *s, size_t n);
 
 /* Parses `len` bytes (see RC__PARSE_PADDING; `cap` is the allocated size so a parser may
  * use the padding without copying when cap >= len + padding). On success *out is a new

@@ -1,38 +1,95 @@
-/* compile.c: loading a policy: reading its file, running reactcfg.loader on it under
- * the load budget, reading the loader's result into components (protected: a memory
- * error cannot escape), and installing the result in the engine. */
+/* compile.c: loading a policy: reading its file (without blocking, a regular file of
+ * bounded size), running reactcfg.loader on it in a Lua state of its own under the load
+ * budget, reading the loader's result into components (protected: a memory error cannot
+ * escape), and installing the result in the engine, whose previous state is retired.
+ * One state per policy version: nothing a version does to the string metatable, the
+ * library tables or the vocabulary reaches the next one, or survives a rejected
+ * reload. */
 #include "lua_state.h"
 #include "lvalue.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- loading a policy ---- */
 
+/* What a policy file is when it is not a regular file, for the message. */
+static const char *file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  return "not a regular file";
+}
+
 char *rc__read_policy(const char *path, size_t *len, rc_error *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    rc__err(err, RC_EIO, path, 0, 0, "cannot open policy: %s", strerror(errno));
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    rc__err(err, errno == EMFILE || errno == ENFILE ? RC_ESYS : RC_EIO, path, 0, 0,
+            "cannot open policy: %s", strerror(errno));
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    rc__err(err, RC_EIO, path, 0, 0, "cannot read policy: %s", strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    rc__err(err, RC_EIO, path, 0, 0, "the policy is %s, not a regular file",
+            file_kind(st.st_mode));
+    close(fd);
+    return NULL;
+  }
+  if ((uint64_t)st.st_size > RC__POLICY_MAX_BYTES) {
+    rc__err(err, RC_ELIMIT, path, 0, 0, "the policy is larger than the limit of %zu bytes",
+            (size_t)RC__POLICY_MAX_BYTES);
+    close(fd);
     return NULL;
   }
   rc__buf b;
   rc__buf_init(&b);
   char chunk[8192];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) rc__buf_add(&b, chunk, n);
-  int bad = ferror(f);
-  fclose(f);
+  ssize_t n;
+  int bad = 0;
+  for (;;) {
+    n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      bad = n < 0 ? errno : 0;
+      break;
+    }
+    rc__buf_add(&b, chunk, (size_t)n);
+    if (b.n > RC__POLICY_MAX_BYTES) {      /* it grew while we read */
+      bad = EFBIG;
+      break;
+    }
+  }
+  close(fd);
   if (bad || b.oom) {
     rc__buf_free(&b);
-    rc__err(err, bad ? RC_EIO : RC_ENOMEM, path, 0, 0, "cannot read policy");
+    if (bad == EFBIG)
+      rc__err(err, RC_ELIMIT, path, 0, 0, "the policy is larger than the limit of %zu bytes",
+              (size_t)RC__POLICY_MAX_BYTES);
+    else
+      rc__err(err, bad ? RC_EIO : RC_ENOMEM, path, 0, 0, "cannot read policy: %s",
+              bad ? strerror(bad) : "out of memory");
     return NULL;
   }
   *len = b.n;
-  return rc__buf_take(&b);
+  char *text = rc__buf_take(&b);
+  if (!text) text = rc__strdup("");        /* an empty file */
+  if (!text) rc__err(err, RC_ENOMEM, path, 0, 0, "cannot read policy: out of memory");
+  return text;
 }
 
 /* What a policy compile works on (arguments of the protected calls below). */
@@ -71,13 +128,14 @@ static int loader_error(const rc_error *lerr, const char *path, int rc, rc_error
 }
 
 void rc__policy_discard(rc_engine_t *eng, rc__policy *p) {
+  if (eng->names && eng->names->comps == p->comps) rc__component_names_forget(eng);
+  /* The components' Lua references die with the version's state. */
   for (size_t i = 0; i < p->ncomps; i++) rc__component_free(p->comps[i]);
   rc__free(p->comps);
   rc__free(p->order);
-  luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_change_ref);
-  luaL_unref(eng->L, LUA_REGISTRYINDEX, p->on_error_ref);
   rc__free(p->cache_dir);
-  rc__policy_modules_free(eng->L, p->mods, p->nmods);
+  rc__policy_modules_free(p->L, p->mods, p->nmods);
+  rc__lua_retire(eng, p->L);
   memset(p, 0, sizeof *p);
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
   p->history = -1;
@@ -198,24 +256,61 @@ static int l_policy_from_lua(lua_State *L) {
   return 0;
 }
 
+/* The version's limits take effect in its state at once: its first evaluation (a
+ * reload's trial) already runs under them. */
+static void apply_limits(const rc__policy *p) {
+  lua_mem *m = rc__lua_mem(p->L);
+  m->call_budget_ms = p->call_budget_ms ? p->call_budget_ms : RC_LUA_CALL_BUDGET_MS;
+  m->load_budget_ms = p->load_budget_ms ? p->load_budget_ms : RC_LUA_LOAD_BUDGET_MS;
+  m->limit = p->memory ? p->memory : RC_LUA_MEM_LIMIT;
+}
+
 int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__policy *p,
                        rc_error *err) {
   memset(p, 0, sizeof *p);
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
   p->history = -1;
-  lua_State *L = eng->L;
-  int top = lua_gettop(L);
+  p->L = rc__lua_new_state(eng);
+  if (!p->L)
+    return rc__err(err, RC_ENOMEM, eng->policy_path, 0, 0,
+                   "cannot create a Lua state for the policy: out of memory");
+  lua_State *L = p->L;
+  /* The new version loads under the limits of the one in force (its own apply once it
+   * loaded). */
+  if (eng->L) {
+    const lua_mem *cur = rc__lua_mem(eng->L);
+    lua_mem *m = rc__lua_mem(L);
+    m->load_budget_ms = cur->load_budget_ms;
+    m->call_budget_ms = cur->call_budget_ms;
+    if (cur->limit > m->used) m->limit = cur->limit;
+  }
+  /* A version loaded while the engine runs has luv on the loop from the start (a Lua
+   * source gets it; an allowed `require "luv"` too). */
+  if (eng->loop) {
+    int rc = rc__lua_open_luv_on(L, eng->loop, err);
+    if (rc) {
+      rc__policy_discard(eng, p);
+      return rc;
+    }
+  }
   /* Only pushes that cannot allocate happen out here (a light C function, a light
    * userdata, a copy of a stack slot, with room checked): everything else may raise a
    * memory error and runs protected. */
-  if (!lua_checkstack(L, 8)) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  if (!lua_checkstack(L, 8)) {
+    rc__policy_discard(eng, p);
+    return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  }
   compile_job j = {eng, text, len, p, err, 0};
+  /* One budget for running the policy and reading what it declared: a value that is
+   * costly to convert (a table shared many times) counts against the load as well. */
+  rc__lua_budget_arm(L, rc__lua_mem(L)->load_budget_ms);
   lua_pushcfunction(L, l_run_loader);
   lua_pushlightuserdata(L, &j);
   rc_error lerr = {0};
-  int rc = rc__lua_pcall_budget(L, 1, 1, rc__lua_mem(L)->load_budget_ms, &lerr);
+  int rc = rc__lua_pcall(L, 1, 1, &lerr);
   if (rc != 0) {
-    lua_settop(L, top);
+    rc__lua_budget_disarm(L);
+    rc__policy_discard(eng, p);
     return loader_error(&lerr, eng->policy_path, rc, err);
   }
   /* stack: spec. Reading it into C: protected as well. */
@@ -226,15 +321,24 @@ int rc__policy_compile(rc_engine_t *eng, const char *text, size_t len, rc__polic
     j.rc = rc__err(err, RC_ENOMEM, eng->policy_path, 0, 0,
                    "out of memory reading the policy");
   }
-  lua_settop(L, top);
-  if (j.rc) rc__policy_discard(eng, p);
-  return j.rc;
+  rc__lua_budget_disarm(L);
+  lua_settop(L, 0);
+  if (j.rc) {
+    rc__policy_discard(eng, p);
+    return j.rc;
+  }
+  apply_limits(p);
+  return 0;
 }
 
 void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
+  /* The running version's components go first (their sources were stopped or handed
+   * over by the caller), then its state: luv handles closed, closed itself once they
+   * are. */
   rc__components_free(eng);
-  luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_change_ref);
-  luaL_unref(eng->L, LUA_REGISTRYINDEX, eng->on_error_ref);
+  rc__policy_modules_set(eng, p->mods, p->nmods); /* the old ones unref in the old state */
+  rc__lua_retire(eng, eng->L);
+  eng->L = p->L;
   eng->comps = p->comps;
   eng->ncomps = p->ncomps;
   eng->order = p->order;
@@ -244,11 +348,6 @@ void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
   rc__free(eng->cache_dir);
   eng->cache_dir = p->cache_dir;
   eng->cache_secrets = p->cache_secrets;
-  lua_mem *m = rc__lua_mem(eng->L);
-  m->call_budget_ms = p->call_budget_ms ? p->call_budget_ms : RC_LUA_CALL_BUDGET_MS;
-  m->load_budget_ms = p->load_budget_ms ? p->load_budget_ms : RC_LUA_LOAD_BUDGET_MS;
-  m->limit = p->memory ? p->memory : RC_LUA_MEM_LIMIT;
-  rc__policy_modules_set(eng, p->mods, p->nmods);
   rc__history_resize(eng, p->history >= 0 ? (size_t)p->history : RC__HISTORY_DEFAULT);
   eng->backoff_min_ms = p->backoff_min_ms ? p->backoff_min_ms : RC__RELOAD_BACKOFF_MIN_MS;
   eng->backoff_max_ms = p->backoff_max_ms ? p->backoff_max_ms : RC__RELOAD_BACKOFF_MAX_MS;
@@ -278,6 +377,7 @@ int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
   rc__policy p;
   int rc = rc__policy_compile(eng, text, len, &p, err);
   eng->policy_hash = rc__hash64(text, len);
+  rc__digest128(text, len, eng->policy_digest);
   rc__free(text);
   if (rc) return rc;
   rc__policy_install(eng, &p);

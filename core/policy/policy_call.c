@@ -167,17 +167,15 @@ static void note_read(rc__component *c, int idx) {
 /* view[name]: the current value of component `name`, recording the read. */
 static int l_view_index(lua_State *L) {
   cond_args *a = lua_touserdata(L, lua_upvalueindex(1));
-  const char *name = lua_tostring(L, 2);
+  size_t len;
+  const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
   if (!name) return 0;
-  for (size_t i = 0; i < a->eng->ncomps; i++) {
-    rc__component *o = a->eng->comps[i];
-    if (strcmp(o->name, name) != 0) continue;
-    note_read(a->c, (int)i);
-    o->read_by_condition = true;
-    rc__lua_push_value(L, rc__component_value(o));
-    return 1;
-  }
-  return luaL_error(L, "condition reads unknown component '%s'", name);
+  rc__component *o = rc__component_named(a->eng, name, len);
+  if (!o) return luaL_error(L, "condition reads unknown component '%s'", name);
+  note_read(a->c, o->index);
+  o->read_by_condition = true;
+  rc__lua_push_value(L, rc__component_value(o));
+  return 1;
 }
 
 /* [-0, +0, e] */

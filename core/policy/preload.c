@@ -100,18 +100,15 @@ void rc__lua_preload(lua_State *L) {
 
 /* ---- modules the embedder allows ---- */
 
-/* [-0, +0, e] */
-static int l_allow(lua_State *L) {
-  rc__lua_require_field(L, "reactcfg.sandbox", "allow");
-  lua_pushvalue(L, 1);
-  lua_call(L, 1, 0);
-  return 0;
-}
-
+/* Kept by the engine (each policy version's state gets them) and given to the state in
+ * place now. */
 int rc_engine_allow_module(rc_engine_t *eng, const char *name) {
   if (!eng || !name || !*name || strchr(name, '/')) return RC_EINVAL;
   if (eng->state != RC__ST_NEW && eng->state != RC__ST_LOADED) return RC_ESTATE;
-  lua_pushcfunction(eng->L, l_allow);
-  lua_pushstring(eng->L, name);
-  return rc__lua_pcall(eng->L, 1, 0, NULL);
+  char **list = rc__realloc(eng->allowed, (eng->nallowed + 1) * sizeof *list);
+  if (!list) return RC_ENOMEM;
+  eng->allowed = list;
+  if (!(list[eng->nallowed] = rc__strdup(name))) return RC_ENOMEM;
+  eng->nallowed++;
+  return eng->L ? rc__lua_allow(eng->L, name, NULL) : 0;
 }

@@ -93,6 +93,7 @@ size_t rc__datetime_format(const rc_datetime_t *dt, char *out, size_t n) {
 }
 
 int rc_value_datetime(const rc_value_t *v, rc_datetime_t *out) {
+  if (!out) return RC_EINVAL;
   if (!v || v->type != RC_TYPE_DATETIME) return RC_ETYPE;
   *out = *v->u.dt;
   return 0;

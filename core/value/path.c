@@ -1,7 +1,9 @@
 /* path.c: the path syntax shared by changes, lookups and subscription patterns:
  * `db.pool.max`, `rules[3].host`, `flags["a.b"]`, `["weird key"]`. Formatting quotes a key
- * unless it is bare ([A-Za-z0-9_-]+); parsing reads the same grammar back, and
- * rc_value_find walks a value with it. */
+ * unless it is bare ([A-Za-z0-9_-]+); in a quoted key `"` and `\` are escaped with a
+ * backslash and every control byte (0x00-0x1f, 0x7f) is written `\xHH`, so a path is
+ * one printable line and two keys never give the same path (a NUL no longer ends it
+ * early). Parsing reads the same grammar back, and rc_value_find walks a value with it. */
 #include "value.h"
 
 #include <string.h>
@@ -35,14 +37,22 @@ void rc__path_add_key(rc__buf *b, const char *key, size_t klen) {
     b->p[b->n] = '\0';
     return;
   }
-  /* Quoted: only '"' and '\' need escaping; every other byte stands for itself. */
+  /* Quoted: '"' and '\' escaped, control bytes as \xHH; the rest stands for itself. */
+  static const char hex[] = "0123456789abcdef";
   rc__buf_add(b, "[\"", 2);
   size_t run = 0;
   for (i = 0; i < klen; i++) {
-    if (k[i] != '"' && k[i] != '\\') continue;
+    bool control = k[i] < 0x20 || k[i] == 0x7f;
+    if (!control && k[i] != '"' && k[i] != '\\') continue;
     rc__buf_add(b, key + run, i - run);
-    rc__buf_addc(b, '\\');
-    run = i;
+    if (control) {
+      char esc[4] = {'\\', 'x', hex[k[i] >> 4], hex[k[i] & 15]};
+      rc__buf_add(b, esc, 4);
+      run = i + 1;
+    } else {
+      rc__buf_addc(b, '\\');
+      run = i;
+    }
   }
   rc__buf_add(b, key + run, klen - run);
   rc__buf_add(b, "\"]", 2);
@@ -61,6 +71,14 @@ void rc__path_add_index(rc__buf *b, size_t index) {
 }
 
 /* ==== parsing ==== */
+
+/* The value of hex digit `c`, or -1. */
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 
 /* One segment as written. */
 typedef struct seg {
@@ -105,7 +123,12 @@ static int scan(const char *path, size_t *pos, seg *s) {
     while (*p != '"') {
       if (*p == '\0') return -1;
       if (*p == '\\') {
-        if (p[1] != '"' && p[1] != '\\') return -1;
+        if (p[1] == 'x') {
+          if (hexval(p[2]) < 0 || hexval(p[3]) < 0) return -1;
+          p += 2;
+        } else if (p[1] != '"' && p[1] != '\\') {
+          return -1;
+        }
         esc = true;
         p++;
       }
@@ -135,6 +158,11 @@ static int scan(const char *path, size_t *pos, seg *s) {
 static size_t unescape(const seg *s, char *out) {
   size_t n = 0;
   for (size_t i = 0; i < s->rawlen; i++) {
+    if (s->raw[i] == '\\' && s->raw[i + 1] == 'x') {
+      out[n++] = (char)(hexval(s->raw[i + 2]) * 16 + hexval(s->raw[i + 3]));
+      i += 3;
+      continue;
+    }
     if (s->raw[i] == '\\') i++;
     out[n++] = s->raw[i];
   }

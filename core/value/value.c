@@ -527,18 +527,21 @@ const char *rc_change_kind_name(rc_change_kind_t kind) {
 }
 
 int rc_value_bool(const rc_value_t *v, bool *out) {
+  if (!out) return RC_EINVAL;
   if (!v || v->type != RC_TYPE_BOOL) return RC_ETYPE;
   *out = v->u.b;
   return 0;
 }
 
 int rc_value_int(const rc_value_t *v, int64_t *out) {
+  if (!out) return RC_EINVAL;
   if (!v || v->type != RC_TYPE_INT) return RC_ETYPE;
   *out = v->u.i;
   return 0;
 }
 
 int rc_value_number(const rc_value_t *v, double *out) {
+  if (!out) return RC_EINVAL;
   if (v && v->type == RC_TYPE_INT) {
     *out = (double)v->u.i;
     return 0;
@@ -549,6 +552,7 @@ int rc_value_number(const rc_value_t *v, double *out) {
 }
 
 int rc_value_string(const rc_value_t *v, const char **out, size_t *len) {
+  if (!out) return RC_EINVAL;
   if (!v || v->type != RC_TYPE_STRING) return RC_ETYPE;
   *out = v->u.s;
   if (len) *len = v->len;

@@ -16,23 +16,43 @@ local function fail(line, fmt, ...)
   error({ message = fmt:format(...), line = line }, 0)
 end
 
--- Finds the line where `key` is assigned (`key =` or `["key"] =`) nearest to `anchor`
--- (a line inside the component's declaration), so that errors about a key point at it
--- even though Lua keeps no line numbers for table fields.
-local function locate(lines, key, anchor)
-  if not lines or type(key) ~= "string" then return anchor end
-  local best, bestdist
-  local plain = "%f[%w_]" .. key:gsub("%p", "%%%0") .. "%s*="
-  local quoted = "%[%s*[\"']" .. key:gsub("%p", "%%%0") .. "[\"']%s*%]%s*="
+-- Where each key is assigned in the policy text (`key =` or `["key"] =`, outside
+-- comments): key -> ascending list of line numbers. Built once per load, so that
+-- finding a key's line costs a binary search instead of a scan of every line (with
+-- thousands of components, scanning made loading quadratic).
+local function index_lines(lines)
+  local index = {}
+  local function add(key, i)
+    local at = index[key]
+    if not at then at = {}; index[key] = at end
+    if at[#at] ~= i then at[#at + 1] = i end
+  end
   for i, text in ipairs(lines) do
-    local code = text:gsub("%-%-.*$", "")
-    if code:find(plain) or code:find(quoted) then
-      local dist = anchor and math.abs(i - anchor) or i
-      if anchor and i < anchor then dist = dist + 0.5 end -- prefer lines after a tie
-      if not bestdist or dist < bestdist then best, bestdist = i, dist end
+    if text:find("=", 1, true) then
+      local code = text:gsub("%-%-.*$", "")
+      for key in code:gmatch("%f[%w_]([%w_]+)%s*=") do add(key, i) end
+      for key in code:gmatch("%[%s*[\"']([^\"']*)[\"']%s*%]%s*=") do add(key, i) end
     end
   end
-  return best or anchor
+  return index
+end
+
+-- The line where `key` is assigned nearest to `anchor` (a line inside the component's
+-- declaration), so that errors about a key point at it even though Lua keeps no line
+-- numbers for table fields. A line after the anchor wins a tie.
+local function locate(index, key, anchor)
+  local at = index and type(key) == "string" and index[key]
+  if not at then return anchor end
+  if not anchor then return at[1] end
+  local lo, hi = 1, #at + 1                  -- first position with at[pos] >= anchor
+  while lo < hi do
+    local mid = (lo + hi) // 2
+    if at[mid] < anchor then lo = mid + 1 else hi = mid end
+  end
+  local after, before = at[lo], at[lo - 1]
+  if not before then return after end
+  if not after then return before end
+  return (after - anchor <= anchor - before + 0.5) and after or before
 end
 
 local COMPONENT_KEYS = {
@@ -304,7 +324,7 @@ local function with_retry(src, kind, retry, name, line)
 end
 
 -- The helpers a kind's normalizer gets (reactcfg.sources.<kind>.normalize(src, out, h)).
-local function helpers(kind, name, line, basedir, lines)
+local function helpers(kind, name, line, basedir, where)
   local h = { basedir = basedir, name = name, line = line }
   -- "component 'x': http: message" at the source's line.
   function h.fail(fmt, ...)
@@ -317,7 +337,7 @@ local function helpers(kind, name, line, basedir, lines)
   function h.limits(v, at)
     return normalize_limits(v, ("component '%s'"):format(name), at or line)
   end
-  function h.locate(key) return locate(lines, key, line) end
+  function h.locate(key) return locate(where, key, line) end
   -- The kind's default for a numeric option (defined once, in C).
   function h.default(key)
     local v = kind.defaults[key]
@@ -327,7 +347,7 @@ local function helpers(kind, name, line, basedir, lines)
   return h
 end
 
-local function normalize_source(src, name, line, basedir, lines, retry, retry_line)
+local function normalize_source(src, name, line, basedir, where, retry, retry_line)
   if not rc.is_source(src) then
     fail(line, "component '%s': 'source' must be a source such as rc.file \"app.json\" "
       .. "or rc.env \"NAME\", got %s", name, type(src))
@@ -338,13 +358,13 @@ local function normalize_source(src, name, line, basedir, lines, retry, retry_li
   end
   local out = { kind = src.kind }
   kind.normalize(with_retry(src, kind, retry, name, retry_line), out,
-    helpers(kind, name, line, basedir, lines))
+    helpers(kind, name, line, basedir, where))
   out.key = source_key(out)
   return out
 end
 
-local function normalize_component(name, c, basedir, lines, policy_line)
-  local anchor = locate(lines, name, policy_line)
+local function normalize_component(name, c, basedir, where, policy_line)
+  local anchor = locate(where, name, policy_line)
   if type(c) ~= "table" or rc.is_source(c) then
     if rc.is_source(c) then
       c = { source = c }   -- shorthand: `settings = rc.file "app.json"`
@@ -358,7 +378,7 @@ local function normalize_component(name, c, basedir, lines, policy_line)
       fail(line, "component '%s': keys must be strings, got %s", name, type(k))
     elseif not COMPONENT_KEYS[k] then
       local near = nearest(k, COMPONENT_KEYS)
-      fail(locate(lines, k, line), "component '%s': unknown key '%s' (%s)", name, k,
+      fail(locate(where, k, line), "component '%s': unknown key '%s' (%s)", name, k,
         near and ("did you mean '%s'?"):format(near) or "expected one of: "
           .. COMPONENT_KEY_LIST)
     end
@@ -368,68 +388,68 @@ local function normalize_component(name, c, basedir, lines, policy_line)
   end
   local out = {
     name = name, line = line,
-    source = normalize_source(c.source, name, line, basedir, lines,
-      c.retry, locate(lines, "retry", line)),
+    source = normalize_source(c.source, name, line, basedir, where,
+      c.retry, locate(where, "retry", line)),
     default = c.default,
   }
   if c.format ~= nil then
     if not FORMATS[c.format] then
-      fail(locate(lines, "format", line), "component '%s': unknown format '%s' "
+      fail(locate(where, "format", line), "component '%s': unknown format '%s' "
         .. "(expected json, yaml, toml, dotenv, text)", name, tostring(c.format))
     end
     out.source.format = c.format
   end
   if c.default ~= nil and type(c.default) == "function" then
-    fail(locate(lines, "default", line), "component '%s': 'default' must be a value, "
+    fail(locate(where, "default", line), "component '%s': 'default' must be a value, "
       .. "not a function", name)
   end
   out.debounce_ms, out.debounce_max_ms =
-    normalize_debounce(c.debounce, locate(lines, "debounce", line),
+    normalize_debounce(c.debounce, locate(where, "debounce", line),
       ("component '%s': debounce"):format(name))
   out.throttle_ms, out.throttle_burst =
-    normalize_throttle(c.throttle, locate(lines, "throttle", line),
+    normalize_throttle(c.throttle, locate(where, "throttle", line),
       ("component '%s': throttle"):format(name))
   local om = c.on_missing or "default"
   if not MISSING[om] then
-    fail(locate(lines, "on_missing", line), "component '%s': on_missing must be "
+    fail(locate(where, "on_missing", line), "component '%s': on_missing must be "
       .. "\"default\" or \"keep\", got %s", name, tostring(om))
   end
   out.on_missing = om
   for _, k in ipairs(FUNCTION_KEYS) do
     if c[k] ~= nil and type(c[k]) ~= "function" then
-      fail(locate(lines, k, line), "component '%s': '%s' must be a function, got %s",
+      fail(locate(where, k, line), "component '%s': '%s' must be a function, got %s",
         name, k, type(c[k]))
     end
     out[k] = c[k]
   end
   if type(c.debounce) == "function" then out.debounce_fn = c.debounce end
-  out.only = normalize_paths(c.only, name, "only", locate(lines, "only", line))
-  out.ignore = normalize_paths(c.ignore, name, "ignore", locate(lines, "ignore", line))
+  out.only = normalize_paths(c.only, name, "only", locate(where, "only", line))
+  out.ignore = normalize_paths(c.ignore, name, "ignore", locate(where, "ignore", line))
   if c.force ~= nil and type(c.force) ~= "boolean" then
-    fail(locate(lines, "force", line), "component '%s': 'force' must be true or false, "
+    fail(locate(where, "force", line), "component '%s': 'force' must be true or false, "
       .. "got %s", name, type(c.force))
   end
   out.force = c.force == true
   out.static_all, out.static_paths =
-    normalize_flag_paths(c.dynamic, false, name, "dynamic", locate(lines, "dynamic", line))
+    normalize_flag_paths(c.dynamic, false, name, "dynamic", locate(where, "dynamic", line))
   out.secret_all, out.secret_paths =
-    normalize_flag_paths(c.secret, true, name, "secret", locate(lines, "secret", line))
+    normalize_flag_paths(c.secret, true, name, "secret", locate(where, "secret", line))
   -- Sources of secrets (Vault) are secret unless the component says otherwise.
   if c.secret == nil and out.source.secret_default then out.secret_all = true end
   out.on_error = normalize_on_error(c.on_error, ("component '%s'"):format(name),
-    locate(lines, "on_error", line))
+    locate(where, "on_error", line))
   out.startup, out.startup_timeout_ms = normalize_startup(c.startup, name,
-    locate(lines, "startup", line))
+    locate(where, "startup", line))
   -- cache_for = "1h": fetch once, hold the answer that long, then fetch again.
   if c.cache_for ~= nil then
     local what = ("component '%s': cache_for"):format(name)
-    out.cache_for_ms = check_duration(c.cache_for, what, locate(lines, "cache_for", line))
+    out.cache_for_ms = check_duration(c.cache_for, what, locate(where, "cache_for", line))
     if out.cache_for_ms < 1 then
-      fail(locate(lines, "cache_for", line), "%s must be at least 1ms", what)
+      fail(locate(where, "cache_for", line), "%s must be at least 1ms", what)
     end
   end
   out.depends_on = {}
-  out.depends_line = locate(lines, "depends_on", line)
+  out.depends_line = locate(where, "depends_on", line)
   local deps = c.depends_on
   if type(deps) == "string" then deps = { deps } end
   if deps ~= nil then
@@ -492,19 +512,56 @@ local function order_components(comps)
   end
   for i = 1, #comps do if not state[i] then visit(i) end end
   -- Order: repeatedly take the first (in declaration order) component whose
-  -- dependencies are all placed. Quadratic, and policies have few components.
-  local order, placed = {}, {}
-  while #order < #comps do
-    for i, c in ipairs(comps) do
-      if not placed[i] then
-        local ready = true
-        for _, d in ipairs(c.deps) do ready = ready and placed[d] end
-        if ready then
-          placed[i] = true
-          order[#order + 1] = i
-          break
-        end
+  -- dependencies are all placed: Kahn's algorithm with the ready components in a
+  -- min-heap of their declaration index, so n log n rather than n squared.
+  local waiting, dependents = {}, {}
+  for i, c in ipairs(comps) do
+    waiting[i] = #c.deps
+    for _, d in ipairs(c.deps) do
+      local l = dependents[d]
+      if not l then l = {}; dependents[d] = l end
+      l[#l + 1] = i
+    end
+  end
+  -- Ready components after the scan position `s` are found by the scan; one that
+  -- becomes ready behind it waits in a min-heap. Linear for the usual policy (few
+  -- dependencies, declared after what they depend on), n log n at worst.
+  local heap = {}
+  local function push(i)
+    local k = #heap + 1
+    heap[k] = i
+    while k > 1 and heap[k // 2] > i do
+      heap[k], heap[k // 2] = heap[k // 2], i
+      k = k // 2
+    end
+  end
+  local function pop()
+    local top, last = heap[1], heap[#heap]
+    heap[#heap] = nil
+    local n, k = #heap, 1
+    if n > 0 then
+      heap[1] = last
+      while true do
+        local l, r, m = 2 * k, 2 * k + 1, k
+        if l <= n and heap[l] < heap[m] then m = l end
+        if r <= n and heap[r] < heap[m] then m = r end
+        if m == k then break end
+        heap[k], heap[m] = heap[m], heap[k]
+        k = m
       end
+    end
+    return top
+  end
+  local order, placed, s = {}, {}, 1
+  while #order < #comps do
+    while s <= #comps and (placed[s] or waiting[s] > 0) do s = s + 1 end
+    local i
+    if heap[1] and (s > #comps or heap[1] < s) then i = pop() else i = s end
+    placed[i] = true
+    order[#order + 1] = i
+    for _, j in ipairs(dependents[i] or {}) do
+      waiting[j] = waiting[j] - 1
+      if waiting[j] == 0 and j < s then push(j) end
     end
   end
   return order
@@ -520,7 +577,7 @@ local MODULE_KEYS = { paths = true, timeout = true, apply = true }
 
 -- modules = { name = { paths = "db.**" | { ... }, timeout = "5s", apply = fn } }: the
 -- policy's reload modules, ordered by the line their apply function starts on.
-local function normalize_modules(t, line, lines)
+local function normalize_modules(t, line, index)
   if t == nil then return {} end
   if type(t) ~= "table" then fail(line, "'modules' must be a table of named modules") end
   local out = {}
@@ -528,7 +585,7 @@ local function normalize_modules(t, line, lines)
     if type(name) ~= "string" or not name:match("^[%a_][%w_%-]*$") then
       fail(line, "module names must be identifiers, got %q", tostring(name))
     end
-    local at = locate(lines, name, line)
+    local at = locate(index, name, line)
     if type(m) == "function" then m = { apply = m } end
     if type(m) ~= "table" then
       fail(at, "module '%s' must be a table { paths = ..., apply = function }", name)
@@ -650,8 +707,8 @@ local OUTPUT_KEY_LIST = "template, text, path, mode, command, signal"
 local SIGNALS = { HUP = true, INT = true, QUIT = true, TERM = true, USR1 = true,
   USR2 = true, WINCH = true, ALRM = true }
 
-local function normalize_output(name, o, basedir, lines, anchor)
-  local line = locate(lines, name, anchor)
+local function normalize_output(name, o, basedir, index, anchor)
+  local line = locate(index, name, anchor)
   if type(o) ~= "table" then
     fail(line, "output '%s' must be a table { template = \"file\", path = \"file\" }, got %s",
       name, type(o))
@@ -659,12 +716,12 @@ local function normalize_output(name, o, basedir, lines, anchor)
   for k in pairs(o) do
     if type(k) ~= "string" or not OUTPUT_KEYS[k] then
       local near = type(k) == "string" and nearest(k, OUTPUT_KEYS)
-      fail(locate(lines, k, line), "output '%s': unknown key '%s' (%s)", name, tostring(k),
+      fail(locate(index, k, line), "output '%s': unknown key '%s' (%s)", name, tostring(k),
         near and ("did you mean '%s'?"):format(near) or "expected one of: " .. OUTPUT_KEY_LIST)
     end
   end
   local out = { name = name, line = line }
-  local function where(k) return locate(lines, k, line) end
+  local function where(k) return locate(index, k, line) end
   local function file(k)
     local v = o[k]
     if type(v) ~= "string" or v == "" then
@@ -729,9 +786,9 @@ end
 
 -- outputs = { name = { template | text, path, mode, command, signal }, ... }: a list in
 -- declaration order; two outputs may not write the same file.
-local function normalize_outputs(outputs, basedir, lines, policy_line)
+local function normalize_outputs(outputs, basedir, index, policy_line)
   if outputs == nil then return nil end
-  local line = locate(lines, "outputs", policy_line)
+  local line = locate(index, "outputs", policy_line)
   if type(outputs) ~= "table" then
     fail(line, "'outputs' must be a table of named outputs, got %s", type(outputs))
   end
@@ -742,7 +799,7 @@ local function normalize_outputs(outputs, basedir, lines, policy_line)
         tostring(name))
     end
     names[#names + 1] = name
-    at[name] = locate(lines, name, line) or 0
+    at[name] = locate(index, name, line) or 0
   end
   table.sort(names, function(a, b)
     if at[a] ~= at[b] then return at[a] < at[b] end
@@ -750,7 +807,7 @@ local function normalize_outputs(outputs, basedir, lines, policy_line)
   end)
   local list, by_path = {}, {}
   for _, name in ipairs(names) do
-    local o = normalize_output(name, outputs[name], basedir, lines, line)
+    local o = normalize_output(name, outputs[name], basedir, index, line)
     if by_path[o.path] then
       fail(o.line, "outputs '%s' and '%s' both write %s", by_path[o.path], name, o.path)
     end
@@ -764,6 +821,7 @@ end
 function M.load(text, path, basedir)
   local lines = {}
   for l in (text .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
+  local where = index_lines(lines)
   local env = sandbox.env()
   local chunk, err = load(text, "@" .. path, "t", env)
   if not chunk then
@@ -783,17 +841,17 @@ function M.load(text, path, basedir)
   local policy_line = rawget(result, "line") or 1
   for k in pairs(result) do
     if not POLICY_KEYS[k] then
-      fail(locate(lines, k, policy_line), "unknown policy key '%s' (expected %s)",
+      fail(locate(where, k, policy_line), "unknown policy key '%s' (expected %s)",
         tostring(k), POLICY_KEY_LIST)
     end
   end
   local comps = result.components
   if type(comps) ~= "table" then
-    fail(locate(lines, "components", policy_line),
+    fail(locate(where, "components", policy_line),
       "'components' must be a table of named components")
   end
   if result.on_change ~= nil and type(result.on_change) ~= "function" then
-    fail(locate(lines, "on_change", policy_line), "'on_change' must be a function")
+    fail(locate(where, "on_change", policy_line), "'on_change' must be a function")
   end
   local names = {}
   for name in pairs(comps) do
@@ -806,38 +864,50 @@ function M.load(text, path, basedir)
   -- Declaration order is what a person reads; Lua tables do not keep it, so order by the
   -- line each component's source was declared on (recorded by its constructor), then by
   -- name.
-  local at = {}
+  -- (Grouped by line and sorted without a comparison function: with thousands of
+  -- components a Lua comparison per step was the largest part of loading.)
+  local byline, lines_used = {}, {}
   for _, n in ipairs(names) do
     local c = comps[n]
     local src = rc.is_source(c) and c or (type(c) == "table" and rawget(c, "source"))
-    at[n] = rc.is_source(src) and rawget(src, "line") or 0
+    local at = rc.is_source(src) and rawget(src, "line") or 0
+    local group = byline[at]
+    if not group then
+      group = {}
+      byline[at] = group
+      lines_used[#lines_used + 1] = at
+    end
+    group[#group + 1] = n
   end
-  table.sort(names, function(a, b)
-    if at[a] ~= at[b] then return at[a] < at[b] end
-    return a < b
-  end)
+  table.sort(lines_used)
+  names = {}
+  for _, at in ipairs(lines_used) do
+    local group = byline[at]
+    if #group > 1 then table.sort(group) end
+    for _, n in ipairs(group) do names[#names + 1] = n end
+  end
   local out = {
     components = {}, on_change = result.on_change,
     on_error = normalize_on_error(result.on_error, "policy",
-      locate(lines, "on_error", policy_line)),
-    limits = normalize_policy_limits(result.limits, locate(lines, "limits", policy_line)),
+      locate(where, "on_error", policy_line)),
+    limits = normalize_policy_limits(result.limits, locate(where, "limits", policy_line)),
   }
   out.cache_dir, out.cache_secrets = normalize_cache(result.cache, basedir,
-    locate(lines, "cache", policy_line))
-  out.modules = normalize_modules(result.modules, locate(lines, "modules", policy_line),
-    lines)
+    locate(where, "cache", policy_line))
+  out.modules = normalize_modules(result.modules, locate(where, "modules", policy_line),
+    where)
   local h = result.history
   if h ~= nil and (math.type(h) ~= "integer" or h < 0 or h > 100000) then
-    fail(locate(lines, "history", policy_line), "'history' must be a number of revisions "
+    fail(locate(where, "history", policy_line), "'history' must be a number of revisions "
       .. "from 0 to 100000, got %s", tostring(h))
   end
   out.history = h
   out.reload_backoff = normalize_reload_backoff(result.reload_backoff,
-    locate(lines, "reload_backoff", policy_line))
-  out.outputs = normalize_outputs(result.outputs, basedir, lines, policy_line)
+    locate(where, "reload_backoff", policy_line))
+  out.outputs = normalize_outputs(result.outputs, basedir, where, policy_line)
   for _, name in ipairs(names) do
     out.components[#out.components + 1] =
-      normalize_component(name, comps[name], basedir, lines, policy_line)
+      normalize_component(name, comps[name], basedir, where, policy_line)
   end
   out.order = order_components(out.components)
   return out

@@ -171,7 +171,7 @@ function M.remote_options(h, src, out)
   out.limits = h.limits(src.limits)
   if src.backoff ~= nil then
     if type(src.backoff) ~= "table" then
-      h.fail("'backoff' must be a table { min = \"1s\", max = \"1m\" }")
+      h.fail("'backoff' must be a table { min = \"1s\", max = \"5s\" }")
     end
     for k in pairs(src.backoff) do
       if k ~= "min" and k ~= "max" then
@@ -186,14 +186,14 @@ function M.remote_options(h, src, out)
       h.fail("backoff.max is shorter than backoff.min")
     end
   end
-  -- circuit = { failures = 5, cooldown = "30s" } (the defaults) or false: after that many
+  -- circuit = { failures = 5, cooldown = "5s" } (the defaults) or false: after that many
   -- failures in a row, no request for `cooldown`; then one probe.
   local circuit = src.circuit
   if circuit == false then
     out.circuit_failures = 0
   elseif circuit ~= nil then
     if type(circuit) ~= "table" then
-      h.fail("'circuit' must be false or { failures = 5, cooldown = \"30s\" }")
+      h.fail("'circuit' must be false or { failures = 5, cooldown = \"5s\" }")
     end
     for k in pairs(circuit) do
       if k ~= "failures" and k ~= "cooldown" then

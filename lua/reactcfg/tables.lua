@@ -174,7 +174,8 @@ end
 -- ==== paths ====
 
 -- Splits a path into segments: strings for keys, integers (0-based) for indices, following
--- core/path.c: a bare key is [A-Za-z0-9_-]+, a quoted key is ["..."] with \" and \\.
+-- core/path.c: a bare key is [A-Za-z0-9_-]+, a quoted key is ["..."] with \" and \\,
+-- and \xHH for a byte (change paths write control bytes so).
 local function parse(path, fname)
   local segs, pos, n = {}, 1, #path
   local function bad(why)
@@ -202,9 +203,16 @@ local function parse(path, fname)
         if ch == '"' then break end
         if ch == "\\" then
           local nx = path:sub(i + 1, i + 1)
-          if nx ~= '"' and nx ~= "\\" then bad("only \\\" and \\\\ may be escaped") end
-          parts[#parts + 1] = nx
-          i = i + 2
+          local hex = nx == "x" and path:match("^%x%x", i + 2)
+          if hex then
+            parts[#parts + 1] = string.char(tonumber(hex, 16))
+            i = i + 4
+          elseif nx ~= '"' and nx ~= "\\" then
+            bad("only \\\", \\\\ and \\xHH may be escaped")
+          else
+            parts[#parts + 1] = nx
+            i = i + 2
+          end
         else
           parts[#parts + 1] = ch
           i = i + 1

@@ -145,8 +145,10 @@ void rc__remote_fail(rc__remote *r, const rc_error *err, uint64_t retry_after_ms
     /* Open (or still open after a failed probe): leave the server alone for a while. */
     if (!r->circuit_open)
       rc__src_state(r->ctx, NULL, 0, "circuit open after %llu failures in a row: no request "
-                    "until the cool-down ends, then one probe",
-                    (unsigned long long)r->failures);
+                    "for %llu ms (the cool-down; retries are at most %llu ms apart), then "
+                    "one probe", (unsigned long long)r->failures,
+                    (unsigned long long)r->circuit_cooldown_ms,
+                    (unsigned long long)r->backoff.max_ms);
     r->circuit_open = true;
     if (d < r->circuit_cooldown_ms) d = r->circuit_cooldown_ms;
   }

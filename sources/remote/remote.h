@@ -12,10 +12,13 @@
 #include "token.h"
 
 /* The retry defaults of every remote kind: the first line of its defaults table, which
- * then adds timeout_ms and its own (rc__opt_default). */
-#define RC__REMOTE_DEFAULTS                                                    \
-  {"backoff_min_ms", 1000}, {"backoff_max_ms", 60000}, {"circuit_failures", 5}, \
-    {"circuit_cooldown_ms", 30000}
+ * then adds timeout_ms and its own (rc__opt_default). Chosen so that a source finds its
+ * server again within a few seconds of its return, however long it was away: retries
+ * are at most 5 s apart, and the breaker's cool-down is no longer than that (a longer
+ * one would be the real ceiling). A fleet still spreads out (jitter, rate limits). */
+#define RC__REMOTE_DEFAULTS                                                   \
+  {"backoff_min_ms", 1000}, {"backoff_max_ms", 5000}, {"circuit_failures", 5}, \
+    {"circuit_cooldown_ms", 5000}
 
 /* The part every remote source starts with (first member: a cast from rc__source). */
 typedef struct rc__remote rc__remote;

@@ -87,6 +87,20 @@ static void test_errors(void) {
   ENV("X=\"ok\" junk", "ERR 1:8: unexpected 'j' after the closing quote of 'X'");
   ENV("X='ok'x", "ERR 1:7: unexpected 'x' after the closing quote of 'X'");
   ENV("K=\"\xc3\xa9\" x", "ERR 1:7: unexpected 'x' after the closing quote of 'K'");
+  /* invalid UTF-8 is an error at its byte (it became U+FFFD on output before) */
+  ENV("A=1\nB=x\xc0\xafy", "ERR 2:4: invalid UTF-8 (byte 0xC0); dotenv files must be UTF-8");
+  ENV("A=\"\xed\xa0\x80\"", "ERR 1:4: invalid UTF-8 (byte 0xED); dotenv files must be UTF-8");
+  ENV("A='\xff'", "ERR 1:4: invalid UTF-8 (byte 0xFF); dotenv files must be UTF-8");
+  ENV("A=\xe2\x82", "ERR 1:3: invalid UTF-8 (byte 0xE2); dotenv files must be UTF-8");
+  /* a NUL byte is an error at its place (it was kept in the value) */
+  rc_value_t *v = NULL;
+  rc_error err;
+  memset(&err, 0, sizeof err);
+  CHECK_EQ_INT(rc__parse_dotenv("A=1\nB=a\0b\n", 11, "app.env", NULL, &v, &err), RC_EPARSE);
+  CHECK(v == NULL);
+  CHECK_EQ_INT(err.line, 2);
+  CHECK_EQ_INT(err.column, 4);
+  CHECK_EQ_STR(err.message, "NUL byte (0x00): a dotenv file is text");
 }
 
 static void test_limits(void) {
@@ -95,6 +109,10 @@ static void test_limits(void) {
   lim.max_string = 3;
   char *got = dotenv("A=abc\nB=\"abcd\"", &lim);
   CHECK_EQ_STR(got, "LIMIT 2:3: value of 'B' is 4 bytes, more than the limit of 3 bytes");
+  rc_free(got);
+  /* keys too (they were not bounded) */
+  got = dotenv("A=abc\nLONGKEY=1", &lim);
+  CHECK_EQ_STR(got, "LIMIT 2:1: key 'LONGKEY...' is 7 bytes, more than the limit of 3 bytes");
   rc_free(got);
   rc__parse_limits_default(&lim);
   lim.max_nodes = 2;

@@ -75,6 +75,25 @@ int main(void) {
   expect(&h, "rc_engine_setenv unset", 1, "removed token \"xyz\" -");
   CHECK_EQ_INT(rc_engine_setenv(h.eng, "BAD=NAME", "x"), RC_EINVAL);
 
+  /* The typed getters refuse a NULL out-pointer (they wrote through it before). */
+  rc_snapshot_t *snap = rc_snapshot_acquire(h.eng);
+  CHECK(snap != NULL);
+  CHECK_EQ_INT(rc_snapshot_get_int(snap, "app.port", NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_snapshot_get_number(snap, "app.port", NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_snapshot_get_bool(snap, "app.port", NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_snapshot_get_string(snap, "app.port", NULL, NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_snapshot_get_string(snap, "missing", NULL, NULL), RC_EINVAL);
+  const char *str = NULL;
+  CHECK_EQ_INT(rc_snapshot_get_string(snap, "app.port", &str, NULL), 0);
+  CHECK(str && strcmp(str, "9090") == 0);
+  const rc_value_t *port = rc_snapshot_get(snap, "app.port");
+  CHECK_EQ_INT(rc_value_string(port, NULL, NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_value_int(port, NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_value_number(port, NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_value_bool(port, NULL), RC_EINVAL);
+  CHECK_EQ_INT(rc_value_datetime(port, NULL), RC_EINVAL);
+  rc_snapshot_release(snap);
+
   CHECK(h_finish(&h));
   unsetenv("RCT_APP_PORT");
   unsetenv("RCT_APP_DEBUG");

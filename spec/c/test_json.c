@@ -134,6 +134,15 @@ static void test_padding(void) {
 }
 
 static void test_errors(void) {
+  /* errors yajl does not see, which had no position: a form feed between tokens (yajl's
+   * whitespace, not JSON's), overlong UTF-8, an encoded surrogate */
+  ERR("{\"a\":\f1}", 1, 6, "unexpected control character U+000C (JSON's whitespace is "
+      "space, tab, line feed and carriage return)");
+  ERR("[1,\n\v2]", 2, 1, "unexpected control character U+000B (JSON's whitespace is "
+      "space, tab, line feed and carriage return)");
+  ERR("{\"a\":\"\xc0\xaf\"}", 1, 7, "invalid UTF-8 (byte 0xC0)");
+  ERR("[\"ok\",\n \"\xed\xa0\x80\"]", 2, 3, "invalid UTF-8 (byte 0xED)");
+  ERR("[\"\xf4\x90\x80\x80\"]", 1, 3, "invalid UTF-8 (byte 0xF4)");
   ERR("", 1, 1, "empty document");
   ERR("  \n  ", 2, 3, "empty document");
   ERR("[1,2", 1, 5, "unexpected end of input");

@@ -222,7 +222,56 @@ static void test_find(void) {
   rc__value_unref(root);
 }
 
+/* Control bytes are written \xHH, so keys differing only after a NUL (JSON's
+ * "a\u0000b") give different paths, each one printable line, and read back. */
+static void test_control_bytes(void) {
+  rc__buf a, b;
+  rc__buf_init(&a);
+  rc__buf_init(&b);
+  rc__path_add_key(&a, "a\0b", 3);
+  rc__path_add_key(&b, "a\0c", 3);
+  CHECK_EQ_STR(a.p, "[\"a\\x00b\"]");
+  CHECK(strcmp(a.p, b.p) != 0);
+  CHECK_EQ_INT(strlen(a.p), a.n);
+  rc__buf_reset(&a);
+  rc__path_add_key(&a, "tab\tnl\ndel\x7f\"q\"\\", 15);
+  CHECK_EQ_STR(a.p, "[\"tab\\x09nl\\x0adel\\x7f\\\"q\\\"\\\\\"]");
+  char out[256];
+  parse(a.p, out, sizeof out);
+  CHECK_EQ_STR(out, "k:tab\tnl\ndel\x7f\"q\"\\");
+  /* the key with a NUL, read back whole */
+  rc__buf scratch;
+  rc__buf_init(&scratch);
+  size_t pos = 0, klen, index;
+  const char *key;
+  rc__buf_reset(&a);
+  rc__path_add_key(&a, "a\0b", 3);
+  CHECK_EQ_INT(rc__path_next(a.p, &pos, &scratch, &key, &klen, &index), 1);
+  CHECK_EQ_INT(klen, 3);
+  CHECK(memcmp(key, "a\0b", 3) == 0);
+  /* malformed escapes */
+  parse("[\"a\\x0\"]", out, sizeof out);
+  CHECK_EQ_STR(out, "ERR");
+  parse("[\"a\\xg0\"]", out, sizeof out);
+  CHECK_EQ_STR(out, "ERR");
+  /* rc_value_find with the NUL key, through the path the diff would give */
+  rc__object_builder ob;
+  rc__object_begin(&ob);
+  rc__object_put(&ob, "a\0b", 3, rc__value_int(1));
+  rc__object_put(&ob, "a\0c", 3, rc__value_int(2));
+  rc_value_t *v = rc__object_end(&ob);
+  rc__buf_reset(&a);
+  rc__path_add_key(&a, "a\0c", 3);
+  const rc_value_t *f = rc_value_find(v, a.p);
+  CHECK(f && f->type == RC_TYPE_INT && f->u.i == 2);
+  rc__value_unref(v);
+  rc__buf_free(&scratch);
+  rc__buf_free(&a);
+  rc__buf_free(&b);
+}
+
 int main(void) {
+  test_control_bytes();
   test_format();
   test_parse();
   test_round_trip();

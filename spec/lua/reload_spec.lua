@@ -215,3 +215,87 @@ return rc.policy { components = {
       load_error("setmetatable(string, {})\n"))
   end)
 end)
+
+-- Issue 15, item 2: each policy version runs in a Lua state of its own.
+describe("isolation between policy versions", function()
+  local rc = require "reactcfg"
+  after_each(H.cleanup)
+
+  it("keeps what a rejected version did to shared state from the next version", function()
+    local d = H.tmpdir("isolation")
+    H.write(d .. "/s.json", '{"v": [[1]]}')
+    H.write(d .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = { s = rc.file "s.json" } }
+]])
+    local e = assert(rc.engine(d .. "/policy.lua", { allow = { "cjson" } }))
+    assert(e:start())
+    e:events()
+    -- A version that changes what it can reach (an allowed module's settings, the
+    -- vocabulary, the string library), then fails its first evaluation.
+    H.write(d .. "/policy.lua", [[
+local rc = require "reactcfg"
+local cjson = require "cjson"
+cjson.encode_max_depth(1)
+pcall(rawset, rc, "file", function() error("poisoned rc.file") end)
+pcall(function() getmetatable("").__index.upper = function() error("poisoned") end end)
+return rc.policy { components = {
+  s = { source = rc.file "s.json", update = function(v) return v.missing.field end },
+} }
+]])
+    local ev
+    e:run_until(function()
+      for _, x in ipairs(H.events(e, "policy.error")) do
+        if x.message:match("reload rejected") then ev = x end
+      end
+      return ev ~= nil
+    end, "5s")
+    assert(ev, "the poisoning version was not rejected")
+    -- The next version finds everything as it was.
+    H.write(d .. "/policy.lua", [[
+local rc = require "reactcfg"
+local cjson = require "cjson"
+return rc.policy { components = {
+  s = { source = rc.file "s.json",
+        update = function(v) return { json = cjson.encode(v), up = ("ok"):upper() } end },
+} }
+]])
+    local got
+    e:run_until(function()
+      for _, x in ipairs(e:events()) do
+        if x.event == "policy.reloaded" or x.event == "policy.error" then got = x end
+      end
+      return got ~= nil
+    end, "5s")
+    assert.equal("policy.reloaded", got and got.event, got and got.message)
+    assert.equal('{"v":[[1]]}', e:get("s.json"))
+    assert.equal("OK", e:get("s.up"))
+    e:close()
+    H.rmdir(d)
+  end)
+
+  it("closes the luv handles of a replaced version: its timers stop with it", function()
+    local e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  ticks = rc.lua_source(function(emit, uv)
+    local n = 0
+    -- No stop function: the timer is left running when the source stops.
+    uv.new_timer():start(5, 5, function()
+      n = n + 1
+      if not emit({ n = n }) then error("a timer of the replaced version still runs") end
+    end)
+  end),
+} }
+]])
+    e:run("50ms")
+    e:events()
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = { other = rc.env "RC_ISOLATION_UNSET" } }
+]])
+    assert(H.wait_event(e, "policy.reloaded"))
+    e:run("200ms")
+    assert.same({}, H.events(e, "policy.error"))
+  end)
+end)

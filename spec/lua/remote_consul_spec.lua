@@ -87,6 +87,26 @@ describe("rc.consul", function()
     assert.truthy(e:run_until(function() return e:get("flags.n") == 2 end, "4s"))
   end)
 
+  it("reads without blocking after a connection failure (a restarted server's index "
+    .. "starts low)", function()
+    srv = consul()
+    for i = 1, 20 do srv.put("app/noise", tostring(i)) end
+    srv.put("app/flags", '{"n": 1}')
+    e = H.engine(policy(("addr = %q, key = 'app/flags', wait = '60s', poll = false, "
+      .. "backoff = { min = '100ms', max = '200ms' }"):format(srv.addr)))
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 1 end))
+    assert.truthy(e:run_until(function()          -- a blocking query on index 21 waits
+      return srv.gets("/v1/kv/app/flags?index=") >= 1 end))
+    local port = srv.port
+    srv.stop()
+    os.execute(("while kill -0 %d 2>/dev/null; do sleep 0.05; done"):format(srv.pid))
+    assert.truthy(e:run_until(function() return #H.events(e, "source.error") > 0 end))
+    -- The same address, a server with no past: its index starts at 1, far below 21.
+    srv = consul("--port " .. port)
+    srv.put("app/flags", '{"n": 2}')
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 2 end, "10s"))
+  end)
+
   it("turns a prefix into a table of relative keys", function()
     srv = consul()
     srv.put("app/db", '{"host": "h", "port": 5432}')
@@ -405,21 +425,26 @@ describe("rc.consul hybrid", function()
     assert.truthy(ev.wait("source.recovered"))
   end)
 
-  it("keeps the old behaviour with poll = false: errors and backoff only", function()
+  it("without the fallback (poll = false): an error, then one plain read, then blocking "
+    .. "again; no polling", function()
     -- No circuit breaker: its cool-down would outlast this test.
     local e, ev = held(", poll = false, circuit = false")
     srv.control("blocking", '{"mode": "cut"}')
     srv.put("app/flags", '{"n": 2}')
     assert.truthy(e:run_until(function() return e:get("flags.n") == 2 end, "5s"))
+    local blocking0, plain0 = seen("/v1/kv/app/flags")
     srv.put("app/flags", '{"n": 3}')
     assert.truthy(ev.wait("source.error"))
+    -- The read after a failure never blocks: it sees the change made meanwhile.
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 3 end, "5s"))
     e:run("1s")
-    assert.equal(2, e:get("flags.n")) -- no polling: the change waits for the fix
-    local _, plain = seen("/v1/kv/app/flags")
-    assert.equal(1, plain) -- only the first read
+    local blocking, plain = seen("/v1/kv/app/flags")
+    assert.truthy(plain > plain0)
+    assert.truthy(blocking > blocking0 + 1) -- and blocking was tried again after each
     assert.same({}, ev.matching("component.state", "polling", true))
     srv.control("blocking", '{"mode": "off"}')
-    assert.truthy(e:run_until(function() return e:get("flags.n") == 3 end, "5s"))
+    srv.put("app/flags", '{"n": 4}')
+    assert.truthy(e:run_until(function() return e:get("flags.n") == 4 end, "5s"))
   end)
 
   it("checks the poll option", function()

@@ -141,6 +141,29 @@ describe("rc.http", function()
     assert.matches("circuit closed", closed.message)
   end)
 
+  it("recovers within seconds by default: retries at most 5 s apart, and a cool-down no "
+    .. "longer", function()
+    srv:write("limits.json", '{"rps": 10}', t0)
+    -- Only the first delay is shortened: the ceiling and the breaker keep their defaults.
+    e = H.engine(policy(("url = %q, interval = '100ms', backoff = { min = '5ms' }")
+      :format(srv:url("limits.json"))))
+    assert.truthy(run_until(e, function() return e:get("limits.rps") == 10 end))
+    srv:stop()
+    local opened
+    assert.truthy(run_until(e, function()
+      for _, ev in ipairs(e:events()) do
+        if ev.event == "component.state" and ev.message:find("circuit open") then
+          opened = ev
+        end
+      end
+      return opened ~= nil
+    end))
+    local cooldown, cap = opened.message:match("no request for (%d+) ms .- at most (%d+) ms")
+    assert.truthy(cooldown, opened.message)
+    assert.truthy(tonumber(cap) <= 5000, opened.message)
+    assert.truthy(tonumber(cooldown) <= tonumber(cap), opened.message)
+  end)
+
   it("starts from the cached value while the server is down, then takes the server's",
     function()
     srv:write("limits.json", '{"rps": 10}', t0)

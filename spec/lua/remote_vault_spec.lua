@@ -116,6 +116,8 @@ describe("rc.vault", function()
       return #errs > 0
     end))
     assert.matches("HTTP 403", errs[1].message)
+    -- Vault's own words stay readable, though quoted text of a secret is redacted.
+    assert.matches("HTTP 403: permission denied", errs[1].message, 1, true)
     assert.not_matches("not%-a%-token", errs[1].message)
     assert.equal("app", e:get("db.user", REVEAL))
     e:setenv("RC_SPEC_VAULT_TOKEN", "root")
@@ -151,6 +153,37 @@ describe("rc.vault", function()
     assert.truthy(srv.requests("GET /v1/auth/token/lookup-self") >= 1)
     assert.equal(0, srv.requests("POST /v1/auth/token/renew-self"))
     assert.equal(0, #H.events(e, "source.error"))
+  end)
+
+  it("reads with a token that may not look itself up: no renewal, said once", function()
+    srv = vault()
+    srv.write("app/db", '{"user": "app"}')
+    local token = srv.token { ttl = "1h", renewable = true }
+    -- Its policy leaves out auth/token/lookup-self (least privilege).
+    srv.control("fail", '{"status": 403, "count": 0, "path": "/v1/auth/token/lookup-self"}')
+    e = H.engine(policy(("addr = %q, path = 'app/db', token_env = 'RC_SPEC_VAULT_LP_TOKEN', "
+      .. "interval = '100ms', backoff = { min = '50ms', max = '100ms' }"):format(srv.addr)))
+    e:setenv("RC_SPEC_VAULT_LP_TOKEN", token)
+    local said = {}
+    local function states(starting)
+      for _, ev in ipairs(e:events()) do
+        if ev.event == "source.error" and not starting then
+          error("source.error: " .. ev.message)
+        end
+        if ev.event == "component.state" and ev.message:find("may not look itself up", 1,
+          true) then said[#said + 1] = ev end
+      end
+    end
+    assert.truthy(e:run_until(function() return e:get("db.user", REVEAL) == "app" end))
+    states(true) -- errors of the start, before the token variable was set, are fine
+    srv.write("app/db", '{"user": "later"}')
+    assert.truthy(e:run_until(function() return e:get("db.user", REVEAL) == "later" end))
+    e:run("500ms")
+    states()
+    assert.equal(1, #said)
+    assert.matches("permission denied", said[1].message, 1, true)
+    assert.equal(1, srv.requests("GET /v1/auth/token/lookup-self"))
+    assert.equal(0, srv.requests("POST /v1/auth/token/renew-self"))
   end)
 
   it("says clearly when the token's max TTL ends", function()

@@ -1,0 +1,79 @@
+-- The smaller defects of issue 15, item 8, each with the case that showed it.
+local H = require "spec.lua.helpers"
+
+describe("change paths", function()
+  after_each(H.cleanup)
+
+  it("quote every control byte, so keys that differ after a NUL never collide", function()
+    local e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = { app = rc.file "app.json" } }
+]], { ["app.json"] = '{"x": 0}' })
+    e:commits()
+    H.write(dir .. "/app.json", '{"a\\u0000b": 1, "a\\u0000c": 2, "t\\tab": 3}')
+    local commits = H.commits(e, 1)
+    assert.equal(1, #commits)
+    assert.same({ 'added app["a\\x00b"]', 'added app["a\\x00c"]', 'added app["t\\x09ab"]',
+                  "removed app.x" }, H.change_strings(commits[1], true))
+    assert.equal(2, e:get('app["a\\x00c"]'))
+  end)
+end)
+
+describe("source errors", function()
+  after_each(H.cleanup)
+
+  it("are one event per failure: the same failing file read again is not news", function()
+    local e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  app = rc.file("app.json", { limits = { max_bytes = 20 } }),
+} }
+]], { ["app.json"] = '{"v": 1}' })
+    e:events()
+    local function errors(wait)
+      e:run(wait or "300ms")
+      return #H.events(e, "source.error")
+    end
+    H.write(dir .. "/app.json", '{"v": 2, "pad": "xxxxxxxxxxxxxxxxxxxxxxxxxxxx"}')
+    e:run_until(function() return #H.events(e, "source.error") > 0 end, "5s")
+    -- the same oversized file read again (an attribute change, a second event)
+    os.execute("touch '" .. dir .. "/app.json'")
+    assert.equal(0, errors())
+    assert.equal(1, e:get("app.v"))
+    -- a good file, then the same failure again: that is news
+    H.write(dir .. "/app.json", '{"v": 3}')
+    e:run_until(function() return e:get("app.v") == 3 end, "5s")
+    e:events()
+    H.write(dir .. "/app.json", '{"v": 4, "pad": "xxxxxxxxxxxxxxxxxxxxxxxxxxxx"}')
+    assert.equal(1, errors("500ms"))
+  end)
+end)
+
+describe("an in-place write storm", function()
+  after_each(H.cleanup)
+
+  it("reports no source.error when every write is a complete document", function()
+    local e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = { app = rc.file "app.json" } }
+]], { ["app.json"] = '{"n": 0}' })
+    e:events()
+    -- 1,500 writes in place (truncate, write, close), sizes varying so that a read in
+    -- the middle of one sees a truncated or partly written document.
+    local writer = io.popen(("env -u LD_PRELOAD python3 -c '%s' '%s/app.json'"):format([[
+import sys
+p = sys.argv[1]
+for i in range(1, 1501):
+    with open(p, "w") as f:
+        f.write("{\"n\": %d, \"pad\": \"%s\"}" % (i, "x" * (i % 97 * 40)))
+print("done")
+]], dir))
+    e:run_until(function() return e:get("app.n") == 1500 end, "30s")
+    assert.equal("done", writer:read("l"))
+    writer:close()
+    e:run("300ms")
+    assert.equal(1500, e:get("app.n"))
+    local errs = H.events(e, "source.error")
+    assert.equal(0, #errs, errs[1] and errs[1].message)
+  end)
+end)
