@@ -26,6 +26,7 @@ typedef struct cli_run_opts {
   const char *exec;        /* --exec "CMD ARGS": the child to supervise, or NULL */
   int exec_signal;         /* --exec-signal: what the child gets on a change (SIGHUP) */
   bool exec_restart;       /* --exec-restart: restart the child instead */
+  const char *admin;       /* --admin ADDR: the admin endpoint's address, or NULL */
 } cli_run_opts;
 /* --run POLICY: runs the engine until SIGINT/SIGTERM (or --once's end, or the --exec
  * child's exit); SIGHUP re-reads every source (a reload with the trigger "signal").
@@ -77,6 +78,9 @@ void cli_json_str(rc__buf *b, const char *s);
 /* Lua mode (no arguments, -i, -e CODE, SCRIPT [ARGS], -): the REPL or a script run on a
  * plain Lua state with `rc` and `cjson`. argv as main's. Returns the exit code. */
 int cli_lua(int argc, char **argv);
+/* `reactcfg-lua attach ADDR [-e CODE]... [--json]` (argv[1] is "attach"): the REPL on a
+running process's admin endpoint (attach.c, through repl.c). Returns the exit code. */
+int cli_attach(int argc, char **argv);
 /* `reactcfg-lua test FILE...` and `reactcfg-lua replay FILE POLICY [--compare OTHER]`
  * (argv[1] is the command), run by reactcfg.sim in a Lua state like cli_lua's. */
 int cli_sim(int argc, char **argv);

@@ -46,7 +46,7 @@ static bool lua_mode(int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump") ||
-        !strcmp(a, "--record"))
+        !strcmp(a, "--record") || !strcmp(a, "--admin"))
       return false;
   }
   return true;
@@ -64,6 +64,7 @@ static const char *value_of(int argc, char **argv, int *i, const char *what) {
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "test") || !strcmp(argv[1], "replay")))
     return cli_sim(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "attach")) return cli_attach(argc, argv);
   /* `run POLICY ...` is `--run POLICY ...`. */
   bool run_command = argc >= 2 && !strcmp(argv[1], "run");
   if (!run_command && lua_mode(argc, argv)) return cli_lua(argc, argv);
@@ -93,6 +94,9 @@ int main(int argc, char **argv) {
       ro.dry_run = true;
     } else if (!strcmp(a, "--exec-restart")) {
       ro.exec_restart = true;
+    } else if (!strcmp(a, "--admin")) {
+      if (!(ro.admin = value_of(argc, argv, &i, "an address (HOST:PORT or unix:/PATH)")))
+        return 2;
     } else if (!strcmp(a, "--record")) {
       if (!(ro.record = value_of(argc, argv, &i, "a file name"))) return 2;
     } else if (!strcmp(a, "--exec")) {
@@ -128,9 +132,9 @@ int main(int argc, char **argv) {
   }
   bool run = strcmp(mode, "--run") == 0;
   if ((ro.json || ro.record || ro.record_secrets || ro.once || ro.dry_run || ro.exec ||
-       exec_signal || ro.exec_restart) && !run) {
+       exec_signal || ro.exec_restart || ro.admin) && !run) {
     fprintf(stderr, "reactcfg-lua: --json, --cloudevents, --record, --record-secrets, "
-                    "--once, --dry-run and --exec go with --run\n");
+                    "--once, --dry-run, --exec and --admin go with --run\n");
     return 2;
   }
   if ((exec_signal || ro.exec_restart) && !ro.exec) {

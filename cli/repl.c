@@ -2,6 +2,7 @@
  * persistent history, multi-line input, tab completion, pretty-printed results) and the
  * non-interactive runs (-e CODE, a script file with arguments, a script on stdin). One
  * plain Lua state with the standard libraries, `cjson`, and `reactcfg` as the global `rc`. */
+#include "attach.h"
 #include "cli.h"
 #include "lvalue.h"
 
@@ -34,6 +35,8 @@ static const char PRELUDE_KEY = 'p';
 /* The state Lua code runs on, for the line editor's callbacks and the SIGINT handler. */
 static lua_State *repl_L;
 static volatile sig_atomic_t in_readline;
+/* attach --json: results are printed as JSON (attach.c), not pretty-printed. */
+static bool show_as_json;
 
 /* ---- the prelude: pretty printer and help, embedded as Lua source ---- */
 
@@ -572,6 +575,10 @@ static int loadline(lua_State *L) {
 /* Prints the `n` values at the top through the prelude's show() and pops them.
  * [-n, +0, -] */
 static void show(lua_State *L, int n) {
+  if (show_as_json) {
+    if (!attach_show_json(L, n)) report(L);
+    return;
+  }
   lua_rawgetp(L, LUA_REGISTRYINDEX, &PRELUDE_KEY);
   lua_getfield(L, -1, "show");
   lua_remove(L, -2);
@@ -661,13 +668,8 @@ static void open_bench(lua_State *L) {
   lua_call(L, 1, 0);
 }
 
-/* Opens the libraries, then does what the command line asks. [-0, +0, e] */
-static int l_main(lua_State *L) {
-  lua_args *a = lua_touserdata(L, 1);
-  lua_settop(L, 0);
-  repl_L = L;
-  open_libs(L);
-  open_bench(L);
+/* The prelude: the globals pp and help, and the printer `show` uses. [-0, +0, e] */
+static int open_prelude(lua_State *L) {
   bool color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
   if (luaL_loadbufferx(L, PRELUDE, sizeof PRELUDE - 1, "=repl", "t") != LUA_OK)
     return lua_error(L);
@@ -679,6 +681,17 @@ static int l_main(lua_State *L) {
   lua_getfield(L, -1, "help");
   lua_setglobal(L, "help");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &PRELUDE_KEY);
+  return 0;
+}
+
+/* Opens the libraries, then does what the command line asks. [-0, +0, e] */
+static int l_main(lua_State *L) {
+  lua_args *a = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  repl_L = L;
+  open_libs(L);
+  open_bench(L);
+  open_prelude(L);
 
   /* Options first (-e CODE, -i), then a script (a file, or '-' for stdin) and its args. */
   bool interactive = false, ran = false;
@@ -733,6 +746,108 @@ static int l_main(lua_State *L) {
   }
   if (interactive || !ran) repl(L);
   return 0;
+}
+
+/* Runs `code` as the prompt does: as an expression whose values are printed, else as
+ * a statement. Returns the status (the error reported). [-0, +0, m] */
+static int run_shown(lua_State *L, const char *code) {
+  int top = lua_gettop(L);
+  lua_pushfstring(L, "return %s;", code);
+  int status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=(command line)");
+  lua_remove(L, -2);
+  if (status != LUA_OK) {
+    lua_pop(L, 1);
+    status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+  }
+  if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET, false);
+  if (status == LUA_OK) {
+    int n = lua_gettop(L) - top;
+    if (n > 0) show(L, n);
+  } else {
+    report(L);
+  }
+  lua_settop(L, top);
+  return status;
+}
+
+/* `attach ADDR [-e CODE]... [--json]`: the REPL (or the -e codes) with the admin
+ * endpoint's functions as globals. [-0, +0, e] */
+static int l_attach(lua_State *L) {
+  lua_args *a = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  repl_L = L;
+  const char *addr = NULL;
+  bool json = false, codes = false;
+  for (int i = 2; i < a->argc; i++) {
+    const char *o = a->argv[i];
+    if (!strcmp(o, "--json")) {
+      json = true;
+    } else if (!strcmp(o, "-e")) {
+      if (++i >= a->argc) {
+        fprintf(stderr, "reactcfg-lua: -e needs code to run\n");
+        a->exit_code = 2;
+        return 0;
+      }
+      codes = true;
+    } else if (o[0] == '-' && o[1]) {
+      fprintf(stderr, "reactcfg-lua: attach: unknown option '%s'\n", o);
+      a->exit_code = 2;
+      return 0;
+    } else if (!addr) {
+      addr = o;
+    } else {
+      fprintf(stderr, "reactcfg-lua: attach: unexpected argument '%s'\n", o);
+      a->exit_code = 2;
+      return 0;
+    }
+  }
+  if (!addr || attach_target(addr) != 0) {
+    fprintf(stderr, "reactcfg-lua: attach needs an address: HOST:PORT, http://HOST:PORT "
+                    "or unix:/PATH\n");
+    a->exit_code = 2;
+    return 0;
+  }
+  luaL_openlibs(L);
+  luaL_requiref(L, "cjson", luaopen_cjson, 1);
+  lua_pop(L, 1);
+  open_prelude(L);
+  attach_open(L, json);
+  show_as_json = json;
+  for (int i = 2; i < a->argc; i++) {
+    if (strcmp(a->argv[i], "-e") != 0) continue;
+    if (run_shown(L, a->argv[++i]) != LUA_OK) {
+      a->exit_code = 1;
+      return 0;
+    }
+  }
+  if (!codes) repl(L);
+  return 0;
+}
+
+int cli_attach(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "reactcfg-lua: cannot create a Lua state: out of memory\n");
+    return 1;
+  }
+  struct sigaction sa = {0}, old;
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old);
+  lua_args a = {argc, argv, 0};
+  lua_pushcfunction(L, l_attach);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    report(L);
+    a.exit_code = 1;
+  }
+  sigaction(SIGINT, &old, NULL);
+  repl_L = NULL;
+  lua_close(L);
+  for (size_t i = 0; i < n_matches; i++) free(matches[i]);
+  free(matches);
+  fflush(stdout);
+  return a.exit_code;
 }
 
 /* `test FILE...` / `replay FILE POLICY [--compare OTHER]` through reactcfg.sim.

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ typedef struct run_ctx {
   FILE *record;          /* --record: every source event as one JSON line */
   cli_output out;        /* how lines are printed */
   sidecar *sc;
+  rc_admin_t *admin;     /* --admin */
   rc__buf failures;      /* --once: one line per failure, listed at the end */
   int nfailures;
 } run_ctx;
@@ -323,6 +325,17 @@ static int start(run_ctx *ctx, const char *policy) {
     run_stop(ctx);
     return 1;
   }
+  if (ctx->o.admin) {
+    /* The token from the environment, never from the command line (ps shows that). */
+    rc_admin_opts ao = {.token = getenv("REACTCFG_ADMIN_TOKEN")};
+    ctx->admin = rc_admin_start(ctx->eng, ctx->o.admin, &ao, &err);
+    if (!ctx->admin) {
+      fprintf(stderr, "reactcfg-lua: --admin: %s\n", err.message);
+      run_stop(ctx);
+      return 1;
+    }
+    fprintf(stderr, "reactcfg-lua: admin endpoint on %s\n", rc_admin_address(ctx->admin));
+  }
   if (ctx->stop_asked)
     run_stop(ctx);
   else if (ctx->o.once)
@@ -354,6 +367,8 @@ int cli_run(const char *policy, const cli_run_opts *o) {
     ctx.exit_code = start(&ctx, policy);
   }
   if (ctx.exit_code == 0 || ctx.started) uv_run(&ctx.loop, UV_RUN_DEFAULT);
+  /* The engine has stopped: the endpoint's threads wait on nothing, joining them is safe. */
+  rc_admin_free(ctx.admin);
   sidecar_close(ctx.sc);
   if (!uv_is_closing((uv_handle_t *)&ctx.sigpoll)) uv_close((uv_handle_t *)&ctx.sigpoll, NULL);
   rc_engine_free(ctx.eng);

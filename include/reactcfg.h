@@ -553,6 +553,60 @@ RC_API int rc_engine_unpin(rc_engine_t *eng);
 /* Whether a rollback pinned the configuration. Thread: any. */
 RC_API bool rc_engine_pinned(rc_engine_t *eng);
 
+/* ===================================================================================
+ * Admin endpoint
+ * An HTTP/1.1 endpoint (libmicrohttpd) for operators and tools: GET /metrics, /healthz,
+ * /readyz, /status, /config[?path=P], /history, /diff?from=N&to=M, /events (Server-Sent
+ * Events); POST /reload[?component=a,b], /rollback?revision=N, /unpin. Off unless
+ * started here, by the policy (`admin = { listen = ..., token_env = ... }`) or by
+ * `reactcfg-lua --run --admin ADDR`. See docs/OPERATIONS.md.
+ * It serves from threads of its own (one per connection, at most `max_connections`);
+ * the engine's loop thread never waits on a client. Secrets are always redacted.
+ * =================================================================================== */
+
+typedef struct rc_admin rc_admin_t;
+
+/* Options of rc_admin_start; a zeroed struct (or NULL) takes every default. */
+typedef struct rc_admin_opts {
+  const char *token;          /* bearer token (copied), or NULL/"" for none. With one,
+                                 every POST needs "Authorization: Bearer <token>"; on a
+                                 non-loopback address every request but /healthz and
+                                 /readyz needs it, and without one such an address is
+                                 refused */
+  unsigned max_connections;   /* open connections at once (0: 32); more are refused */
+  unsigned max_streams;       /* /events streams at once (0: 8); more get 503 */
+  unsigned timeout_s;         /* a connection idle this long is closed (0: 10) */
+  size_t max_request_bytes;   /* request line and headers together (0: 16 KiB): longer
+                                 ones get 414/431 */
+  size_t max_body_bytes;      /* request body (0: 4 KiB): a longer one gets 413 */
+} rc_admin_opts;
+
+/* Starts serving `eng`'s admin endpoint on `listen`: "HOST:PORT" (an IPv4 address,
+ * "[IPv6]:PORT" or a name; port 0 picks a free one, see rc_admin_address) or
+ * "unix:/PATH" (a stream socket created with mode 0600; a stale socket file at PATH is
+ * replaced). A loopback address or a unix socket needs no token; any other address needs
+ * `opts->token`. The engine should be started or attached (until then /readyz answers
+ * 503). Ownership: the caller owns the result and frees it with rc_admin_free before
+ * rc_engine_free; `listen` and `opts` are copied. Thread: any. Never runs Lua.
+ * Errors: NULL with `err` filled: RC_EINVAL (a malformed address, a non-loopback address
+ * without a token), RC_ESYS (the address cannot be bound: in use, no permission),
+ * RC_ENOMEM. */
+RC_API rc_admin_t *rc_admin_start(rc_engine_t *eng, const char *listen,
+                                  const rc_admin_opts *opts, rc_error *err);
+
+/* The address the endpoint listens on, with the port it was given ("127.0.0.1:40123",
+ * "unix:/run/app/reactcfg.sock"). Borrowed from `a` until rc_admin_free. Thread: any. */
+RC_API const char *rc_admin_address(const rc_admin_t *a);
+
+/* Stops serving: stops listening, ends /events streams, closes every connection and
+ * joins the endpoint's threads; a unix socket's file is removed. Idempotent; returns 0.
+ * Thread: any thread; on the engine's loop thread only outside the engine's callbacks
+ * (requests the endpoint's threads are waiting on are run before it returns). */
+RC_API int rc_admin_stop(rc_admin_t *a);
+
+/* Stops if needed and frees the endpoint. NULL is ignored. Thread: as rc_admin_stop. */
+RC_API void rc_admin_free(rc_admin_t *a);
+
 /* Revision of the current snapshot: the one rc_snapshot_acquire would return at this
  * instant (0 before the first commit), never behind what a reader already sees.
  * Thread: any; never blocks (two atomic read-modify-writes on an engine-wide counter,

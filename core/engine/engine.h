@@ -290,6 +290,10 @@ struct rc_engine {
   _Atomic bool pinned;           /* a rollback pinned the configuration */
   rc__revision *hist;            /* the last `hist_cap` committed revisions, a ring */
   size_t hist_cap, hist_n, hist_head;
+  char *admin_listen;            /* the policy's admin endpoint address (owned), or NULL */
+  char *admin_token_env;         /* the variable holding its token (owned), or NULL */
+  struct rc_admin *admin;        /* the endpoint the policy asked for, started at attach
+                                    and freed at stop (owned), or NULL */
   char *policy_pending;          /* a policy text that arrived during a reload (owned) */
   size_t policy_pending_len;
 };
@@ -385,6 +389,11 @@ void rc__handlers_free(rc_engine_t *eng);
  * there, else through the request queue while the caller waits. RC_ESTATE when the loop
  * takes no requests (not running, or stopping). */
 int rc__call_on_loop(rc_engine_t *eng, int (*fn)(rc_engine_t *eng, void *arg), void *arg);
+/* Whether the caller runs on the engine's loop thread. Any thread. */
+bool rc__on_loop_thread(rc_engine_t *eng);
+/* Runs the requests other threads queued (the loop thread; the admin endpoint's stop
+ * serves its threads' waiting calls this way). Returns whether a stop was asked. */
+bool rc__requests_run(rc_engine_t *eng);
 /* Posts the end of a pending module's part (rc_reload_done) to the loop thread. */
 int rc__post_module_done(rc_engine_t *eng, void *reload);
 /* Initializes a handle's bookkeeping: every handle the engine or a source opens is
@@ -536,6 +545,8 @@ typedef struct rc__policy {
   size_t nmods;
   long history;                             /* revisions kept; -1: the default */
   uint64_t backoff_min_ms, backoff_max_ms;  /* reload_backoff; 0: the defaults */
+  char *admin_listen;                       /* owned; the policy's admin.listen, or NULL */
+  char *admin_token_env;                    /* owned; admin.token_env, or NULL */
 } rc__policy;
 /* Runs the loader on `text` (eng->policy_path and policy_dir name it) into `p`.
  * Returns 0, or RC_EPOLICY / RC_ENOMEM with `err` filled ("file:line: message"); on
