@@ -22,6 +22,7 @@ static int usage(void) {
           "       %s etcd-latency --endpoint URL [--puts N] [--gap-ms MS]\n"
           "       %s read [--seconds S] [--reps N] [--rate R] [--peer VIPER_READ]\n"
           "       %s reload [--reloads N]\n"
+          "       %s admin [--updates N] [--rounds R] [--components C] [--requests Q]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -38,8 +39,11 @@ static int usage(void) {
           "  read     ns per read on 1 and 2 threads while the engine commits; prints\n"
           "           read mode=<m> threads=<n> rep=<i> ... ns_per_read=<x>\n"
           "  reload   requested reload -> reload.completed through 0-100 modules, and a\n"
-          "           refused one; prints reload modules=<n> outcome=<o> ... p50_us=..\n",
-          prog, prog, prog, prog, prog, prog, prog, prog, prog);
+          "           refused one; prints reload modules=<n> outcome=<o> ... p50_us=..\n"
+          "  admin    the pipeline with /metrics scraped every 100 ms beside without, and\n"
+          "           /metrics latency with C components; prints admin pipeline ...\n"
+          "           scraped_over_plain=<x> and admin latency path=<p> ... p99_us=..\n",
+          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -197,6 +201,7 @@ int rc_bench_consul_rtt_main(int argc, char **argv); /* bench/consul_rtt.c */
 int rc_bench_etcd_latency_main(int argc, char **argv); /* bench/etcd_latency.c */
 int rc_bench_read_main(int argc, char **argv);     /* bench/read.c */
 int rc_bench_reload_main(int argc, char **argv);   /* bench/reload.c */
+int rc_bench_admin_main(int argc, char **argv);    /* bench/admin.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -212,6 +217,7 @@ static const struct {
   {"etcd-latency", rc_bench_etcd_latency_main},
   {"read", rc_bench_read_main},
   {"reload", rc_bench_reload_main},
+  {"admin", rc_bench_admin_main},
 };
 
 int main(int argc, char **argv) {
