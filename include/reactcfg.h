@@ -578,7 +578,8 @@ typedef struct rc_admin_opts {
   unsigned timeout_s;         /* a connection idle this long is closed (0: 10) */
   size_t max_request_bytes;   /* request line and headers together (0: 16 KiB): longer
                                  ones get 414/431 */
-  size_t max_body_bytes;      /* request body (0: 4 KiB): a longer one gets 413 */
+  size_t max_body_bytes;      /* request body (0: 4 KiB): a longer one gets 413 (and one
+                                 without a Content-Length 411) before it is read */
 } rc_admin_opts;
 
 /* Starts serving `eng`'s admin endpoint on `listen`: "HOST:PORT" (an IPv4 address,

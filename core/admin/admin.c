@@ -147,16 +147,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
       rq->answered = true;
       return queue_error(c, 413, "request body too large");
     }
-    return MHD_YES;
-  }
-  if (*upload_size) { /* a body (none of ours needs one): counted, bounded, dropped */
-    rq->body += *upload_size;
-    *upload_size = 0;
-    if (rq->body > a->o.max_body_bytes && !rq->answered) {
+    /* MHD can answer only before a body is read, so a body must say its length: then
+     * the check above bounds it before a byte of it is taken. */
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
       rq->answered = true;
-      return queue_error(c, 413, "request body too large");
+      return queue_error(c, 411, "a request body needs a Content-Length");
     }
     return MHD_YES;
+  }
+  if (*upload_size) { /* a body (none of ours needs one): counted, dropped */
+    rq->body += *upload_size;
+    *upload_size = 0;
+    /* Past its announced length (checked above) only if MHD miscounted: close. */
+    return rq->body > a->o.max_body_bytes ? MHD_NO : MHD_YES;
   }
   if (rq->answered) return MHD_YES;
   rq->answered = true;

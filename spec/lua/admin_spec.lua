@@ -210,11 +210,18 @@ describe("the admin endpoint", function()
     local long = ("x"):rep(64 * 1024)
     local _, code = get(s, "/config?path=" .. long)
     assert.truthy(code == 414 or code == 431, "got " .. tostring(code))
+    -- Refused by its Content-Length, before it is sent (the client waits for 100).
     local big = s.dir .. "/big.bin"
-    H.write(big, ("y"):rep(1024 * 1024))
+    H.write(big, ("y"):rep(2 * 1024 * 1024))
     local body
-    body, code = post(s, "/rollback?revision=1", "--data-binary @" .. q(big))
+    body, code = post(s, "/rollback?revision=1", "-H 'Expect: 100-continue' --data-binary @"
+      .. q(big))
     assert.equal(413, code, body)
+    -- Chunked (no length given): refused before it is read.
+    H.write(big, ("y"):rep(8 * 1024))
+    body, code = post(s, "/rollback?revision=1", "-H 'Transfer-Encoding: chunked' "
+      .. "--data-binary @" .. q(big))
+    assert.equal(411, code, body)
     assert.is_false(json(get(s, "/history")).pinned)
     assert.equal(200, select(2, get(s, "/healthz")))
   end)
@@ -371,6 +378,9 @@ describe("reactcfg-lua attach", function()
       line("get('app.db.pool.max')", "(?m)^5\\s*$"),
       line("#history().revisions", "(?m)^1\\s*$"),
       line("reload('app').reload", '"requested"'),
+      -- A writer that changes the file every 200 ms (at most 30 s) until told to stop,
+      -- so that events(), whenever its stream is open, sees a reload complete.
+      line("os.execute('sh " .. s.dir .. "/writer.sh &')", "true"),
       { send = "events()\r" }, { expect = "reload.completed" },
       { send = "\3" }, { expect_re = "(?m)^> " },
       line("unpin().pinned", "false"),
@@ -385,12 +395,17 @@ describe("reactcfg-lua attach", function()
       end
     end
     steps = flat
-    -- The file changes once events() is tailing (it shows nothing until an event).
-    os.execute(("(sleep 3; printf '%%s' %s > %s) &"):format(q(app_json("d", 5)),
-      q(s.dir .. "/app.json")))
+    H.write(s.dir .. "/writer.sh", ([[
+for i in $(seq 150); do
+  [ -e %s/stop ] && exit 0
+  printf '{"db": {"host": "h%%s", "pool": {"max": 5}}}' "$i" > %s/app.json
+  sleep 0.2
+done
+]]):format(q(s.dir), q(s.dir)))
     local out, code = H.sh("env NO_COLOR=1 TERM=xterm REACTCFG_HISTORY=" .. q(s.dir .. "/hist")
       .. " python3 " .. q(driver) .. " " .. q(cjson.encode(steps)) .. " -- " .. q(bin)
       .. " attach " .. q(s.addr))
+    H.write(s.dir .. "/stop", "")
     assert.equal(0, code, out)
   end)
 end)
