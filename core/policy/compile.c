@@ -254,6 +254,7 @@ void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
   eng->backoff_max_ms = p->backoff_max_ms ? p->backoff_max_ms : RC__RELOAD_BACKOFF_MAX_MS;
   if (eng->backoff_max_ms < eng->backoff_min_ms) eng->backoff_max_ms = eng->backoff_min_ms;
   memset(p, 0, sizeof *p);
+  rc__health_install(eng);
 }
 
 int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
