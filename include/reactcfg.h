@@ -615,6 +615,42 @@ RC_API void rc_admin_free(rc_admin_t *a);
  * commits on a hot path). */
 RC_API uint64_t rc_engine_revision(rc_engine_t *eng);
 
+/* ===================================================================================
+ * Operations: metrics and status (docs/OPERATIONS.md lists every metric and state)
+ * =================================================================================== */
+
+/* The engine's metrics in the Prometheus text exposition format 0.0.4, every name
+ * prefixed `reactcfg_`: reloads by trigger and failures by reason, reload and module
+ * durations (histograms), the revision, commits and changes by kind, each component's
+ * source health and errors, policy evaluation times and errors, whether the
+ * configuration is pinned. Ready to serve as the body of a `/metrics` response
+ * (Content-Type: text/plain; version=0.0.4). Labels carry names (components, modules,
+ * source kinds, reasons), never values, so a secret never shows here.
+ * Ownership: the caller frees the result with rc_free().
+ * Thread: any, at any time from rc_engine_new to rc_engine_free; never blocks on the
+ * loop (the loop only writes plain counters; this takes a lock that only the creation
+ * of a component or a module, and a source error, also take); never runs Lua.
+ * Errors: NULL when `eng` is NULL or out of memory. */
+RC_API char *rc_engine_metrics_text(rc_engine_t *eng);
+
+/* The engine's status as one JSON object (UTF-8, no trailing newline):
+ *   {"revision": N, "pinned": bool, "time": unix seconds, "reload_backoff_seconds": s,
+ *    "components": [{"name", "kind", "target", "state", "errors", "rejected",
+ *      "last_success", "next_retry", "value_age_seconds",
+ *      "last_error": null | {"message", "code", "time", "file", "line", "column"}}]}
+ * `kind` and `target` describe the source (target: the path, the URL without
+ * credentials, the key; null without a source); times are Unix seconds or null (never,
+ * or no retry pending); `state` is one of "ok", "failing" (its last read failed; the
+ * last good value stays), "stale" (a value from the cache; the source has not answered
+ * yet), "circuit-open" (failed too often: no request until a cool-down ends),
+ * "polling" (works, but polls instead of watching in real time), "inactive" (its
+ * condition is false: source stopped), "waiting" (no first value yet). Error messages
+ * are the events' (secret components' quoted text redacted).
+ * Ownership: the caller frees the result with rc_free().
+ * Thread: any, like rc_engine_metrics_text; never runs Lua.
+ * Errors: NULL when `eng` is NULL or out of memory. */
+RC_API char *rc_engine_status_json(rc_engine_t *eng);
+
 /* Library version string, e.g. "0.1.0". Thread: any. */
 RC_API const char *rc_version(void);
 

@@ -29,6 +29,7 @@ rc_engine_t *rc_engine_new(rc_error *err) {
   pthread_mutex_init(&eng->handler_mu, NULL);
   pthread_mutex_init(&eng->mod_mu, NULL);
   rc__snapshots_init(&eng->snaps);
+  rc__metrics_init(&eng->metrics);
   eng->on_change_ref = LUA_NOREF;
   eng->on_error_ref = LUA_NOREF;
   eng->watch_policy = true;
@@ -477,5 +478,6 @@ void rc_engine_free(rc_engine_t *eng) {
   pthread_mutex_destroy(&eng->sub_mu);
   pthread_mutex_destroy(&eng->handler_mu);
   pthread_mutex_destroy(&eng->mod_mu);
+  rc__metrics_free(&eng->metrics);
   rc__free(eng);
 }

@@ -5,6 +5,7 @@
 #ifndef RC_ENGINE_H
 #define RC_ENGINE_H
 
+#include "metrics.h"
 #include "parse.h"
 #include "scheduler.h"
 #include "snapshot.h"
@@ -30,6 +31,7 @@ struct rc__component {
   int index;              /* position in eng->comps, also its scheduler slot */
   int line;               /* declaration line in the policy (for messages) */
   rc__source *src;
+  rc__health *health;         /* its name's record in eng->metrics (NULL: none) */
   rc_value_t *default_value;  /* owned; NULL if none */
   rc_value_t *value;          /* owned; last good value from the source, NULL = absent */
   rc_value_t *pending;        /* owned; delivered, waiting for its debounce to pass */
@@ -149,6 +151,7 @@ typedef struct rc__module {
   void *ud;
   int lua_ref;              /* policy module: its apply function (luaL_ref), or LUA_NOREF */
   uint32_t timeout_ms;
+  rc__module_metrics *metrics;  /* its series (loop thread; found at its first call) */
 } rc__module;
 
 /* One committed revision kept for rollback (history.c). */
@@ -296,6 +299,9 @@ struct rc_engine {
                                     and freed at stop (owned), or NULL */
   char *policy_pending;          /* a policy text that arrived during a reload (owned) */
   size_t policy_pending_len;
+
+  /* what /metrics and /status read from any thread (metrics.c, health.c, status.c) */
+  rc__metrics metrics;
 };
 
 /* Defaults of the reload machinery. */
@@ -450,6 +456,26 @@ void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...)
 /* A decision with a value, shown as short JSON (secrets redacted). */
 void rc__trace_value(rc_engine_t *eng, const rc__component *c, const char *what,
                      const rc_value_t *v);
+
+/* ---- health.c: each component's health record (loop thread) ---- */
+/* Gives c the record of its name (at creation). */
+void rc__health_link(rc__component *c);
+/* Mirrors c's state into its record's flags. */
+void rc__health_sync(rc__component *c);
+/* c's source answered (a value, absent, or "unchanged"). */
+void rc__health_success(rc__component *c);
+/* c's value was obtained at `wall_ns` (a cached one: when it was saved). */
+void rc__health_value_time(rc__component *c, int64_t wall_ns);
+/* c's source failed with `err`; `message` is what events say (secrets redacted). */
+void rc__health_error(rc__component *c, const rc_error *err, const char *message);
+/* A value of c was refused (validate, or a reload module). */
+void rc__health_rejected(rc__component *c);
+/* c's source tries again in `delay_ms` (0: it does not wait to retry). */
+void rc__health_retry(rc__component *c, uint64_t delay_ms);
+/* c's source's own condition (rc__src_cond) turned on or off. */
+void rc__health_source_flag(rc__component *c, unsigned flag, bool on);
+/* After a policy was installed: the records of its components are the present ones. */
+void rc__health_install(rc_engine_t *eng);
 
 /* ---- startup.c ---- */
 /* At attach, after the sources started: applies each component's startup policy

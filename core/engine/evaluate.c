@@ -65,6 +65,7 @@ static void set_active(rc_engine_t *eng, rc__component *c, bool active) {
     c->src = NULL;
   }
   clear_source_values(eng, c);
+  rc__health_sync(c);
   rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, eng->policy_path, c->line, 0, 0,
            "component '%s' is inactive: its condition is false; source stopped", c->name);
 }
@@ -98,7 +99,9 @@ static int pipeline(rc_engine_t *eng, rc__component *c, const rc_value_t *src,
   if (v && c->validate_ref != LUA_NOREF) {
     rc__call call = {.c = c, .ref = c->validate_ref, .what = "validate", .arg = v,
                      .kind = RC__CALL_VERDICT};
-    if (rc__lua_call(eng, &call) || !call.ok) {
+    bool failed = rc__lua_call(eng, &call) != 0;
+    if (failed || !call.ok) {
+      if (!failed) rc__health_rejected(c);
       rc__trace(eng, c, "validate: rejected (%s); the previous value stays",
                 call.reason[0] ? call.reason : "failed");
       if (call.reason[0])

@@ -159,6 +159,8 @@ void rc__emit_event(rc_engine_t *eng, rc_event_t *ev) {
 
 void rc__emit(rc_engine_t *eng, rc_event_type_t type, const char *component,
               const char *file, int line, int col, int code, const char *fmt, ...) {
+  /* Counted here, the one place every policy error passes, listeners or not. */
+  if (type == RC_EVENT_POLICY_ERROR) rc__count(&eng->metrics.policy_errors, 1);
   if (!rc__events_wanted(eng)) return;
   char msg[1024];
   va_list ap;
@@ -209,6 +211,7 @@ void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err) {
     redact_quoted(err->message, msg, sizeof msg);
     text = msg;
   }
+  if (c) rc__health_error(c, err, text);
   rc__emit(eng, RC_EVENT_SOURCE_ERROR, c ? c->name : NULL, err->file, err->line,
            err->column, err->code, "%s", text);
 }

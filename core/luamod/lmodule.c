@@ -473,6 +473,7 @@ static const luaL_Reg methods[] = {
 static void add_sim_methods(lua_State *L) {
   luaL_setfuncs(L, lengine_sim_methods, 0);
   luaL_setfuncs(L, lengine_reload_methods, 0);
+  luaL_setfuncs(L, lengine_ops_methods, 0);
 }
 
 __attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L);

@@ -271,6 +271,7 @@ void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
   eng->admin_listen = p->admin_listen;
   eng->admin_token_env = p->admin_token_env;
   memset(p, 0, sizeof *p);
+  rc__health_install(eng);
 }
 
 int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {
