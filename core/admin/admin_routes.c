@@ -26,35 +26,25 @@ static bool revision_arg(struct MHD_Connection *c, const char *name, uint64_t *o
 
 /* ---- reads ---- */
 
-static void metrics(rc_admin_t *a, admin_reply *r) {
-  rc__buf b;
-  rc__buf_init(&b);
-  rc__buf_printf(&b,
-                 "# HELP reactcfg_revision The revision of the running configuration.\n"
-                 "# TYPE reactcfg_revision gauge\n"
-                 "reactcfg_revision %llu\n"
-                 "# HELP reactcfg_pinned Whether a rollback pinned the configuration.\n"
-                 "# TYPE reactcfg_pinned gauge\n"
-                 "reactcfg_pinned %d\n",
-                 (unsigned long long)rc_engine_revision(a->eng), rc_engine_pinned(a->eng));
-  if (b.oom) {
-    rc__buf_free(&b);
+/* The engine's own texts (rc_engine_metrics_text, rc_engine_status_json): any thread,
+ * no call on the loop. */
+static void owned_text(admin_reply *r, char *text, const char *type) {
+  if (!text) {
     admin_error(r, 500, "out of memory");
     return;
   }
   r->status = 200;
-  r->type = "text/plain; version=0.0.4; charset=utf-8";
-  r->len = b.n;
-  r->body = rc__buf_take(&b);
+  r->type = type;
+  r->len = strlen(text);
+  r->body = text;
+}
+
+static void metrics(rc_admin_t *a, admin_reply *r) {
+  owned_text(r, rc_engine_metrics_text(a->eng), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 static void status(rc_admin_t *a, admin_reply *r) {
-  rc__buf b;
-  rc__buf_init(&b);
-  rc__buf_printf(&b, "{\"version\":\"%s\",\"revision\":%llu,\"pinned\":%s}", rc_version(),
-                 (unsigned long long)rc_engine_revision(a->eng),
-                 rc_engine_pinned(a->eng) ? "true" : "false");
-  admin_json(r, &b);
+  owned_text(r, rc_engine_status_json(a->eng), "application/json");
 }
 
 /* ---- changes ---- */

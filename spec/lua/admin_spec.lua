@@ -111,9 +111,11 @@ describe("the admin endpoint", function()
     body, code = get(s, "/status")
     assert.equal(200, code)
     assert.equal(1, json(body).revision)
+    assert.equal("ok", json(body).components[1].state)
     body, code = get(s, "/metrics")
     assert.equal(200, code)
-    assert.truthy(body:match("\nreactcfg_revision 1\n") or body:match("^# HELP"), body)
+    assert.truthy(body:find("\nreactcfg_revision 1\n", 1, true), body)
+    assert.truthy(body:find("# TYPE reactcfg_reload_attempts_total counter", 1, true))
   end)
 
   it("serves the running configuration with secrets redacted, whole or by path", function()
@@ -248,6 +250,52 @@ for b in b"GET /status HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a"*100:
     assert.truthy(ok, "no commit while the slow client was connected")
     assert.truthy(alive, "the slow client was gone before the commit")
     assert.equal(2, json(get(s, "/status")).revision)
+  end)
+end)
+
+describe("the admin endpoint scraped by Prometheus", function()
+  it("gives Prometheus reactcfg_reload_attempts_total after a reload", function()
+    local s = start()
+    local port = require("nginx").free_port()
+    local pdir = s.dir .. "/prometheus"
+    os.execute("mkdir -p " .. q(pdir .. "/data"))
+    H.write(pdir .. "/prometheus.yml", ([[
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: reactcfg
+    static_configs:
+      - targets: ["%s"]
+]]):format(s.addr))
+    local p = io.popen(("env -u LD_PRELOAD prometheus --config.file=%s "
+      .. "--storage.tsdb.path=%s --web.listen-address=127.0.0.1:%d > %s 2>&1 & echo $!")
+      :format(q(pdir .. "/prometheus.yml"), q(pdir .. "/data"), port, q(pdir .. "/log")))
+    local ppid = p:read("l")
+    p:close()
+    assert.equal(200, select(2, post(s, "/reload")))
+    local query = "http://127.0.0.1:" .. port .. "/api/v1/query?query="
+      .. "reactcfg_reload_attempts_total%7Btrigger%3D%22request%22%7D"
+    -- Bounded (60 s): Prometheus starts, scrapes every second, and answers.
+    local value
+    for _ = 1, 240 do
+      local body, code = curl(q(query))
+      if code == 200 then
+        local r = json(body)
+        local v = r.data and r.data.result and r.data.result[1]
+        if v then
+          value = tonumber(v.value[2])
+          if value >= 1 then break end
+        end
+      end
+      os.execute("sleep 0.25")
+    end
+    os.execute("kill " .. ppid .. " 2>/dev/null; while kill -0 " .. ppid
+      .. " 2>/dev/null; do sleep 0.05; done")
+    s.stop()
+    local log = read(pdir .. "/log")
+    H.rmdir(s.dir)
+    assert.equal(1, value, log)
   end)
 end)
 
