@@ -40,12 +40,13 @@ static bool show_as_json;
 
 /* ---- the prelude: pretty printer and help, embedded as Lua source ---- */
 
-/* Called with (colour, max_depth); returns { show = f, pp = f, help = f }. `show` prints
- * REPL results: tables nested with sorted keys, ancestors met again marked as cycles,
- * depth limited; colour only when asked. Uses raw access, so printing runs no
+/* Called with (colour, max_depth, null); returns { show = f, pp = f, help = f }. `show`
+ * prints REPL results: tables nested with sorted keys, ancestors met again marked as
+ * cycles, depth limited, JSON's null (a NULL light userdata) as `null`; colour only when
+ * asked. Uses raw access, so printing runs no
  * metamethods except __tostring of non-table values. */
 static const char PRELUDE[] =
-  "local color, maxdepth = ...\n"
+  "local color, maxdepth, null = ...\n"
   "local C = color and { key = '\\27[36m', str = '\\27[32m', num = '\\27[33m',\n"
   "  kw = '\\27[35m', dim = '\\27[90m', off = '\\27[0m' } or nil\n"
   "local function paint(c, s) if C then return C[c] .. s .. C.off end return s end\n"
@@ -68,6 +69,7 @@ static const char PRELUDE[] =
   "  if t == 'string' then return paint('str', string.format('%q', v)) end\n"
   "  if t == 'number' then return paint('num', tostring(v)) end\n"
   "  if t == 'boolean' or t == 'nil' then return paint('kw', tostring(v)) end\n"
+  "  if v == null then return paint('kw', 'null') end\n"
   "  return paint('dim', tostring(v))\n"
   "end\n"
   "local function keytext(k)\n"
@@ -675,7 +677,8 @@ static int open_prelude(lua_State *L) {
     return lua_error(L);
   lua_pushboolean(L, color);
   lua_pushinteger(L, PP_DEPTH);
-  lua_call(L, 2, 1);                                /* stack: prelude */
+  lua_pushlightuserdata(L, NULL); /* JSON's null, as the engine's values give it */
+  lua_call(L, 3, 1);                                /* stack: prelude */
   lua_getfield(L, -1, "pp");
   lua_setglobal(L, "pp");
   lua_getfield(L, -1, "help");

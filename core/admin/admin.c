@@ -92,7 +92,8 @@ static bool authorized(rc_admin_t *a, struct MHD_Connection *c, const char *meth
   bool post = strcmp(method, "POST") == 0;
   bool probe = !strcmp(url, "/healthz") || !strcmp(url, "/readyz");
   if (!post && (!a->remote || probe)) return true;
-  const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  const char *h =
+    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
   if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
   h += 7;
   while (*h == ' ') h++;
@@ -108,15 +109,18 @@ static enum MHD_Result queue(struct MHD_Connection *c, admin_reply *r) {
     return MHD_NO;
   }
   r->body = NULL; /* the response owns it */
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type ? r->type : "text/plain");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          r->type ? r->type : "text/plain");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-  if (r->status == 401) MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+  if (r->status == 401)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
   enum MHD_Result ok = MHD_queue_response(c, r->status, resp);
   MHD_destroy_response(resp);
   return ok;
 }
 
-static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned status, const char *msg) {
+static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned status,
+                                   const char *msg) {
   admin_reply r = {0};
   admin_error(&r, status, "%s", msg);
   return queue(c, &r);
@@ -149,7 +153,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     /* MHD can answer only before a body is read, so a body must say its length: then
      * the check above bounds it before a byte of it is taken. */
-    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
       rq->answered = true;
       return queue_error(c, 411, "a request body needs a Content-Length");
     }
@@ -210,7 +215,8 @@ static int listen_unix(rc_admin_t *a, const char *path, rc_error *err) {
     int e = errno;
     close(fd);
     unlink(path);
-    return rc__err(err, RC_ESYS, NULL, 0, 0, "cannot listen on unix:%s: %s", path, strerror(e));
+    return rc__err(err, RC_ESYS, NULL, 0, 0, "cannot listen on unix:%s: %s", path,
+                   strerror(e));
   }
   a->unix_path = rc__strdup(path);
   if (!a->unix_path) {
@@ -291,8 +297,8 @@ static int listen_tcp(rc_admin_t *a, const char *listen_at, rc_error *err) {
 
 /* ---- start, stop ---- */
 
-rc_admin_t *rc_admin_start(rc_engine_t *eng, const char *listen_at, const rc_admin_opts *opts,
-                           rc_error *err) {
+rc_admin_t *rc_admin_start(rc_engine_t *eng, const char *listen_at,
+                           const rc_admin_opts *opts, rc_error *err) {
   if (!eng || !listen_at || !*listen_at) {
     rc__err(err, RC_EINVAL, NULL, 0, 0, "an engine and an address are needed");
     return NULL;

@@ -29,9 +29,11 @@ void admin_event_json(rc__buf *b, const rc_event_t *ev) {
   field(b, "file", ev->file);
   if (ev->line) rc__buf_printf(b, ",\"line\":%d,\"column\":%d", ev->line, ev->column);
   if (ev->code) rc__buf_printf(b, ",\"code\":\"%s\"", rc_err_name(ev->code));
-  if (ev->revision) rc__buf_printf(b, ",\"revision\":%llu", (unsigned long long)ev->revision);
+  if (ev->revision)
+    rc__buf_printf(b, ",\"revision\":%llu", (unsigned long long)ev->revision);
   if (ev->changes) rc__buf_printf(b, ",\"changes\":%zu", ev->changes);
-  if (ev->reload_id) rc__buf_printf(b, ",\"reload_id\":%llu", (unsigned long long)ev->reload_id);
+  if (ev->reload_id)
+    rc__buf_printf(b, ",\"reload_id\":%llu", (unsigned long long)ev->reload_id);
   field(b, "trigger", ev->trigger);
   field(b, "module", ev->module);
   if (ev->duration_us)

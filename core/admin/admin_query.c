@@ -36,7 +36,8 @@ static int do_config(rc_engine_t *eng, void *arg) {
   rc_snapshot_t *snap = rc_snapshot_acquire(eng);
   if (!snap) return RC_ESTATE;
   q->revision = rc_snapshot_revision(snap);
-  const rc_value_t *v = q->path[0] ? rc_snapshot_get(snap, q->path) : rc_snapshot_root(snap);
+  const rc_value_t *v =
+    q->path[0] ? rc_snapshot_get(snap, q->path) : rc_snapshot_root(snap);
   int rc = 0;
   if (!v) rc = RC_ENOTFOUND;
   else if (!(q->value = rc__redact(eng, q->path, v))) rc = RC_ENOMEM;
@@ -239,4 +240,6 @@ static int do_nothing(rc_engine_t *eng, void *arg) {
   return 0;
 }
 
-bool admin_query_alive(rc_admin_t *a) { return rc__call_on_loop(a->eng, do_nothing, NULL) == 0; }
+bool admin_query_alive(rc_admin_t *a) {
+  return rc__call_on_loop(a->eng, do_nothing, NULL) == 0;
+}

@@ -104,7 +104,8 @@ static void rollback(rc_admin_t *a, struct MHD_Connection *c, admin_reply *r) {
       rc__buf_init(&b);
       rc__buf_printf(&b, "{\"rollback\":%llu,\"state\":\"%s\",\"revision\":%llu,"
                      "\"pinned\":%s}", (unsigned long long)rev,
-                     rc ? "pending" : "done", (unsigned long long)rc_engine_revision(a->eng),
+                     rc ? "pending" : "done",
+                     (unsigned long long)rc_engine_revision(a->eng),
                      rc_engine_pinned(a->eng) ? "true" : "false");
       admin_json(r, &b);
       if (rc) r->status = 202;
