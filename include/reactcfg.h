@@ -599,8 +599,9 @@ RC_API rc_admin_t *rc_admin_start(rc_engine_t *eng, const char *listen,
  * "unix:/run/app/reactcfg.sock"). Borrowed from `a` until rc_admin_free. Thread: any. */
 RC_API const char *rc_admin_address(const rc_admin_t *a);
 
-/* Stops serving: stops listening, ends /events streams, closes every connection and
- * joins the endpoint's threads; a unix socket's file is removed. Idempotent; returns 0.
+/* Stops serving: stops listening, ends /events streams, closes every connection (an
+ * answer being sent may be cut) and joins the endpoint's threads; a unix socket's file
+ * is removed. Idempotent; returns 0.
  * Thread: any thread; on the engine's loop thread only outside the engine's callbacks
  * (requests the endpoint's threads are waiting on are run before it returns). */
 RC_API int rc_admin_stop(rc_admin_t *a);

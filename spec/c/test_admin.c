@@ -113,7 +113,8 @@ static void stop_on_loop_thread(harness *h) {
   CHECK_EQ_INT(calls_in_flight(a), 0);
   CHECK_EQ_INT(rc_admin_stop(a), 0); /* idempotent */
   pthread_join(t, NULL);
-  CHECK_EQ_INT(c.status, 200);
+  /* Its engine call was served; its answer may have been cut by the stop. */
+  CHECK(c.status == 200 || c.status == 0);
   rc_admin_free(a);
 }
 
