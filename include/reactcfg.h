@@ -372,6 +372,11 @@ typedef enum rc_event_type {
   RC_EVENT_PINNED,             /* "engine.pinned": a rollback pinned the configuration;
                                   source changes are recorded, not applied */
   RC_EVENT_UNPINNED,           /* "engine.unpinned": changes are applied again */
+  RC_EVENT_POLICY_LOG,         /* "policy.log": the policy called print (message: its
+                                  arguments as print shows them; file and line: the
+                                  call; component: whose function ran, or ""). With no
+                                  event handler at all it goes to stderr instead,
+                                  prefixed "[policy] " */
 } rc_event_type_t;
 
 /* One event. Strings are borrowed for the duration of the callback; absent ones are "". */

@@ -216,6 +216,7 @@ struct rc_engine {
   /* evaluation (evaluate.c) */
   uint64_t stamp;                /* logical clock of evaluations and changes */
   int eval_errors;               /* policy functions that failed in the running wave */
+  rc__component *calling;        /* whose function runs now (policy.log), or NULL */
   bool trial;                    /* evaluating a reloaded policy before it commits */
   int on_error_ref;              /* the policy-level on_error function, or LUA_NOREF */
   rc__on_error on_error;         /* the policy-level on_error action */
@@ -583,6 +584,12 @@ int rc__lua_open_luv(rc_engine_t *eng, rc_error *err);
 int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err);
 int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
                          rc_error *err);
+/* The engine whose state `L` is, or NULL (the Lua module's own state). [-0, +0, -] */
+rc_engine_t *rc__lua_engine(lua_State *L);
+/* print in a policy, as package.preload["reactcfg.policy_log"]: log(text) emits a
+ * policy.log event at the caller's caller (the policy line that called print), or
+ * writes "[policy] text" to stderr when nobody listens. [-1, +0, m] */
+int rc__lua_policy_log(lua_State *L);
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);
 /* ---- component.c ---- */

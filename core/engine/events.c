@@ -29,6 +29,7 @@ const char *rc__event_name(rc_event_type_t t) {
     case RC_EVENT_RELOAD_ROLLEDBACK: return "reload.rolledback";
     case RC_EVENT_PINNED: return "engine.pinned";
     case RC_EVENT_UNPINNED: return "engine.unpinned";
+    case RC_EVENT_POLICY_LOG: return "policy.log";
   }
   return "unknown";
 }
