@@ -154,3 +154,37 @@ return rc.policy { components = {
     assert.equal("inactive", by.off.state)
   end)
 end)
+
+describe("docs/OPERATIONS.md", function()
+  after_each(H.cleanup)
+
+  local function read(path)
+    local f = assert(io.open(path))
+    local text = f:read("a")
+    f:close()
+    return text
+  end
+
+  it("lists every metric family the engine exposes, and no other", function()
+    local e = H.engine('local rc = require "reactcfg"\n'
+      .. 'return rc.policy { components = { a = { source = rc.env "OPS_A" } } }\n')
+    local exposed, documented = {}, {}
+    for name in e:metrics():gmatch("# TYPE (reactcfg_[%w_]+) ") do exposed[#exposed + 1] = name end
+    for name in read("docs/OPERATIONS.md"):gmatch("\n| `(reactcfg_[%w_]+)` |") do
+      documented[#documented + 1] = name
+    end
+    table.sort(exposed)
+    table.sort(documented)
+    assert.is_true(#exposed >= 17)
+    assert.same(exposed, documented)
+  end)
+
+  it("lists every component state", function()
+    local doc = read("docs/OPERATIONS.md")
+    local src = read("core/engine/status.c")
+    local states = {}
+    for s in src:gmatch('return "([%a%-]+)";') do states[#states + 1] = s end
+    assert.equal(7, #states)
+    for _, s in ipairs(states) do assert.matches("\n| `" .. s:gsub("%-", "%%-") .. "` |", doc) end
+  end)
+end)
