@@ -272,6 +272,7 @@ static void commit(rc_engine_t *eng) {
   eng->retry_at = 0;
   rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
             (unsigned long long)snap->revision, t->cs.n, t->cs.n == 1 ? "change" : "changes");
+  if (rc__trace_ring_on(eng)) rc__trace_ring_commit(eng, snap->revision, &t->cs);
   rc_snapshot_retain(snap);
   rc__emit_commit(eng, snap->revision, t->cs.n, t->id);
   rc__notify_subscribers(eng, snap, t->cs.items, t->cs.n);
