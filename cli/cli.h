@@ -27,7 +27,13 @@ typedef struct cli_run_opts {
   int exec_signal;         /* --exec-signal: what the child gets on a change (SIGHUP) */
   bool exec_restart;       /* --exec-restart: restart the child instead */
   const char *admin;       /* --admin ADDR: the admin endpoint's address, or NULL */
+  int log_level;           /* --log-level: CLI_LOG_*; -1: info for people, debug in JSON */
 } cli_run_opts;
+/* How much --run prints besides commits: failures only, warnings too, what happens
+ * (the default for people), and each reload's and module's start and end. */
+enum { CLI_LOG_ERROR, CLI_LOG_WARN, CLI_LOG_INFO, CLI_LOG_DEBUG };
+/* The level named `name` ("error", "warn", "info", "debug"), or -1. */
+int cli_log_level(const char *name);
 /* --run POLICY: runs the engine until SIGINT/SIGTERM (or --once's end, or the --exec
  * child's exit); SIGHUP re-reads every source (a reload with the trigger "signal").
  * Returns the exit code. */

@@ -135,9 +135,10 @@ static void note_failure(run_ctx *ctx, const cli_event *ev) {
   rc__buf_printf(f, "%s (%s)\n", ev->message, ev->name);
 }
 
-/* People see a reload through its commit line; only its failures get lines of their own
- * (JSON gets every event). */
-static bool quiet_for_people(rc_event_type_t t) {
+/* A reload's and a module's start and end are debug lines: people see a reload through
+ * its commit line, and only its failures get lines of their own by default (JSON gets
+ * every event by default). */
+static bool debug_event(rc_event_type_t t) {
   return t == RC_EVENT_RELOAD_STARTED || t == RC_EVENT_RELOAD_COMPLETED ||
          t == RC_EVENT_MODULE_STARTED || t == RC_EVENT_MODULE_COMPLETED;
 }
@@ -153,11 +154,26 @@ static bool bad_event(rc_event_type_t t) {
   }
 }
 
+/* The --log-level an event line needs to be printed. */
+static int event_level(rc_event_type_t t) {
+  if (t == RC_EVENT_RESTART_REQUIRED) return CLI_LOG_WARN; /* the value waits, no harm */
+  if (bad_event(t)) return CLI_LOG_ERROR;
+  return debug_event(t) ? CLI_LOG_DEBUG : CLI_LOG_INFO;
+}
+
+/* Whether a line of `level` is printed. */
+static bool shown(const run_ctx *ctx, int level) {
+  int max = ctx->o.log_level >= 0 ? ctx->o.log_level
+                                  : ctx->o.json ? CLI_LOG_DEBUG : CLI_LOG_INFO;
+  return level <= max;
+}
+
 static void on_event(void *ud, const rc_event_t *ev) {
   run_ctx *ctx = ud;
   if (ev->type == RC_EVENT_COMMIT) return; /* printed by on_commit, with its changes */
   if (ev->type == RC_EVENT_POLICY_RELOADED) sidecar_policy_reloaded(ctx->sc);
-  if (!ctx->o.json && quiet_for_people(ev->type)) return;
+  bool print = shown(ctx, event_level(ev->type));
+  if (!print && !ctx->o.once) return;
   cli_event ce = {.name = ev->name, .bad = bad_event(ev->type), .key = "component",
                   .label = ev->component, .file = ev->file, .line = ev->line,
                   .column = ev->column, .code = ev->code ? rc_err_name(ev->code) : NULL,
@@ -168,7 +184,7 @@ static void on_event(void *ud, const rc_event_t *ev) {
                                   ? ev->revision
                                   : 0,
                   .changes = ev->changes};
-  cli_output_event(&ctx->out, &ce);
+  if (print) cli_output_event(&ctx->out, &ce);
   /* restart.required is a warning for --once: the value is there, only not applied. */
   if (ev->type != RC_EVENT_RESTART_REQUIRED) note_failure(ctx, &ce);
 }
@@ -176,7 +192,7 @@ static void on_event(void *ud, const rc_event_t *ev) {
 /* The sidecar's events print like the engine's. */
 static void on_sidecar_event(void *ud, const cli_event *ev) {
   run_ctx *ctx = ud;
-  cli_output_event(&ctx->out, ev);
+  if (shown(ctx, ev->bad ? CLI_LOG_ERROR : CLI_LOG_INFO)) cli_output_event(&ctx->out, ev);
   note_failure(ctx, ev);
 }
 
@@ -290,6 +306,8 @@ static int start(run_ctx *ctx, const char *policy) {
     fprintf(stderr, "reactcfg-lua: %s\n", err.message);
     return 1;
   }
+  /* Before the load: what the policy prints while it loads is an event like the rest. */
+  rc_engine_on_event(ctx->eng, on_event, ctx);
   if (rc_engine_load_policy(ctx->eng, policy, &err) != 0) {
     cli_format_error(&err, policy, msg, sizeof msg);
     fprintf(stderr, "%s\n", msg);
@@ -311,7 +329,6 @@ static int start(run_ctx *ctx, const char *policy) {
     ctx->eng->record_fn = on_record;
     ctx->eng->record_ud = ctx;
   }
-  rc_engine_on_event(ctx->eng, on_event, ctx);
   rc_subscribe(ctx->eng, "**", on_commit, ctx, NULL);
   int rc = rc_engine_attach(ctx->eng, &ctx->loop, &err);
   ctx->started = true;

@@ -372,6 +372,11 @@ typedef enum rc_event_type {
   RC_EVENT_PINNED,             /* "engine.pinned": a rollback pinned the configuration;
                                   source changes are recorded, not applied */
   RC_EVENT_UNPINNED,           /* "engine.unpinned": changes are applied again */
+  RC_EVENT_POLICY_LOG,         /* "policy.log": the policy called print (message: its
+                                  arguments as print shows them; file and line: the
+                                  call; component: whose function ran, or ""). With no
+                                  event handler at all it goes to stderr instead,
+                                  prefixed "[policy] " */
 } rc_event_type_t;
 
 /* One event. Strings are borrowed for the duration of the callback; absent ones are "". */
@@ -651,6 +656,25 @@ RC_API char *rc_engine_metrics_text(rc_engine_t *eng);
  * Thread: any, like rc_engine_metrics_text; never runs Lua.
  * Errors: NULL when `eng` is NULL or out of memory. */
 RC_API char *rc_engine_status_json(rc_engine_t *eng);
+
+/* Keeps the decisions behind each of the next committed revisions, the last `revisions`
+ * of them (0, the default: keeps none and formats nothing), for
+ * rc_engine_explain_json. Changing it drops what was kept. Returns 0, RC_EINVAL (NULL
+ * engine, more than 4096), RC_ENOMEM. Thread: any. */
+RC_API int rc_engine_trace(rc_engine_t *eng, size_t revisions);
+
+/* Why `revision` holds what it holds, as one JSON object, the shape of the test bench's
+ * explain (docs/REPL.md):
+ *   {"revision": N, "at_ms": ms since start, "changes": [{"path", "kind"}],
+ *    "trace": [{"at_ms", "component", "kind", "message"}], "dropped": n}
+ * `trace` lists what happened since the revision before, in order: source deliveries,
+ * debounce and throttle decisions, conditions, update/transform/validate/filter results,
+ * the diff, the reload modules, the commit (`kind` "decision"), and the events among
+ * them (`kind` their name); values are short and secrets redacted; past 64 KiB of lines
+ * the rest are only counted (`dropped`). Changed paths come without values.
+ * Ownership: the caller frees the result with rc_free(). Thread: any; never runs Lua.
+ * Errors: NULL when the revision is not kept (tracing off, too old) or out of memory. */
+RC_API char *rc_engine_explain_json(rc_engine_t *eng, uint64_t revision);
 
 /* Library version string, e.g. "0.1.0". Thread: any. */
 RC_API const char *rc_version(void);

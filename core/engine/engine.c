@@ -30,6 +30,7 @@ rc_engine_t *rc_engine_new(rc_error *err) {
   pthread_mutex_init(&eng->mod_mu, NULL);
   rc__snapshots_init(&eng->snaps);
   rc__metrics_init(&eng->metrics);
+  rc__trace_ring_init(&eng->tring);
   eng->on_change_ref = LUA_NOREF;
   eng->on_error_ref = LUA_NOREF;
   eng->watch_policy = true;
@@ -479,5 +480,6 @@ void rc_engine_free(rc_engine_t *eng) {
   pthread_mutex_destroy(&eng->handler_mu);
   pthread_mutex_destroy(&eng->mod_mu);
   rc__metrics_free(&eng->metrics);
+  rc__trace_ring_free(&eng->tring);
   rc__free(eng);
 }

@@ -164,6 +164,17 @@ typedef struct rc__revision {
 
 struct rc__txn;
 
+/* The decisions behind the last revisions (trace_ring.c), kept while rc_engine_trace has
+ * turned it on. */
+typedef struct rc__trace_ring {
+  pthread_mutex_t mu;            /* guards everything below but `on` */
+  _Atomic bool on;               /* read without the lock: skip formatting when off */
+  struct { uint64_t revision; char *json; } *slots;  /* a ring of `cap` */
+  size_t cap, n, head;
+  rc__buf pending;               /* the trace lines since the last commit, as JSON items */
+  size_t pending_items, dropped;
+} rc__trace_ring;
+
 typedef enum { RC__ST_NEW, RC__ST_LOADED, RC__ST_RUNNING, RC__ST_STOPPING, RC__ST_STOPPED }
   rc__state;
 
@@ -216,6 +227,7 @@ struct rc_engine {
   /* evaluation (evaluate.c) */
   uint64_t stamp;                /* logical clock of evaluations and changes */
   int eval_errors;               /* policy functions that failed in the running wave */
+  rc__component *calling;        /* whose function runs now (policy.log), or NULL */
   bool trial;                    /* evaluating a reloaded policy before it commits */
   int on_error_ref;              /* the policy-level on_error function, or LUA_NOREF */
   rc__on_error on_error;         /* the policy-level on_error action */
@@ -302,6 +314,7 @@ struct rc_engine {
 
   /* what /metrics and /status read from any thread (metrics.c, health.c, status.c) */
   rc__metrics metrics;
+  rc__trace_ring tring;          /* explain from any thread (trace_ring.c) */
 };
 
 /* Defaults of the reload machinery. */
@@ -453,6 +466,16 @@ int rc__push(rc_engine_t *eng, const char *component, rc_value_t *v, const rc_er
 /* A decision for explain (trace.c): formatted only when a trace hook is set. */
 void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...)
   RC__PRINTF(3, 4);
+/* ---- trace_ring.c ---- */
+void rc__trace_ring_init(rc__trace_ring *r);
+void rc__trace_ring_free(rc__trace_ring *r);
+/* Whether the ring keeps decisions (a relaxed load: cheap enough for every decision). */
+bool rc__trace_ring_on(rc_engine_t *eng);
+/* One line for the revision being made: a decision ("decision") or an event (its name). */
+void rc__trace_ring_add(rc_engine_t *eng, const char *component, const char *kind,
+                        const char *message);
+/* `revision` was committed with `cs`: the lines since the last commit become its entry. */
+void rc__trace_ring_commit(rc_engine_t *eng, uint64_t revision, const rc__changeset *cs);
 /* A decision with a value, shown as short JSON (secrets redacted). */
 void rc__trace_value(rc_engine_t *eng, const rc__component *c, const char *what,
                      const rc_value_t *v);
@@ -594,6 +617,12 @@ int rc__lua_open_luv(rc_engine_t *eng, rc_error *err);
 int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err);
 int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
                          rc_error *err);
+/* The engine whose state `L` is, or NULL (the Lua module's own state). [-0, +0, -] */
+rc_engine_t *rc__lua_engine(lua_State *L);
+/* print in a policy, as package.preload["reactcfg.policy_log"]: log(text) emits a
+ * policy.log event at the caller's caller (the policy line that called print), or
+ * writes "[policy] text" to stderr when nobody listens. [-1, +0, m] */
+int rc__lua_policy_log(lua_State *L);
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);
 /* ---- component.c ---- */

@@ -147,6 +147,7 @@ static void commit_first(rc_engine_t *eng, rc_value_t *root, rc__changeset *cs) 
   rc__history_push(eng, snap, 0, "start", cs->n);
   rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
             (unsigned long long)snap->revision, cs->n, cs->n == 1 ? "change" : "changes");
+  if (rc__trace_ring_on(eng)) rc__trace_ring_commit(eng, snap->revision, cs);
   rc_snapshot_retain(snap);
   rc__emit_commit(eng, snap->revision, cs->n, 0);
   rc__notify_subscribers(eng, snap, cs->items, cs->n);

@@ -1,6 +1,7 @@
 /* lmodule_ops.c: the engine object's operations methods, the Lua face of what an admin
- * endpoint serves: e:metrics() (the Prometheus text) and e:status() (the status as a
- * table). Specs and REPL sessions read the engine's health through them. */
+ * endpoint serves: e:metrics() (the Prometheus text), e:status() (the status as a
+ * table), e:trace(n) and e:decisions(revision) (the engine's own decision ring). Specs
+ * and REPL sessions read the engine's health through them. */
 #include "lmodule.h"
 #include "lvalue.h"
 
@@ -53,6 +54,36 @@ static int l_status(lua_State *L) {
   return 1;
 }
 
+/* e:trace(n): rc_engine_trace, keeping the decisions of the last n revisions. */
+static int l_trace(lua_State *L) {
+  lengine *b = check_engine(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0 && n <= 4096, 2, "0 to 4096 revisions expected");
+  int rc = rc_engine_trace(b->eng, (size_t)n);
+  if (rc) return luaL_error(L, "trace: %s", rc_strerror(rc));
+  return 0;
+}
+
+/* e:decisions(revision) -> table | nil: rc_engine_explain_json as a table, nil when the
+ * revision is not kept. [-0, +1, v] */
+static int l_decisions(lua_State *L) {
+  lengine *b = check_engine(L);
+  lua_Integer rev = luaL_checkinteger(L, 2);
+  char *json = rev > 0 ? rc_engine_explain_json(b->eng, (uint64_t)rev) : NULL;
+  if (!json) {
+    lua_pushnil(L);
+    return 1;
+  }
+  char **box = box_string(L, json);
+  lua_pushcfunction(L, rc__lua_parse);
+  lua_pushstring(L, *box);
+  lua_call(L, 1, 2);
+  if (lua_isnil(L, -2)) return luaL_error(L, "decisions: %s", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  return 1;
+}
+
 const luaL_Reg lengine_ops_methods[] = {
-  {"metrics", l_metrics}, {"status", l_status}, {NULL, NULL},
+  {"metrics", l_metrics}, {"status", l_status}, {"trace", l_trace},
+  {"decisions", l_decisions}, {NULL, NULL},
 };

@@ -68,10 +68,13 @@ local function policy_require(name)
   return cache[name]
 end
 
+-- print, as Lua's (tostring of each argument, tabs between), becomes a policy.log event
+-- (or "[policy] ..." on stderr when nobody listens): see core/policy/policy_log.c.
+local policy_log = require "reactcfg.policy_log"
 local function print_to_log(...)
   local parts = table.pack(...)
   for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-  io.stderr:write("[policy] ", table.concat(parts, "\t", 1, parts.n), "\n")
+  policy_log(table.concat(parts, "\t", 1, parts.n))
 end
 
 --- env() -> a fresh environment table for one policy load.

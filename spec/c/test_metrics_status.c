@@ -500,6 +500,67 @@ static void test_polling_and_stale(void) {
 }
 
 /* ===================================================================================
+ * The decision ring: rc_engine_trace, rc_engine_explain_json
+ * =================================================================================== */
+
+static int keep_two(harness *h) { return rc_engine_trace(h->eng, 2); }
+
+static bool has(const char *json, const char *needle) {
+  bool found = json && strstr(json, needle) != NULL;
+  if (!found) fprintf(stderr, "not found: %s\n  in: %s\n", needle, json ? json : "(null)");
+  return found;
+}
+
+static void test_trace_ring(void) {
+  harness h = {0};
+  h_tmpdir(&h, "metrics-trace");
+  h_write(&h, "db.json", "{\"pool\": 1}");
+  h_write(&h, "key.json", "{\"k\": \"hunter2\"}");
+  CHECK_EQ_INT(start(&h,
+                     "local rc = require 'reactcfg'\n"
+                     "return rc.policy { components = {\n"
+                     "  db = { source = rc.file 'db.json',\n"
+                     "         validate = function(v) return v.pool < 100, 'too big' end },\n"
+                     "  key = { source = rc.file 'key.json', secret = true },\n"
+                     "} }\n",
+                     keep_two),
+               0);
+  rc_engine_t *eng = h.eng;
+  char *j = rc_engine_explain_json(eng, 1);
+  CHECK(has(j, "{\"revision\":1,"));
+  CHECK(has(j, "\"component\":\"db\",\"kind\":\"decision\",\"message\":\"source delivered"));
+  CHECK(has(j, "\"message\":\"commit: revision 1 with"));
+  CHECK(j && !strstr(j, "hunter2")); /* secret values are redacted in decisions */
+  rc_free(j);
+  /* A refused value, then three commits: the ring keeps the last two. */
+  save(&h, "db.json", "{\"pool\": 500}");
+  run_until(&h, &ev_rejected, ev_rejected + 1, 5000);
+  for (int i = 2; i <= 4; i++) {
+    char body[64];
+    snprintf(body, sizeof body, "{\"pool\": %d}", i);
+    save(&h, "db.json", body);
+    run_until(&h, &h.commits, i, 5000);
+  }
+  CHECK_EQ_INT(rc_engine_revision(eng), 4);
+  CHECK(rc_engine_explain_json(eng, 1) == NULL);
+  CHECK(rc_engine_explain_json(eng, 2) == NULL);
+  j = rc_engine_explain_json(eng, 3);
+  CHECK(has(j, "{\"revision\":3,"));
+  CHECK(has(j, "\"changes\":[{\"path\":\"db.pool\",\"kind\":\"modified\"}]"));
+  CHECK(has(j, "\"dropped\":0}"));
+  rc_free(j);
+  j = rc_engine_explain_json(eng, 4);
+  CHECK(has(j, "source delivered: {\\\"pool\\\":4}"));
+  CHECK(j && !strstr(j, "\"pool\\\":3}")); /* only what happened since revision 3 */
+  rc_free(j);
+  /* Off again: nothing kept. */
+  CHECK_EQ_INT(rc_engine_trace(eng, 0), 0);
+  CHECK(rc_engine_explain_json(eng, 4) == NULL);
+  CHECK_EQ_INT(rc_engine_trace(eng, 5000), RC_EINVAL);
+  CHECK(h_finish(&h));
+}
+
+/* ===================================================================================
  * Reading from another thread while the engine commits
  * =================================================================================== */
 
@@ -515,6 +576,7 @@ static void *reader(void *p) {
   while (!atomic_load(&a->stop)) {
     char *m = rc_engine_metrics_text(a->eng);
     char *s = rc_engine_status_json(a->eng);
+    rc_free(rc_engine_explain_json(a->eng, rc_engine_revision(a->eng)));
     double commits = m ? metric(m, "reactcfg_commits_total") : -1;
     /* Counters never go back; both texts are whole. */
     if (!m || !s || commits < a->last_commits || strncmp(s, "{\"revision\":", 12) != 0 ||
@@ -538,7 +600,7 @@ static void test_threads(void) {
                      "  db = { source = rc.file 'db.json',\n"
                      "         update = function(v) return { pool = v.pool * 2 } end },\n"
                      "} }\n",
-                     NULL),
+                     keep_two),
                0);
   reader_arg a = {.eng = h.eng};
   pthread_t t;
@@ -564,6 +626,7 @@ int main(void) {
   test_reloads();
   test_states();
   test_polling_and_stale();
+  test_trace_ring();
   test_threads();
   return check_report("test_metrics_status");
 }
