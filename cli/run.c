@@ -306,6 +306,8 @@ static int start(run_ctx *ctx, const char *policy) {
     fprintf(stderr, "reactcfg-lua: %s\n", err.message);
     return 1;
   }
+  /* With --admin, /explain (attach's explain()) has the last 16 revisions' decisions. */
+  if (ctx->o.admin) rc_engine_trace(ctx->eng, 16);
   /* Before the load: what the policy prints while it loads is an event like the rest. */
   rc_engine_on_event(ctx->eng, on_event, ctx);
   if (rc_engine_load_policy(ctx->eng, policy, &err) != 0) {

@@ -561,8 +561,8 @@ RC_API bool rc_engine_pinned(rc_engine_t *eng);
 /* ===================================================================================
  * Admin endpoint
  * An HTTP/1.1 endpoint (libmicrohttpd) for operators and tools: GET /metrics, /healthz,
- * /readyz, /status, /config[?path=P], /history, /diff?from=N&to=M, /events (Server-Sent
- * Events); POST /reload[?component=a,b], /rollback?revision=N, /unpin. Off unless
+ * /readyz, /status, /config[?path=P], /history, /diff?from=N&to=M, /explain?revision=N,
+ * /events (Server-Sent Events); POST /reload[?component=a,b], /rollback?revision=N, /unpin. Off unless
  * started here, by the policy (`admin = { listen = ..., token_env = ... }`) or by
  * `reactcfg-lua --run --admin ADDR`. See docs/OPERATIONS.md.
  * It serves from threads of its own (one per connection, at most `max_connections`);

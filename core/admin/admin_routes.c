@@ -47,6 +47,24 @@ static void status(rc_admin_t *a, admin_reply *r) {
   owned_text(r, rc_engine_status_json(a->eng), "application/json");
 }
 
+/* GET /explain?revision=N: the decisions behind a revision, when the engine keeps them
+ * (rc_engine_trace). */
+static void explain(rc_admin_t *a, struct MHD_Connection *c, admin_reply *r) {
+  uint64_t rev;
+  if (!revision_arg(c, "revision", &rev)) {
+    admin_error(r, 400, "explain needs ?revision=N (a revision number)");
+    return;
+  }
+  char *text = rc_engine_explain_json(a->eng, rev);
+  if (!text) {
+    admin_error(r, 404, "no decisions kept for revision %llu (the engine keeps those of "
+                "the last revisions only when tracing: rc_engine_trace)",
+                (unsigned long long)rev);
+    return;
+  }
+  owned_text(r, text, "application/json");
+}
+
 /* ---- changes ---- */
 
 /* POST /reload[?component=a,b]: the names are split at commas into one block. */
@@ -144,7 +162,8 @@ bool admin_route(rc_admin_t *a, struct MHD_Connection *c, const char *method,
   verb v = strcmp(method, "POST") == 0 ? POST : GET;
   static const struct { const char *path; verb v; } table[] = {
     {"/metrics", GET}, {"/healthz", GET}, {"/readyz", GET}, {"/status", GET},
-    {"/config", GET}, {"/history", GET}, {"/diff", GET}, {"/events", GET},
+    {"/config", GET}, {"/history", GET}, {"/diff", GET}, {"/explain", GET},
+    {"/events", GET},
     {"/reload", POST}, {"/rollback", POST}, {"/unpin", POST},
   };
   size_t i = 0, n = sizeof table / sizeof *table;
@@ -191,6 +210,8 @@ bool admin_route(rc_admin_t *a, struct MHD_Connection *c, const char *method,
       admin_query_diff(a, from, to, r);
     else
       admin_error(r, 400, "diff needs ?from=N&to=M (revision numbers)");
+  } else if (!strcmp(url, "/explain")) {
+    explain(a, c, r);
   } else if (!strcmp(url, "/reload")) {
     reload(a, c, r);
   } else if (!strcmp(url, "/rollback")) {

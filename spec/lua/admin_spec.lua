@@ -20,10 +20,11 @@ local function read(path)
   return s
 end
 
---- Waits (bounded: 10 s) until pred() is true; returns its last value.
-local function wait_for(pred)
+--- Waits (bounded: `seconds`, 10 by default) until pred() is true; returns its last
+--- value.
+local function wait_for(pred, seconds)
   local v
-  for _ = 1, 400 do
+  for _ = 1, (seconds or 10) * 40 do
     v = pred()
     if v then return v end
     os.execute("sleep 0.025")
@@ -68,10 +69,9 @@ local function start(opts)
   s.addr = wait_for(function()
     return s.err():match("admin endpoint on (%S+)") or
       (s.err():match("reactcfg%-lua: ") and "failed") or
-      (opts.admin_from_policy and wait_for(function()
-        return (read(dir .. "/run.out") or ""):match("engine.started") and "policy"
-      end))
-  end)
+      (opts.admin_from_policy and
+        (read(dir .. "/run.out") or ""):match("engine.started") and "policy")
+  end, 60) -- a loaded machine (or a sanitizer) may take long to start a process
   return s
 end
 
@@ -159,6 +159,19 @@ describe("the admin endpoint", function()
     assert.falsy(body:find("hunter", 1, true))
     assert.equal(404, select(2, get(s, "/diff?from=1&to=9")))
     assert.equal(400, select(2, get(s, "/diff?from=x&to=2")))
+  end)
+
+  it("explains a revision from the decisions --run --admin keeps, secrets redacted", function()
+    local body, code = get(s, "/explain?revision=1")
+    assert.equal(200, code, body)
+    local x = json(body)
+    assert.equal(1, x.revision)
+    assert.same({ { path = "app", kind = "added" } }, x.changes)
+    assert.truthy(body:find("source delivered", 1, true), body)
+    assert.truthy(body:find("<redacted>", 1, true), body)
+    assert.falsy(body:find("hunter2", 1, true))
+    assert.equal(404, select(2, get(s, "/explain?revision=99")))
+    assert.equal(400, select(2, get(s, "/explain")))
   end)
 
   it("reloads, rolls back (pinning) and unpins", function()
@@ -409,6 +422,9 @@ describe("reactcfg-lua attach", function()
       .. " -e 'get(\"app.db\")' --json")
     assert.equal(0, code, out)
     assert.same({ host = "a", pool = { max = 5 }, password = "<redacted>" }, json(out))
+    out, code = H.sh(q(bin) .. " attach " .. q(s.addr) .. " -e 'explain(1)' --json")
+    assert.equal(0, code, out)
+    assert.equal(1, json(out).revision)
     out, code = H.sh(q(bin) .. " attach " .. q(s.addr) .. " -e 'rollback(99)'")
     assert.equal(1, code)
     assert.truthy(out:find("404", 1, true), out)
