@@ -469,8 +469,10 @@ void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...)
 /* ---- trace_ring.c ---- */
 void rc__trace_ring_init(rc__trace_ring *r);
 void rc__trace_ring_free(rc__trace_ring *r);
-/* Whether the ring keeps decisions (a relaxed load: cheap enough for every decision). */
-bool rc__trace_ring_on(rc_engine_t *eng);
+/* Whether the ring keeps decisions (a relaxed load, inline: every decision asks). */
+static inline bool rc__trace_ring_on(rc_engine_t *eng) {
+  return atomic_load_explicit(&eng->tring.on, memory_order_relaxed);
+}
 /* One line for the revision being made: a decision ("decision") or an event (its name). */
 void rc__trace_ring_add(rc_engine_t *eng, const char *component, const char *kind,
                         const char *message);

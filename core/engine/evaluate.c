@@ -53,6 +53,7 @@ static void set_active(rc_engine_t *eng, rc__component *c, bool active) {
       rc_error err = {0};
       if (rc__source_start(c, &err)) rc__deliver_error(c, &err);
     }
+    rc__health_sync(c);
     rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, eng->policy_path, c->line, 0, 0,
              "component '%s' is active: its condition holds; source started", c->name);
     return;

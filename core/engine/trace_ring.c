@@ -59,10 +59,6 @@ int rc_engine_trace(rc_engine_t *eng, size_t revisions) {
   return 0;
 }
 
-bool rc__trace_ring_on(rc_engine_t *eng) {
-  return atomic_load_explicit(&eng->tring.on, memory_order_relaxed);
-}
-
 void rc__trace_ring_add(rc_engine_t *eng, const char *component, const char *kind,
                         const char *message) {
   rc__trace_ring *r = &eng->tring;

@@ -46,7 +46,8 @@ typedef struct rc__txn {
   rc_reload_t *waiting;        /* the module that answers later, or NULL */
   size_t waiting_index;
   uint64_t deadline;           /* rc__now of the waiting module's timeout */
-  uint64_t start_ns, module_ns;
+  int64_t start_ns;            /* wall clock: the candidate snapshot's making */
+  uint64_t module_ns;          /* monotonic: the running module's call */
   int fail_code;
   char fail_module[64], fail_msg[400];
   char rollback_failed[256];   /* modules whose rollback failed too */
@@ -250,11 +251,15 @@ static void txn_end(rc_engine_t *eng) {
   if (eng->wave_deferred && rc__txn_may_start(eng)) rc__schedule_wave(eng);
 }
 
-/* A reload ended: its duration (returned, in µs: one clock read serves the metric and
- * the events, each read costs about 1% of a small update's pipeline), and how long the
- * next one waits (0 after a commit). */
-static uint64_t reload_ended(rc_engine_t *eng, const rc__txn *t, uint64_t backoff_ms) {
-  uint64_t ns = rc__mono_ns() - t->start_ns;
+/* A reload ended at `end_ns` (wall clock): its duration (returned, in µs, for the
+ * events too), and how long the next one waits (0 after a commit). The duration is
+ * measured between the two wall-clock reads a commit makes anyway (the candidate
+ * snapshot's making, its publication): every clock read costs about 1% of a small
+ * update's pipeline on a VM's clock. A step of the wall clock during a reload distorts
+ * that one observation (clamped at 0); slewing does not matter at this scale. */
+static uint64_t reload_ended(rc_engine_t *eng, const rc__txn *t, int64_t end_ns,
+                             uint64_t backoff_ms) {
+  uint64_t ns = end_ns > t->start_ns ? (uint64_t)(end_ns - t->start_ns) : 0;
   rc__observe(&eng->metrics.reload_duration, ns);
   rc__gauge_set(&eng->metrics.backoff_ms, backoff_ms);
   return ns / 1000;
@@ -262,10 +267,10 @@ static uint64_t reload_ended(rc_engine_t *eng, const rc__txn *t, uint64_t backof
 
 static void commit(rc_engine_t *eng) {
   rc__txn *t = eng->txn;
-  uint64_t us = reload_ended(eng, t, 0);
   struct rc_snapshot *snap = t->candidate;
   t->candidate = NULL;
   rc__snapshot_publish(eng, snap); /* the engine's reference is now `current` */
+  uint64_t us = reload_ended(eng, t, snap->time_ns, 0);
   rc__commit_done(eng, snap, &t->cs);
   rc__history_push(eng, snap, t->id, t->trigger, t->cs.n);
   eng->fail_streak = 0;
@@ -294,7 +299,7 @@ static void failed(rc_engine_t *eng) {
   uint64_t d = eng->backoff_min_ms;
   for (uint32_t i = 0; i < eng->fail_streak && d < eng->backoff_max_ms; i++) d *= 2;
   if (d > eng->backoff_max_ms) d = eng->backoff_max_ms;
-  uint64_t us = reload_ended(eng, t, d);
+  uint64_t us = reload_ended(eng, t, rc__real_ns(), d);
   if (t->fail_module[0])
     emit(eng, t, RC_EVENT_RELOAD_FAILED, t->fail_module, t->fail_code, us, 0,
          "reload %llu (%s) failed: module '%s' refused it: %s", (unsigned long long)t->id,
@@ -483,7 +488,7 @@ void rc__txn_begin(rc_engine_t *eng, rc_value_t *root, rc_value_t *old_root,
   t->flags = flags;
   t->old_root = old_root;
   t->candidate = cand;
-  t->start_ns = rc__mono_ns();
+  t->start_ns = cand->time_ns; /* read by rc__snapshot_make just now */
   rc__count(&eng->metrics.reload_attempts[rc__trigger_kind_of(t->trigger)], 1);
   /* The wave's change list becomes the reload's; the engine gets an empty one. */
   t->cs = eng->cs;
@@ -495,7 +500,7 @@ void rc__txn_begin(rc_engine_t *eng, rc_value_t *root, rc_value_t *old_root,
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
              "out of memory starting a reload; the running configuration stays");
     rc__count(&eng->metrics.reload_failures[RC__FAIL_ERROR], 1);
-    reload_ended(eng, t, 0);
+    reload_ended(eng, t, rc__real_ns(), 0);
     rc__components_revert(eng, t->old_root);
     txn_end(eng);
     return;

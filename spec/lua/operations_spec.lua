@@ -155,6 +155,36 @@ return rc.policy { components = {
   end)
 end)
 
+describe("a component's state follows its condition", function()
+  after_each(H.cleanup)
+
+  it("inactive while it is false, ok once it holds and the source answered", function()
+    local e, dir = H.engine([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  mode = rc.file "mode.json",
+  dbg = { source = rc.file "dbg.json", condition = function(c) return c.mode.on end },
+} }
+]], { ["mode.json"] = '{"on": false}', ["dbg.json"] = '{"level": 2}' }, "ops-cond")
+    local function state(name)
+      for _, c in ipairs(e:status().components) do
+        if c.name == name then return c.state end
+      end
+    end
+    assert.equal("inactive", state("dbg"))
+    H.write(dir .. "/mode.json.tmp", '{"on": true}')
+    os.rename(dir .. "/mode.json.tmp", dir .. "/mode.json")
+    assert.truthy(e:run_until(function() return e:get("dbg.level") == 2 end, "5s"))
+    assert.equal("ok", state("dbg"))
+    assert.matches('\nreactcfg_source_up{component="dbg",kind="file"} 1\n', e:metrics())
+    H.write(dir .. "/mode.json.tmp", '{"on": false}')
+    os.rename(dir .. "/mode.json.tmp", dir .. "/mode.json")
+    assert.truthy(e:run_until(function() return e:get("dbg") == nil end, "5s"))
+    assert.equal("inactive", state("dbg"))
+    assert.not_matches('reactcfg_source_up{component="dbg"', e:metrics())
+  end)
+end)
+
 describe("docs/OPERATIONS.md", function()
   after_each(H.cleanup)
 
