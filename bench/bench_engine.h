@@ -24,5 +24,20 @@ int bench_latency_line(const char *prefix, const _Atomic int64_t *start_ns,
  * cancels out. Returns how many pairs there were. */
 int bench_paired_line(const char *prefix, const _Atomic int64_t *a_ns,
                       const _Atomic int64_t *b_ns, int n);
+/* bench/pipeline.c, for benchmarks that measure the pipeline beside something else:
+ * `started` runs once the engine is attached (a non-zero return aborts), `stopping`
+ * after the last update committed, before the engine is freed. */
+typedef struct bench_pipeline_hooks {
+  int (*started)(void *ud, rc_engine_t *eng);
+  void (*stopping)(void *ud, rc_engine_t *eng);
+  void *ud;
+} bench_pipeline_hooks;
+/* The text of pipeline policy `name` ("trivial", "merge"), or NULL. */
+const char *bench_pipeline_policy(const char *name);
+/* Pushes `updates` small updates through an engine on `text` on this thread's loop;
+ * *secs the time they took, *commits how many committed. 0 when every update
+ * committed, else -1. */
+int bench_pipeline_measure(const char *text, uint64_t updates, const bench_pipeline_hooks *h,
+                           double *secs, uint64_t *commits);
 
 #endif

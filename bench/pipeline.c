@@ -70,26 +70,47 @@ static void idle_cb(uv_idle_t *h) {
   }
 }
 
-static int run_policy(const char *name, const char *text, uint64_t updates) {
+const char *bench_pipeline_policy(const char *name) {
+  for (size_t i = 0; i < sizeof POLICIES / sizeof *POLICIES; i++)
+    if (strcmp(name, POLICIES[i][0]) == 0) return POLICIES[i][1];
+  return NULL;
+}
+
+int bench_pipeline_measure(const char *text, uint64_t updates, const bench_pipeline_hooks *h,
+                           double *secs_out, uint64_t *commits_out) {
   run r = {.updates = updates};
   uv_loop_t loop;
   r.eng = bench_engine("pipeline", text, &loop, "**", on_commit, &r);
-  if (!r.eng) return 1;
+  if (!r.eng) return -1;
   for (size_t i = 0; i < r.eng->ncomps; i++)
     if (strcmp(r.eng->comps[i]->name, "s") == 0) r.target = r.eng->comps[i];
   uv_idle_init(&loop, &r.idle);
   r.idle.data = &r;
+  if (h && h->started && h->started(h->ud, r.eng) != 0) {
+    bench_engine_free(r.eng, &loop);
+    return -1;
+  }
   uint64_t t0 = rc__mono_ns();
   uv_idle_start(&r.idle, idle_cb);
   uv_run(&loop, UV_RUN_DEFAULT);
-  double secs = (double)(rc__mono_ns() - t0) / 1e9;
+  *secs_out = (double)(rc__mono_ns() - t0) / 1e9;
+  if (h && h->stopping) h->stopping(h->ud, r.eng);
   uint64_t commits = r.commits - 1;
   bench_engine_free(r.eng, &loop);
+  *commits_out = commits;
+  return commits == updates ? 0 : -1;
+}
+
+static int run_policy(const char *name, const char *text, uint64_t updates) {
+  double secs = 0;
+  uint64_t commits = 0;
+  int bad = bench_pipeline_measure(text, updates, NULL, &secs, &commits);
+  if (bad && secs == 0) return 1;
   printf("pipeline policy=%s updates=%llu commits=%llu seconds=%.3f updates_per_s=%.0f "
          "us_per_update=%.2f\n",
          name, (unsigned long long)updates, (unsigned long long)commits, secs,
          (double)updates / secs, secs * 1e6 / (double)updates);
-  return commits == updates ? 0 : 1;
+  return bad ? 1 : 0;
 }
 
 int rc_bench_pipeline_main(int argc, char **argv) {

@@ -28,6 +28,7 @@ static int usage(void) {
           "       %s sources-idle [--redis-port P] [--pg CONNINFO] [--file] [--env]\n"
           "                  [--own-thread] [--seconds S] [--settle-ms MS]\n"
           "       %s load [--components N]\n"
+          "       %s admin [--updates N] [--rounds R] [--components C] [--requests Q]\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -53,8 +54,11 @@ static int usage(void) {
           "  sources-idle loop wakeups and context switches of an idle engine over S s;\n"
           "           prints sources-idle sources=<list> ... loop_wakeups=<n> ...\n"
           "  load     a policy of N file components: load (as --check), start, reload,\n"
-          "           free; prints load components=<n> check_ms= load_ms= start_ms= ...\n",
-          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+          "           free; prints load components=<n> check_ms= load_ms= start_ms= ...\n"
+          "  admin    the pipeline with /metrics scraped every 100 ms beside without, and\n"
+          "           /metrics latency with C components; prints admin pipeline ...\n"
+          "           scraped_over_plain=<x> and admin latency path=<p> ... p99_us=..\n",
+          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
   return 1;
 }
 
@@ -216,6 +220,7 @@ int rc_bench_redis_latency_main(int argc, char **argv); /* bench/redis_latency.c
 int rc_bench_pg_latency_main(int argc, char **argv);    /* bench/pg_latency.c */
 int rc_bench_sources_idle_main(int argc, char **argv);  /* bench/sources_idle.c */
 int rc_bench_load_main(int argc, char **argv);     /* bench/load.c */
+int rc_bench_admin_main(int argc, char **argv);    /* bench/admin.c */
 
 /* Subcommands. Each gets the arguments after its name. */
 static const struct {
@@ -235,6 +240,7 @@ static const struct {
   {"redis-latency", rc_bench_redis_latency_main},
   {"pg-latency", rc_bench_pg_latency_main},
   {"sources-idle", rc_bench_sources_idle_main},
+  {"admin", rc_bench_admin_main},
 };
 
 int main(int argc, char **argv) {

@@ -26,7 +26,14 @@ typedef struct cli_run_opts {
   const char *exec;        /* --exec "CMD ARGS": the child to supervise, or NULL */
   int exec_signal;         /* --exec-signal: what the child gets on a change (SIGHUP) */
   bool exec_restart;       /* --exec-restart: restart the child instead */
+  const char *admin;       /* --admin ADDR: the admin endpoint's address, or NULL */
+  int log_level;           /* --log-level: CLI_LOG_*; -1: info for people, debug in JSON */
 } cli_run_opts;
+/* How much --run prints besides commits: failures only, warnings too, what happens
+ * (the default for people), and each reload's and module's start and end. */
+enum { CLI_LOG_ERROR, CLI_LOG_WARN, CLI_LOG_INFO, CLI_LOG_DEBUG };
+/* The level named `name` ("error", "warn", "info", "debug"), or -1. */
+int cli_log_level(const char *name);
 /* --run POLICY: runs the engine until SIGINT/SIGTERM (or --once's end, or the --exec
  * child's exit); SIGHUP re-reads every source (a reload with the trigger "signal").
  * Returns the exit code. */
@@ -77,6 +84,9 @@ void cli_json_str(rc__buf *b, const char *s);
 /* Lua mode (no arguments, -i, -e CODE, SCRIPT [ARGS], -): the REPL or a script run on a
  * plain Lua state with `rc` and `cjson`. argv as main's. Returns the exit code. */
 int cli_lua(int argc, char **argv);
+/* `reactcfg-lua attach ADDR [-e CODE]... [--json]` (argv[1] is "attach"): the REPL on a
+running process's admin endpoint (attach.c, through repl.c). Returns the exit code. */
+int cli_attach(int argc, char **argv);
 /* `reactcfg-lua test FILE...` and `reactcfg-lua replay FILE POLICY [--compare OTHER]`
  * (argv[1] is the command), run by reactcfg.sim in a Lua state like cli_lua's. */
 int cli_sim(int argc, char **argv);

@@ -17,6 +17,13 @@ void cli_format_error(const rc_error *err, const char *fallback_file, char *out,
     snprintf(out, n, "%s", err->message);
 }
 
+int cli_log_level(const char *name) {
+  static const char *const NAMES[] = {"error", "warn", "info", "debug"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(name, NAMES[i]) == 0) return i;
+  return -1;
+}
+
 static int check(const char *policy) {
   rc_error err = {0};
   rc_engine_t *eng = rc_engine_new(&err);
@@ -46,7 +53,7 @@ static bool lua_mode(int argc, char **argv) {
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump") ||
-        !strcmp(a, "--record"))
+        !strcmp(a, "--record") || !strcmp(a, "--admin"))
       return false;
   }
   return true;
@@ -64,11 +71,12 @@ static const char *value_of(int argc, char **argv, int *i, const char *what) {
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "test") || !strcmp(argv[1], "replay")))
     return cli_sim(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "attach")) return cli_attach(argc, argv);
   /* `run POLICY ...` is `--run POLICY ...`. */
   bool run_command = argc >= 2 && !strcmp(argv[1], "run");
   if (!run_command && lua_mode(argc, argv)) return cli_lua(argc, argv);
   bool tagged = false;
-  cli_run_opts ro = {0};
+  cli_run_opts ro = {.log_level = -1};
   const char *mode = run_command ? "--run" : NULL, *policy = NULL, *format = NULL,
              *exec_signal = NULL;
   for (int i = run_command ? 2 : 1; i < argc; i++) {
@@ -93,12 +101,23 @@ int main(int argc, char **argv) {
       ro.dry_run = true;
     } else if (!strcmp(a, "--exec-restart")) {
       ro.exec_restart = true;
+    } else if (!strcmp(a, "--admin")) {
+      if (!(ro.admin = value_of(argc, argv, &i, "an address (HOST:PORT or unix:/PATH)")))
+        return 2;
     } else if (!strcmp(a, "--record")) {
       if (!(ro.record = value_of(argc, argv, &i, "a file name"))) return 2;
     } else if (!strcmp(a, "--exec")) {
       if (!(ro.exec = value_of(argc, argv, &i, "a command (\"CMD ARGS\")"))) return 2;
     } else if (!strcmp(a, "--exec-signal")) {
       if (!(exec_signal = value_of(argc, argv, &i, "a signal name (HUP, USR1, ...)"))) return 2;
+    } else if (!strcmp(a, "--log-level")) {
+      const char *level = value_of(argc, argv, &i, "a level (error, warn, info, debug)");
+      if (!level) return 2;
+      if ((ro.log_level = cli_log_level(level)) < 0) {
+        fprintf(stderr, "reactcfg-lua: --log-level: unknown level '%s' (error, warn, info, "
+                        "debug)\n", level);
+        return 2;
+      }
     } else if (!strcmp(a, "--format")) {
       if (!(format = value_of(argc, argv, &i, "a format name"))) return 2;
     } else if (!strcmp(a, "--check") || !strcmp(a, "--run") || !strcmp(a, "--dump")) {
@@ -128,9 +147,9 @@ int main(int argc, char **argv) {
   }
   bool run = strcmp(mode, "--run") == 0;
   if ((ro.json || ro.record || ro.record_secrets || ro.once || ro.dry_run || ro.exec ||
-       exec_signal || ro.exec_restart) && !run) {
+       exec_signal || ro.exec_restart || ro.log_level >= 0 || ro.admin) && !run) {
     fprintf(stderr, "reactcfg-lua: --json, --cloudevents, --record, --record-secrets, "
-                    "--once, --dry-run and --exec go with --run\n");
+                    "--once, --dry-run, --exec, --log-level and --admin go with --run\n");
     return 2;
   }
   if ((exec_signal || ro.exec_restart) && !ro.exec) {

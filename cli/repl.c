@@ -2,6 +2,7 @@
  * persistent history, multi-line input, tab completion, pretty-printed results) and the
  * non-interactive runs (-e CODE, a script file with arguments, a script on stdin). One
  * plain Lua state with the standard libraries, `cjson`, and `reactcfg` as the global `rc`. */
+#include "attach.h"
 #include "cli.h"
 #include "lvalue.h"
 
@@ -34,15 +35,18 @@ static const char PRELUDE_KEY = 'p';
 /* The state Lua code runs on, for the line editor's callbacks and the SIGINT handler. */
 static lua_State *repl_L;
 static volatile sig_atomic_t in_readline;
+/* attach --json: results are printed as JSON (attach.c), not pretty-printed. */
+static bool show_as_json;
 
 /* ---- the prelude: pretty printer and help, embedded as Lua source ---- */
 
-/* Called with (colour, max_depth); returns { show = f, pp = f, help = f }. `show` prints
- * REPL results: tables nested with sorted keys, ancestors met again marked as cycles,
- * depth limited; colour only when asked. Uses raw access, so printing runs no
+/* Called with (colour, max_depth, null); returns { show = f, pp = f, help = f }. `show`
+ * prints REPL results: tables nested with sorted keys, ancestors met again marked as
+ * cycles, depth limited, JSON's null (a NULL light userdata) as `null`; colour only when
+ * asked. Uses raw access, so printing runs no
  * metamethods except __tostring of non-table values. */
 static const char PRELUDE[] =
-  "local color, maxdepth = ...\n"
+  "local color, maxdepth, null = ...\n"
   "local C = color and { key = '\\27[36m', str = '\\27[32m', num = '\\27[33m',\n"
   "  kw = '\\27[35m', dim = '\\27[90m', off = '\\27[0m' } or nil\n"
   "local function paint(c, s) if C then return C[c] .. s .. C.off end return s end\n"
@@ -65,6 +69,7 @@ static const char PRELUDE[] =
   "  if t == 'string' then return paint('str', string.format('%q', v)) end\n"
   "  if t == 'number' then return paint('num', tostring(v)) end\n"
   "  if t == 'boolean' or t == 'nil' then return paint('kw', tostring(v)) end\n"
+  "  if v == null then return paint('kw', 'null') end\n"
   "  return paint('dim', tostring(v))\n"
   "end\n"
   "local function keytext(k)\n"
@@ -572,6 +577,10 @@ static int loadline(lua_State *L) {
 /* Prints the `n` values at the top through the prelude's show() and pops them.
  * [-n, +0, -] */
 static void show(lua_State *L, int n) {
+  if (show_as_json) {
+    if (!attach_show_json(L, n)) report(L);
+    return;
+  }
   lua_rawgetp(L, LUA_REGISTRYINDEX, &PRELUDE_KEY);
   lua_getfield(L, -1, "show");
   lua_remove(L, -2);
@@ -661,6 +670,23 @@ static void open_bench(lua_State *L) {
   lua_call(L, 1, 0);
 }
 
+/* The prelude: the globals pp and help, and the printer `show` uses. [-0, +0, e] */
+static int open_prelude(lua_State *L) {
+  bool color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+  if (luaL_loadbufferx(L, PRELUDE, sizeof PRELUDE - 1, "=repl", "t") != LUA_OK)
+    return lua_error(L);
+  lua_pushboolean(L, color);
+  lua_pushinteger(L, PP_DEPTH);
+  lua_pushlightuserdata(L, NULL); /* JSON's null, as the engine's values give it */
+  lua_call(L, 3, 1);                                /* stack: prelude */
+  lua_getfield(L, -1, "pp");
+  lua_setglobal(L, "pp");
+  lua_getfield(L, -1, "help");
+  lua_setglobal(L, "help");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &PRELUDE_KEY);
+  return 0;
+}
+
 /* Opens the libraries, then does what the command line asks. [-0, +0, e] */
 static int l_main(lua_State *L) {
   lua_args *a = lua_touserdata(L, 1);
@@ -668,17 +694,7 @@ static int l_main(lua_State *L) {
   repl_L = L;
   open_libs(L);
   open_bench(L);
-  bool color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-  if (luaL_loadbufferx(L, PRELUDE, sizeof PRELUDE - 1, "=repl", "t") != LUA_OK)
-    return lua_error(L);
-  lua_pushboolean(L, color);
-  lua_pushinteger(L, PP_DEPTH);
-  lua_call(L, 2, 1);                                /* stack: prelude */
-  lua_getfield(L, -1, "pp");
-  lua_setglobal(L, "pp");
-  lua_getfield(L, -1, "help");
-  lua_setglobal(L, "help");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &PRELUDE_KEY);
+  open_prelude(L);
 
   /* Options first (-e CODE, -i), then a script (a file, or '-' for stdin) and its args. */
   bool interactive = false, ran = false;
@@ -733,6 +749,108 @@ static int l_main(lua_State *L) {
   }
   if (interactive || !ran) repl(L);
   return 0;
+}
+
+/* Runs `code` as the prompt does: as an expression whose values are printed, else as
+ * a statement. Returns the status (the error reported). [-0, +0, m] */
+static int run_shown(lua_State *L, const char *code) {
+  int top = lua_gettop(L);
+  lua_pushfstring(L, "return %s;", code);
+  int status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=(command line)");
+  lua_remove(L, -2);
+  if (status != LUA_OK) {
+    lua_pop(L, 1);
+    status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+  }
+  if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET, false);
+  if (status == LUA_OK) {
+    int n = lua_gettop(L) - top;
+    if (n > 0) show(L, n);
+  } else {
+    report(L);
+  }
+  lua_settop(L, top);
+  return status;
+}
+
+/* `attach ADDR [-e CODE]... [--json]`: the REPL (or the -e codes) with the admin
+ * endpoint's functions as globals. [-0, +0, e] */
+static int l_attach(lua_State *L) {
+  lua_args *a = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  repl_L = L;
+  const char *addr = NULL;
+  bool json = false, codes = false;
+  for (int i = 2; i < a->argc; i++) {
+    const char *o = a->argv[i];
+    if (!strcmp(o, "--json")) {
+      json = true;
+    } else if (!strcmp(o, "-e")) {
+      if (++i >= a->argc) {
+        fprintf(stderr, "reactcfg-lua: -e needs code to run\n");
+        a->exit_code = 2;
+        return 0;
+      }
+      codes = true;
+    } else if (o[0] == '-' && o[1]) {
+      fprintf(stderr, "reactcfg-lua: attach: unknown option '%s'\n", o);
+      a->exit_code = 2;
+      return 0;
+    } else if (!addr) {
+      addr = o;
+    } else {
+      fprintf(stderr, "reactcfg-lua: attach: unexpected argument '%s'\n", o);
+      a->exit_code = 2;
+      return 0;
+    }
+  }
+  if (!addr || attach_target(addr) != 0) {
+    fprintf(stderr, "reactcfg-lua: attach needs an address: HOST:PORT, http://HOST:PORT "
+                    "or unix:/PATH\n");
+    a->exit_code = 2;
+    return 0;
+  }
+  luaL_openlibs(L);
+  luaL_requiref(L, "cjson", luaopen_cjson, 1);
+  lua_pop(L, 1);
+  open_prelude(L);
+  attach_open(L, json);
+  show_as_json = json;
+  for (int i = 2; i < a->argc; i++) {
+    if (strcmp(a->argv[i], "-e") != 0) continue;
+    if (run_shown(L, a->argv[++i]) != LUA_OK) {
+      a->exit_code = 1;
+      return 0;
+    }
+  }
+  if (!codes) repl(L);
+  return 0;
+}
+
+int cli_attach(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "reactcfg-lua: cannot create a Lua state: out of memory\n");
+    return 1;
+  }
+  struct sigaction sa = {0}, old;
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old);
+  lua_args a = {argc, argv, 0};
+  lua_pushcfunction(L, l_attach);
+  lua_pushlightuserdata(L, &a);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    report(L);
+    a.exit_code = 1;
+  }
+  sigaction(SIGINT, &old, NULL);
+  repl_L = NULL;
+  lua_close(L);
+  for (size_t i = 0; i < n_matches; i++) free(matches[i]);
+  free(matches);
+  fflush(stdout);
+  return a.exit_code;
 }
 
 /* `test FILE...` / `replay FILE POLICY [--compare OTHER]` through reactcfg.sim.

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ typedef struct run_ctx {
   FILE *record;          /* --record: every source event as one JSON line */
   cli_output out;        /* how lines are printed */
   sidecar *sc;
+  rc_admin_t *admin;     /* --admin */
   rc__buf failures;      /* --once: one line per failure, listed at the end */
   int nfailures;
 } run_ctx;
@@ -133,9 +135,10 @@ static void note_failure(run_ctx *ctx, const cli_event *ev) {
   rc__buf_printf(f, "%s (%s)\n", ev->message, ev->name);
 }
 
-/* People see a reload through its commit line; only its failures get lines of their own
- * (JSON gets every event). */
-static bool quiet_for_people(rc_event_type_t t) {
+/* A reload's and a module's start and end are debug lines: people see a reload through
+ * its commit line, and only its failures get lines of their own by default (JSON gets
+ * every event by default). */
+static bool debug_event(rc_event_type_t t) {
   return t == RC_EVENT_RELOAD_STARTED || t == RC_EVENT_RELOAD_COMPLETED ||
          t == RC_EVENT_MODULE_STARTED || t == RC_EVENT_MODULE_COMPLETED;
 }
@@ -151,11 +154,26 @@ static bool bad_event(rc_event_type_t t) {
   }
 }
 
+/* The --log-level an event line needs to be printed. */
+static int event_level(rc_event_type_t t) {
+  if (t == RC_EVENT_RESTART_REQUIRED) return CLI_LOG_WARN; /* the value waits, no harm */
+  if (bad_event(t)) return CLI_LOG_ERROR;
+  return debug_event(t) ? CLI_LOG_DEBUG : CLI_LOG_INFO;
+}
+
+/* Whether a line of `level` is printed. */
+static bool shown(const run_ctx *ctx, int level) {
+  int max = ctx->o.log_level >= 0 ? ctx->o.log_level
+                                  : ctx->o.json ? CLI_LOG_DEBUG : CLI_LOG_INFO;
+  return level <= max;
+}
+
 static void on_event(void *ud, const rc_event_t *ev) {
   run_ctx *ctx = ud;
   if (ev->type == RC_EVENT_COMMIT) return; /* printed by on_commit, with its changes */
   if (ev->type == RC_EVENT_POLICY_RELOADED) sidecar_policy_reloaded(ctx->sc);
-  if (!ctx->o.json && quiet_for_people(ev->type)) return;
+  bool print = shown(ctx, event_level(ev->type));
+  if (!print && !ctx->o.once) return;
   cli_event ce = {.name = ev->name, .bad = bad_event(ev->type), .key = "component",
                   .label = ev->component, .file = ev->file, .line = ev->line,
                   .column = ev->column, .code = ev->code ? rc_err_name(ev->code) : NULL,
@@ -166,7 +184,7 @@ static void on_event(void *ud, const rc_event_t *ev) {
                                   ? ev->revision
                                   : 0,
                   .changes = ev->changes};
-  cli_output_event(&ctx->out, &ce);
+  if (print) cli_output_event(&ctx->out, &ce);
   /* restart.required is a warning for --once: the value is there, only not applied. */
   if (ev->type != RC_EVENT_RESTART_REQUIRED) note_failure(ctx, &ce);
 }
@@ -174,7 +192,7 @@ static void on_event(void *ud, const rc_event_t *ev) {
 /* The sidecar's events print like the engine's. */
 static void on_sidecar_event(void *ud, const cli_event *ev) {
   run_ctx *ctx = ud;
-  cli_output_event(&ctx->out, ev);
+  if (shown(ctx, ev->bad ? CLI_LOG_ERROR : CLI_LOG_INFO)) cli_output_event(&ctx->out, ev);
   note_failure(ctx, ev);
 }
 
@@ -288,6 +306,10 @@ static int start(run_ctx *ctx, const char *policy) {
     fprintf(stderr, "reactcfg-lua: %s\n", err.message);
     return 1;
   }
+  /* With --admin, /explain (attach's explain()) has the last 16 revisions' decisions. */
+  if (ctx->o.admin) rc_engine_trace(ctx->eng, 16);
+  /* Before the load: what the policy prints while it loads is an event like the rest. */
+  rc_engine_on_event(ctx->eng, on_event, ctx);
   if (rc_engine_load_policy(ctx->eng, policy, &err) != 0) {
     cli_format_error(&err, policy, msg, sizeof msg);
     fprintf(stderr, "%s\n", msg);
@@ -309,7 +331,6 @@ static int start(run_ctx *ctx, const char *policy) {
     ctx->eng->record_fn = on_record;
     ctx->eng->record_ud = ctx;
   }
-  rc_engine_on_event(ctx->eng, on_event, ctx);
   rc_subscribe(ctx->eng, "**", on_commit, ctx, NULL);
   int rc = rc_engine_attach(ctx->eng, &ctx->loop, &err);
   ctx->started = true;
@@ -322,6 +343,17 @@ static int start(run_ctx *ctx, const char *policy) {
     }
     run_stop(ctx);
     return 1;
+  }
+  if (ctx->o.admin) {
+    /* The token from the environment, never from the command line (ps shows that). */
+    rc_admin_opts ao = {.token = getenv("REACTCFG_ADMIN_TOKEN")};
+    ctx->admin = rc_admin_start(ctx->eng, ctx->o.admin, &ao, &err);
+    if (!ctx->admin) {
+      fprintf(stderr, "reactcfg-lua: --admin: %s\n", err.message);
+      run_stop(ctx);
+      return 1;
+    }
+    fprintf(stderr, "reactcfg-lua: admin endpoint on %s\n", rc_admin_address(ctx->admin));
   }
   if (ctx->stop_asked)
     run_stop(ctx);
@@ -367,6 +399,8 @@ int cli_run(const char *policy, const cli_run_opts *o) {
     ctx.exit_code = start(&ctx, policy);
   }
   if (ctx.exit_code == 0 || ctx.started) uv_run(&ctx.loop, UV_RUN_DEFAULT);
+  /* The engine has stopped: the endpoint's threads wait on nothing, joining them is safe. */
+  rc_admin_free(ctx.admin);
   sidecar_close(ctx.sc);
   if (!uv_is_closing((uv_handle_t *)&ctx.sigpoll)) uv_close((uv_handle_t *)&ctx.sigpoll, NULL);
   rc_engine_free(ctx.eng);

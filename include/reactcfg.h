@@ -374,6 +374,11 @@ typedef enum rc_event_type {
   RC_EVENT_PINNED,             /* "engine.pinned": a rollback pinned the configuration;
                                   source changes are recorded, not applied */
   RC_EVENT_UNPINNED,           /* "engine.unpinned": changes are applied again */
+  RC_EVENT_POLICY_LOG,         /* "policy.log": the policy called print (message: its
+                                  arguments as print shows them; file and line: the
+                                  call; component: whose function ran, or ""). With no
+                                  event handler at all it goes to stderr instead,
+                                  prefixed "[policy] " */
 } rc_event_type_t;
 
 /* One event. Strings are borrowed for the duration of the callback; absent ones are "". */
@@ -555,12 +560,123 @@ RC_API int rc_engine_unpin(rc_engine_t *eng);
 /* Whether a rollback pinned the configuration. Thread: any. */
 RC_API bool rc_engine_pinned(rc_engine_t *eng);
 
+/* ===================================================================================
+ * Admin endpoint
+ * An HTTP/1.1 endpoint (libmicrohttpd) for operators and tools: GET /metrics, /healthz,
+ * /readyz, /status, /config[?path=P], /history, /diff?from=N&to=M, /explain?revision=N,
+ * /events (Server-Sent Events); POST /reload[?component=a,b], /rollback?revision=N, /unpin. Off unless
+ * started here, by the policy (`admin = { listen = ..., token_env = ... }`) or by
+ * `reactcfg-lua --run --admin ADDR`. See docs/OPERATIONS.md.
+ * It serves from threads of its own (one per connection, at most `max_connections`);
+ * the engine's loop thread never waits on a client. Secrets are always redacted.
+ * =================================================================================== */
+
+typedef struct rc_admin rc_admin_t;
+
+/* Options of rc_admin_start; a zeroed struct (or NULL) takes every default. */
+typedef struct rc_admin_opts {
+  const char *token;          /* bearer token (copied), or NULL/"" for none. With one,
+                                 every POST needs "Authorization: Bearer <token>"; on a
+                                 non-loopback address every request but /healthz and
+                                 /readyz needs it, and without one such an address is
+                                 refused */
+  unsigned max_connections;   /* open connections at once (0: 32); more are refused */
+  unsigned max_streams;       /* /events streams at once (0: 8); more get 503 */
+  unsigned timeout_s;         /* a connection idle this long is closed (0: 10) */
+  size_t max_request_bytes;   /* request line and headers together (0: 16 KiB): longer
+                                 ones get 414/431 */
+  size_t max_body_bytes;      /* request body (0: 4 KiB): a longer one gets 413 (and one
+                                 without a Content-Length 411) before it is read */
+} rc_admin_opts;
+
+/* Starts serving `eng`'s admin endpoint on `listen`: "HOST:PORT" (an IPv4 address,
+ * "[IPv6]:PORT" or a name; port 0 picks a free one, see rc_admin_address) or
+ * "unix:/PATH" (a stream socket created with mode 0600; a stale socket file at PATH is
+ * replaced). A loopback address or a unix socket needs no token; any other address needs
+ * `opts->token`. The engine should be started or attached (until then /readyz answers
+ * 503). Ownership: the caller owns the result and frees it with rc_admin_free before
+ * rc_engine_free; `listen` and `opts` are copied. Thread: any. Never runs Lua.
+ * Errors: NULL with `err` filled: RC_EINVAL (a malformed address, a non-loopback address
+ * without a token), RC_ESYS (the address cannot be bound: in use, no permission),
+ * RC_ENOMEM. */
+RC_API rc_admin_t *rc_admin_start(rc_engine_t *eng, const char *listen,
+                                  const rc_admin_opts *opts, rc_error *err);
+
+/* The address the endpoint listens on, with the port it was given ("127.0.0.1:40123",
+ * "unix:/run/app/reactcfg.sock"). Borrowed from `a` until rc_admin_free. Thread: any. */
+RC_API const char *rc_admin_address(const rc_admin_t *a);
+
+/* Stops serving: stops listening, ends /events streams, closes every connection (an
+ * answer being sent may be cut) and joins the endpoint's threads; a unix socket's file
+ * is removed. Idempotent; returns 0.
+ * Thread: any thread; on the engine's loop thread only outside the engine's callbacks
+ * (requests the endpoint's threads are waiting on are run before it returns). */
+RC_API int rc_admin_stop(rc_admin_t *a);
+
+/* Stops if needed and frees the endpoint. NULL is ignored. Thread: as rc_admin_stop. */
+RC_API void rc_admin_free(rc_admin_t *a);
+
 /* Revision of the current snapshot: the one rc_snapshot_acquire would return at this
  * instant (0 before the first commit), never behind what a reader already sees.
  * Thread: any; never blocks (two atomic read-modify-writes on an engine-wide counter,
  * like rc_snapshot_acquire; a reader's rc_reader_snapshot is the cheap way to follow
  * commits on a hot path). */
 RC_API uint64_t rc_engine_revision(rc_engine_t *eng);
+
+/* ===================================================================================
+ * Operations: metrics and status (docs/OPERATIONS.md lists every metric and state)
+ * =================================================================================== */
+
+/* The engine's metrics in the Prometheus text exposition format 0.0.4, every name
+ * prefixed `reactcfg_`: reloads by trigger and failures by reason, reload and module
+ * durations (histograms), the revision, commits and changes by kind, each component's
+ * source health and errors, policy evaluation times and errors, whether the
+ * configuration is pinned. Ready to serve as the body of a `/metrics` response
+ * (Content-Type: text/plain; version=0.0.4). Labels carry names (components, modules,
+ * source kinds, reasons), never values, so a secret never shows here.
+ * Ownership: the caller frees the result with rc_free().
+ * Thread: any, at any time from rc_engine_new to rc_engine_free; never blocks on the
+ * loop (the loop only writes plain counters; this takes a lock that only the creation
+ * of a component or a module, and a source error, also take); never runs Lua.
+ * Errors: NULL when `eng` is NULL or out of memory. */
+RC_API char *rc_engine_metrics_text(rc_engine_t *eng);
+
+/* The engine's status as one JSON object (UTF-8, no trailing newline):
+ *   {"revision": N, "pinned": bool, "time": unix seconds, "reload_backoff_seconds": s,
+ *    "components": [{"name", "kind", "target", "state", "errors", "rejected",
+ *      "last_success", "next_retry", "value_age_seconds",
+ *      "last_error": null | {"message", "code", "time", "file", "line", "column"}}]}
+ * `kind` and `target` describe the source (target: the path, the URL without
+ * credentials, the key; null without a source); times are Unix seconds or null (never,
+ * or no retry pending); `state` is one of "ok", "failing" (its last read failed; the
+ * last good value stays), "stale" (a value from the cache; the source has not answered
+ * yet), "circuit-open" (failed too often: no request until a cool-down ends),
+ * "polling" (works, but polls instead of watching in real time), "inactive" (its
+ * condition is false: source stopped), "waiting" (no first value yet). Error messages
+ * are the events' (secret components' quoted text redacted).
+ * Ownership: the caller frees the result with rc_free().
+ * Thread: any, like rc_engine_metrics_text; never runs Lua.
+ * Errors: NULL when `eng` is NULL or out of memory. */
+RC_API char *rc_engine_status_json(rc_engine_t *eng);
+
+/* Keeps the decisions behind each of the next committed revisions, the last `revisions`
+ * of them (0, the default: keeps none and formats nothing), for
+ * rc_engine_explain_json. Changing it drops what was kept. Returns 0, RC_EINVAL (NULL
+ * engine, more than 4096), RC_ENOMEM. Thread: any. */
+RC_API int rc_engine_trace(rc_engine_t *eng, size_t revisions);
+
+/* Why `revision` holds what it holds, as one JSON object, the shape of the test bench's
+ * explain (docs/REPL.md):
+ *   {"revision": N, "at_ms": ms since start, "changes": [{"path", "kind"}],
+ *    "trace": [{"at_ms", "component", "kind", "message"}], "dropped": n}
+ * `trace` lists what happened since the revision before, in order: source deliveries,
+ * debounce and throttle decisions, conditions, update/transform/validate/filter results,
+ * the diff, the reload modules, the commit (`kind` "decision"), and the events among
+ * them (`kind` their name); values are short and secrets redacted; past 64 KiB of lines
+ * the rest are only counted (`dropped`). Changed paths come without values.
+ * Ownership: the caller frees the result with rc_free(). Thread: any; never runs Lua.
+ * Errors: NULL when the revision is not kept (tracing off, too old) or out of memory. */
+RC_API char *rc_engine_explain_json(rc_engine_t *eng, uint64_t revision);
 
 /* Library version string, e.g. "0.1.0". Thread: any. */
 RC_API const char *rc_version(void);

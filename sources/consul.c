@@ -194,6 +194,8 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   rc__remote *r = &s->r;
   r->req = NULL;
   if (res->code == RC_ESTATE) return;
+  /* A blocking query waits for a change: its time is no fetch's. */
+  if (!s->blocking_now) rc__src_fetch_time(r->ctx, res->duration_ns);
   if (fall_back(s, res)) return;
   /* The plain GET after a failed blocking query decides: it works (poll from now on) or
    * it is an ordinary failure (and the next try blocks again). */

@@ -755,6 +755,7 @@ static void on_range_done(void *ud, rc__net_request *req, const rc__net_result *
   etcd_source *s = ud;
   s->r.req = NULL;
   if (res->code == RC_ESTATE) return;
+  rc__src_fetch_time(s->r.ctx, res->duration_ns);
   if (res->code || res->status != 200) {
     pages_reset(s);
     http_failure(s, res, res->status == 403 ? "permission denied" : NULL);

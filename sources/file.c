@@ -506,6 +506,7 @@ static void start_polling(file_source *s, const rc_error *why) {
                   "cannot watch %s (%s): polling it every %llu ms and trying to watch again",
                   s->path, why->message, (unsigned long long)s->poll_ms);
   s->polling = true;
+  rc__src_condition(s->ctx, RC__SRC_POLLING, true);
   uv_timer_start(&s->retry, poll_tick, s->poll_ms, 0);
 }
 
@@ -516,6 +517,7 @@ static void poll_tick(uv_timer_t *t) {
   rc_error err = {0};
   if (go_realtime(s, &err) == 0) {
     s->polling = false;
+    rc__src_condition(s->ctx, RC__SRC_POLLING, false);
     rc__src_state(s->ctx, s->path, 0, "watching %s with inotify again", s->path);
     check(s);
     return;

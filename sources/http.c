@@ -114,6 +114,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   rc__remote *r = &s->r;
   r->req = NULL;
   if (res->code == RC_ESTATE) return;  /* the network closed under us: we are stopping */
+  rc__src_fetch_time(r->ctx, res->duration_ns);
   if (res->code) {
     rc__remote_fail(r, res->err, 0);
     return;

@@ -920,11 +920,13 @@ static void statement_done(pg_source *s) {
                       "only", s->stmt_err.message, (unsigned long long)s->interval_ms);
       s->listen_failed = true;
       s->listening = false;
+      rc__src_condition(s->r.ctx, RC__SRC_POLLING, true);
     } else {
       if (s->listen_failed)
         rc__src_state(s->r.ctx, s->shown, 0, "LISTEN works again");
       s->listen_failed = false;
       s->listening = true;
+      rc__src_condition(s->r.ctx, RC__SRC_POLLING, false);
     }
     if (!s->r.stopping && s->conn) ready(s);
     return;

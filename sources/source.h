@@ -136,6 +136,17 @@ bool rc__src_repeats(const rc__source_ctx *ctx);
  * what it is about (a path, a URL) or NULL. */
 void rc__src_state(rc__source_ctx *ctx, const char *file, int code, const char *fmt, ...)
   RC__PRINTF(4, 5);
+/* What a source says about how it watches, for the engine's status and metrics (it
+ * reports the event itself, with rc__src_state): its circuit breaker is open, or it
+ * polls instead of watching in real time. `on` turns the condition on or off. */
+typedef enum { RC__SRC_CIRCUIT_OPEN = 1u << 0, RC__SRC_POLLING = 1u << 1 } rc__src_cond;
+void rc__src_condition(rc__source_ctx *ctx, rc__src_cond cond, bool on);
+/* After a failure: the source reads again in `delay_ms` (the status's next retry). */
+void rc__src_retry_in(rc__source_ctx *ctx, uint64_t delay_ms);
+/* One read of a remote source took `ns`, from the request to the whole answer (for the
+ * fetch-duration histogram of its kind). Not for reads that wait for a change (a
+ * blocking query, a watch stream). */
+void rc__src_fetch_time(rc__source_ctx *ctx, uint64_t ns);
 /* Any event about this source's component (policy.error from a Lua source's code). */
 void rc__src_event(rc__source_ctx *ctx, rc_event_type_t type, const char *file, int line,
                    int code, const char *fmt, ...) RC__PRINTF(6, 7);

@@ -288,6 +288,7 @@ static void on_done(void *ud, rc__net_request *req, const rc__net_result *res) {
   vault_source *s = ud;
   s->r.req = NULL;
   if (res->code == RC_ESTATE) return;
+  rc__src_fetch_time(s->r.ctx, res->duration_ns);
   if (res->code) {
     if (s->op == OP_LOOKUP) s->token_hash = 0;
     fail(s, res->err, 0);

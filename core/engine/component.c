@@ -258,6 +258,7 @@ int rc__component_from_lua(rc_engine_t *eng, lua_State *L, int index, rc__compon
   c->keep_on_missing = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "keep") == 0;
   lua_pop(L, 1);
   if (!c->name) goto oom;
+  rc__health_link(c);
   lua_getfield(L, t, "default");
   if (!lua_isnil(L, -1)) {
     char msg[256];

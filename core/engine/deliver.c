@@ -84,14 +84,17 @@ void rc__deliver(rc__component *c, rc_value_t *v) {
     rc__emit(eng, RC_EVENT_SOURCE_RECOVERED, c->name, c->target, 0, 0, 0,
              "source delivers again");
   }
+  rc__health_success(c);
   if (eng->record_fn) eng->record_fn(eng->record_ud, c, v, NULL);
   rc__trace_value(eng, c, "source delivered", v);
   rc__fetch_once_answered(c);
   if (!v && c->keep_on_missing && c->value) { /* on_missing = "keep" */
+    rc__health_sync(c);
     rc__answered(c);
     return;
   }
   deliver_value(c, v);
+  rc__health_sync(c);
   rc__answered(c);
 }
 
@@ -122,6 +125,7 @@ void rc__deliver_error(rc__component *c, const rc_error *err) {
   if (eng->record_fn) eng->record_fn(eng->record_ud, c, NULL, err);
   rc__trace(eng, c, "source error: %s", err->message);
   rc__emit_error(eng, c, err);
+  rc__health_sync(c);
   if (c->deliver_hook || (eng->state != RC__ST_RUNNING && !eng->initial && !c->starting))
     return;
   rc__answered(c); /* a reload request waiting for this read goes on without it */
@@ -140,5 +144,6 @@ void rc__deliver_error(rc__component *c, const rc_error *err) {
     }
   }
   if (action == RC__ONERR_DEFAULT && c->value) deliver_value(c, NULL);
+  rc__health_sync(c);
 }
 

@@ -29,6 +29,8 @@ rc_engine_t *rc_engine_new(rc_error *err) {
   pthread_mutex_init(&eng->handler_mu, NULL);
   pthread_mutex_init(&eng->mod_mu, NULL);
   rc__snapshots_init(&eng->snaps);
+  rc__metrics_init(&eng->metrics);
+  rc__trace_ring_init(&eng->tring);
   eng->on_change_ref = LUA_NOREF;
   eng->on_error_ref = LUA_NOREF;
   eng->watch_policy = true;
@@ -68,6 +70,10 @@ static void stop_on_loop(rc_engine_t *eng);
 
 static void wake_cb(uv_async_t *a) {
   rc_engine_t *eng = a->data;
+  if (rc__requests_run(eng)) stop_on_loop(eng);
+}
+
+bool rc__requests_run(rc_engine_t *eng) {
   pthread_mutex_lock(&eng->req_mu);
   rc__request *list = eng->requests;
   eng->requests = NULL;
@@ -86,7 +92,7 @@ static void wake_cb(uv_async_t *a) {
     run_request(eng, ordered);
     ordered = next;
   }
-  if (stop) stop_on_loop(eng);
+  return stop;
 }
 
 /* Frees a heap request, or answers a waiting caller's one (`result`). */
@@ -135,8 +141,7 @@ static void stop_accepting(rc_engine_t *eng) {
   }
 }
 
-/* Whether the caller runs on the engine's loop thread (set under req_mu at attach). */
-static bool on_loop_thread(rc_engine_t *eng) {
+bool rc__on_loop_thread(rc_engine_t *eng) {
   pthread_mutex_lock(&eng->req_mu);
   bool on = eng->loop_thread_known && pthread_equal(pthread_self(), eng->loop_thread);
   pthread_mutex_unlock(&eng->req_mu);
@@ -144,7 +149,7 @@ static bool on_loop_thread(rc_engine_t *eng) {
 }
 
 int rc__call_on_loop(rc_engine_t *eng, int (*fn)(rc_engine_t *eng, void *arg), void *arg) {
-  if (on_loop_thread(eng))
+  if (rc__on_loop_thread(eng))
     return eng->state == RC__ST_RUNNING || eng->initial ? fn(eng, arg) : RC_ESTATE;
   rc__request r = {.kind = RC__REQ_CALL, .fn = fn, .arg = arg};
   int rc = post(eng, &r);
@@ -166,6 +171,24 @@ int rc__post_module_done(rc_engine_t *eng, void *reload) {
 }
 
 /* ---- attach: the part of starting that runs on the loop thread ---- */
+
+/* The policy's admin endpoint (`admin = { listen, token_env }`); its token is read from
+ * the environment now. A policy that asks for one and cannot have it fails to start:
+ * an operator relies on it. */
+static int admin_start(rc_engine_t *eng, rc_error *err) {
+  rc_admin_opts o = {0};
+  if (eng->admin_token_env) {
+    o.token = getenv(eng->admin_token_env);
+    if (!o.token || !*o.token)
+      return rc__err(err, RC_EPOLICY, eng->policy_path, 0, 0, "admin: the token variable "
+                     "%s is not set", eng->admin_token_env);
+  }
+  rc_error aerr = {0};
+  eng->admin = rc_admin_start(eng, eng->admin_listen, &o, &aerr);
+  if (!eng->admin)
+    return rc__err(err, aerr.code, eng->policy_path, 0, 0, "admin: %s", aerr.message);
+  return 0;
+}
 
 static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   eng->loop = loop;
@@ -234,7 +257,7 @@ static int attach_on_loop(rc_engine_t *eng, uv_loop_t *loop, rc_error *err) {
   }
   rc__emit(eng, RC_EVENT_STARTED, NULL, eng->policy_path, 0, 0, 0, "engine started with %zu %s",
            eng->ncomps, eng->ncomps == 1 ? "component" : "components");
-  return 0;
+  return eng->admin_listen ? admin_start(eng, err) : 0;
 }
 
 /* ---- own thread ---- */
@@ -307,6 +330,10 @@ static void stop_on_loop(rc_engine_t *eng) {
   bool was_running = eng->state == RC__ST_RUNNING;
   eng->state = RC__ST_STOPPING;
   stop_accepting(eng);
+  /* After stop_accepting: the endpoint's threads waiting on the loop have their answer,
+   * so joining them cannot wait on this thread. */
+  rc_admin_free(eng->admin);
+  eng->admin = NULL;
   rc__txn_abandon(eng); /* a reload waiting for a module ends here, not committed */
   for (size_t i = 0; i < eng->ncomps; i++) rc__source_stop(eng->comps[i]->src);
   rc__policy_watch_stop(eng);
@@ -445,6 +472,8 @@ void rc_engine_free(rc_engine_t *eng) {
   rc__free(eng->policy_path);
   rc__free(eng->policy_real);
   rc__free(eng->cache_dir);
+  rc__free(eng->admin_listen);
+  rc__free(eng->admin_token_env);
   rc__free(eng->policy_dir);
   pthread_mutex_destroy(&eng->ready_mu);
   pthread_cond_destroy(&eng->ready_cv);
@@ -453,5 +482,7 @@ void rc_engine_free(rc_engine_t *eng) {
   pthread_mutex_destroy(&eng->sub_mu);
   pthread_mutex_destroy(&eng->handler_mu);
   pthread_mutex_destroy(&eng->mod_mu);
+  rc__metrics_free(&eng->metrics);
+  rc__trace_ring_free(&eng->tring);
   rc__free(eng);
 }

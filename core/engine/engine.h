@@ -5,6 +5,7 @@
 #ifndef RC_ENGINE_H
 #define RC_ENGINE_H
 
+#include "metrics.h"
 #include "parse.h"
 #include "scheduler.h"
 #include "snapshot.h"
@@ -30,6 +31,7 @@ struct rc__component {
   int index;              /* position in eng->comps, also its scheduler slot */
   int line;               /* declaration line in the policy (for messages) */
   rc__source *src;
+  rc__health *health;         /* its name's record in eng->metrics (NULL: none) */
   rc_value_t *default_value;  /* owned; NULL if none */
   rc_value_t *value;          /* owned; last good value from the source, NULL = absent */
   rc_value_t *pending;        /* owned; delivered, waiting for its debounce to pass */
@@ -153,6 +155,7 @@ typedef struct rc__module {
   void *ud;
   int lua_ref;              /* policy module: its apply function (luaL_ref), or LUA_NOREF */
   uint32_t timeout_ms;
+  rc__module_metrics *metrics;  /* its series (loop thread; found at its first call) */
 } rc__module;
 
 /* One committed revision kept for rollback (history.c). */
@@ -164,6 +167,17 @@ typedef struct rc__revision {
 } rc__revision;
 
 struct rc__txn;
+
+/* The decisions behind the last revisions (trace_ring.c), kept while rc_engine_trace has
+ * turned it on. */
+typedef struct rc__trace_ring {
+  pthread_mutex_t mu;            /* guards everything below but `on` */
+  _Atomic bool on;               /* read without the lock: skip formatting when off */
+  struct { uint64_t revision; char *json; } *slots;  /* a ring of `cap` */
+  size_t cap, n, head;
+  rc__buf pending;               /* the trace lines since the last commit, as JSON items */
+  size_t pending_items, dropped;
+} rc__trace_ring;
 
 typedef enum { RC__ST_NEW, RC__ST_LOADED, RC__ST_RUNNING, RC__ST_STOPPING, RC__ST_STOPPED }
   rc__state;
@@ -217,6 +231,7 @@ struct rc_engine {
   /* evaluation (evaluate.c) */
   uint64_t stamp;                /* logical clock of evaluations and changes */
   int eval_errors;               /* policy functions that failed in the running wave */
+  rc__component *calling;        /* whose function runs now (policy.log), or NULL */
   bool trial;                    /* evaluating a reloaded policy before it commits */
   int on_error_ref;              /* the policy-level on_error function, or LUA_NOREF */
   rc__on_error on_error;         /* the policy-level on_error action */
@@ -304,8 +319,16 @@ struct rc_engine {
   _Atomic bool pinned;           /* a rollback pinned the configuration */
   rc__revision *hist;            /* the last `hist_cap` committed revisions, a ring */
   size_t hist_cap, hist_n, hist_head;
+  char *admin_listen;            /* the policy's admin endpoint address (owned), or NULL */
+  char *admin_token_env;         /* the variable holding its token (owned), or NULL */
+  struct rc_admin *admin;        /* the endpoint the policy asked for, started at attach
+                                    and freed at stop (owned), or NULL */
   char *policy_pending;          /* a policy text that arrived during a reload (owned) */
   size_t policy_pending_len;
+
+  /* what /metrics and /status read from any thread (metrics.c, health.c, status.c) */
+  rc__metrics metrics;
+  rc__trace_ring tring;          /* explain from any thread (trace_ring.c) */
 };
 
 /* Defaults of the reload machinery. */
@@ -399,6 +422,11 @@ void rc__handlers_free(rc_engine_t *eng);
  * there, else through the request queue while the caller waits. RC_ESTATE when the loop
  * takes no requests (not running, or stopping). */
 int rc__call_on_loop(rc_engine_t *eng, int (*fn)(rc_engine_t *eng, void *arg), void *arg);
+/* Whether the caller runs on the engine's loop thread. Any thread. */
+bool rc__on_loop_thread(rc_engine_t *eng);
+/* Runs the requests other threads queued (the loop thread; the admin endpoint's stop
+ * serves its threads' waiting calls this way). Returns whether a stop was asked. */
+bool rc__requests_run(rc_engine_t *eng);
 /* Posts the end of a pending module's part (rc_reload_done) to the loop thread. */
 int rc__post_module_done(rc_engine_t *eng, void *reload);
 /* Initializes a handle's bookkeeping: every handle the engine or a source opens is
@@ -452,9 +480,41 @@ int rc__push(rc_engine_t *eng, const char *component, rc_value_t *v, const rc_er
 /* A decision for explain (trace.c): formatted only when a trace hook is set. */
 void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...)
   RC__PRINTF(3, 4);
+/* ---- trace_ring.c ---- */
+void rc__trace_ring_init(rc__trace_ring *r);
+void rc__trace_ring_free(rc__trace_ring *r);
+/* Whether the ring keeps decisions (a relaxed load, inline: every decision asks). */
+static inline bool rc__trace_ring_on(rc_engine_t *eng) {
+  return atomic_load_explicit(&eng->tring.on, memory_order_relaxed);
+}
+/* One line for the revision being made: a decision ("decision") or an event (its name). */
+void rc__trace_ring_add(rc_engine_t *eng, const char *component, const char *kind,
+                        const char *message);
+/* `revision` was committed with `cs`: the lines since the last commit become its entry. */
+void rc__trace_ring_commit(rc_engine_t *eng, uint64_t revision, const rc__changeset *cs);
 /* A decision with a value, shown as short JSON (secrets redacted). */
 void rc__trace_value(rc_engine_t *eng, const rc__component *c, const char *what,
                      const rc_value_t *v);
+
+/* ---- health.c: each component's health record (loop thread) ---- */
+/* Gives c the record of its name (at creation). */
+void rc__health_link(rc__component *c);
+/* Mirrors c's state into its record's flags. */
+void rc__health_sync(rc__component *c);
+/* c's source answered (a value, absent, or "unchanged"). */
+void rc__health_success(rc__component *c);
+/* c's value was obtained at `wall_ns` (a cached one: when it was saved). */
+void rc__health_value_time(rc__component *c, int64_t wall_ns);
+/* c's source failed with `err`; `message` is what events say (secrets redacted). */
+void rc__health_error(rc__component *c, const rc_error *err, const char *message);
+/* A value of c was refused (validate, or a reload module). */
+void rc__health_rejected(rc__component *c);
+/* c's source tries again in `delay_ms` (0: it does not wait to retry). */
+void rc__health_retry(rc__component *c, uint64_t delay_ms);
+/* c's source's own condition (rc__src_cond) turned on or off. */
+void rc__health_source_flag(rc__component *c, unsigned flag, bool on);
+/* After a policy was installed: the records of its components are the present ones. */
+void rc__health_install(rc_engine_t *eng);
 
 /* ---- startup.c ---- */
 /* At attach, after the sources started: applies each component's startup policy
@@ -551,6 +611,8 @@ typedef struct rc__policy {
   size_t nmods;
   long history;                             /* revisions kept; -1: the default */
   uint64_t backoff_min_ms, backoff_max_ms;  /* reload_backoff; 0: the defaults */
+  char *admin_listen;                       /* owned; the policy's admin.listen, or NULL */
+  char *admin_token_env;                    /* owned; admin.token_env, or NULL */
 } rc__policy;
 /* Runs the loader on `text` (eng->policy_path and policy_dir name it) into `p`.
  * Returns 0, or RC_EPOLICY / RC_ENOMEM with `err` filled ("file:line: message"); on
@@ -577,6 +639,12 @@ int rc__lua_open_luv(rc_engine_t *eng, rc_error *err);
 int rc__lua_pcall(lua_State *L, int nargs, int nres, rc_error *err);
 int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
                          rc_error *err);
+/* The engine whose state `L` is, or NULL (the Lua module's own state). [-0, +0, -] */
+rc_engine_t *rc__lua_engine(lua_State *L);
+/* print in a policy, as package.preload["reactcfg.policy_log"]: log(text) emits a
+ * policy.log event at the caller's caller (the policy line that called print), or
+ * writes "[policy] text" to stderr when nobody listens. [-1, +0, m] */
+int rc__lua_policy_log(lua_State *L);
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);
 /* Opens luv in state L on `loop` (a reloaded version's state, made while running). */

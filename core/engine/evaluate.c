@@ -53,6 +53,7 @@ static void set_active(rc_engine_t *eng, rc__component *c, bool active) {
       rc_error err = {0};
       if (rc__source_start(c, &err)) rc__deliver_error(c, &err);
     }
+    rc__health_sync(c);
     rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, eng->policy_path, c->line, 0, 0,
              "component '%s' is active: its condition holds; source started", c->name);
     return;
@@ -65,6 +66,7 @@ static void set_active(rc_engine_t *eng, rc__component *c, bool active) {
     c->src = NULL;
   }
   clear_source_values(eng, c);
+  rc__health_sync(c);
   rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, eng->policy_path, c->line, 0, 0,
            "component '%s' is inactive: its condition is false; source stopped", c->name);
 }
@@ -98,7 +100,9 @@ static int pipeline(rc_engine_t *eng, rc__component *c, const rc_value_t *src,
   if (v && c->validate_ref != LUA_NOREF) {
     rc__call call = {.c = c, .ref = c->validate_ref, .what = "validate", .arg = v,
                      .kind = RC__CALL_VERDICT};
-    if (rc__lua_call(eng, &call) || !call.ok) {
+    bool failed = rc__lua_call(eng, &call) != 0;
+    if (failed || !call.ok) {
+      if (!failed) rc__health_rejected(c);
       rc__trace(eng, c, "validate: rejected (%s); the previous value stays",
                 call.reason[0] ? call.reason : "failed");
       if (call.reason[0])

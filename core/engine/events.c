@@ -29,6 +29,7 @@ const char *rc__event_name(rc_event_type_t t) {
     case RC_EVENT_RELOAD_ROLLEDBACK: return "reload.rolledback";
     case RC_EVENT_PINNED: return "engine.pinned";
     case RC_EVENT_UNPINNED: return "engine.unpinned";
+    case RC_EVENT_POLICY_LOG: return "policy.log";
   }
   return "unknown";
 }
@@ -159,12 +160,18 @@ void rc__emit_event(rc_engine_t *eng, rc_event_t *ev) {
 
 void rc__emit(rc_engine_t *eng, rc_event_type_t type, const char *component,
               const char *file, int line, int col, int code, const char *fmt, ...) {
-  if (!rc__events_wanted(eng)) return;
+  /* Counted here, the one place every policy error passes, listeners or not. */
+  if (type == RC_EVENT_POLICY_ERROR) rc__count(&eng->metrics.policy_errors, 1);
+  /* The ring keeps events among the decisions, as the test bench's explain shows them;
+   * engine.started and engine.stopped frame no revision. */
+  bool ring = type != RC_EVENT_STARTED && type != RC_EVENT_STOPPED && rc__trace_ring_on(eng);
+  if (!rc__events_wanted(eng) && !ring) return;
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  if (ring) rc__trace_ring_add(eng, component, rc__event_name(type), msg);
   rc_event_t ev = {.type = type, .component = component, .message = msg, .file = file,
                    .line = line, .column = col, .code = code};
   rc__emit_event(eng, &ev);
@@ -209,6 +216,7 @@ void rc__emit_error(rc_engine_t *eng, rc__component *c, const rc_error *err) {
     redact_quoted(err->message, msg, sizeof msg);
     text = msg;
   }
+  if (c) rc__health_error(c, err, text);
   rc__emit(eng, RC_EVENT_SOURCE_ERROR, c ? c->name : NULL, err->file, err->line,
            err->column, err->code, "%s", text);
 }

@@ -95,6 +95,8 @@ bool rc__fetch_once_cached(rc__component *c) {
   c->fetched_ns = saved_ns;
   c->dirty = true;
   c->delivered = true;
+  rc__health_value_time(c, saved_ns);
+  rc__health_sync(c);
   uint64_t left = c->cache_for_ms - (uint64_t)age_ms;
   c->refetch_at = uv_now(eng->loop) + left;
   rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, eng->cache_dir, 0, 0, 0,

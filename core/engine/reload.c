@@ -136,6 +136,7 @@ static void reload_text(rc_engine_t *eng, const char *text, size_t len) {
     rc__free(kept);
     rc__sched_free(&eng->sched);
     swap_view(eng, &old);
+    rc__health_install(eng); /* the trial wrote to the records of names it shares */
     rc__policy_discard(eng, &p);
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, 0, 0, RC_EPOLICY,
              "policy reload rejected: its first evaluation failed (%d %s above); the "

@@ -69,9 +69,11 @@ int rc__source_start(rc__component *c, rc_error *err) {
     if (rc) return rc;
   }
   c->starting = true;
+  rc__health_source_flag(c, ~0u, false); /* a fresh start: no circuit, not polling */
   int rc = c->src->kind->start(c->src, err);
   c->starting = false;
   c->dirty = true;
+  rc__health_sync(c);
   return rc;
 }
 
@@ -165,7 +167,29 @@ void *rc__src_alloc(size_t size, rc_error *err) {
 
 void rc__src_deliver(rc__source_ctx *ctx, rc_value_t *v) { rc__deliver(ctx->comp, v); }
 
-void rc__src_answered(rc__source_ctx *ctx) { rc__answered(ctx->comp); }
+void rc__src_answered(rc__source_ctx *ctx) {
+  if (ctx->comp) rc__health_success(ctx->comp);
+  rc__answered(ctx->comp);
+}
+
+void rc__src_condition(rc__source_ctx *ctx, rc__src_cond cond, bool on) {
+  if (ctx->comp) rc__health_source_flag(ctx->comp, cond, on);
+}
+
+void rc__src_retry_in(rc__source_ctx *ctx, uint64_t delay_ms) {
+  if (ctx->comp) rc__health_retry(ctx->comp, delay_ms);
+}
+
+void rc__src_fetch_time(rc__source_ctx *ctx, uint64_t ns) {
+  if (!ns) return; /* never started */
+  /* The histograms are by kind, in registry order. */
+  for (size_t i = 0; i < RC__METRIC_KINDS && rc__source_kinds[i]; i++) {
+    if (rc__source_kinds[i] == ctx->kind) {
+      rc__observe(&ctx->eng->metrics.fetch[i], ns);
+      return;
+    }
+  }
+}
 
 void rc__source_limits(const rc__component *c, rc__parse_limits *out) {
   if (c->src)

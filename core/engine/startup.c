@@ -27,6 +27,8 @@ static void use_cache(rc_engine_t *eng, rc__component *c) {
   c->value = v;
   c->dirty = true;
   c->stale = true;
+  rc__health_value_time(c, saved_ns);
+  rc__health_sync(c);
   rc__emit(eng, RC_EVENT_COMPONENT_STATE, c->name, eng->cache_dir, 0, 0, 0,
            "component '%s': starting from the cached value saved %lld s ago; stale until "
            "the source answers", c->name,

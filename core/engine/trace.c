@@ -1,5 +1,6 @@
 /* trace.c: the decisions of the pipeline, as one line each, for `explain` in the REPL
- * and scenario runner. Nothing is formatted unless a trace hook is set. */
+ * and scenario runner and for the engine's own ring (trace_ring.c). Nothing is
+ * formatted unless a trace hook is set or the ring is on. */
 #include "engine.h"
 
 #include <stdarg.h>
@@ -7,13 +8,15 @@
 #include <string.h>
 
 void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...) {
-  if (!eng->trace_fn) return;
+  bool ring = rc__trace_ring_on(eng);
+  if (!eng->trace_fn && !ring) return;
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  eng->trace_fn(eng->trace_ud, c ? c->name : "", msg);
+  if (eng->trace_fn) eng->trace_fn(eng->trace_ud, c ? c->name : "", msg);
+  if (ring) rc__trace_ring_add(eng, c ? c->name : "", "decision", msg);
 }
 
 /* At most this many bytes of a value's JSON in a trace line. */
@@ -21,7 +24,7 @@ void rc__trace(rc_engine_t *eng, const rc__component *c, const char *fmt, ...) {
 
 void rc__trace_value(rc_engine_t *eng, const rc__component *c, const char *what,
                      const rc_value_t *v) {
-  if (!eng->trace_fn) return;
+  if (!eng->trace_fn && !rc__trace_ring_on(eng)) return;
   if (!v) {
     rc__trace(eng, c, "%s: (absent)", what);
     return;

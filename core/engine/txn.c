@@ -46,7 +46,8 @@ typedef struct rc__txn {
   rc_reload_t *waiting;        /* the module that answers later, or NULL */
   size_t waiting_index;
   uint64_t deadline;           /* rc__now of the waiting module's timeout */
-  uint64_t start_ns, module_ns;
+  int64_t start_ns;            /* wall clock: the candidate snapshot's making */
+  uint64_t module_ns;          /* monotonic: the running module's call */
   int fail_code;
   char fail_module[64], fail_msg[400];
   char rollback_failed[256];   /* modules whose rollback failed too */
@@ -103,8 +104,6 @@ bool rc_reload_is_rollback(const rc_reload_t *r) { return r && r->rollback; }
 
 /* ---- events ---- */
 
-/* 0 when the start was not taken (nobody listens to events: no clock read). */
-static uint64_t us_since(uint64_t ns) { return ns ? (rc__mono_ns() - ns) / 1000 : 0; }
 
 static void emit(rc_engine_t *eng, rc__txn *t, rc_event_type_t type, const char *module,
                  int code, uint64_t duration_us, uint64_t revision, const char *fmt, ...)
@@ -156,7 +155,7 @@ static int call_module(rc_engine_t *eng, rc__txn *t, size_t i) {
     snprintf(t->fail_msg, sizeof t->fail_msg, "out of memory calling module '%s'", m->name);
     return RC_ENOMEM;
   }
-  t->module_ns = rc__events_wanted(eng) ? rc__mono_ns() : 0;
+  t->module_ns = rc__mono_ns();
   emit(eng, t, RC_EVENT_MODULE_STARTED, m->name, 0, 0, 0, "module '%s': %s %zu %s",
        m->name, t->rolling_back ? "rolling back" : "applying", n,
        n == 1 ? "change" : "changes");
@@ -192,7 +191,11 @@ static int call_module(rc_engine_t *eng, rc__txn *t, size_t i) {
 /* The outcome of module `i` (answered now or later). */
 static void module_answered(rc_engine_t *eng, rc__txn *t, size_t i, int rc, const char *why) {
   rc__module *m = t->mods[i];
-  uint64_t us = us_since(t->module_ns);
+  uint64_t ns = rc__mono_ns() - t->module_ns, us = ns / 1000;
+  /* The module's series, found once (the registry's lock) and kept with the module. */
+  if (!m->metrics) m->metrics = rc__module_metrics_for(&eng->metrics, m->name);
+  rc__observe(&m->metrics->apply, ns);
+  if (rc != RC_OK) rc__count(&m->metrics->failures, 1);
   if (rc == RC_OK) {
     emit(eng, t, RC_EVENT_MODULE_COMPLETED, m->name, 0, us, 0, "module '%s': %s", m->name,
          t->rolling_back ? "rolled back" : "applied");
@@ -248,22 +251,38 @@ static void txn_end(rc_engine_t *eng) {
   if (eng->wave_deferred && rc__txn_may_start(eng)) rc__schedule_wave(eng);
 }
 
+/* A reload ended at `end_ns` (wall clock): its duration (returned, in µs, for the
+ * events too), and how long the next one waits (0 after a commit). The duration is
+ * measured between the two wall-clock reads a commit makes anyway (the candidate
+ * snapshot's making, its publication): every clock read costs about 1% of a small
+ * update's pipeline on a VM's clock. A step of the wall clock during a reload distorts
+ * that one observation (clamped at 0); slewing does not matter at this scale. */
+static uint64_t reload_ended(rc_engine_t *eng, const rc__txn *t, int64_t end_ns,
+                             uint64_t backoff_ms) {
+  uint64_t ns = end_ns > t->start_ns ? (uint64_t)(end_ns - t->start_ns) : 0;
+  rc__observe(&eng->metrics.reload_duration, ns);
+  rc__gauge_set(&eng->metrics.backoff_ms, backoff_ms);
+  return ns / 1000;
+}
+
 static void commit(rc_engine_t *eng) {
   rc__txn *t = eng->txn;
   struct rc_snapshot *snap = t->candidate;
   t->candidate = NULL;
   rc__snapshot_publish(eng, snap); /* the engine's reference is now `current` */
+  uint64_t us = reload_ended(eng, t, snap->time_ns, 0);
   rc__commit_done(eng, snap, &t->cs);
   rc__history_push(eng, snap, t->id, t->trigger, t->cs.n);
   eng->fail_streak = 0;
   eng->retry_at = 0;
   rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
             (unsigned long long)snap->revision, t->cs.n, t->cs.n == 1 ? "change" : "changes");
+  if (rc__trace_ring_on(eng)) rc__trace_ring_commit(eng, snap->revision, &t->cs);
   rc_snapshot_retain(snap);
   rc__emit_commit(eng, snap->revision, t->cs.n, t->id);
   rc__notify_subscribers(eng, snap, t->cs.items, t->cs.n);
   rc__lua_on_change(eng, snap, t->cs.items, t->cs.n);
-  emit(eng, t, RC_EVENT_RELOAD_COMPLETED, NULL, 0, us_since(t->start_ns), snap->revision,
+  emit(eng, t, RC_EVENT_RELOAD_COMPLETED, NULL, 0, us, snap->revision,
        "reload %llu (%s): revision %llu with %zu %s", (unsigned long long)t->id, t->trigger,
        (unsigned long long)snap->revision, t->cs.n, t->cs.n == 1 ? "change" : "changes");
   if (t->flags & RC__TXN_PIN) rc__pin(eng, snap->revision);
@@ -276,7 +295,11 @@ static void commit(rc_engine_t *eng) {
 /* Everything the modules said, then the running revision stays. */
 static void failed(rc_engine_t *eng) {
   rc__txn *t = eng->txn;
-  uint64_t us = us_since(t->start_ns);
+  /* Consecutive failures back off: min, 2*min, ... up to max. */
+  uint64_t d = eng->backoff_min_ms;
+  for (uint32_t i = 0; i < eng->fail_streak && d < eng->backoff_max_ms; i++) d *= 2;
+  if (d > eng->backoff_max_ms) d = eng->backoff_max_ms;
+  uint64_t us = reload_ended(eng, t, rc__real_ns(), d);
   if (t->fail_module[0])
     emit(eng, t, RC_EVENT_RELOAD_FAILED, t->fail_module, t->fail_code, us, 0,
          "reload %llu (%s) failed: module '%s' refused it: %s", (unsigned long long)t->id,
@@ -300,12 +323,12 @@ static void failed(rc_engine_t *eng) {
   /* The components go back to the running revision (a rollback to an older one changed
    * nothing in them). */
   if (!(t->flags & RC__TXN_PIN)) rc__components_revert(eng, t->old_root);
-  /* Consecutive failures back off: min, 2*min, ... up to max. */
-  uint64_t d = eng->backoff_min_ms;
-  for (uint32_t i = 0; i < eng->fail_streak && d < eng->backoff_max_ms; i++) d *= 2;
-  if (d > eng->backoff_max_ms) d = eng->backoff_max_ms;
   eng->fail_streak++;
   eng->retry_at = rc__now(eng) + d;
+  rc__fail_kind reason = !t->fail_module[0] || t->fail_code == RC_ENOMEM ? RC__FAIL_ERROR
+                         : t->fail_code == RC_ETIMEDOUT                ? RC__FAIL_TIMEOUT
+                                                                       : RC__FAIL_REFUSED;
+  rc__count(&eng->metrics.reload_failures[reason], 1);
   eng->last_txn_id = t->id;
   eng->last_txn_code = t->fail_code ? t->fail_code : RC_EREFUSED;
   if (t->fail_module[0])
@@ -465,7 +488,8 @@ void rc__txn_begin(rc_engine_t *eng, rc_value_t *root, rc_value_t *old_root,
   t->flags = flags;
   t->old_root = old_root;
   t->candidate = cand;
-  t->start_ns = rc__events_wanted(eng) ? rc__mono_ns() : 0; /* for durations */
+  t->start_ns = cand->time_ns; /* read by rc__snapshot_make just now */
+  rc__count(&eng->metrics.reload_attempts[rc__trigger_kind_of(t->trigger)], 1);
   /* The wave's change list becomes the reload's; the engine gets an empty one. */
   t->cs = eng->cs;
   rc__changeset_init(&eng->cs);
@@ -475,6 +499,8 @@ void rc__txn_begin(rc_engine_t *eng, rc_value_t *root, rc_value_t *old_root,
   if (t->nmods_oom || (t->nmods && !t->applied)) {
     rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, NULL, 0, 0, RC_ENOMEM,
              "out of memory starting a reload; the running configuration stays");
+    rc__count(&eng->metrics.reload_failures[RC__FAIL_ERROR], 1);
+    reload_ended(eng, t, rc__real_ns(), 0);
     rc__components_revert(eng, t->old_root);
     txn_end(eng);
     return;
@@ -487,6 +513,7 @@ void rc__txn_begin(rc_engine_t *eng, rc_value_t *root, rc_value_t *old_root,
 void rc__txn_nothing(rc_engine_t *eng, const char *trigger, const char *why) {
   rc__txn t = {.id = ++eng->next_reload_id};
   snprintf(t.trigger, sizeof t.trigger, "%s", trigger);
+  rc__count(&eng->metrics.reload_attempts[rc__trigger_kind_of(t.trigger)], 1);
   emit(eng, &t, RC_EVENT_RELOAD_STARTED, NULL, 0, 0, 0, "reload %llu (%s): 0 changes",
        (unsigned long long)t.id, t.trigger);
   emit(eng, &t, RC_EVENT_RELOAD_COMPLETED, NULL, 0, 0, rc_engine_revision(eng),

@@ -95,7 +95,12 @@ void rc__trigger(rc_engine_t *eng, const char *kind, const char *name) {
 void rc__commit_done(rc_engine_t *eng, const struct rc_snapshot *snap,
                      const rc__changeset *cs) {
   RC__UNUSED(snap);
-  RC__UNUSED(cs);
+  rc__metrics *m = &eng->metrics;
+  rc__count(&m->commits, 1);
+  uint64_t by_kind[4] = {0};
+  for (size_t i = 0; i < cs->n; i++) by_kind[(cs->items[i].kind - 1) & 3]++;
+  for (int k = 0; k < 4; k++)
+    if (by_kind[k]) rc__count(&m->changes[k], by_kind[k]);
   for (size_t i = 0; i < eng->ncomps; i++) {
     rc__component *c = eng->comps[i];
     c->committed = true;
@@ -122,6 +127,7 @@ void rc__components_revert(rc_engine_t *eng, const rc_value_t *root) {
       c->value = rc__value_ref(was);
     }
     c->changed_at = ++eng->stamp;
+    rc__health_rejected(c);
     rc__trace(eng, c, "refused by a reload module: back to the running value");
   }
 }
@@ -142,6 +148,7 @@ static void commit_first(rc_engine_t *eng, rc_value_t *root, rc__changeset *cs) 
   rc__history_push(eng, snap, 0, "start", cs->n);
   rc__trace(eng, NULL, "commit: revision %llu with %zu %s",
             (unsigned long long)snap->revision, cs->n, cs->n == 1 ? "change" : "changes");
+  if (rc__trace_ring_on(eng)) rc__trace_ring_commit(eng, snap->revision, cs);
   rc_snapshot_retain(snap);
   rc__emit_commit(eng, snap->revision, cs->n, 0);
   rc__notify_subscribers(eng, snap, cs->items, cs->n);

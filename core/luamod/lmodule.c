@@ -7,6 +7,7 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Engines by box address, weak, so C callbacks find the box without keeping it alive. */
@@ -171,6 +172,9 @@ static void record_event(lengine *b, void *arg) {
 
 static void on_event(void *ud, const rc_event_t *ev) {
   lengine *b = ud;
+  /* A policy's print still shows in the REPL and the test bench, as it did before it
+   * became an event (which e:events() has too). */
+  if (ev->type == RC_EVENT_POLICY_LOG) fprintf(stderr, "[policy] %s\n", ev->message);
   if (ev->type != RC_EVENT_COMMIT) lengine_trace_event(b, ev);
   lengine_guard(b, record_event, (void *)ev);
 }
@@ -475,6 +479,7 @@ static const luaL_Reg methods[] = {
 static void add_sim_methods(lua_State *L) {
   luaL_setfuncs(L, lengine_sim_methods, 0);
   luaL_setfuncs(L, lengine_reload_methods, 0);
+  luaL_setfuncs(L, lengine_ops_methods, 0);
 }
 
 __attribute__((visibility("default"))) int luaopen_reactcfg(lua_State *L);

@@ -58,6 +58,8 @@ extern const luaL_Reg lengine_sim_methods[];
 extern const luaL_Reg lengine_module_funcs[];
 /* lmodule_reload.c: reload, rollback, unpin, pinned, revisions. */
 extern const luaL_Reg lengine_reload_methods[];
+/* lmodule_ops.c: metrics, status. */
+extern const luaL_Reg lengine_ops_methods[];
 /* The engine's trace hook: records one decision (when b->L is set). */
 void lengine_trace(void *ud, const char *component, const char *msg);
 /* Records an event among the decisions. */

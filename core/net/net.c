@@ -336,6 +336,9 @@ static void fill_result(rc__net_request *r, int code, rc__net_result *res,
   if (r->added) {
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res->status);
     curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &res->connects);
+    curl_off_t us = 0;
+    if (curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
+      res->duration_ns = (uint64_t)us * 1000;
   }
   if (code == 0 && r->body.p) {
     res->body = r->body.p;

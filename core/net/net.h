@@ -113,6 +113,8 @@ typedef struct rc__net_result {
   const char *etag, *last_modified, *content_type, *retry_after;
   long connects;        /* new connections this transfer opened; 0 = a kept-alive one
                            was reused */
+  uint64_t duration_ns; /* from the start of the transfer to its end (curl's total
+                           time); 0 when it never started */
 } rc__net_result;
 
 /* Called exactly once per request that was neither cancelled nor started after close,

@@ -136,6 +136,8 @@ void rc__policy_discard(rc_engine_t *eng, rc__policy *p) {
   rc__free(p->cache_dir);
   rc__policy_modules_free(p->L, p->mods, p->nmods);
   rc__lua_retire(eng, p->L);
+  rc__free(p->admin_listen);
+  rc__free(p->admin_token_env);
   memset(p, 0, sizeof *p);
   p->on_change_ref = p->on_error_ref = LUA_NOREF;
   p->history = -1;
@@ -233,6 +235,16 @@ static int policy_from_lua(rc_engine_t *eng, lua_State *L, int spec, rc__policy 
     p->backoff_min_ms = (uint64_t)lua_tonumber(L, -1);
     lua_getfield(L, -2, "max_ms");
     p->backoff_max_ms = (uint64_t)lua_tonumber(L, -1);
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, spec, "admin") == LUA_TTABLE) { /* checked by the loader */
+    lua_getfield(L, -1, "listen");
+    lua_getfield(L, -2, "token_env");
+    p->admin_listen = rc__strdup(lua_tostring(L, -2));
+    if (lua_isstring(L, -1)) p->admin_token_env = rc__strdup(lua_tostring(L, -1));
+    if (!p->admin_listen || (lua_isstring(L, -1) && !p->admin_token_env))
+      return rc__err(err, RC_ENOMEM, path, 0, 0, "out of memory");
     lua_pop(L, 2);
   }
   lua_pop(L, 1);
@@ -352,7 +364,13 @@ void rc__policy_install(rc_engine_t *eng, rc__policy *p) {
   eng->backoff_min_ms = p->backoff_min_ms ? p->backoff_min_ms : RC__RELOAD_BACKOFF_MIN_MS;
   eng->backoff_max_ms = p->backoff_max_ms ? p->backoff_max_ms : RC__RELOAD_BACKOFF_MAX_MS;
   if (eng->backoff_max_ms < eng->backoff_min_ms) eng->backoff_max_ms = eng->backoff_min_ms;
+  /* Read at start only (a running endpoint stays as it is; see docs/OPERATIONS.md). */
+  rc__free(eng->admin_listen);
+  rc__free(eng->admin_token_env);
+  eng->admin_listen = p->admin_listen;
+  eng->admin_token_env = p->admin_token_env;
   memset(p, 0, sizeof *p);
+  rc__health_install(eng);
 }
 
 int rc_engine_load_policy(rc_engine_t *eng, const char *path, rc_error *err) {

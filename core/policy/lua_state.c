@@ -349,7 +349,7 @@ void rc__lua_close(lua_State *L) {
 
 /* ---- luv on the engine's loop ---- */
 
-static rc_engine_t *engine_of(lua_State *L) {
+rc_engine_t *rc__lua_engine(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &ENGINE_KEY);
   rc_engine_t *eng = lua_touserdata(L, -1);
   lua_pop(L, 1);
@@ -372,7 +372,7 @@ static int luv_callback_pcall(lua_State *L, int nargs, int nresult, int flags) {
   }
   rc_error err = {0};
   if (rc__lua_pcall(L, nargs, nresult, &err) != 0) {
-    rc_engine_t *eng = engine_of(L);
+    rc_engine_t *eng = rc__lua_engine(L);
     if (eng) rc__emit(eng, RC_EVENT_POLICY_ERROR, NULL, eng->policy_path, err.line, 0,
                       RC_EPOLICY, "error in a Lua callback: %s", err.message);
     return -LUA_ERRRUN;

@@ -126,6 +126,19 @@ static int report(rc_engine_t *eng, rc__component *c, const char *what, rc_error
   return err->code ? err->code : RC_EPOLICY;
 }
 
+/* Calls the function and argument on top of the stack, protected, for component `c`
+ * (what a print in it names), and records how long it took
+ * (policy_eval_duration_seconds). [-2, +0, -] */
+static int pcall_timed(rc_engine_t *eng, rc__component *c, rc_error *err) {
+  uint64_t t0 = rc__mono_ns();
+  rc__component *outer = eng->calling;
+  eng->calling = c;
+  int rc = rc__lua_pcall(eng->L, 1, 0, err);
+  eng->calling = outer;
+  rc__observe(&eng->metrics.policy_eval, rc__mono_ns() - t0);
+  return rc;
+}
+
 int rc__lua_call(rc_engine_t *eng, rc__call *call) {
   call->value = NULL;
   call->ok = true;
@@ -134,7 +147,7 @@ int rc__lua_call(rc_engine_t *eng, rc__call *call) {
   lua_pushcfunction(eng->L, l_call);
   lua_pushlightuserdata(eng->L, call);
   rc_error err = {0};
-  if (rc__lua_pcall(eng->L, 1, 0, &err) != 0) {
+  if (pcall_timed(eng, call->c, &err) != 0) {
     rc__value_unref(call->value);
     call->value = NULL;
     return report(eng, call->c, call->what, &err);
@@ -201,7 +214,7 @@ int rc__lua_condition(rc_engine_t *eng, rc__component *c, bool *active) {
   lua_pushcfunction(eng->L, l_condition);
   lua_pushlightuserdata(eng->L, &a);
   rc_error err = {0};
-  if (rc__lua_pcall(eng->L, 1, 0, &err) != 0) return report(eng, c, "condition", &err);
+  if (pcall_timed(eng, c, &err) != 0) return report(eng, c, "condition", &err);
   *active = a.active;
   return 0;
 }
@@ -265,7 +278,7 @@ int rc__lua_on_error(rc_engine_t *eng, rc__component *c, int ref, const rc_error
   lua_pushlightuserdata(eng->L, &a);
   rc_error lerr = {0};
   *value = NULL;
-  if (rc__lua_pcall(eng->L, 1, 0, &lerr) != 0) {
+  if (pcall_timed(eng, c, &lerr) != 0) {
     rc__value_unref(a.value);
     *action = RC__ONERR_KEEP;
     return report(eng, c, "on_error", &lerr);

@@ -84,6 +84,13 @@ static int l_constants(lua_State *L) {
   return 1;
 }
 
+/* package.preload["reactcfg.policy_log"]: the function behind a policy's print.
+ * [-0, +1, -] */
+static int l_policy_log_module(lua_State *L) {
+  lua_pushcfunction(L, rc__lua_policy_log);
+  return 1;
+}
+
 void rc__lua_preload(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* stack: preload */
   for (lua_Integer i = 0; rc__embedded_lua[i].name; i++) {
@@ -95,6 +102,8 @@ void rc__lua_preload(lua_State *L) {
   lua_setfield(L, -2, "reactcfg.kinds");
   lua_pushcfunction(L, l_constants);
   lua_setfield(L, -2, "reactcfg.constants");
+  lua_pushcfunction(L, l_policy_log_module);
+  lua_setfield(L, -2, "reactcfg.policy_log");
   lua_pop(L, 1);
 }
 

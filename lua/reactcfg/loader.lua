@@ -569,9 +569,9 @@ end
 
 local POLICY_KEYS = { components = true, on_change = true, on_error = true, limits = true,
   cache = true, outputs = true, line = true, modules = true, history = true,
-  reload_backoff = true }
+  reload_backoff = true, admin = true }
 local POLICY_KEY_LIST = "components, on_change, on_error, limits, cache, outputs, modules, "
-  .. "history, reload_backoff"
+  .. "history, reload_backoff, admin"
 
 local MODULE_KEYS = { paths = true, timeout = true, apply = true }
 
@@ -643,6 +643,31 @@ local function normalize_reload_backoff(v, line)
     fail(line, "reload_backoff: max is shorter than min")
   end
   return out
+end
+
+-- admin = { listen = "127.0.0.1:9090" | "unix:/run/app/reactcfg.sock",
+--   token_env = "VAR" }: the admin endpoint, started with the engine; its bearer token is
+-- read from the environment variable VAR at start (never written in the policy).
+local function normalize_admin(v, line)
+  if v == nil then return nil end
+  if type(v) ~= "table" then
+    fail(line, "'admin' must be a table { listen = \"127.0.0.1:9090\", token_env = ... }")
+  end
+  for k in pairs(v) do
+    if k ~= "listen" and k ~= "token_env" then
+      fail(line, "admin: unknown key '%s' (expected listen, token_env)", tostring(k))
+    end
+  end
+  local l = v.listen
+  if type(l) ~= "string" or not (l:match("^unix:/.") or l:match("^.+:%d+$")) then
+    fail(line, "admin.listen must be \"HOST:PORT\" or \"unix:/PATH\", got %s",
+      type(l) == "string" and ("%q"):format(l) or type(l))
+  end
+  local t = v.token_env
+  if t ~= nil and (type(t) ~= "string" or not t:match("^[%a_][%w_]*$")) then
+    fail(line, "admin.token_env must name an environment variable, got %s", tostring(t))
+  end
+  return { listen = l, token_env = t }
 end
 
 -- limits = { time = "1s", load_time = "2s", memory = "512MB" }: the time budget of each
@@ -904,6 +929,7 @@ function M.load(text, path, basedir)
   out.history = h
   out.reload_backoff = normalize_reload_backoff(result.reload_backoff,
     locate(where, "reload_backoff", policy_line))
+  out.admin = normalize_admin(result.admin, locate(where, "admin", policy_line))
   out.outputs = normalize_outputs(result.outputs, basedir, where, policy_line)
   for _, name in ipairs(names) do
     out.components[#out.components + 1] =

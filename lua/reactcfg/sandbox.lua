@@ -118,15 +118,18 @@ local function policy_require(name)
   return cache[name]
 end
 
--- print: one line on stderr, cut at 8 KiB (a write the size of a large string could
--- block the engine while stderr's reader is slow).
+-- print, as Lua's (tostring of each argument, tabs between), becomes a policy.log event
+-- (or "[policy] ..." on stderr when nobody listens): see core/policy/policy_log.c. A line
+-- is cut at 8 KiB (a write the size of a large string could block the engine while
+-- stderr's reader is slow, and an event that size helps nobody).
 local PRINT_MAX = 8192
+local policy_log = require "reactcfg.policy_log"
 local function print_to_log(...)
   local parts = table.pack(...)
   for i = 1, parts.n do parts[i] = tostring(parts[i]) end
   local line = table.concat(parts, "\t", 1, parts.n)
   if #line > PRINT_MAX then line = line:sub(1, PRINT_MAX) .. " ...(cut)" end
-  io.stderr:write("[policy] ", line, "\n")
+  policy_log(line)
 end
 
 --- env() -> a fresh environment table for one policy load.

@@ -80,6 +80,7 @@ void rc__hybrid_retry_later(rc__hybrid *h) {
 
 void rc__hybrid_enter(rc__hybrid *h, const char *file, const char *why) {
   h->polling = true;
+  rc__src_condition(h->r->ctx, RC__SRC_POLLING, true);
   h->probe_due = false;
   h->backoff.cur_ms = 0;
   char every[32];
@@ -91,6 +92,7 @@ void rc__hybrid_enter(rc__hybrid *h, const char *file, const char *why) {
 
 void rc__hybrid_leave(rc__hybrid *h, const char *file) {
   h->polling = false;
+  rc__src_condition(h->r->ctx, RC__SRC_POLLING, false);
   h->probe_due = false;
   h->backoff.cur_ms = 0;
   if (h->timer) uv_timer_stop(&h->timer->t);

@@ -132,6 +132,7 @@ void rc__remote_success(rc__remote *r) {
   r->failures = 0;
   if (r->circuit_open) {
     r->circuit_open = false;
+    rc__src_condition(r->ctx, RC__SRC_CIRCUIT_OPEN, false);
     rc__src_state(r->ctx, NULL, 0, "circuit closed: the source answers again (after %llu ms "
                   "open or more)", (unsigned long long)r->circuit_cooldown_ms);
   }
@@ -150,9 +151,12 @@ void rc__remote_fail(rc__remote *r, const rc_error *err, uint64_t retry_after_ms
                     (unsigned long long)r->circuit_cooldown_ms,
                     (unsigned long long)r->backoff.max_ms);
     r->circuit_open = true;
+    rc__src_condition(r->ctx, RC__SRC_CIRCUIT_OPEN, true);
     if (d < r->circuit_cooldown_ms) d = r->circuit_cooldown_ms;
   }
-  rc__remote_schedule(r, retry_after_ms > d ? retry_after_ms : d);
+  if (retry_after_ms > d) d = retry_after_ms;
+  rc__src_retry_in(r->ctx, d);
+  rc__remote_schedule(r, d);
 }
 
 void rc__remote_deliver(rc__remote *r, rc_value_t *v) {
