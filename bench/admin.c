@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* admin.c: `reactcfg-bench admin`: what the admin endpoint costs. (1) The pipeline
  * benchmark's trivial policy, alternately without and with a scraper thread that GETs
  * /metrics every 100 ms (libcurl, one kept-alive connection), several rounds, so both

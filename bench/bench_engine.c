@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* bench_engine.c: see bench_engine.h. */
 #include "bench_engine.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* bench_engine.h: what the engine benchmarks share: an engine on a policy text, attached
  * to the benchmark's own loop with one subscription (and no policy-file watch), its
  * teardown, and latency percentiles. */

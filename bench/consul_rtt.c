@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* consul_rtt.c: `reactcfg-bench consul-rtt`: the time from a Consul KV write (the PUT
  * answered) to the engine's C callback holding the new value, through the rc.consul
  * blocking query, against a server on 127.0.0.1 (scripts/bench starts the

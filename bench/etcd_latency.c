@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* etcd_latency.c: `reactcfg-bench etcd-latency`: the time from an etcd put (sent) to
  * the engine's C callback holding the new value, through rc.etcd's watch stream, beside
  * `etcdctl watch` on the same key in the same run (the reference client: the time its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* fleet.c: `reactcfg-bench http-fleet`: one engine with N HTTP sources polling a local
  * server every second (scripts/bench serves N small files from a real nginx, so after
  * the first round nearly every answer is 304). After a warm-up it measures, over a

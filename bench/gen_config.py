@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """gen_config.py: writes a realistic JSON configuration of about N leaves and a second
 version of it with about P% of the leaves modified plus a few keys added and removed,
 for benchmarking parse and diff. Deterministic for a given seed. Stdlib only.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """gen_formats.py: writes ONE generated configuration four times, as JSON, YAML, TOML and
 dotenv, for measuring parse throughput per format. Deterministic for a given seed and
 size. Stdlib only: the YAML, TOML and dotenv writers are here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* latency.c: `reactcfg-bench latency`, the time from a completed save of a small JSON file
  * to the moment a watcher holds the new content. Three ways of saving (in place, temp file
  * renamed over, Kubernetes-style symlink swap) against three kinds of watcher: a minimal

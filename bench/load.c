@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* load.c: `reactcfg-bench load`: how policy size costs. A policy of N file components
  * (spread over N/100 directories; every 10th depends on the one before and has an
  * update function, every 50th a debounce) is written with its files to a temporary

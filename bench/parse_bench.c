@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* parse_bench.c: `reactcfg-bench parse`, the parse throughput of one file in one format.
  * The file is read once into a padded buffer; after a warm-up the parse into the value
  * tree is repeated N times (each tree freed outside the timed part) and the median is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* pg_latency.c: `reactcfg-bench pg-latency`: the time from a PostgreSQL UPDATE (sent) of
  * a settings row, whose statement trigger sends NOTIFY (the tables and trigger of
  * examples/policies/postgres-settings/schema.sql, loaded beforehand), to the engine's C

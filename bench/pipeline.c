@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* pipeline.c: `reactcfg-bench pipeline`: end-to-end throughput of small updates through
  * the whole engine (source delivery -> debounce/throttle stage -> policy -> diff ->
  * commit -> C callback) on one loop thread. Each update is delivered the way a source

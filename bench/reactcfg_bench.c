@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* reactcfg_bench.c: `reactcfg-bench`, timing the data layer on real files. Subcommands
  * are looked up in one table; `diff` parses two JSON files and diffs the trees, printing
  * one line (changes=, parse_ms=, diff_ms=) that scripts can parse. Medians of N runs,

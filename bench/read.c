@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* read.c: `reactcfg-bench read`: nanoseconds per configuration read on 1 and 2 threads
  * while the engine (on its own thread) commits about 1,000 revisions per second, for
  * (a) rc_snapshot_acquire + rc_snapshot_get_int("a.server.port") + rc_snapshot_release

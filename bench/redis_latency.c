@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* redis_latency.c: `reactcfg-bench redis-latency`: the time from a Redis SET of the
  * watched key (sent) to the engine's C callback holding the new value, through rc.redis
  * (a keyspace notification, then the source's read of the key), beside `redis-cli

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* reload.c: `reactcfg-bench reload`: the time from a requested reload (rc_engine_reload)
  * to its "reload.completed" event, through 0, 1, 10 or 100 C reload modules that accept
  * at once, and of a refused reload: the last of N modules refuses, the ones before it get

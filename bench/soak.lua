@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- soak.lua: the soak benchmark (run by bench/soak.sh; argument: minutes). One engine in
 -- this process (the Lua module) watches four files, two environment variables, a file
 -- served by a real nginx, a Consul key, a Vault secret (the test servers of

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT (see LICENSE)
 # soak.sh: `scripts/bench soak [--minutes N]`: builds the Lua module (Release, in
 # build-bench/) and runs bench/soak.lua: N minutes (default 10) of mixed sources with
 # random changes, malformed writes and a server restart every 2 minutes. Not part of the

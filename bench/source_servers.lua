@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- source_servers.lua: the servers of `scripts/bench sources`, started by the specs' own
 -- helpers (H.redis_server, spec/lua/postgres.lua) so that the bench and the tests start
 -- them one way: redis-server on a free port of 127.0.0.1 with keyspace notifications for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* sources_idle.c: `reactcfg-bench sources-idle`: how often an idle engine wakes up. The
  * engine has the sources asked for (rc.redis on a key, rc.postgres LISTENing on a
  * settings query, rc.file, rc.env), each given a value first; once every component holds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* urcu_probe.c: the read-side cost of liburcu (Debian liburcu-dev) beside the reader
  * design reactcfg chose, on the same lookup, for docs/ARCHITECTURE.md ("Readers: why not
  * liburcu"). Not part of the build: liburcu is not a dependency. Run by hand:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* atomic.c: writes one rendered output file on the thread pool, only when its bytes
  * change: compare with the file as it is, else write a temporary file in the same
  * directory, fsync it, give it the old file's mode and owner, rename it over the old

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* attach.c: `reactcfg-lua attach ADDR`: the functions of the REPL connected to a running
  * process's admin endpoint (docs/OPERATIONS.md): status(), get(path), history(),
  * diff(a, b), reload(...), rollback(n), unpin(), events(), ready(), metrics(). HTTP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* attach.h: `reactcfg-lua attach ADDR` (attach.c): the admin endpoint's client functions
  * for the REPL in repl.c. */
 #ifndef RC_CLI_ATTACH_H

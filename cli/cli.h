@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* cli.h: the parts of reactcfg-lua shared between its files. */
 #ifndef RC_CLI_H
 #define RC_CLI_H

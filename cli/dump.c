@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* dump.c: `reactcfg-lua --dump FILE [--format F] [--tagged]`: parses one file with the
  * engine's own parsers and prints the value as JSON, or with --tagged as the type-tagged
  * JSON of the toml-test suite, so a decoder can be checked by that suite's conventions.

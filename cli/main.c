@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* main.c: reactcfg-lua's entry point: parses the command line and dispatches to
  * --version, --check, --run, --dump, the scenario runner and replay (`test`, `replay`),
  * or to Lua mode (the REPL, -e, scripts; repl.c). */

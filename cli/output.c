@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* output.c: the lines `reactcfg-lua --run` prints: for people, one JSON object per line
  * (--json), or each of those objects as the data of a CloudEvents 1.0 event in structured
  * JSON mode (--json --cloudevents). All three forms are contracts scripts read. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* render.c: the policy's outputs and their templates. A Lua state of its own (not the
  * engine's) reads the `outputs` section through the same loader the engine uses, and
  * renders each template with reactcfg.template on a snapshot's values, under the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* repl.c: reactcfg-lua as a Lua 5.4 interpreter: the interactive REPL (libedit editing,
  * persistent history, multi-line input, tab completion, pretty-printed results) and the
  * non-interactive runs (-e CODE, a script file with arguments, a script on stdin). One

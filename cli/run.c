@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* run.c: `reactcfg-lua --run [--json] POLICY`: runs the engine on this thread's libuv
  * loop and prints each commit and event as it happens, in a form for people or, with
  * --json, one JSON object per line for programs (both forms are a contract: scripts read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* sidecar.c: what `reactcfg-lua --run` does on a change besides printing it
  * (docs/SIDECAR.md): after each commit it renders the policy's outputs and writes those
  * whose bytes changed (a "wave"; one at a time, commits arriving meanwhile make one more),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* sidecar.h: the parts of `reactcfg-lua --run` that act on a change for an application
  * that is not C (docs/SIDECAR.md): rendering the policy's outputs (render.c), writing
  * them atomically (atomic.c), running their commands and supervising the --exec child

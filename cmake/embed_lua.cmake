@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT (see LICENSE)
 # Writes OUT: a C file holding every DIR/**/*.lua as text, with a lookup table by module
 # name ("reactcfg" for init.lua, "reactcfg.<name>" for <name>.lua, and
 # "reactcfg.<dir>.<name>" below a folder). Bytes are written as hex so any content

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* app.c: a small application embedding reactcfg. It loads a policy, starts the engine on
  * its own thread, applies the database pool's size through a reload module (which refuses
  * a size above what the application allows: the change is then rolled back and never

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The demo's policy: settings from a JSON file, secrets from a dotenv file (marked
 -- secret: the application and the CLI never print their values), the run mode from the
 -- environment, and every APP_* variable gathered into one table.

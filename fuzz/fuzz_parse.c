@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* fuzz_parse.c: one libFuzzer target per format, chosen at compile time by RC_FUZZ_FORMAT
  * (a value of rc__format). Any input must give a value or an error, never a crash, a
  * leak or undefined behaviour; a syntax error must have a line and a column; a JSON value

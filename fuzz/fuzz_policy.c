@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* fuzz_policy.c: the libFuzzer target for policy loading: any text goes through the
  * loader in a fresh sandboxed state under a short load budget (50 ms) and a 64 MiB
  * memory cap, as a policy file would. It must give a policy or an error with a message,

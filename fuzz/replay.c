@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* replay.c: runs files (or every file in directories) through a fuzz target without
  * libFuzzer, so the seed corpus and every crash input kept in fuzz/regressions/ are
  * replayed by ctest in every build, the sanitizer build included. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* reactcfg.h: the public C API of reactcfg, a hot-reload engine for configuration.
  * An application creates an engine, loads a Lua policy that declares components and
  * where each comes from, starts the engine, then reads consistent snapshots from any

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* consul.c: the Consul KV source, by blocking queries (api-docs/features/blocking):
  * GET /v1/kv/<key>[?recurse]&index=<X-Consul-Index>&wait=<wait>. The rules every
  * client must follow, and which several well-known ones break:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* env.c: the environment source. A process's environment has no change notification,
  * so each source polls it on a uv timer (default every second) and delivers only when the
  * variable (or the set of variables with a prefix) differs from the last look.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* etcd.c: the etcd v3 source, through the JSON gateway (observed behaviour:
  * spec/servers/ETCD-GATEWAY.md): authenticate (with a user), range the key or prefix,
  * deliver, then one watch stream from the range's revision + 1 that applies events and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* exec.c: the command source. Runs a program without a shell (uv_spawn on the engine's
  * loop) every `interval` and parses what it prints on standard output; a non-zero exit,
  * a signal, a timeout or output beyond max_bytes is a source error naming the last

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* file.c: the file source. Through the engine's shared inotify descriptor (inotify.c)
  * it watches the parent directory of its file (and the directory of a symlink's
  * target), so that in-place writes, rename-over saves, delete + re-create, Kubernetes

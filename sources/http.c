@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* http.c: the HTTP source. Polls a URL at an interval with a conditional GET (RFC 9110:
  * If-None-Match from the last ETag, If-Modified-Since from the last Last-Modified, sent
  * back verbatim); a 304 keeps the last value and delivers nothing. A 200 whose body is

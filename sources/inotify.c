@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* inotify.c: the engine's shared inotify descriptor (see inotify.h). Listeners are kept
  * in an array walked by index; one removed during a dispatch is only marked, and the
  * array is compacted once no dispatch runs, so a listener that stops another (a policy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* inotify.h: one raw inotify descriptor per engine, shared by the file sources (and the
  * policy file's watch) as an engine service, driven by a uv_poll_t on the loop. Watches
  * on a directory are shared and counted. uv_fs_event is not used because it hides

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* kafka.c: the Kafka source. A topic read as a configuration log (a compacted topic):
  * from the beginning of every partition, the latest record per key wins and a record
  * with a null value (a tombstone) removes its key; then new records follow as they come.

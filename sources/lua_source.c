@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lua_source.c: a source written in Lua (rc.lua_source). Its function runs on the
  * engine's loop when the source starts, with `emit` to deliver values, luv on the same
  * loop for timers, processes and sockets, and a ctx; it may return a stop function. The

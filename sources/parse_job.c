@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* parse_job.c: reading and parsing for every source (see parse_job.h). One job struct
  * holds copies of the input and receives the result; the same work function runs on the
  * loop or on the thread pool. Files are opened without blocking and checked to be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* parse_job.h: reading and parsing for every source, on the loop for small inputs and on
  * the libuv thread pool for large ones. A job carries copies of everything it needs
  * (the bytes or the path, the format, the limits, the name shown in messages), never a

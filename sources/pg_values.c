@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* pg_values.c: PostgreSQL result text to values (see pg_values.h). The texts are what
  * the server prints under the session settings the source makes (DateStyle ISO,
  * TimeZone UTC, extra_float_digits 3, IntervalStyle iso_8601); the readers below rely on

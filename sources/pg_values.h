@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* pg_values.h: a PostgreSQL query result (text format, as libpq hands it over) turned
  * into one value, row by row, within the source's limits. Two columns named key and
  * value become an object; any other shape an array of row objects. Column types are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* postgres.c: the PostgreSQL source. A query's result is the component's value
  * (pg_values.c: two columns named key and value become a table, any other shape an
  * array of rows); it runs again on every NOTIFY of the channel the source LISTENs on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* push.c: rc.push(), a source only the application feeds: its values come from
  * rc_engine_push (parsed by the engine in the format the application names, within this
  * source's limits). It watches nothing; its first value may come after start, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* redis.c: the Redis source. A string key (parsed in `format`), a hash (a table of its
  * fields) or a key prefix (a table keyed by the rest of each key name, found with SCAN,
  * never KEYS), followed by keyspace notifications, through hiredis's async API on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* registry.c: every source kind, one line each. A new kind is its own C file here (or in
  * a folder of its own), its Lua half in lua/reactcfg/sources/<kind>.lua, and one line
  * below; the order is the order of the constructors' listings in messages. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* registry.h: the list of source kinds (registry.c). The engine finds a kind here by the
  * name a policy's description carries, or by a flag; it names no kind itself. */
 #ifndef RC_REGISTRY_H

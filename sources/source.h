@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* source.h: the source interface. A source kind turns one place where configuration lives
  * into values for one component, and sees the engine only through the calls below (its
  * context): deliver a value or an error, read its options, know whether this is the

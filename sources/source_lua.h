@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* source_lua.h: the part of the source interface for kinds whose options hold Lua
  * functions (rc.lua_source): the engine's Lua state and protected, budgeted calls into
  * it. Loop thread only; every other kind needs none of this. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* vault.c: the Vault source. KV v2 (the default): reads GET /v1/<mount>/data/<path> with
  * X-Vault-Token every `interval` (KV has no lease to time re-reads by); a new version is
  * delivered,

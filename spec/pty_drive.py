@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """pty_drive.py: runs a program on a pseudo-terminal and plays a script against it, for
 the REPL specs (spec/lua/repl_spec.lua).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT (see LICENSE)
 // node_diff.js: the Node.js peer of `reactcfg-bench diff`, run on the same two files.
 // `node node_diff.js [--iters N] OLD.json NEW.json` prints one line in the same format:
 //   changes=<n> parse_ms=<median> diff_ms=<median>

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT (see LICENSE)
 // node_parse.js: the Node.js JSON peer of `reactcfg-bench parse`, run on the same file.
 // `node node_parse.js [--iterations N] FILE` prints the line reactcfg-bench prints:
 //   format=json bytes=<n> parse_ms=<median ms> mb_per_s=<bytes / 1e6 / median s>

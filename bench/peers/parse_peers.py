@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """parse_peers.py: Python peers of `reactcfg-bench parse`, run on the same files.
 
     parse_peers.py PEER FILE [--iterations N]

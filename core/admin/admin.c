@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* admin.c: the admin endpoint's life: the listening socket (TCP or a 0600 unix socket),
  * libmicrohttpd on threads of its own (one per connection, bounded), the limits on what
  * a client may send, the bearer token, and a stop that never waits on the loop thread

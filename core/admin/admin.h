@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* admin.h: the admin endpoint's private parts, shared by its files: admin.c (sockets,
  * the HTTP server, limits and the bearer token), admin_routes.c (what each endpoint
  * answers), admin_query.c (the answers only the loop thread can compute) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* admin_events.c: GET /events, the engine's events as Server-Sent Events. The loop
  * thread formats each event once into a ring of the last ADMIN_RING messages (under the
  * endpoint's mutex, never waiting on a client); each stream, on its connection's thread,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* admin_query.c: the admin endpoint's answers that read the loop thread's state (which
  * paths are secret, the history ring, each component's startup): the small part runs on
  * the loop through rc__call_on_loop and hands back values (immutable, reference-counted);

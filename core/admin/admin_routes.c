@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* admin_routes.c: what each admin endpoint answers, on the connection's thread. Reads go
  * through the engine's thread-safe API or admin_query.c; POSTs through rc_engine_reload,
  * rc_engine_rollback and rc_engine_unpin, as an application thread would call them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* alloc.c: the replaceable allocator behind rc__malloc and friends, plus rc_free.
  * The default is the C library's realloc/free. */
 #include "internal.h"

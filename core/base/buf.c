@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* buf.c: a growable byte buffer that remembers an allocation failure, so a long run of
  * appends (JSON output, paths) is checked once at the end. */
 #include "internal.h"

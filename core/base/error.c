@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* error.c: error codes, their names and texts (one X-macro list in reactcfg.h), and the
  * helper that fills an rc_error with position and message. */
 #include "internal.h"

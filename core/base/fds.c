@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* fds.c: how many file descriptors are still free. libuv aborts the process when it
  * cannot make the pipe of its signal handling (the first loop of a process needs six
  * descriptors: epoll, two pipes, an eventfd), so before making a loop we make sure the

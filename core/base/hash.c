@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* hash.c: content digests, through xxHash's XXH3 (Debian libxxhash-dev, compiled in from
  * its header). The 128-bit digest tells whether re-read content changed: two different
  * contents collide with odds of about 2^-128, so an unchanged-looking save is unchanged.

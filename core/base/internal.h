@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* internal.h: what every reactcfg source file shares: allocation, growable buffers,
  * hashing and filling an rc_error. Private: never installed. */
 #ifndef RC_INTERNAL_H

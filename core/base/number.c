@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* number.c: numbers as text in the "C" locale, whatever LC_NUMERIC an embedding
  * application set (a decimal comma must not turn "1.5" into 1): reading with strtod_l,
  * and writing the shortest %.15g/%.16g/%.17g that reads back to the same double. The one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* sigpipe.c: a write to a peer that has gone raises SIGPIPE, whose default ends the
  * process. The engine is a library: the signal's disposition is the application's, so
  * instead of ignoring it process-wide, calls into a library that writes with write()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* sigpipe.h: SIGPIPE around a library's write() (see sigpipe.c). Private. */
 #ifndef RC_SIGPIPE_H
 #define RC_SIGPIPE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* cache.c: the last-known-good cache. For each cacheable component (a source of a
  * cacheable kind: the remote ones; or
  * startup = "cached"), its latest source value that the policy accepted (not one a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* component.c: one component of a policy: reading its normalized description (the table
  * reactcfg.loader returns) into C, and freeing it. Its source is source_ctx.c's. Runs on
  * the thread that loads the policy, then on the loop thread. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* deliver.c: what the engine does with what a source delivers: a value or an error
  * goes into its component (on_error decides what an error does to it), through the
  * policy's debounce function, into the scheduler (schedule.c) or, at start, straight

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* engine.c: the engine's lifecycle (new, start on its own thread or attach to the
  * application's loop, stop, free) and the queue by which other threads reach the loop.
  * The pipeline lives in deliver.c, schedule.c and wave.c; reloads in txn.c; events in

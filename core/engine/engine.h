@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* engine.h: the engine's private structure and the calls shared between the engine's
  * files (lifecycle, policy, wave, snapshot, subscriptions). Sources never include it:
  * they see the engine through sources/source.h, implemented in source_ctx.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* evaluate.c: one wave's evaluation of the policy. Components are evaluated in
  * dependency order; a component is evaluated again only when its source delivered,
  * a dependency changed, or a component its condition read changed (a logical clock,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* events.c: the engine's events and the handlers they go to. Handlers are kept in an
  * array under a mutex (any thread adds or removes one); the loop thread calls them in
  * order from a copy taken under the lock, so a handler may add or remove handlers, and a

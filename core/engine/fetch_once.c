@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* fetch_once.c: `cache_for`. A component with `cache_for = "1h"` asks its source once
  * and then holds the answer for that long without watching: after the source answers it
  * is stopped (no connection, no polling), and when the time is up it starts again and

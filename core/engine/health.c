@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* health.c: the loop thread's side of each component's health record (metrics.h): its
  * state flags, when its source last answered or failed and how, when it retries, and its
  * counters. Called where the engine does the work (delivery, errors, conditions,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* history.c: the last `history` committed revisions (a ring of retained snapshots), a
  * rollback to one of them (a reload like any other, through the modules, that pins the
  * configuration once committed), and unpinning (the sources' latest values applied

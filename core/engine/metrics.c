@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* metrics.c: the metrics registry (metrics.h) and its Prometheus text exposition (format
  * 0.0.4), rc_engine_metrics_text. Values are written by the loop thread and read here from
  * any thread; a histogram read while the loop observes may show the newest observation

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* metrics.h: the engine's metrics registry and the per-component health records that
  * /metrics and /status read. The loop thread is the only writer of every number here,
  * so an update is a relaxed load and store of an atomic (no lock, no read-modify-write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* modules.c: reload modules, the parts of an application (or of the policy) that apply
  * configuration and may refuse it: C modules registered with rc_module_register (any
  * thread: the list is guarded by mod_mu and never shrinks), then the policy's own

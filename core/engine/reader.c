@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* reader.c: the hot read path. A reader is one thread's handle that keeps a reference to
  * the snapshot it last returned and compares it with the engine's `current` on every
  * read: equal means nothing was committed since, so a read is one load of a word only the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* reload.c: hot reload of the policy itself. The policy file is watched like any file
  * source (a private component whose deliveries come here). A new version is compiled
  * into a fresh environment, then evaluated once on trial with the current source values:

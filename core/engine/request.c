@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* request.c: reloads the application asks for. rc_engine_reload re-reads the named
  * components' sources now, past debounce, cache_for holds and poll intervals, and the
  * reload that follows waits until each of them answered (a value, an error, or "nothing

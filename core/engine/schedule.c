@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* schedule.c: when delivered values are applied: the throttle stage (a token bucket per
  * component), the one uv timer at the scheduler's next deadline, the 0 ms timer that
  * runs one wave per loop turn, and the clock (the loop's, or the simulation's virtual

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* scheduler.c: debounce and throttle decisions on an injected clock (see scheduler.h). No
  * handles, no
  * allocation after init: the engine owns the one uv timer that follows rc__sched_next. */

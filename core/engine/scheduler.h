@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* scheduler.h: the scheduler's timing decisions, as pure functions of a clock value the
  * caller passes in (milliseconds). The engine drives it from uv_now(); tests and the
  * REPL drive it with a virtual clock. Two stages per slot: debounce (quiet period + max

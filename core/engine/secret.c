@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* secret.c: which paths are secret (`secret = true` or per path) and redaction of values
  * before they leave the engine's trusted side (events, the CLI, the REPL, the Lua
  * module). Only the C snapshot getters and the policy itself see secret values. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* snapshot.c: committed revisions and lock-free reads of them from any thread.
  * The engine swaps `current` atomically; a reader announces itself in one of two window
  * counters between loading the pointer and taking its reference, and the engine releases

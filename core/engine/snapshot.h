@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* snapshot.h: committed revisions and how any thread reads them (snapshot.c, reader.c).
  * The loop thread publishes; readers on any thread take references through a short
  * announced window; replaced snapshots wait on a bounded retired list until no reader

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* source_ctx.c: the engine's side of the source interface (sources/source.h): creating,
  * starting, retiring and freeing a component's source, the context a source sees
  * (delivery, options, events, loop), the host that shared services and detached

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* startup.c: what start does about sources whose first value comes later (remote
  * sources, Lua sources that emit from a callback). Per component (`startup`): "wait"
  * up to its timeout for the first answer, "cached" starts from the last-known-good value

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* status.c: rc_engine_status_json, the engine's health as one JSON object for people and
  * probes: the revision, whether it is pinned, and per component its source, its state
  * (one word, see component_state) and when it last worked, failed and retries. Read

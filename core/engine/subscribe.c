@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* subscribe.c: C subscriptions by path pattern and their delivery after each commit.
  * The list is appended at the tail under a mutex (subscribers are called in the order
  * they subscribed); the loop thread walks it without the lock, and unsubscribing during

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* trace.c: the decisions of the pipeline, as one line each, for `explain` in the REPL
  * and scenario runner and for the engine's own ring (trace_ring.c). Nothing is
  * formatted unless a trace hook is set or the ring is on. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* trace_ring.c: the decisions behind the last revisions, kept by the engine itself when
  * rc_engine_trace turns it on (off by default: nothing is formatted then), so that an
  * operator can ask why revision N holds what it holds (rc_engine_explain_json) without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* txn.c: a reload as a transaction. The changes one wave found become a candidate
  * snapshot that is not yet current; the reload modules apply them one after another (a
  * module may answer later, within its timeout, from any thread); only when every module

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* wave.c: one wave: evaluate what is due (evaluate.c), build the new root from every
  * component, diff it against the committed one, and commit and notify only when
  * something changed. */

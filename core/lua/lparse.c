@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lparse.c: the parsers as a Lua function, parse(text [, format]), for a Lua source's
  * ctx.parse and the Lua module's rc.parse. */
 #include "lvalue.h"

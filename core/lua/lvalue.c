@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lvalue.c: values to Lua and back. Objects become tables, arrays sequences tagged with
  * the `reactcfg.array` metatable, null the light userdata NULL (cjson.null). The way back
  * never raises: a value that cannot be config (a function, a table with holes or odd

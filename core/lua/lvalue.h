@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lvalue.h: converting between the core value tree and Lua values (private contract).
  * Objects become tables, arrays become sequences tagged with the metatable
  * `reactcfg.array` (so an empty array survives a round trip), null becomes

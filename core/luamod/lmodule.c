@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lmodule.c: `require "reactcfg"` from a plain lua5.4. Returns the policy vocabulary plus
  * `reactcfg.engine(policy)`, a real engine run in-process on a private libuv loop that
  * the caller drives with e:run(...), so busted specs can test the whole pipeline with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lmodule.h: the Lua module's engine object, shared by lmodule.c (the engine as a Lua
  * value: start, run, get, commits, events) and lmodule_sim.c (simulation: push, virtual
  * time, explain, history). Both are compiled into reactcfg.so and reactcfg-lua only. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lmodule_ops.c: the engine object's operations methods, the Lua face of what an admin
  * endpoint serves: e:metrics() (the Prometheus text), e:status() (the status as a
  * table), e:trace(n) and e:decisions(revision) (the engine's own decision ring). Specs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lmodule_reload.c: the engine object's reload methods: a requested reload, rollback to a
  * revision of the history, unpin, and the history itself. Each runs the loop's due work
  * before it returns, so on the virtual clock (the test bench) its outcome is visible at

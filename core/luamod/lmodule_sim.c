@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lmodule_sim.c: the engine object's simulation methods, for the REPL, scenario tests
  * and replay: push values into components as if their sources had, move a virtual
  * clock, read the session's history, diff revisions, and explain what the engine decided

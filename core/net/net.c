@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* net.c: HTTP(S) requests for the remote sources, run by one curl multi handle on the
  * engine's libuv loop through curl's socket interface (one uv_poll_t per socket curl
  * waits on, one uv_timer_t for curl's deadline). See net.h for the contract.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* net.h: the network core under the remote sources (HTTP, Consul, Vault, etcd): HTTP(S)
  * requests run by libcurl's multi "socket" interface on the engine's libuv loop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* dotenv.c: `.env` files as an object of strings in file order: `KEY=value` lines, an
  * optional `export `, `#` comments, single quotes (literal) and double quotes (escapes,
  * may span lines); a duplicate key keeps its first position and takes the last value.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT (see LICENSE)
 /* json_parse.cpp: JSON bytes -> value tree, through simdjson's DOM (one parser per
  * thread, reused) and a walk that builds our nodes. simdjson says what failed but not
  * where, so a failed document is read again by yajl for the position and the sentence.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* parse.c: the front of the parsers: default limits, format names and detection by file
  * name, and rc__parse, which hands bytes to the parser of a format. The parsers
  * themselves are json_parse.cpp, dotenv.c, yaml_parse.c and toml.c; "text" is the bytes

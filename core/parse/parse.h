@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* parse.h: the parsers' contract (private): bytes in, a value tree or an error with
  * file, line, column and a sentence out, within limits. Formats by name and by file
  * name; each parser is its own file in this folder. Any thread; reentrant. */

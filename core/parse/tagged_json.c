@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* tagged_json.c: a value as toml-test's type-tagged JSON, where every scalar is an object
  * {"type": ..., "value": "..."} whose value is always a string, so the suite compares
  * decoders without trusting any JSON library's number handling. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* toml.c: TOML 1.0.0 text -> value tree, in one pass over the bytes, with errors that give
  * the line and column of the offending character and say what was expected, and the
  * limits of rc__parse_limits. Tables become objects with their keys in document order. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* toml.h: the TOML 1.0.0 parser and the type-tagged JSON of the toml-test suite
  * (private). toml.c states the rules it enforces; tagged_json.c writes the tagged form
  * used by `reactcfg-lua --dump --tagged` and by the conformance test. */

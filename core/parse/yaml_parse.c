@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* yaml_parse.c: YAML 1.2 bytes -> value tree, built from libfyaml's parse events, with
  * errors that carry file, line, column and a sentence, within the limits of
  * rc__parse_limits.

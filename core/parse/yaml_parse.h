@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* yaml_parse.h: the YAML parser (private). YAML 1.2 bytes become a value tree through
  * libfyaml's event API; yaml_parse.c states the rules (exactly one document, the YAML 1.2
  * core schema, which tags are honoured, anchors and merge keys, what YAML 1.2 allows that

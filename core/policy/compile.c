@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* compile.c: loading a policy: reading its file (without blocking, a regular file of
  * bounded size), running reactcfg.loader on it in a Lua state of its own under the load
  * budget, reading the loader's result into components (protected: a memory error cannot

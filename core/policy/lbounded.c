@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lbounded.c: library functions of the engine's Lua states that a policy could make loop
  * for a long time inside C, where the count hook never runs, rewritten to check the
  * time budget as they go (the pattern functions are in lpattern.c). Each keeps the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lpattern.c: string.find, string.match, string.gmatch and string.gsub for the engine's
  * Lua states, with Lua 5.4's pattern language (the reference manual, section 6.4.1) on a
  * backtracking matcher of our own that counts its steps. Lua's own matcher backtracks in

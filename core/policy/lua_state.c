@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lua_state.c: the engine's Lua states (one per policy version): an allocator with a
  * cap, protected calls with a message handler and a time budget nothing in the policy
  * can swallow, their creation with our modules preloaded and the unbounded library

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* lua_state.h: the engine's Lua states' bookkeeping, shared by the files of core/policy
  * (private): memory in use and its cap, the time budgets and their defaults, the checks
  * C functions make against the budget, and the library functions replaced by bounded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* on_change.c: the policy's on_change handler, called after each commit with the change
  * list and a read-only view of the new snapshot. */
 #include "engine.h"

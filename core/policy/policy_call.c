@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* policy_call.c: calls from the pipeline into a component's policy functions (update,
  * transform, validate, filter, condition, debounce, on_error). Each call is protected
  * and budgeted; a failure becomes a policy.error event naming the component and counts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* policy_log.c: a policy's print. The text becomes a policy.log event, so that the
  * embedding application routes it with its other logs (the CLI prints it); where the
  * policy called print, and in whose function, go with it. Nobody listening (an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* preload.c: what `require` finds in the engine's Lua state and in the Lua module: the
  * embedded modules of lua/reactcfg (text, compiled in), the source kinds and constants C
  * defines for the Lua side, and the modules an embedding application allows policies to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* arena.c: document arenas. A parser builds a whole document's nodes in a few large
  * chunks, in document order, and the document is freed one chunk at a time: no malloc
  * and no free per node, and a walk over the tree reads memory in the order it was

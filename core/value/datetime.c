@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* datetime.c: date-time values (TOML's offset and local date-times, dates and times):
  * the node that holds one, equality as value.h defines it, and RFC 3339 text that keeps
  * the kind and the fraction digits as written. */

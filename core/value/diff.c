@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* diff.c: old tree vs new tree -> list of {path, kind, old, new}. The hot path of every
  * commit: children shared by pointer are skipped unwalked, scalars are compared inline,
  * and a path is built only for containers entered and changes emitted. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* json_write.c: values as JSON text, compact or indented. Strings are escaped so the
  * output is always valid JSON (invalid UTF-8 becomes U+FFFD); integers are exact; floats
  * use the shortest of %.15g/%.16g/%.17g that reads back to the same double and always

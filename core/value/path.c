@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* path.c: the path syntax shared by changes, lookups and subscription patterns:
  * `db.pool.max`, `rules[3].host`, `flags["a.b"]`, `["weird key"]`. Formatting quotes a key
  * unless it is bare ([A-Za-z0-9_-]+); in a quoted key `"` and `\` are escaped with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* path_edit.c: persistent edits of value trees by path (a new tree shares every
  * unchanged subtree with the old one), and walking a tree with each node's path. Used to
  * keep static paths (dynamic = false) and to redact secrets. */

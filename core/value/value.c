@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* value.c: the nodes of the value tree: constructors and builders, atomic reference
  * counts (null/true/false are immortal), each object's sorted member index with its
  * O(log n) lookup, rc__object_with, and the public read-only accessors rc_value_*. */

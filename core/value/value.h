@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* value.h: the core's immutable, reference-counted value tree (private contract).
  * Parsers build it, the diff engine walks it, snapshots hold it, Lua converts to and from
  * it. A published value is never modified; sharing a subtree is taking a reference. */

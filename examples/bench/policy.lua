@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The test bench's example (docs/REPL.md): live settings that may change at most once
 -- every 5 seconds, checked before they apply, and a debug block only in development.
 local rc = require "reactcfg"

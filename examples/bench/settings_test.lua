@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg-lua test examples/bench/settings_test.lua
 -- Scenarios run on a virtual clock; values come only from push (no file is read).
 

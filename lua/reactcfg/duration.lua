@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.duration: durations as people write them ("200ms", "1.5s", "1m30s") turned
 -- into milliseconds. A plain number is seconds. Units: us, ms, s, m, h.
 

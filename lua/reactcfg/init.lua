@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg: the policy vocabulary (`require "reactcfg"`). A policy calls these to declare
 -- components and their sources; they only build and check descriptions, the engine does
 -- the watching. The same text runs inside the engine and in a plain lua5.4.

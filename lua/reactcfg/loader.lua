@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.loader: loads a policy file's text into a fresh sandboxed environment, runs
 -- it, and turns what it returns into the normalized description the C engine reads.
 -- Every problem becomes an error table { message = "...", line = N } so the engine can

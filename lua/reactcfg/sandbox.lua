@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sandbox: the environment a policy runs in. One reviewed allow list, read-only
 -- library tables, a `require` that only knows our modules, and errors for undeclared
 -- globals (typos) instead of silent nils.

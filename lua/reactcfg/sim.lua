@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sim: the policy test bench. One API serves the REPL (as globals), scenario
 -- files (`reactcfg-lua test`) and replay of recordings: load a policy on a virtual clock,
 -- push values into components as if their sources had, move time, read values and the

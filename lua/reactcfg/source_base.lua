@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.source_base: what the Lua halves of the source kinds share: the metatable
 -- that marks a source description, the policy line that declared it, option checks for
 -- the constructors, and the checks their normalizers reuse (strings, paths, URLs,

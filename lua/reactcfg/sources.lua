@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources: the source kinds, in the order of the C registry
 -- (sources/registry.c). Each kind's Lua half is reactcfg.sources.<kind>: constructors
 -- (rc.file, rc.http, ...) and `normalize`, which checks a description's options and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.tables: helpers a policy's update function needs on config values: deep merge
 -- (with an array strategy), deep copy, and get/set by the engine's path syntax
 -- (`db.pool.max`, `rules[0].host`, `flags["a.b"]`). Pure Lua; exposed as rc.merge,

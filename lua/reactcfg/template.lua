@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.template: the small template language of a policy's `outputs`
 -- (docs/SIDECAR.md). A template is text with {{ expression }}, {% statements %} and
 -- {# comments #}; it compiles to one Lua chunk whose lines are the template's lines, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* backoff.c: backoff delays with jitter (see backoff.h). */
 #include "backoff.h"
 

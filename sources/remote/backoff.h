@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* backoff.h: exponential backoff with jitter and a ceiling, and the random numbers for
  * jitter and splay. Pure arithmetic, no handles. */
 #ifndef RC_BACKOFF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* http_util.c: small pieces of HTTP the remote sources share (see http_util.h). */
 #include "http_util.h"
 

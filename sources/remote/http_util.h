@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* http_util.h: small pieces of HTTP the remote sources share: Retry-After, an error from
  * a status line and body, percent-encoding a path, base64. */
 #ifndef RC_HTTP_UTIL_H

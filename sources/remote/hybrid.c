@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* hybrid.c: hybrid watching (see hybrid.h). */
 #include "hybrid.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* hybrid.h: hybrid watching. A realtime watch (Consul blocking queries, an etcd watch
  * stream) that fails in a way plain reads do not falls back to polling every `poll_ms`,
  * keeps retrying the realtime way on its own backoff schedule, and stops polling once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* remote.c: the driver the remote sources share (see remote.h): options, the poll/retry
  * timer, backoff and the circuit breaker, parsing, delivering only real changes, and the
  * engine's HTTP core as a shared service. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* remote.h: the driver every source reached over a network starts with: a timer for
  * polls and retries, retry with exponential backoff + jitter + a ceiling, a circuit
  * breaker, tokens, parsing (on the thread pool for large bodies), "deliver only what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* token.c: tokens from an environment variable or a file (see token.h). */
 #include "token.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* token.h: a secret (an API token) read from an environment variable or a file, the file
  * re-read when its size or mtime change. Never printed; wiped when replaced or freed. */
 #ifndef RC_TOKEN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* handshake.c: the WebSocket opening handshake on the client's side (see handshake.h):
  * the Upgrade request and a strict, bounded reading of the answer. SHA-1, base64 and the
  * random key come from OpenSSL (libcrypto), which the TLS stream links anyway. */

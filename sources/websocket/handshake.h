@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* handshake.h: the WebSocket opening handshake (RFC 6455 section 4.1) on the client's
  * side: the HTTP/1.1 Upgrade request, and the reading of the server's answer, bounded
  * and strict: a status line, header lines (no obsolete folding, no control bytes), 101

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* stream.c: a client byte stream, plain or TLS, on the engine's loop (see stream.h).
  * The socket is ours, watched by a uv_poll_t: a non-blocking connect, recv() when it is
  * readable, and send() with MSG_NOSIGNAL from an output queue when it is writable. Not a

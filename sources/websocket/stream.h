@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* stream.h: a client byte stream on the engine's loop, for a source that speaks its own
  * protocol over TCP: the host name resolved on the thread pool, its addresses tried in
  * turn, then optionally TLS through OpenSSL on memory BIOs. The socket stays libuv's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* websocket.c: the WebSocket source (RFC 6455). One connection to a ws:// or wss:// URL;
  * each message the server sends (text, or binary) is one complete document, parsed in
  * `format` and delivered when it differs from the last one. What it expects of a server:

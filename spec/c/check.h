@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* check.h: the smallest test kit for the C test programs: CHECK macros that print
  * file:line on failure and count, and check_report() that prints "N passed, M failed"
  * and gives main() its exit status. One test program per translation unit. */

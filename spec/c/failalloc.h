@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* failalloc.h: an allocator for rc_set_allocator that fails the Nth allocation (or, with
  * fa_fail_all, every one from then on) and counts live blocks, so a test can raise N
  * until an operation succeeds and check that no N leaks or crashes (STYLE.md, "Tests").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* harness.h: drives a real engine in a test, in embedded mode on a loop the test owns,
  * so that every callback runs on the test's thread and can be counted exactly. Saves
  * are made by the test between loop runs; waits are bounded, never timed assertions. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* nginx_fixture.h: a real nginx (Debian nginx-light) for the network and remote-source
  * tests, on 127.0.0.1 at a free port, in its own temporary directory with its own config
  * (pid, logs and temp paths inside it; one process, no daemon), so it runs as root or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* server_fixture.h: the protocol servers of spec/servers (consul_server.py,
  * vault_server.py) as subprocesses of a C test: started on 127.0.0.1 at a free port (or
  * again at the port they had, to play a restart), killed on demand, and talked to with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_admin.c: the admin endpoint's C API (rc_admin_start, rc_admin_address,
  * rc_admin_stop, rc_admin_free): refused addresses, port 0, requests answered while the
  * test's own thread runs the engine's loop, and a stop on the loop thread while a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_cache_for.c: `cache_for` on a file source through the public API (leaks checked
  * in the sanitizer build): the source is stopped after its answer, so a save within
  * cache_for is not seen until the time is up; the answer goes to the policy's cache and

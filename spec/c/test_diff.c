@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_diff.c: the change list: every kind (added, removed, modified) at the root, in
  * objects and arrays, nested; arrays growing and shrinking; type changes; whole
  * subtrees as one change; quoted key paths; the exact output order; prefixes; several

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_dotenv.c: the dotenv format, rule by rule (export, blanks around '=', comments,
  * unquoted trimming, single and double quotes, escapes, multi-line values, empty values,
  * CRLF, no expansion, key syntax, duplicates, order), every error with its position, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_engine_env.c: the env source end to end: a variable set, changed and unset gives
  * added, modified and removed (or the default); a prefix gathers variables into a table;
  * rc_engine_setenv makes the change visible without waiting for the poll. */

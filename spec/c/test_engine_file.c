@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_engine_file.c: the file source end to end. Every way of saving a file must give
  * exactly one commit with the right change list; a broken save keeps the last good value
  * and reports where the file is wrong; deletion falls back to the default. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_engine_hazards.c: the engine's thread and unwinding hazards, each reproduced
  * through the public API: a policy load failing at every allocation (a Lua memory error
  * while the loader's result is read into C must not escape), large files read on the

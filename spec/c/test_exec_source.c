@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_exec_source.c: rc.exec end to end through the public C API, so that the sanitizer
  * build checks its paths for leaks and memory errors (busted runs without leak checks):
  * output parsed and followed, a non-zero exit, a program that does not exist, output

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_file_hybrid.c: hybrid watching. When inotify cannot be had (here: every inotify
  * instance of this user is taken, as when fs.inotify.max_user_instances runs out), the
  * file source polls instead of failing, keeps trying, and goes back to inotify events as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_json.c: JSON in and out. Parsing: scalars, escapes and unicode, big integers,
  * duplicate keys, a BOM, caller padding; every error message with its exact line and
  * column; every truncation of a document; empty input; the depth, string, value-count

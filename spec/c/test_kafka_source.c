@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_kafka_source.c: rc.kafka end to end through the public C API against librdkafka's
  * mock cluster (in this process: Debian has no Kafka broker), so that the sanitizer build
  * checks its paths for leaks and memory errors (busted runs without leak checks): the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_luv_loop.c: luv inside the engine's Lua state runs on the engine's own loop, and
  * an error raised in a Lua callback becomes a policy.error event instead of ending the
  * process (luv's default callback runner would exit). */

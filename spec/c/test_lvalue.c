@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_lvalue.c: values to Lua and back: every type each way, arrays tagged with the
  * array metatable (so empty arrays survive), null as the light userdata NULL, round
  * trips, key order, every rejected Lua value with the path in its message (functions,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_metrics_status.c: rc_engine_metrics_text and rc_engine_status_json through the
  * public API. Metrics after commits, reloads by trigger, a refused module, a refused and
  * a failed validate, source errors; each component state that a local source can

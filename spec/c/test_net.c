@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_net.c: the network core (core/net/net.c) against a real nginx and against sockets the
  * test opens itself: plain GETs with validators, conditional GETs, methods and headers,
  * many requests on one loop, keep-alive (also when the server ends an idle connection),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_path.c: path syntax: formatting bare and quoted keys and indices, parsing every
  * segment form (and the `*`/`**` pattern segments), rejecting malformed paths, round
  * trips of awkward keys, and rc_value_find over nested values. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_patterns.c: the engine's bounded string, table and utf8 functions (lpattern.c,
  * lbounded.c) against Lua 5.4's own: the same results and the same error messages for
  * a list of chosen cases (the manual's examples, every error, corner cases of positions

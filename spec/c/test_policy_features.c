@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_policy_features.c: the policy features that start, stop and swap things at run
  * time, end to end in C so the sanitizer build checks them for leaks and use-after-free:
  * a condition stopping and starting a file source, a Lua source with a luv timer and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_postgres_source.c: rc.postgres (sources/postgres.c) end to end through the public C
  * API against a real PostgreSQL 15 started here (as the `postgres` user when run as
  * root, which initdb refuses), so that the sanitizer build checks its paths for leaks

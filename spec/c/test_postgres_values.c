@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_postgres_values.c: PostgreSQL result text to values (sources/pg_values.c), without
  * a server: every type read (integers, floats with NaN and infinities, numerics by scale
  * and beyond 64 bits, booleans, dates, times and timestamps in the ISO DateStyle,

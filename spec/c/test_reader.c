@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_reader.c: readers and compiled paths through the public API. Reader threads with
  * compiled paths never see a mixed or older revision while the engine commits thousands
  * (from this thread, and from the engine's own thread driven by rc_engine_setenv); a

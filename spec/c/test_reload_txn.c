@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_reload_txn.c: reloads as transactions, through the public API: reload modules
  * that accept, refuse, time out, answer from another thread or fail their rollback;
  * readers that never see a revision a module refused; rollback to a revision, pinning

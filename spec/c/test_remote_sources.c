@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_remote_sources.c: the remote sources (sources/http.c, consul.c, vault.c) end to
  * end through the public C API, so the sanitizer build checks their paths for leaks and
  * memory errors: rc.http against a real nginx (first value, a change, 304s, a 500, a 404,

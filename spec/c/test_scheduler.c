@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_scheduler.c: debounce and throttle decisions on a virtual clock. Debounce: a
  * burst coalesces into one firing after the quiet period, a long burst fires at its max
  * wait, slots are independent, and a zero debounce fires at once. Throttle: `burst`

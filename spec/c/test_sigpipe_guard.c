@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_sigpipe_guard.c: a write to a pipe whose reader has gone, inside
  * rc__sigpipe_block/restore (what rc.redis wraps around hiredis's write()), fails with
  * EPIPE and leaves the process alive with SIGPIPE at its default disposition, nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_snapshot_reclaim.c: replaced snapshots are released however readers arrive.
  * A stream of readers that always has one of them inside its window (the case that
  * starved the single-counter protocol: its count never read zero) must not keep the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_snapshot_threads.c: four threads acquire and read snapshots while the loop
  * thread commits thousands of revisions; no reader ever sees a mixed state (every leaf of
  * a snapshot carries that snapshot's revision), and revisions only move forward. */

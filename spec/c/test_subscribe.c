@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_subscribe.c: subscription patterns and delivery: each subscriber receives only the
  * changes its pattern matches (subtrees, wildcards, ancestors that replaced a container),
  * and may unsubscribe itself from inside its callback. */

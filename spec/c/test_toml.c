@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_toml.c: the TOML parser rule by rule with expected values (strings and escapes,
  * integers, floats, booleans, the four date-time kinds, arrays, inline tables, tables,
  * arrays of tables, dotted and quoted keys, document order), every redefinition rule,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_toml_suite.c: runs the toml-test conformance data (TOML 1.0.0 list) through the
  * parser: every valid case must decode to its expected tagged JSON, compared the way the
  * upstream runner compares, and every invalid case must be rejected. Prints each failure

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_value.c: value nodes: scalar constructors and accessors, immortal constants,
  * array and object builders (insertion order, duplicate keys, key storage growth,
  * sorted index on large and hostile key sets), lookup, rc__object_with sharing,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_ws_handshake.c: the WebSocket opening handshake of rc.websocket (sources/websocket/
  * handshake.c): the accept value of RFC 6455's own example, fresh keys, the request's
  * exact text, where a response head ends, and the reading of the answer: a good upgrade

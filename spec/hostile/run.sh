@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT (see LICENSE)
 # run.sh BUILD_DIR: runs every hostile policy of spec/hostile/ through the CLI of
 # BUILD_DIR and checks that the engine neither hangs nor crashes: `--check` gives the
 # error named on the file's "-- expect:" line (or "<file>: ok"), and a "-- run:" policy

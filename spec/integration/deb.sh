@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT (see LICENSE)
 # `cpack -G DEB` gives a package that installs everything: after `dpkg -i`, a C program
 # builds against the installed header and library through pkg-config and through
 # find_package(reactcfg) with no paths given, and runs; the Lua module loads in a plain

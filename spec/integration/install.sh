@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT (see LICENSE)
 # `cmake --install` gives a usable package: a program builds against the installed header
 # and library through pkg-config and through find_package(reactcfg), and runs; the Lua
 # module loads from the install tree; reactcfg-lua runs.

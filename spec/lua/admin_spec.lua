@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The admin endpoint (docs/OPERATIONS.md) of a running `reactcfg-lua --run --admin
 -- ADDR`, driven with curl: every endpoint, the bearer token (401 with nothing changed),
 -- a unix socket, oversized requests, a client that trickles one byte per second while the

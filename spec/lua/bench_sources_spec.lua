@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The modes of `scripts/bench sources` still run: reactcfg-bench redis-latency,
 -- pg-latency and sources-idle against real servers (started here the way
 -- bench/source_servers.lua starts them for the bench), a few writes each. Only what

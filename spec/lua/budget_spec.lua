@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The time budget nothing escapes (issue 15, item 1): message handlers, coroutines,
 -- patterns and the library's C loops are stopped like plain loops, finalizers are
 -- refused, and after a stop the engine goes on: later changes commit, the same

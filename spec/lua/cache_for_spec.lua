@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- cache_for (fetch once, hold the answer, fetch again) and a component's retry, against
 -- spec/servers/consul_server.py read as plain HTTP (`?raw`): the server counts requests.
 local H = require "spec.lua.helpers"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg-lua's --help, man page and bash completion are generated from one source
 -- (cli/reactcfg-lua.txt by scripts/gen-cli-docs): they name the same options, and every
 -- option they name is one the program knows.

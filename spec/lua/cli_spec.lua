@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg-lua's first part: --version, --check, --run [--json], clean stop on signals.
 local H = require "helpers"
 local cjson = require "cjson"

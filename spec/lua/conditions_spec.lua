@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Conditions: a component whose condition is false has its source stopped and its
 -- default in force; the condition is evaluated again when what it reads changes.
 local H = require "spec.lua.helpers"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- A debounce computed by the policy for each change.
 local H = require "spec.lua.helpers"
 

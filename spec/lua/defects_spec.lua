@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The smaller defects of issue 15, item 8, each with the case that showed it.
 local H = require "spec.lua.helpers"
 

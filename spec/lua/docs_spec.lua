@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The documents render as written: every Markdown table has its header row, so no
 -- table is cut in two (rows after a blank line would show as plain text).
 describe("the documentation", function()

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 require "reactcfg" -- the embedded modules (reactcfg.duration) come with the C module
 local duration = require "reactcfg.duration"
 

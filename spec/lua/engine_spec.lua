@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The engine driven in-process through require "reactcfg": commits, change lists,
 -- errors with positions, defaults, dotenv and env sources.
 local H = require "helpers"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- examples/app.c, the program scripts/demo runs: its pool module applies a size within
 -- its limit and refuses one above it (nothing committed, the next good save applies), it
 -- prints what changed, reads from its main thread on SIGUSR1, survives SIGHUP (a reload

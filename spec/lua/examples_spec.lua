@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The policies of examples/policies/, one per pattern: each loads with --check, and each
 -- does what its README says on a copy of its directory, through a real engine.
 local H = require "spec.lua.helpers"

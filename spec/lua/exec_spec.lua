@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.exec with real commands: sh scripts written into the policy's directory that print
 -- changing output, fail with a status and standard error, sleep past the timeout, print
 -- more than max_bytes, do not exist, or still run when the source stops (no zombie, no

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Formats through the engine and through reactcfg-lua --dump: TOML and YAML files as
 -- sources, broken saves keeping the last good value with the exact position, per-source
 -- parser limits, and --dump's JSON, tagged JSON and error lines for every format.

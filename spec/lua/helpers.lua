@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- helpers.lua: shared by the specs: temporary directories, file writes, and an engine
 -- started on a policy text.
 local rc = require "reactcfg"

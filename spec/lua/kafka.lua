@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- kafka.lua: a Kafka cluster for the specs. Debian has no Kafka broker: this starts
 -- librdkafka's mock cluster (a Kafka protocol implementation inside librdkafka) in a
 -- process of its own (build/kafka-mock, spec/servers/kafka_mock.c) and drives it through

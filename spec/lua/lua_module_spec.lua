@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The Lua module's engine object cannot be misused into a hang or an abort: closing it
 -- from inside its own run, durations libuv's cached clock would cut short, and
 -- durations that are no durations.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Sources written in Lua (rc.lua_source): luv on the engine's loop, errors reported.
 local H = require "spec.lua.helpers"
 

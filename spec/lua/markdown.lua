@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- markdown.lua: reads the code blocks of a document, so that specs run what README.md
 -- and docs/*.md show instead of a copy that could drift from them.
 local M = {}

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- nginx.lua: a real nginx (Debian nginx-light) for the HTTP source specs, on 127.0.0.1
 -- at a free port, in its own temporary directory (config, logs, www), one process in
 -- the foreground of a background shell. N.start(extra_locations) -> server with

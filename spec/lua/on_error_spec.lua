@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- on_error: what a source error does to the component's value: keep the last good one,
 -- fall back to the default, or let a handler decide.
 local H = require "spec.lua.helpers"

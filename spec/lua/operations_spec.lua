@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Operations: a policy's print as a policy.log event, reactcfg-lua --log-level, and the
 -- engine's metrics and status as the Lua module shows them (e:metrics(), e:status()).
 local H = require "helpers"

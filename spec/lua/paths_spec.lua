@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Hostile and moving paths for the file source (issue 15, items 3 and 4): only regular
 -- files are read, anything else at the path is an error naming it while the last good
 -- value stays, and a file whose directory (or an ancestor) is renamed, deleted or made

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- postgres.lua: a real PostgreSQL 15 (Debian postgresql) for the PostgreSQL source
 -- specs, in its own temporary directory, on a unix socket there and on 127.0.0.1 at a
 -- free port, with every statement logged. initdb refuses to run as root: when the specs

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- README.md's "A 5-minute tour", run as written: its files are taken from the page, its
 -- commands run in a shell with the page's setup lines, and what they print is compared
 -- with what the page shows ("..." stands for lines left out). Only these differ from a

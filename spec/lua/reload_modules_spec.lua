@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Reload transactions from Lua, on the test bench's virtual clock: the policy's modules
 -- apply or refuse a reload (a refusal rolls back the modules that applied, and readers
 -- never see the refused revision), a module that does not answer times out in virtual

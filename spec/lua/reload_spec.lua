@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Hot reload of the policy file and the limits a policy runs under (issue #4).
 local H = require "spec.lua.helpers"
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.consul against spec/servers/consul_server.py (Consul has no Debian package; the
 -- server follows Consul's published API): blocking queries and every rule of the
 -- research notes (§3.1).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.etcd against real etcd (Debian's etcd-server, started by
 -- spec/servers/etcd_cluster.py): the initial range, the watch stream, compaction,
 -- member death in a three-member cluster, and auth with token refresh. The protocol

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.http against a real nginx: conditional GET, 304, errors with the last value kept,
 -- recovery, malformed and oversized bodies, Retry-After, bearer tokens.
 local H = require "spec.lua.helpers"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.kafka against librdkafka's mock cluster (Debian has no Kafka broker; the mock is a
 -- Kafka protocol implementation inside librdkafka, run by spec/lua/kafka.lua in a
 -- process of its own): a topic read from the beginning as a configuration log (latest

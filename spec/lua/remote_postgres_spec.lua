@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.postgres against a real PostgreSQL 15 (Debian postgresql, spec/lua/postgres.lua:
 -- started here in a temporary directory on a unix socket, stopped in teardown): key/value
 -- and row results with their types, insert/update/delete through a trigger that

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.redis against a real redis-server (Debian's, started here on a free port): a key,
 -- a hash and a prefix followed by keyspace notifications, expiry and ctx.ttl, FLUSHALL,
 -- the server killed mid-watch and restarted empty, a server that hangs, a start from the

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.vault against spec/servers/vault_server.py (Vault has no Debian package; the server
 -- follows Vault's published API): KV v2 reads, versions, deletion, 403, and keeping the
 -- token alive (research notes §3.2).

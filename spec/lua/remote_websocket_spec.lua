@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- rc.websocket against a real WebSocket server (spec/servers/ws_server.py on Debian's
 -- python3-websockets, started here on a free port): messages as documents, the token,
 -- headers and URL credentials (never shown), and each fault with the last good value

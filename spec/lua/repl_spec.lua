@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg-lua as a Lua interpreter: the interactive REPL driven through a
 -- pseudo-terminal (spec/pty_drive.py), and the non-interactive -e, script and stdin runs.
 local H = require "helpers"

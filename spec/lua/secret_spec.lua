@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- secret: secret values stay out of events, the CLI and the Lua module, and out of
 -- parse error messages, while the policy and the C getters see them.
 local H = require "spec.lua.helpers"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg-lua run as a sidecar (docs/SIDECAR.md): outputs rendered and written
 -- atomically, --once, --dry-run, commands, the --exec child; and docs/SIDECAR.md's
 -- nginx example with a real nginx.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Startup policies and the last-known-good cache (issue #6 item 6), with Lua sources
 -- whose first value comes late, as a remote source's does.
 local H = require "helpers"

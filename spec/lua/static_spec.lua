@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- dynamic = false: static components and paths are not changed while running;
 -- the change is reported as restart.required.
 local H = require "spec.lua.helpers"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 local rc = require "reactcfg"
 
 describe("rc.merge", function()

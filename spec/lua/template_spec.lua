@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The template language of policy outputs (reactcfg.template, docs/SIDECAR.md).
 require "reactcfg"
 local T = require "reactcfg.template"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- The policy test bench: pushes on a virtual clock, explain, the scenario
 -- runner, record and replay, and the bench at the REPL.
 local H = require "helpers"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- Timing policies on the virtual clock (issue #4 item 3): exact counts of evaluations and
 -- commits for debounce (quiet period, max wait, computed per change) and throttle
 -- (burst, last held value delivered), with no sleeps.

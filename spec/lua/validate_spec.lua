@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- validate, transform, filter, only/ignore and force: the per-component rules that
 -- decide whether a new value is applied, each through a real engine.
 local H = require "spec.lua.helpers"

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """A fake Consul agent serving the KV HTTP API (/v1/kv) with blocking queries.
 
 Written from the Consul docs (api-docs/kv, features/blocking, features/consistency,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Start a throw-away local etcd cluster (1..N members) for tests.
 
 Library:

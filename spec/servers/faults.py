@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Shared scaffolding for the fake Consul and Vault servers used by the test suite.
 
 One copy of: the fault queue behind the /_test/ control endpoints, the request

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT (see LICENSE) */
 /* kafka_mock.c: a Kafka cluster for the rc.kafka specs. Debian has no Kafka broker, so
  * this is librdkafka's mock cluster (a Kafka protocol implementation inside librdkafka,
  * rdkafka_mock.h) in a process of its own, plus a producer that writes into it. The

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Executable record of the etcd v3 JSON gateway behaviour the C etcd source relies on.
 
 Run: python3 spec/servers/test_etcd_gateway.py [-v]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """Self-test for the fake Consul and Vault servers: starts each as a subprocess and
 exercises every documented behaviour and fault over HTTP with urllib.
 

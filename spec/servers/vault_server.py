@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """A fake Vault server: KV v2, token auth (create/renew-self/lookup-self/revoke-self),
 database-style dynamic secrets with leases, sys/leases and sys/health.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT (see LICENSE)
 """A TCP proxy in front of one etcd client URL that can break only the watch streams.
 
 Unary calls (POST /v3/kv/range, /v3/kv/put, /v3/auth/...) always pass; requests to

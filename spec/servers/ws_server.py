@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT (see LICENSE)
 """A WebSocket configuration server for the rc.websocket specs, on Debian's
 python3-websockets (10.4), with the protocol rc.websocket expects: every message is one
 complete document, and the current document is sent first on every connection.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT (see LICENSE)
 // Command fsnotify_min is a minimal fsnotify peer of `reactcfg-bench latency`: the
 // shortest correct-looking watcher a Go programmer writes by hand. It watches the
 // directory of FILE and, on any event naming FILE or "..data" (Kubernetes symlink swaps),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT (see LICENSE)
 // Command gotoml is the TOML peer of `reactcfg-bench parse`: pelletier/go-toml v2 (the
 // Debian package golang-github-pelletier-go-toml.v2-dev, built in GOPATH mode) decoding
 // the same file. `gotoml [--iterations N] FILE` reads FILE once, unmarshals it once to

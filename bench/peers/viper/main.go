@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT (see LICENSE)
 // Command viper is the Viper peer of `reactcfg-bench latency`: spf13/viper watches FILE
 // with WatchConfig, reloads it on its own, and on every OnConfigChange this prints
 // "<time.Now().UnixNano()> <seq>" (CLOCK_REALTIME, the clock the saves are timed with).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT (see LICENSE)
 // Command viper_read is the Viper peer of `reactcfg-bench read`: it loads FILE with
 // spf13/viper and calls GetInt(KEY) in a loop on THREADS goroutines for SECONDS, then
 // prints one line:

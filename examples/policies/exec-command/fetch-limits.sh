@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT (see LICENSE)
 # Stands for a command-line client that prints configuration: prints $LIMITS_FILE, or
 # fails like a client whose server is unreachable while ./offline exists.
 if [ -e offline ]; then

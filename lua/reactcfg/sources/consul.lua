@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.consul: rc.consul { addr = "http://127.0.0.1:8500", key | prefix,
 -- token_env | token_file, wait = "5m", consistency = "stale" | "consistent"
 -- (max_stale = "2s"), format = "json", rate_limit = "250ms", poll = "1s" | false (plain

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.env: rc.env("NAME") or rc.env { name = "NAME" | prefix = "APP_",
 -- interval = "1s", lower = true }: one environment variable (a string), or every
 -- variable with a prefix gathered into a table (prefix removed, keys lower-cased unless

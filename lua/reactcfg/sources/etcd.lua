@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.etcd: rc.etcd { endpoints = { "http://127.0.0.1:2379", ... } (or one
 -- string), key | prefix, format = "json", token_env | token_file (a ready token) or
 -- user + password_env (authenticated, refreshed when etcd says the token is invalid),

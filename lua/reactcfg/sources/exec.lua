@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.exec: rc.exec { command = { "vault-cli", "read", "x" }, interval =
 -- "30s", format = "json", timeout = "5s", env = { NAME = "value" }, pass_env = { "HOME" },
 -- inherit_env = false, cwd, max_bytes, limits, backoff, circuit }: a program run without

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.file: rc.file(path [, opts]), the contents of a local file parsed by
 -- format (its extension, or opts.format). Options: format, settle (how long writes must
 -- pause before a file modified without being closed is read), missing_grace (how long a

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.http: rc.http { url, interval = "1s", headers = {...}, format,
 -- timeout = "5s", max_bytes, ca_file, insecure, token_env | token_file,
 -- backoff = { min, max }, circuit, limits }: a URL polled with conditional GETs.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.kafka: rc.kafka { brokers = "127.0.0.1:9092", topic = "app-config",
 -- key = "billing" (else every key), format = "json", config = { librdkafka properties },
 -- password_env | password_file (SASL), timeout, max_bytes, limits, backoff, circuit }:

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.lua: rc.lua_source(function(emit, uv, ctx) ... end [, opts]), a source
 -- written in Lua. The function runs on the engine's loop when the source starts, with
 -- `emit(value)` to deliver a value (nil = absent), `emit(nil, "message")` to report an

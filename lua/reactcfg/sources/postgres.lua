@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.postgres: rc.postgres { conninfo_env = "APP_PG" | conninfo_file |
 -- conninfo (without a password), query = "SELECT key, value FROM settings WHERE app = $1",
 -- params = { "billing" }, listen = "settings_changed", interval = "10s",

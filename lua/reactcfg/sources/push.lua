@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.push: rc.push([opts]), a source only the application feeds, with
 -- rc_engine_push(engine, component, text, len, format) (or e:push in the Lua module):
 -- the text is parsed in the format the application names, within this source's limits,

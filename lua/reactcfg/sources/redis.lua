@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.redis: rc.redis { addr = "redis://[user[:password]@]host:6379/0",
 -- key = "app:config" | hash = "app:flags" | prefix = "app:cfg:", password_env |
 -- password_file, format, interval = "1s" (polling when keyspace notifications are off),

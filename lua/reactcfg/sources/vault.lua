@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.vault: rc.vault { addr = "http://127.0.0.1:8200", mount = "secret",
 -- path, token_env | token_file (default token_env = "VAULT_TOKEN"), interval = "30s",
 -- renew = true, lease = false, and the options of every remote source }: a KV v2 secret

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
 -- reactcfg.sources.websocket: rc.websocket { url = "wss://config.example/live",
 -- headers = {...}, format, ping = "20s" | false, timeout = "5s", max_bytes, limits,
 -- ca_file, insecure, token_env | token_file, backoff, circuit }: a WebSocket whose every
