@@ -48,6 +48,7 @@ typedef struct exec_run {
   int open;                  /* handles not closed yet */
   unsigned inited;           /* which handles exist (bits: out, err, timer, proc) */
   int pid;
+  uint64_t started_ns;       /* when it was spawned (fetch-time metric) */
   bool spawned, exited, out_done, err_done, finished;
   bool timed_out, over_limit;
   int64_t status;
@@ -139,6 +140,7 @@ static void run_maybe_finish(exec_run *run) {
   if (s) {
     s->run = NULL;
     run->s = NULL;
+    rc__src_fetch_time(s->r.ctx, rc__mono_ns() - run->started_ns);
     report(s, run);
   }
   run_close_all(run);
@@ -364,6 +366,7 @@ static int run_start(exec_source *s, rc_error *err) {
   inputs_digest(s, env, s->inputs);
   s->have_inputs = true;
   run->host = rc__src_host(s->r.ctx);
+  run->started_ns = rc__mono_ns();
   run->max_bytes = s->r.max_bytes;
   rc__buf_init(&run->stdout_buf);
   uv_loop_t *loop = rc__src_loop(s->r.ctx);

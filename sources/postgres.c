@@ -91,6 +91,7 @@ typedef struct pg_source {
   pg_deadline *deadline;
   bool listening;              /* LISTEN works on this connection */
   bool listen_failed;          /* LISTEN failed (told once, until it works again) */
+  uint64_t query_started_ns;   /* when the query in flight was sent (fetch-time metric) */
   bool want_query;             /* a NOTIFY or a rescan came while busy: run once more */
   bool flushing;               /* PQflush has more to send */
   bool have_digest;
@@ -793,6 +794,7 @@ static void run_query(pg_source *s) {
    * libpq refuses, the result comes whole, which the reader handles too. */
   PQsetSingleRowMode(s->conn);
   s->phase = PG_QUERY;
+  s->query_started_ns = rc__mono_ns();
   uint64_t t = s->r.timeout_ms ? s->r.timeout_ms : 1;
   deadline_arm(s, 2 * t);
   flush(s);
@@ -839,6 +841,7 @@ static void take_rows(pg_source *s, const PGresult *res) {
 static void query_done(pg_source *s) {
   rc__remote *r = &s->r;
   deadline_disarm(s);
+  rc__src_fetch_time(r->ctx, rc__mono_ns() - s->query_started_ns);
   s->phase = PG_IDLE;
   rc_value_t *v = NULL;
   if (!s->res_err.code && s->res_begun) {

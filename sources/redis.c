@@ -118,6 +118,7 @@ struct redis_source {
   /* Reads: one at a time; what notifications ask for meanwhile waits in `want_all` /
    * `dirty` and is read right after. */
   bool reading, want_all, read_all_now;
+  uint64_t read_started_ns;  /* when the read in progress began (fetch-time metric) */
   char **dirty;            /* keys changed (prefix mode), owned */
   size_t ndirty;
   char **scanned;          /* keys found by the SCAN in progress, owned */
@@ -669,6 +670,7 @@ static void kick_read(redis_source *s) {
   }
   if (!s->want_all && !s->ndirty) return;
   s->reading = true;
+  s->read_started_ns = rc__mono_ns();
   s->read_failed = false;
   s->read_all_now = s->want_all;
   s->want_all = false;
@@ -804,6 +806,7 @@ static void key_parsed(rc__remote *r, int rc, rc_value_t *v, const rc_error *err
 static void finish_read(redis_source *s) {
   rc__remote *r = &s->r;
   deadline(s);
+  rc__src_fetch_time(r->ctx, rc__mono_ns() - s->read_started_ns);
   if (s->read_failed) {
     free_items(s);
     s->reading = false;

@@ -93,6 +93,8 @@ describe("rc.exec", function()
     assert.truthy(e2:run_until(function() return e2:get("app") == "hello\n" end))
     H.rmdir(dir)
     assert.equal(0, #H.events(e, "source.error"))
+    -- Each run's time, spawn to exit, is in the fetch-duration histogram of its kind.
+    assert.truthy(H.fetch_count(e, "exec") >= 3)
   end)
 
   it("reports a non-zero exit with the end of stderr, keeps the value, recovers",

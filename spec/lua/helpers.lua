@@ -96,6 +96,12 @@ function H.events(e, name)
   return out
 end
 
+--- How many reads of source kind `kind` the engine's fetch-duration histogram counted.
+function H.fetch_count(e, kind)
+  local pat = ('reactcfg_source_fetch_duration_seconds_count{kind="%s"} (%%d+)'):format(kind)
+  return tonumber(e:metrics():match(pat)) or 0
+end
+
 --- A policy builder for the specs of one source kind: returns policy(opts, extra), the
 --- text of a policy with one component `name` whose source is rc.<kind> { opts }, and
 --- `extra` (more of the component's fields, starting with a comma) after it.

@@ -119,6 +119,8 @@ describe("rc.postgres", function()
     assert.same({}, changes(H.commits(e, 0)))
     assert.same({ limits = { max = 20 }, region = "eu" }, e:get("cfg"))
     assert.equal(0, #H.events(e, "source.error"))
+    -- Each run of the query is in the fetch-duration histogram of its kind.
+    assert.truthy(H.fetch_count(e, "postgres") >= 5)
   end)
 
   it("keeps column types in rows of any other shape", function()

@@ -70,6 +70,8 @@ describe("rc.redis", function()
       assert.same({ "added app" }, changes(H.commits(e, 1)))
       assert.same({ a = 3 }, e:get("app"))
       assert.equal(0, #H.events(e, "source.error"))
+      -- Each read (MULTI ... EXEC) is in the fetch-duration histogram of its kind.
+      assert.truthy(H.fetch_count(e, "redis") >= 4)
     end)
 
     it("follows a hash field by field", function()
