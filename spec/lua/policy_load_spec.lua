@@ -77,6 +77,18 @@ return rc.policy { components = {
       .. "on_error, startup, retry, cache_for)", err)
   end)
 
+  it("refuses a source constructor given more arguments than it takes, with the line",
+    function()
+    local _, err = load([[
+local rc = require "reactcfg"
+return rc.policy { components = {
+  a = { source = rc.http("http://127.0.0.1:1/a", { interval = "5s" }) },
+} }
+]])
+    assert.matches("policy.lua:3: rc.http takes 1 argument, got 2 (options go in the one "
+      .. "table: rc.http { ... })", err, 1, true)
+  end)
+
   it("names the line of a bad duration", function()
     local _, err = load([[
 local rc = require "reactcfg"
