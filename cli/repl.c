@@ -828,7 +828,9 @@ static int l_attach(lua_State *L) {
   return 0;
 }
 
-int cli_attach(int argc, char **argv) {
+/* Runs `body` (l_main or l_attach) on a fresh state with the REPL's Ctrl-C handling;
+ * returns the exit code it chose (1 when it raised). */
+static int run_interactive(int argc, char **argv, lua_CFunction body) {
   lua_State *L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "reactcfg-lua: cannot create a Lua state: out of memory\n");
@@ -839,7 +841,7 @@ int cli_attach(int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old);
   lua_args a = {argc, argv, 0};
-  lua_pushcfunction(L, l_attach);
+  lua_pushcfunction(L, body);
   lua_pushlightuserdata(L, &a);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
     report(L);
@@ -853,6 +855,8 @@ int cli_attach(int argc, char **argv) {
   fflush(stdout);
   return a.exit_code;
 }
+
+int cli_attach(int argc, char **argv) { return run_interactive(argc, argv, l_attach); }
 
 /* `test FILE...` / `replay FILE POLICY [--compare OTHER]` through reactcfg.sim.
  * [-0, +0, e] */
@@ -889,28 +893,4 @@ int cli_sim(int argc, char **argv) {
   return a.exit_code;
 }
 
-int cli_lua(int argc, char **argv) {
-  lua_State *L = luaL_newstate();
-  if (!L) {
-    fprintf(stderr, "reactcfg-lua: cannot create a Lua state: out of memory\n");
-    return 1;
-  }
-  struct sigaction sa = {0}, old;
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old);
-  lua_args a = {argc, argv, 0};
-  lua_pushcfunction(L, l_main);
-  lua_pushlightuserdata(L, &a);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    report(L);
-    a.exit_code = 1;
-  }
-  sigaction(SIGINT, &old, NULL);
-  repl_L = NULL;
-  lua_close(L);
-  for (size_t i = 0; i < n_matches; i++) free(matches[i]);
-  free(matches);
-  fflush(stdout);
-  return a.exit_code;
-}
+int cli_lua(int argc, char **argv) { return run_interactive(argc, argv, l_main); }
