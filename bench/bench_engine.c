@@ -44,6 +44,20 @@ static int cmp_ll(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+static void check_done(uv_timer_t *t) {
+  if (atomic_load((const _Atomic bool *)t->data)) uv_stop(t->loop);
+}
+
+void bench_run_until(uv_loop_t *loop, const _Atomic bool *done) {
+  uv_timer_t t;
+  uv_timer_init(loop, &t);
+  t.data = (void *)done;
+  uv_timer_start(&t, check_done, 50, 50);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(loop, UV_RUN_NOWAIT); /* the close completes while `t` is still in scope */
+}
+
 int bench_latency_line(const char *prefix, const _Atomic int64_t *start_ns,
                        const _Atomic int64_t *seen_ns, int n) {
   long long *lat = malloc(((size_t)n + 1) * sizeof *lat);

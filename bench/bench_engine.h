@@ -12,6 +12,9 @@
  * after printing "reactcfg-bench <what>: message". */
 rc_engine_t *bench_engine(const char *what, const char *policy, uv_loop_t *loop,
                           const char *pattern, rc_change_fn fn, void *ud);
+/* Runs `loop` (the engine's) until another thread sets *done, looking every 50 ms: the
+ * benchmark's writer thread says so after its last write. */
+void bench_run_until(uv_loop_t *loop, const _Atomic bool *done);
 /* Frees the engine and closes the loop. */
 void bench_engine_free(rc_engine_t *eng, uv_loop_t *loop);
 /* Prints "<prefix> seen=<n> p50_us=.. p90_us=.. p99_us=.. max_us=.." from the pairs

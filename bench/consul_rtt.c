@@ -58,11 +58,6 @@ static void on_change(void *ud, const rc_snapshot_t *s, const rc_change_t *ch, s
     atomic_store(&r->seen_ns[i], rc__real_ns());
 }
 
-static void poll_done(uv_timer_t *t) {
-  rtt *r = t->data;
-  if (atomic_load(&r->done)) uv_stop(t->loop);
-}
-
 int rc_bench_consul_rtt_main(int argc, char **argv) {
   static rtt r;
   r.n = 50;
@@ -88,12 +83,7 @@ int rc_bench_consul_rtt_main(int argc, char **argv) {
   if (!eng) return 1;
   pthread_t th;
   pthread_create(&th, NULL, writer, &r);
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  t.data = &r;
-  uv_timer_start(&t, poll_done, 50, 50);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&t, NULL);
+  bench_run_until(&loop, &r.done);
   pthread_join(th, NULL);
   char prefix[64];
   snprintf(prefix, sizeof prefix, "consul-rtt writes=%d", r.n);

@@ -106,10 +106,6 @@ static void report(const char *peer, bench *b, const _Atomic int64_t *seen_ns) {
   bench_latency_line(prefix, b->put_ns, seen_ns, b->n);
 }
 
-static void poll_done(uv_timer_t *t) {
-  if (atomic_load(&((bench *)t->data)->done)) uv_stop(t->loop);
-}
-
 int rc_bench_etcd_latency_main(int argc, char **argv) {
   static bench b;
   b.n = 200;
@@ -155,12 +151,7 @@ int rc_bench_etcd_latency_main(int argc, char **argv) {
     return 1;
   }
   pthread_create(&wr, NULL, writer, &b);
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  t.data = &b;
-  uv_timer_start(&t, poll_done, 50, 50);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&t, NULL);
+  bench_run_until(&loop, &b.done);
   pthread_join(wr, NULL);
   kill(ctl, SIGTERM);
   waitpid(ctl, NULL, 0);

@@ -207,10 +207,6 @@ static void report(const char *peer, bench *b, const _Atomic int64_t *seen_ns) {
   }
 }
 
-static void poll_done(uv_timer_t *t) {
-  if (atomic_load(&((bench *)t->data)->done)) uv_stop(t->loop);
-}
-
 /* Whether `s` fits in a Lua long string [==[ ]==] (the policy's conninfo). */
 static bool lua_long_string_ok(const char *s) { return !strstr(s, "]==]"); }
 
@@ -275,12 +271,7 @@ int rc_bench_pg_latency_main(int argc, char **argv) {
     return 1;
   }
   pthread_create(&wr, NULL, writer, &b);
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  t.data = &b;
-  uv_timer_start(&t, poll_done, 50, 50);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&t, NULL);
+  bench_run_until(&loop, &b.done);
   pthread_join(wr, NULL);
   pthread_join(ls, NULL);
   pthread_join(ppo, NULL);  /* closes psql's input: psql exits, its output ends */

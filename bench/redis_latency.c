@@ -110,10 +110,6 @@ static void report(const char *peer, bench *b, const _Atomic int64_t *seen_ns) {
   }
 }
 
-static void poll_done(uv_timer_t *t) {
-  if (atomic_load(&((bench *)t->data)->done)) uv_stop(t->loop);
-}
-
 /* redis-cli SUBSCRIBE on the key's keyspace channel, its stdout a pipe read by `b->cli`. */
 static pid_t start_cli(bench *b) {
   int fds[2];
@@ -186,12 +182,7 @@ int rc_bench_redis_latency_main(int argc, char **argv) {
     return 1;
   }
   pthread_create(&wr, NULL, writer, &b);
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  t.data = &b;
-  uv_timer_start(&t, poll_done, 50, 50);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close((uv_handle_t *)&t, NULL);
+  bench_run_until(&loop, &b.done);
   pthread_join(wr, NULL);
   kill(cli, SIGTERM);
   waitpid(cli, NULL, 0);
