@@ -20,8 +20,10 @@ typedef struct http_source {
   char **headers;            /* "name", "value", ... NULL (the policy's headers) */
   rc__format fmt;            /* RC__FMT_AUTO: by Content-Type, then by the URL */
   uint64_t interval_ms;
+  rc__net_http_version http_version;
   char *etag, *last_modified;  /* validators of the last 200 */
   bool have_body;            /* body_digest describes the last parsed body */
+  bool url_known;            /* rc__net_start accepted the URL once */
   uint8_t body_digest[16];
 } http_source;
 
@@ -184,13 +186,15 @@ static void poll_now(rc__remote *r) {
     .url = s->url, .headers = hs, .nheaders = n, .total_ms = t,
     .connect_ms = t && t < RC__NET_CONNECT_MS_DEFAULT ? t : 0,
     .max_body = r->max_bytes, .max_redirects = HTTP_MAX_REDIRECTS,
-    .ca_file = r->ca_file, .insecure = r->insecure,
+    .ca_file = r->ca_file, .insecure = r->insecure, .http_version = s->http_version,
+    .url_known = s->url_known,
   };
   rc__net_callbacks cb = {.done = on_done};
   r->req = rc__net_start(r->net, &o, &cb, s, &e);
   if (auth.p) explicit_bzero(auth.p, auth.n);
   rc__buf_free(&auth);
   if (!r->req) rc__remote_fail(r, &e, 0);
+  else s->url_known = true;
 }
 
 static int http_start(rc__source *base, rc_error *err) {
@@ -228,8 +232,18 @@ static rc__source *http_create(rc__source_ctx *ctx, rc_error *err) {
   s->interval_ms = (uint64_t)rc__opt_number(ctx, "interval_ms");
   if (s->interval_ms < 1) s->interval_ms = 1;
   s->fmt = rc__opt_format(ctx, RC__FMT_AUTO);
+  const char *version = rc__opt_string(ctx, "http_version");
+  s->http_version = version && !strcmp(version, "2") ? RC__NET_HTTP_2 : RC__NET_HTTP_1_1;
   if (!s->url) {
     rc__src_policy_error(ctx, err, "http source needs a url");
+    http_free(&s->r.base);
+    return NULL;
+  }
+  if (s->http_version == RC__NET_HTTP_2 && !strncmp(s->url, "http:", 5) &&
+      !rc__net_h2c_supported()) {
+    rc__src_policy_error(ctx, err, "http_version = \"2\" on an http:// URL needs libcurl "
+                         "8.0 or newer (older ones cannot reuse such connections); use "
+                         "https:// or \"1.1\"");
     http_free(&s->r.base);
     return NULL;
   }

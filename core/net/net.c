@@ -22,7 +22,10 @@
 #error "reactcfg needs libcurl 7.84.0 or newer"
 #endif
 
-#define POOL_MAX 16        /* idle easy handles kept for reuse */
+/* Idle easy handles kept for reuse: a fleet of pollers has a few dozen requests in
+ * flight at its busiest moments, and each handle made anew costs an init and a cleanup
+ * (about 5 KB each). */
+#define POOL_MAX 64
 /* Poll contexts kept ready so that curl's socket callback need not allocate: failing
  * there would leave curl's multi handle unusable. */
 #define SPARE_POLLS_MIN 4
@@ -76,6 +79,7 @@ struct rc__net_request {
   long cur_status;           /* status of the response whose headers are arriving */
   uint32_t connect_ms, total_ms, low_speed_bytes, low_speed_secs, max_redirects;
   bool too_big, headers_too_big, oom;
+  bool tls;                  /* https:// */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -479,6 +483,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   poll_ctx *pc = h->data;
+  if (pc->parked) {
+    /* An idle kept-alive connection became readable: the server closed it or sent
+     * something unasked. Curl finds out when it next checks the connection; until then
+     * there is nothing to read for anyone, and a closed peer would wake us every turn. */
+    uv_poll_stop(&pc->poll);
+    pc->events = 0;
+    return;
+  }
   int flags = 0;
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
@@ -511,12 +523,17 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     if (!pc) return 0;
     curl_multi_assign(net->multi, s, NULL);
     if (slot && slot->conn && slot->pc == pc) {
-      /* Parked with no interest: curl may still close this descriptor without telling
-       * us (a connect abandoned mid-way), and a handle left with a pending epoll change
-       * on a closed descriptor makes libuv abort. A stopped handle has none. */
+      /* Parked. Curl may still close this descriptor without telling us (a connect
+       * abandoned mid-way), and a handle left with a pending epoll change on a closed
+       * descriptor makes libuv abort; so a handle whose interest would have to change
+       * is stopped. A connection that ends a transfer, though, was waiting to read:
+       * that interest stays registered as it is (no change is pending), which saves
+       * the two or three epoll_ctl calls of stopping it now and starting it again for
+       * the next request on the same connection. on_poll stops it if it fires while
+       * parked. */
       pc->parked = true;
       uv_unref((uv_handle_t *)&pc->poll);  /* an idle connection keeps no loop alive */
-      if (pc->events) {
+      if (pc->events && pc->events != UV_READABLE) {
         uv_poll_stop(&pc->poll);
         pc->events = 0;
       }
@@ -760,6 +777,11 @@ void rc__net_close(rc__net *net, void (*done)(void *ud), void *ud) {
   if (net->busy == 0) teardown(net);
 }
 
+bool rc__net_h2c_supported(void) {
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  return v->version_num >= 0x080000 && (v->features & CURL_VERSION_HTTP2);
+}
+
 size_t rc__net_active(const rc__net *net) { return net ? net->nactive : 0; }
 
 /* ===================================================================================
@@ -826,6 +848,7 @@ static int parse_url(rc__net_request *r, const char *url, rc_error *err) {
                  scheme ? scheme : "");
     goto out;
   }
+  r->tls = strcmp(scheme, "https") == 0;
   if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
     rc = rc__err(err, RC_EINVAL, NULL, 0, 0, "malformed URL: no host");
     goto out;
@@ -900,6 +923,15 @@ static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
     case RC__NET_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
   }
   SET(CURLOPT_HTTPHEADER, r->headers);
+  switch (o->http_version) {
+    case RC__NET_HTTP_ANY: break;
+    case RC__NET_HTTP_1_1: SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); break;
+    case RC__NET_HTTP_2:
+      SET(CURLOPT_HTTP_VERSION, r->tls ? (long)CURL_HTTP_VERSION_2TLS
+                                       : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+      SET(CURLOPT_PIPEWAIT, 1L);
+      break;
+  }
 #undef SET
   return c;
 }
@@ -930,8 +962,9 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
     rc__err(err, RC_ESTATE, NULL, 0, 0, "network is closing");
     return NULL;
   }
-  if ((unsigned)o->method > RC__NET_DELETE || (o->body_len && !o->body)) {
-    rc__err(err, RC_EINVAL, NULL, 0, 0, "rc__net_start: bad method or body");
+  if ((unsigned)o->method > RC__NET_DELETE || (o->body_len && !o->body) ||
+      (unsigned)o->http_version > RC__NET_HTTP_2) {
+    rc__err(err, RC_EINVAL, NULL, 0, 0, "rc__net_start: bad method, body or HTTP version");
     return NULL;
   }
   for (size_t i = 0; i < o->nheaders; i++) {
@@ -958,7 +991,18 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
   r->low_speed_secs = o->low_speed_secs;
   r->max_redirects = o->max_redirects;
   r->max_body = o->max_body ? o->max_body : cb->data ? 0 : RC__NET_MAX_BODY_DEFAULT;
-  if (parse_url(r, o->url, err) != 0) goto fail;
+  if (o->url_known) {
+    if (!(r->url = rc__strdup(o->url))) goto oom;
+    r->tls = strncasecmp(o->url, "https:", 6) == 0;
+  } else if (parse_url(r, o->url, err) != 0) {
+    goto fail;
+  }
+  if (o->http_version == RC__NET_HTTP_2 && !r->tls && !rc__net_h2c_supported()) {
+    rc__err(err, RC_EINVAL, url_shown(r), 0, 0,
+            "HTTP/2 without TLS needs libcurl 8.0 or newer (this one is %s)",
+            curl_version_info(CURLVERSION_NOW)->version);
+    goto fail;
+  }
 
   /* Keep curl's socket callback from needing to allocate. */
   while (net->nspare < SPARE_POLLS_MIN) {

@@ -53,6 +53,17 @@ typedef enum rc__net_method {
   RC__NET_DELETE,
 } rc__net_method;
 
+/* Which HTTP version a request may use. */
+typedef enum rc__net_http_version {
+  RC__NET_HTTP_ANY = 0,  /* curl's choice: HTTP/2 where TLS negotiates it (ALPN), else
+                            HTTP/1.1 */
+  RC__NET_HTTP_1_1,      /* HTTP/1.1 only: one request at a time per connection */
+  RC__NET_HTTP_2,        /* HTTP/2, requests to one server multiplexed over one
+                            connection (they wait for it rather than open more): over
+                            TLS where the server offers it (else HTTP/1.1); on http://
+                            by prior knowledge, which needs rc__net_h2c_supported() */
+} rc__net_http_version;
+
 /* One extra request header. Name and value are copied by rc__net_start. The value is
  * treated as a secret: it appears nowhere but on the wire. */
 typedef struct rc__net_header {
@@ -93,6 +104,11 @@ typedef struct rc__net_req_opts {
    * a PEM bundle to trust instead of the system store (NULL = system store). */
   const char *ca_file;
   bool insecure;
+  rc__net_http_version http_version;  /* RC__NET_HTTP_ANY (0) by default */
+  /* The caller had this same URL accepted by rc__net_start before (a poller asking
+   * again): it is not checked again here (curl still parses it for the transfer, and a
+   * bad one then fails the request). Saves a parse per poll. */
+  bool url_known;
 } rc__net_req_opts;
 
 /* The outcome of one request, passed to the done callback. Everything is borrowed and
@@ -183,6 +199,11 @@ const char *rc__net_header_value(const rc__net_request *req, const char *name);
 /* HTTP status of the request's latest response, 0 before one arrives (useful in the data
  * callback). Thread: the loop thread. */
 long rc__net_status(const rc__net_request *req);
+
+/* Whether this libcurl can keep HTTP/2 connections without TLS (prior knowledge):
+ * before 8.0 a reused one fails every request after the first (curl issue 10634), so
+ * rc__net_start refuses RC__NET_HTTP_2 on http:// there. Thread: any. */
+bool rc__net_h2c_supported(void);
 
 /* Requests in flight (started, not yet done or cancelled): for tests and diagnostics. */
 size_t rc__net_active(const rc__net *net);

@@ -381,8 +381,27 @@ static void test_bad_arguments(void) {
   rc__net_callbacks none = {0};
   CHECK(rc__net_start(net, &o, &none, NULL, &err) == NULL);
   CHECK_EQ_INT(err.code, RC_EINVAL);
+  /* HTTP/2 without TLS, where this libcurl cannot reuse such connections. */
+  rc__net_req_opts h2c = {.url = base, .http_version = RC__NET_HTTP_2};
+  if (!rc__net_h2c_supported()) {
+    CHECK(start(net, &h2c, &g, false, &err) == NULL);
+    CHECK_EQ_INT(err.code, RC_EINVAL);
+    CHECK(strstr(err.message, "HTTP/2 without TLS needs libcurl 8.0") != NULL);
+  }
+  h2c.http_version = (rc__net_http_version)7;
+  CHECK(start(net, &h2c, &g, false, &err) == NULL);
+  CHECK_EQ_INT(err.code, RC_EINVAL);
   CHECK_EQ_INT(g.done, 0);
   CHECK_EQ_INT(rc__net_active(net), 0);
+  /* A URL the caller says was accepted before is not checked again: a bad one then
+   * fails the request through its callback. */
+  o.url = "http://[::1";
+  o.url_known = true;
+  CHECK(start(net, &o, &g, false, &err) != NULL);
+  run_until(&loop, &g.done, 1, 10000);
+  CHECK(g.code != 0);
+  CHECK_EQ_INT(rc__net_active(net), 0);
+  got_free(&g);
   close_net(&loop, net);
   rc__net_close(NULL, on_closed, NULL);  /* NULL: done at once */
   end_loop(&loop);

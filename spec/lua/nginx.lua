@@ -43,6 +43,8 @@ events { worker_connections 256; }
 http {
   log_format plain '$request_method $uri $status';
   access_log @DIR@/access.log plain;
+  log_format proto '$server_protocol $connection $uri';
+  access_log @DIR@/proto.log proto;
   client_body_temp_path @DIR@/tmp/body;
   proxy_temp_path @DIR@/tmp/proxy;
   fastcgi_temp_path @DIR@/tmp/fastcgi;
@@ -62,8 +64,8 @@ http {
 ]]
 
 --- Starts nginx; `extra` is inserted into the server block (locations). opts.tls: also
---- HTTPS on self.tls_port with a self-signed certificate for 127.0.0.1 (self.cert, made
---- by the openssl CLI). self.echo says whether the echo module (echo_sleep) is loaded.
+--- HTTPS (offering HTTP/2 and HTTP/1.1) on self.tls_port with a self-signed certificate
+--- for 127.0.0.1 (self.cert, made by the openssl CLI). self.echo says whether the echo module (echo_sleep) is loaded.
 function N.start(extra, opts)
   local self = setmetatable({ dir = H.tmpdir("nginx"), extra = extra or "" }, N)
   os.execute("mkdir -p '" .. self.dir .. "/www' '" .. self.dir .. "/tmp'")
@@ -77,7 +79,7 @@ function N.start(extra, opts)
       .. "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
       .. "-keyout '%s/key.pem' -out '%s'"):format(self.dir, self.cert))
     assert(code == 0, "openssl could not make a test certificate")
-    tls = ("    listen 127.0.0.1:%d ssl;\n    ssl_certificate %s;\n"
+    tls = ("    listen 127.0.0.1:%d ssl http2;\n    ssl_certificate %s;\n"
       .. "    ssl_certificate_key %s/key.pem;"):format(self.tls_port, self.cert, self.dir)
   end
   local load = self.echo and ("load_module " .. ECHO_MODULE .. ";") or ""
@@ -136,9 +138,10 @@ function N:write(rel, text, mtime)
   if mtime then os.execute(("touch -d @%d '%s'"):format(mtime, path)) end
 end
 
---- Access-log lines ("GET /limits.json 304") matching a Lua pattern.
-function N:access_lines(pattern)
-  local f = io.open(self.dir .. "/access.log")
+--- Access-log lines ("GET /limits.json 304") matching a Lua pattern; with `log` =
+--- "proto", the lines of the protocol log ("HTTP/2.0 <connection number> /limits.json").
+function N:access_lines(pattern, log)
+  local f = io.open(self.dir .. "/" .. (log or "access") .. ".log")
   if not f then return {} end
   local out = {}
   for line in f:lines() do

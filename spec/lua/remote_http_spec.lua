@@ -413,4 +413,64 @@ describe("rc.http with slow and TLS servers", function()
     e = H.engine(policy(("url = %q, insecure = true"):format(url)))
     assert.truthy(run_until(e, function() return e:get("limits.rps") == 5 end))
   end)
+
+  -- Five sources of one server polling every 100 ms, until each has polled 3 times.
+  local function five_polling(version)
+    local lines = { 'local rc = require "reactcfg"', "local c = {}" }
+    for i = 1, 5 do
+      srv:write(("f%d.json"):format(i), ('{"n": %d}'):format(i))
+      lines[#lines + 1] = ("c.f%d = { source = rc.http { url = %q, ca_file = %q, "
+        .. "interval = '100ms'%s } }"):format(i, srv:tls_url(("f%d.json"):format(i)),
+        srv.cert, version and (", http_version = %q"):format(version) or "")
+    end
+    lines[#lines + 1] = "return rc.policy { components = c }"
+    e = H.engine(table.concat(lines, "\n"))
+    assert.truthy(run_until(e, function()
+      for i = 1, 5 do
+        if #srv:access_lines(("/f%d.json$"):format(i), "proto") < 3 then return false end
+      end
+      return true
+    end))
+    for i = 1, 5 do assert.equal(i, e:get(("f%d.n"):format(i))) end
+    local protocols, connections = {}, {}
+    for _, line in ipairs(srv:access_lines(nil, "proto")) do
+      local proto, conn = line:match("^(%S+) (%d+) ")
+      protocols[proto] = true
+      connections[conn] = true
+    end
+    local nconn = 0
+    for _ in pairs(connections) do nconn = nconn + 1 end
+    return protocols, nconn
+  end
+
+  it("polls over HTTP/1.1 by default, also from a server that offers HTTP/2", function()
+    srv = N.start("", { tls = true })
+    local protocols = five_polling(nil)
+    assert.same({ ["HTTP/1.1"] = true }, protocols)
+  end)
+
+  it("with http_version = \"2\" multiplexes every source of a server on one connection",
+    function()
+    srv = N.start("", { tls = true })
+    local protocols, nconn = five_polling("2")
+    assert.same({ ["HTTP/2.0"] = true }, protocols)
+    assert.equal(1, nconn)
+  end)
+
+  it("refuses a bad http_version, and \"2\" on http:// where libcurl cannot reuse such "
+    .. "connections", function()
+    assert.matches('http_version must be "1.1" or "2"',
+      H.load_error(policy("url = 'http://127.0.0.1:1/x.json', http_version = '3'")))
+    assert.matches('http_version must be "1.1" or "2"',
+      H.load_error(policy("url = 'http://127.0.0.1:1/x.json', http_version = 2")))
+    -- libcurl before 8.0 (Debian 12 has 7.88) fails every request after the first on a
+    -- reused HTTP/2 connection without TLS (curl issue 10634).
+    local major = tonumber(H.sh("curl --version"):match("libcurl/(%d+)%."))
+    local err = H.load_error(policy("url = 'http://127.0.0.1:1/x.json', http_version = '2'"))
+    if major and major < 8 then
+      assert.matches('http_version = "2" on an http:// URL needs libcurl 8.0', err)
+    else
+      assert.equal("nil", err)
+    end
+  end)
 end)
