@@ -77,6 +77,10 @@ void cli_output_event(cli_output *out, const cli_event *ev);
 /* Prints `body`, one JSON object, as it is or (--cloudevents) as the data of an event of
  * type "io.reactcfg.<type>" with `subject` (NULL: none); empties `body`. */
 void cli_output_json(cli_output *out, const char *type, const char *subject, rc__buf *body);
+
+/* Appends "file:line:column: ", or "file:line: " when the column is unknown (0), to b:
+ * the position of an event or an error for people. */
+void cli_add_position(rc__buf *b, const char *file, int line, int column);
 /* Prints `line` (people's form) and empties it. */
 void cli_output_text(rc__buf *line);
 /* Appends `s` as a JSON string (b->oom set when out of memory). */

@@ -60,8 +60,10 @@ int cli_dump(const char *path, const char *format, bool tagged) {
   int rc = rc__parse(fmt, data, len, cap, path, &lim, &v, &err);
   rc__free(data);
   if (rc) {
-    if (err.line > 0)
+    if (err.line > 0 && err.column > 0)
       fprintf(stderr, "%s:%d:%d: %s\n", path, err.line, err.column, err.message);
+    else if (err.line > 0)
+      fprintf(stderr, "%s:%d: %s\n", path, err.line, err.message);
     else
       fprintf(stderr, "%s: %s\n", path, err.message);
     return 1;

@@ -89,6 +89,11 @@ static void rfc3339(rc__buf *b, int64_t ns) {
                  (int)((ns % 1000000000) / 1000));
 }
 
+void cli_add_position(rc__buf *b, const char *file, int line, int column) {
+  if (column > 0) rc__buf_printf(b, "%s:%d:%d: ", file, line, column);
+  else rc__buf_printf(b, "%s:%d: ", file, line);
+}
+
 void cli_output_json(cli_output *out, const char *type, const char *subject, rc__buf *body) {
   if (!out->cloudevents) {
     emit_line(body);
@@ -174,7 +179,7 @@ void cli_output_event(cli_output *out, const cli_event *ev) {
     if (label) rc__buf_printf(&b, " [%s]", ev->label);
     rc__buf_addc(&b, ' ');
     if (file && ev->line)
-      rc__buf_printf(&b, "%s:%d:%d: ", ev->file, ev->line, ev->column);
+      cli_add_position(&b, ev->file, ev->line, ev->column);
     else if (file && !about_component(ev))
       rc__buf_printf(&b, "%s: ", ev->file); /* the engine's print no file without a line */
     rc__buf_adds(&b, ev->message);

@@ -82,6 +82,9 @@ typedef struct load_args {
  * (the whole policy is evaluated again, as the engine did). [-0, +0, e] */
 static int l_load_outputs(lua_State *L) {
   load_args *a = lua_touserdata(L, 1);
+  /* This state reads the policy again for its outputs: its prints were the engine's. */
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, RC__LUA_QUIET_KEY);
   rc__lua_require_field(L, "reactcfg.loader", "load");
   lua_pushlstring(L, a->text, a->len);
   lua_pushstring(L, a->path);
@@ -171,6 +174,7 @@ render *render_new(rc_engine_t *eng, const char *policy, rc_error *err) {
     render_free(r);
     return NULL;
   }
+
   if (render_load(r, err) != 0) {
     render_free(r);
     return NULL;

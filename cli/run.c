@@ -130,7 +130,7 @@ static void note_failure(run_ctx *ctx, const cli_event *ev) {
   else
     rc__buf_adds(f, "  ");
   if (ev->file && ev->file[0] && ev->line)
-    rc__buf_printf(f, "%s:%d:%d: ", ev->file, ev->line, ev->column);
+    cli_add_position(f, ev->file, ev->line, ev->column);
   else if (ev->file && ev->file[0] && !about_component(ev))
     rc__buf_printf(f, "%s: ", ev->file);
   rc__buf_printf(f, "%s (%s)\n", ev->message, ev->name);

@@ -644,7 +644,10 @@ int rc__lua_pcall_budget(lua_State *L, int nargs, int nres, uint64_t budget_ms,
 rc_engine_t *rc__lua_engine(lua_State *L);
 /* print in a policy, as package.preload["reactcfg.policy_log"]: log(text) emits a
  * policy.log event at the caller's caller (the policy line that called print), or
- * writes "[policy] text" to stderr when nobody listens. [-1, +0, m] */
+ * writes "[policy] text" to stderr when nobody listens; nothing in a state whose
+ * registry has RC__LUA_QUIET_KEY set (a second reading of a policy the engine already
+ * read, whose prints were said then). [-1, +0, m] */
+#define RC__LUA_QUIET_KEY "reactcfg.quiet"
 int rc__lua_policy_log(lua_State *L);
 /* Closes a state made by rc__lua_new_state (and its allocator's bookkeeping). */
 void rc__lua_close(lua_State *L);

@@ -13,6 +13,10 @@ int rc__lua_policy_log(lua_State *L) {
   size_t len;
   const char *text = luaL_optlstring(L, 1, "", &len);
   rc_engine_t *eng = rc__lua_engine(L);
+  /* A second reading of the policy (the CLI's outputs, in a state of its own) repeats
+   * what the engine's reading already said. */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, RC__LUA_QUIET_KEY) != LUA_TNIL) return 0;
+  lua_pop(L, 1);
   if (!eng || !rc__events_wanted(eng)) {
     fprintf(stderr, "[policy] %.*s\n", (int)len, text);
     return 0;

@@ -75,8 +75,8 @@ echo "status=$?"
 
   it("prints what happens by default, the policy's print included", function()
     local out = people("")
-    assert.matches("%* policy%.log [^\n]*/policy%.lua:2:0: loading\t1\tnil\n", out)
-    assert.matches("%* policy%.log %[app%] [^\n]*/policy%.lua:5:0: port is\t2\n", out)
+    assert.matches("%* policy%.log [^\n]*/policy%.lua:2: loading\t1\tnil\n", out)
+    assert.matches("%* policy%.log %[app%] [^\n]*/policy%.lua:5: port is\t2\n", out)
     assert.matches("%* engine%.started ", out)
     assert.matches("! source%.error %[app%]", out)
     assert.matches("%[rev 2%] 1 change", out)

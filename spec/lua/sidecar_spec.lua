@@ -82,6 +82,17 @@ describe("reactcfg-lua run with outputs", function()
     assert.equal("644\n600\n", modes)
   end)
 
+  it("says a policy's print once (the outputs' second reading is silent), at file:line",
+    function()
+    H.write(dir .. "/policy.lua", 'print("loading " .. "the policy")\n' .. POLICY)
+    local out, code = once()
+    assert.equal(0, code, out)
+    local _, n = out:gsub("policy%.log", "")
+    assert.equal(1, n, out)
+    -- A print has a line and no column: no ":0" for the column.
+    assert.matches("%* policy%.log policy%.lua:1: loading the policy\n", out)
+  end)
+
   it("writes a file only when its bytes change, keeping its mode and owner", function()
     assert.equal(0, select(2, once()))
     local inode = H.sh("stat -c %i " .. dir .. "/out/up.conf")
