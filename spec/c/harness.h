@@ -137,6 +137,37 @@ static inline void h_run(harness *h, int want, int want_errors, int limit_ms, in
   uv_run(&h->loop, UV_RUN_NOWAIT);
 }
 
+/* Runs the loop until *counter reaches `want`, at most `ms`. */
+static inline void h_run_until(harness *h, const int *counter, int want, int ms) {
+  int expired = 0;
+  uv_timer_t t;
+  uv_timer_init(&h->loop, &t);
+  t.data = &expired;
+  uv_timer_start(&t, h_timeout, (uint64_t)ms, 0);
+  while (!expired && *counter < want) uv_run(&h->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&h->loop, UV_RUN_NOWAIT);
+}
+
+/* Runs the loop for `ms`. */
+static inline void h_run_for(harness *h, int ms) {
+  int never = 0;
+  h_run_until(h, &never, 1, ms);
+}
+
+/* Replaces `rel` in the test's directory atomically (written beside, then renamed over
+ * it: one inotify event, the whole content at once). */
+static inline void h_save(const harness *h, const char *rel, const char *text) {
+  char p[1024], tmp[1100];
+  h_path(h, rel, p, sizeof p);
+  snprintf(tmp, sizeof tmp, "%s.tmp", p);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) exit(2);
+  fputs(text, f);
+  fclose(f);
+  rename(tmp, p);
+}
+
 /* Removes the test's directory (a test that made no harness engine). Returns true. */
 static inline int h_finish_dir(harness *h) {
   char cmd[700];

@@ -93,7 +93,6 @@ static void write_big(const harness *h, int round) {
   rename(tmp, p);
 }
 
-static void run_for(harness *h, int ms) { h_run(h, 1 << 30, -1, ms, 0); }
 
 /* The policy of the pool test, version `v`: the same components, so a reload keeps the
  * running source (and its read in flight) but frees the component it was made for. */
@@ -139,16 +138,16 @@ static void test_pool_reads_during_toggles(void) {
   for (int round = 1; round <= 30; round++) {
     write_big(&h, round);
     write_pool_policy(&h, round);
-    run_for(&h, 2);
+    h_run_for(&h, 2);
     rc_engine_setenv(h.eng, "RC_HAZARD_ON", "off");
-    run_for(&h, 2);
+    h_run_for(&h, 2);
     rc_engine_setenv(h.eng, "RC_HAZARD_ON", "on");
-    run_for(&h, 2);
+    h_run_for(&h, 2);
   }
   /* Settled: the component holds the last round. */
   int64_t got = -1;
   for (int i = 0; i < 200 && got != 30; i++) {
-    run_for(&h, 20);
+    h_run_for(&h, 20);
     rc_snapshot_t *s = rc_snapshot_acquire(h.eng);
     if (rc_snapshot_get_int(s, "big.round", &got) != 0) got = -1;
     rc_snapshot_release(s);

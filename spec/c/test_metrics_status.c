@@ -112,29 +112,6 @@ static void on_event(void *ud, const rc_event_t *ev) {
   }
 }
 
-static void run_until(harness *h, int *counter, int want, int ms) {
-  int expired = 0;
-  uv_timer_t t;
-  uv_timer_init(&h->loop, &t);
-  t.data = &expired;
-  uv_timer_start(&t, h_timeout, (uint64_t)ms, 0);
-  while (!expired && *counter < want) uv_run(&h->loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&h->loop, UV_RUN_NOWAIT);
-}
-
-/* Replaces `rel` atomically (one inotify event, the whole content at once). */
-static void save(harness *h, const char *rel, const char *text) {
-  char p[1024], tmp[1100];
-  h_path(h, rel, p, sizeof p);
-  snprintf(tmp, sizeof tmp, "%s.tmp", p);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) exit(2);
-  fputs(text, f);
-  fclose(f);
-  rename(tmp, p);
-}
-
 /* Starts an engine on `text` in h->dir (made by the caller) with our event handler. */
 static int start(harness *h, const char *text, int (*before)(harness *h)) {
   h_write(h, "policy.lua", text);
@@ -212,8 +189,8 @@ static void test_reloads(void) {
   CHECK_METRIC(eng, "reactcfg_policy_eval_duration_seconds_count", 1); /* web's validate */
 
   /* A source change: one reload through the module, committed. */
-  save(&h, "db.json", "{\"pool\": 5, \"name\": \"a\"}");
-  run_until(&h, &h.commits, 2, 5000);
+  h_save(&h, "db.json", "{\"pool\": 5, \"name\": \"a\"}");
+  h_run_until(&h, &h.commits, 2, 5000);
   CHECK_METRIC(eng, "reactcfg_revision", 2);
   CHECK_METRIC(eng, "reactcfg_commits_total", 2);
   CHECK_METRIC(eng, "reactcfg_reload_attempts_total{trigger=\"source\"}", 1);
@@ -226,8 +203,8 @@ static void test_reloads(void) {
 
   /* The module refuses: a failed reload, a rejected change of db, a backoff. */
   gate_refuses = 1;
-  save(&h, "db.json", "{\"pool\": 6, \"name\": \"a\"}");
-  run_until(&h, &ev_failed, 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 6, \"name\": \"a\"}");
+  h_run_until(&h, &ev_failed, 1, 5000);
   CHECK_EQ_INT(ev_failed, 1);
   CHECK_METRIC(eng, "reactcfg_revision", 2);
   CHECK_METRIC(eng, "reactcfg_commits_total", 2);
@@ -242,25 +219,25 @@ static void test_reloads(void) {
   gate_refuses = 0;
 
   /* validate refuses a value, then raises: a rejected change, a policy error. */
-  save(&h, "web.json", "{\"port\": -1}");
-  run_until(&h, &ev_rejected, 1, 5000);
+  h_save(&h, "web.json", "{\"port\": -1}");
+  h_run_until(&h, &ev_rejected, 1, 5000);
   CHECK_METRIC(eng, "reactcfg_changes_rejected_total{component=\"web\"}", 1);
   CHECK_METRIC(eng, "reactcfg_policy_errors_total", 0);
-  save(&h, "web.json", "{\"port\": 0}");
-  run_until(&h, &ev_policy_errors, 1, 5000);
+  h_save(&h, "web.json", "{\"port\": 0}");
+  h_run_until(&h, &ev_policy_errors, 1, 5000);
   CHECK_METRIC(eng, "reactcfg_policy_errors_total", 1);
   CHECK_METRIC(eng, "reactcfg_policy_eval_duration_seconds_count", 3);
 
   /* A requested reload that finds nothing to change is an attempt too. */
   int done = ev_completed;
   CHECK_EQ_INT(rc_engine_reload(eng, NULL, 0), 0);
-  run_until(&h, &ev_completed, done + 1, 5000);
+  h_run_until(&h, &ev_completed, done + 1, 5000);
   CHECK_METRIC(eng, "reactcfg_reload_attempts_total{trigger=\"request\"}", 1);
 
   /* A rollback pins. */
   int commits = h.commits;
   CHECK_EQ_INT(rc_engine_rollback(eng, 1, NULL), 0);
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK_METRIC(eng, "reactcfg_reload_attempts_total{trigger=\"rollback\"}", 1);
   CHECK_METRIC(eng, "reactcfg_pinned", 1);
   CHECK_METRIC(eng, "reactcfg_reload_backoff_seconds", 0);
@@ -270,7 +247,7 @@ static void test_reloads(void) {
   rc_free(json);
   done = ev_completed;
   CHECK_EQ_INT(rc_engine_unpin(eng), 0);
-  run_until(&h, &ev_completed, done + 1, 5000);
+  h_run_until(&h, &ev_completed, done + 1, 5000);
   CHECK_METRIC(eng, "reactcfg_pinned", 0);
   CHECK_METRIC(eng, "reactcfg_reload_attempts_total{trigger=\"unpin\"}", 1);
 
@@ -331,7 +308,7 @@ static void test_states(void) {
   CHECK_EQ_INT(start(&h, text, NULL), 0);
   rc_engine_t *eng = h.eng;
   /* bad fails at once; down fails when its connection is refused. */
-  run_until(&h, &h.errors, 2, 5000);
+  h_run_until(&h, &h.errors, 2, 5000);
   CHECK_EQ_INT(h.errors, 2);
   CHECK_STATE(eng, "good", "ok");
   CHECK_STATE(eng, "bad", "failing");
@@ -386,13 +363,13 @@ static void test_states(void) {
 
   /* Recovery and a push: ok again. */
   int recovered = h.recovered;
-  save(&h, "bad.json", "{\"v\": 2}");
-  run_until(&h, &h.recovered, recovered + 1, 5000);
+  h_save(&h, "bad.json", "{\"v\": 2}");
+  h_run_until(&h, &h.recovered, recovered + 1, 5000);
   CHECK_STATE(eng, "bad", "ok");
   CHECK_METRIC(eng, "reactcfg_source_up{component=\"bad\",kind=\"file\"}", 1);
   int commits = h.commits;
   CHECK_EQ_INT(rc_engine_push(eng, "pushed", "{\"n\": 1}", 8, "json", NULL), 0);
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK_STATE(eng, "pushed", "ok");
   CHECK_METRIC(eng, "reactcfg_reload_attempts_total{trigger=\"push\"}", 1);
   char *m = rc_engine_metrics_text(eng);
@@ -420,17 +397,11 @@ static const char CONSUL_POLICY[] =
   "            startup = 'cached' },\n"
   "} }\n";
 
-/* Runs the loop for `ms`. */
-static void run_for(harness *h, int ms) {
-  int never = 0;
-  run_until(h, &never, 1, ms);
-}
-
 /* Requests the server saw starting with `prefix` reach `want` (the loop runs meanwhile). */
 static bool wait_requests(harness *h, const server_fixture *s, const char *prefix, int want) {
   for (int i = 0; i < 100; i++) {
     if (server_requests(s, prefix) >= want) return true;
-    run_for(h, 50);
+    h_run_for(h, 50);
   }
   return false;
 }
@@ -441,7 +412,7 @@ static void wait_state(harness *h, const char *name, const char *want) {
   for (int i = 0; i < 100; i++) {
     state_of(h->eng, name, got, sizeof got);
     if (strcmp(got, want) == 0) return;
-    run_for(h, 50);
+    h_run_for(h, 50);
   }
 }
 
@@ -477,7 +448,7 @@ static void test_polling_and_stale(void) {
   CHECK_EQ_INT(server_http(&srv, "POST", "/_test/blocking", "",
                            "{\"mode\": \"fail\", \"status\": 502}", out, sizeof out), 200);
   consul_put(&srv, "app/flags", "{\"n\": 2}");
-  run_until(&h, &ev_polling, 1, 10000);
+  h_run_until(&h, &ev_polling, 1, 10000);
   CHECK_EQ_INT(ev_polling, 1);
   CHECK_STATE(h.eng, "flags", "polling");
   finish_keep_dir(&h);
@@ -534,13 +505,13 @@ static void test_trace_ring(void) {
   CHECK(j && !strstr(j, "hunter2")); /* secret values are redacted in decisions */
   rc_free(j);
   /* A refused value, then three commits: the ring keeps the last two. */
-  save(&h, "db.json", "{\"pool\": 500}");
-  run_until(&h, &ev_rejected, ev_rejected + 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 500}");
+  h_run_until(&h, &ev_rejected, ev_rejected + 1, 5000);
   for (int i = 2; i <= 4; i++) {
     char body[64];
     snprintf(body, sizeof body, "{\"pool\": %d}", i);
-    save(&h, "db.json", body);
-    run_until(&h, &h.commits, i, 5000);
+    h_save(&h, "db.json", body);
+    h_run_until(&h, &h.commits, i, 5000);
   }
   CHECK_EQ_INT(rc_engine_revision(eng), 4);
   CHECK(rc_engine_explain_json(eng, 1) == NULL);
@@ -609,8 +580,8 @@ static void test_threads(void) {
   for (int i = 1; i <= 20; i++) {
     char body[64];
     snprintf(body, sizeof body, "{\"pool\": %d}", i);
-    save(&h, "db.json", body);
-    run_until(&h, &h.commits, i + 1, 5000);
+    h_save(&h, "db.json", body);
+    h_run_until(&h, &h.commits, i + 1, 5000);
   }
   atomic_store(&a.stop, true);
   pthread_join(t, NULL);

@@ -72,40 +72,12 @@ static void reset_log(void) {
   rolledback_msg[0] = '\0';
 }
 
-static void run_until(harness *h, int *counter, int want, int ms) {
-  int expired = 0;
-  uv_timer_t t;
-  uv_timer_init(&h->loop, &t);
-  t.data = &expired;
-  uv_timer_start(&t, h_timeout, (uint64_t)ms, 0);
-  while (!expired && *counter < want) uv_run(&h->loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&h->loop, UV_RUN_NOWAIT);
-}
-
-static void run_for(harness *h, int ms) {
-  int never = 0;
-  run_until(h, &never, 1, ms);
-}
-
 static int64_t get_int(harness *h, const char *path) {
   rc_snapshot_t *s = rc_snapshot_acquire(h->eng);
   int64_t v = -1;
   if (rc_snapshot_get_int(s, path, &v) != 0) v = -1;
   rc_snapshot_release(s);
   return v;
-}
-
-/* Replaces `rel` atomically (one inotify event, the whole content at once). */
-static void save(harness *h, const char *rel, const char *text) {
-  char p[1024], tmp[1100];
-  h_path(h, rel, p, sizeof p);
-  snprintf(tmp, sizeof tmp, "%s.tmp", p);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) exit(2);
-  fputs(text, f);
-  fclose(f);
-  rename(tmp, p);
 }
 
 static const char *POLICY =
@@ -146,8 +118,8 @@ static void test_accept(void) {
   CHECK(rc_module_register(h.eng, "a", "db.**", apply, 0, &a, NULL) > 0);
   CHECK_EQ_INT(rc_module_register(h.eng, "a", "", apply, 0, &a, NULL), RC_EINVAL);
   int commits = h.commits;
-  save(&h, "db.json", "{\"pool\": 8}");
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 8}");
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK_EQ_INT(a.calls, 1);
   CHECK_EQ_STR(a.last, "db.pool 4 8");
   /* While the module ran, readers saw the running revision; it got the next one. */
@@ -157,8 +129,8 @@ static void test_accept(void) {
   CHECK_EQ_STR(evlog, "reload.started module.started:a module.completed:a reload.completed");
   /* A change outside its pattern does not call it. */
   reset_log();
-  save(&h, "web.json", "{\"port\": 81}");
-  run_until(&h, &h.commits, commits + 2, 5000);
+  h_save(&h, "web.json", "{\"port\": 81}");
+  h_run_until(&h, &h.commits, commits + 2, 5000);
   CHECK_EQ_INT(a.calls, 1);
   CHECK_EQ_STR(evlog, "reload.started reload.completed");
   CHECK(h_finish(&h));
@@ -171,8 +143,8 @@ static void test_refuse_and_roll_back(void) {
   mod b = {.name = "b", .answer = RC_EREFUSED, .reason = "99 is too many", .h = &h};
   rc_module_register(h.eng, "a", "**", apply, 0, &a, NULL);
   rc_module_register(h.eng, "b", "db", apply, 0, &b, NULL);
-  save(&h, "db.json", "{\"pool\": 99}");
-  run_until(&h, &rolledback, 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 99}");
+  h_run_until(&h, &rolledback, 1, 5000);
   CHECK_EQ_INT(a.calls, 1);
   CHECK_EQ_INT(b.calls, 1);
   CHECK_EQ_INT(a.rollbacks, 1);               /* a had applied: it gets the reverse */
@@ -188,17 +160,17 @@ static void test_refuse_and_roll_back(void) {
   /* The refused value is not tried again; the backoff (1 h) holds the next reload... */
   int commits = h.commits;
   b.answer = RC_OK;
-  save(&h, "web.json", "{\"port\": 81}");
-  run_for(&h, 300);
+  h_save(&h, "web.json", "{\"port\": 81}");
+  h_run_for(&h, 300);
   CHECK_EQ_INT(h.commits, commits);
   /* ...until a request, which starts over: only web changes, db stays as it runs. */
   CHECK_EQ_INT(rc_engine_reload(h.eng, (const char *[]){"web"}, 1), 0);
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK_EQ_INT(get_int(&h, "web.port"), 81);
   CHECK_EQ_INT(get_int(&h, "db.pool"), 4);
   /* The next change of db's source is a new attempt. */
-  save(&h, "db.json", "{\"pool\": 16}");
-  run_until(&h, &h.commits, commits + 2, 5000);
+  h_save(&h, "db.json", "{\"pool\": 16}");
+  h_run_until(&h, &h.commits, commits + 2, 5000);
   CHECK_EQ_INT(get_int(&h, "db.pool"), 16);
   CHECK_EQ_INT(rc_engine_reload(h.eng, (const char *[]){"nope"}, 1), RC_ENOTFOUND);
   CHECK(h_finish(&h));
@@ -211,8 +183,8 @@ static void test_rollback_fails(void) {
   mod b = {.name = "b", .answer = RC_EREFUSED, .h = &h};
   rc_module_register(h.eng, "a", "", apply, 0, &a, NULL);
   rc_module_register(h.eng, "b", "", apply, 0, &b, NULL);
-  save(&h, "db.json", "{\"pool\": 5}");
-  run_until(&h, &rolledback, 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 5}");
+  h_run_until(&h, &rolledback, 1, 5000);
   CHECK(strstr(rolledback_msg, "'a' failed their rollback") != NULL);
   CHECK(strstr(rolledback_msg, "cannot vouch") != NULL);
   CHECK_EQ_INT(get_int(&h, "db.pool"), 4);
@@ -226,8 +198,8 @@ static void test_timeout_and_late_answer(void) {
   CHECK_EQ_INT(start(&h, "txn-timeout", "1s"), 0);
   mod a = {.name = "slow", .answer = RC_EPENDING, .h = &h};
   rc_module_register(h.eng, "slow", "", apply, 100, &a, NULL);
-  save(&h, "db.json", "{\"pool\": 7}");
-  run_until(&h, &rolledback, 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 7}");
+  h_run_until(&h, &rolledback, 1, 5000);
   CHECK(strstr(evlog, "module.failed:slow") != NULL);
   CHECK_EQ_INT(get_int(&h, "db.pool"), 4);
   /* The answer after the timeout is ignored. */
@@ -255,14 +227,14 @@ static void test_answer_from_another_thread(void) {
   mod a = {.name = "pool", .answer = RC_EPENDING, .h = &h};
   rc_module_register(h.eng, "pool", "db.**", apply, 5000, &a, NULL);
   int commits = h.commits;
-  save(&h, "db.json", "{\"pool\": 12}");
-  run_until(&h, &a.calls, 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 12}");
+  h_run_until(&h, &a.calls, 1, 5000);
   CHECK(a.pending != NULL);
   CHECK_EQ_INT(rc_engine_revision(h.eng), 1); /* not before the answer */
   later l = {a.pending, -99};
   pthread_t t;
   pthread_create(&t, NULL, answer_later, &l);
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   pthread_join(t, NULL);
   CHECK_EQ_INT(l.result, 0);
   CHECK_EQ_INT(get_int(&h, "db.pool"), 12);
@@ -276,10 +248,10 @@ static void test_rollback_pin_unpin(void) {
   harness h;
   CHECK_EQ_INT(start(&h, "txn-history", "1s"), 0);
   int commits = h.commits;
-  save(&h, "db.json", "{\"pool\": 5}");
-  run_until(&h, &h.commits, commits + 1, 5000);
-  save(&h, "db.json", "{\"pool\": 6}");
-  run_until(&h, &h.commits, commits + 2, 5000);
+  h_save(&h, "db.json", "{\"pool\": 5}");
+  h_run_until(&h, &h.commits, commits + 1, 5000);
+  h_save(&h, "db.json", "{\"pool\": 6}");
+  h_run_until(&h, &h.commits, commits + 2, 5000);
   CHECK_EQ_INT(rc_engine_revision(h.eng), 3);
   rc_error err = {0};
   CHECK_EQ_INT(rc_engine_rollback(h.eng, 99, &err), RC_ENOTFOUND);
@@ -290,13 +262,13 @@ static void test_rollback_pin_unpin(void) {
   CHECK(rc_engine_pinned(h.eng));
   CHECK_EQ_INT(pinned_events, 1);
   /* Sources keep watching, but nothing is applied while pinned. */
-  save(&h, "db.json", "{\"pool\": 7}");
-  run_for(&h, 300);
+  h_save(&h, "db.json", "{\"pool\": 7}");
+  h_run_for(&h, 300);
   CHECK_EQ_INT(get_int(&h, "db.pool"), 4);
   CHECK_EQ_INT(rc_engine_revision(h.eng), 4);
   /* Unpin: the sources' latest values. */
   CHECK_EQ_INT(rc_engine_unpin(h.eng), 0);
-  run_for(&h, 50);
+  h_run_for(&h, 50);
   CHECK(!rc_engine_pinned(h.eng));
   CHECK_EQ_INT(get_int(&h, "db.pool"), 7);
   CHECK_EQ_INT(rc_engine_revision(h.eng), 5);
@@ -323,14 +295,14 @@ static void test_reload_past_debounce_and_cache_for(void) {
                        "  held = { source = rc.file 'held.json', cache_for = '1h' },\n"
                        "} }\n");
   CHECK_EQ_INT(rc, 0);
-  run_for(&h, 100); /* held's source stops after its answer */
+  h_run_for(&h, 100); /* held's source stops after its answer */
   int commits = h.commits;
-  save(&h, "slow.json", "{\"v\": 2}");
-  save(&h, "held.json", "{\"v\": 2}");
-  run_for(&h, 300);
+  h_save(&h, "slow.json", "{\"v\": 2}");
+  h_save(&h, "held.json", "{\"v\": 2}");
+  h_run_for(&h, 300);
   CHECK_EQ_INT(h.commits, commits); /* one waits an hour of quiet, the other is held */
   CHECK_EQ_INT(rc_engine_reload(h.eng, NULL, 0), 0);
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK_EQ_INT(get_int(&h, "slow.v"), 2);
   CHECK_EQ_INT(get_int(&h, "held.v"), 2);
   CHECK_EQ_INT(h.commits, commits + 1); /* both in the one reload */
@@ -353,14 +325,14 @@ static void test_push(void) {
   int commits = h.commits;
   rc_error err = {0};
   CHECK_EQ_INT(rc_engine_push(h.eng, "flags", "{\"n\": 1}", 8, "json", &err), 0);
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK_EQ_INT(get_int(&h, "flags.n"), 1);
   CHECK_EQ_INT(rc_engine_push(h.eng, "flags", "n = 2\n", 6, "toml", &err), 0);
-  run_until(&h, &h.commits, commits + 2, 5000);
+  h_run_until(&h, &h.commits, commits + 2, 5000);
   CHECK_EQ_INT(get_int(&h, "flags.n"), 2);
   /* Through the whole policy: validate refuses 13. */
   CHECK_EQ_INT(rc_engine_push(h.eng, "flags", "{\"n\": 13}", 9, "json", &err), 0);
-  run_for(&h, 100);
+  h_run_for(&h, 100);
   CHECK_EQ_INT(get_int(&h, "flags.n"), 2);
   /* Bad text: a parse error with its position. */
   CHECK_EQ_INT(rc_engine_push(h.eng, "flags", "{\"n\": }", 7, "json", &err), RC_EPARSE);
@@ -428,22 +400,22 @@ static void test_static_paths(void) {
   CHECK_EQ_INT(h_start(&h, v1), 0);
   int commits = h.commits;
   /* A component whose first value comes after revision 1 gets it. */
-  save(&h, "late.json", "{\"a\": 1}");
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_save(&h, "late.json", "{\"a\": 1}");
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK_EQ_INT(get_int(&h, "late.a"), 1);
   /* Later it is held. */
-  save(&h, "late.json", "{\"a\": 2}");
-  run_for(&h, 300);
+  h_save(&h, "late.json", "{\"a\": 2}");
+  h_run_for(&h, 300);
   CHECK_EQ_INT(get_int(&h, "late.a"), 1);
   /* port is held before and after a policy reload (a comment changes the text). */
-  save(&h, "srv.json", "{\"port\": 81, \"workers\": 3}");
-  run_until(&h, &h.commits, commits + 2, 5000);
+  h_save(&h, "srv.json", "{\"port\": 81, \"workers\": 3}");
+  h_run_until(&h, &h.commits, commits + 2, 5000);
   CHECK_EQ_INT(get_int(&h, "srv.port"), 80);
   CHECK_EQ_INT(get_int(&h, "srv.workers"), 3);
   char v2[1024];
   snprintf(v2, sizeof v2, "-- version 2\n%s", v1);
-  save(&h, "policy.lua", v2);
-  run_for(&h, 500);
+  h_save(&h, "policy.lua", v2);
+  h_run_for(&h, 500);
   CHECK_EQ_INT(get_int(&h, "srv.port"), 80);
   CHECK_EQ_INT(get_int(&h, "late.a"), 1);
   CHECK_EQ_INT(get_int(&h, "srv.workers"), 3);
@@ -466,15 +438,15 @@ static void test_event_handlers(void) {
   int b = rc_engine_add_event_handler(h.eng, ev_b, NULL);
   CHECK(a > 0 && b > a);
   int commits = h.commits;
-  save(&h, "x.json", "{\"v\": 2}");
-  run_until(&h, &h.commits, commits + 1, 5000);
+  h_save(&h, "x.json", "{\"v\": 2}");
+  h_run_until(&h, &h.commits, commits + 1, 5000);
   CHECK(count_a > 0);
   CHECK_EQ_INT(count_a, count_b);
   CHECK_EQ_INT(rc_engine_remove_event_handler(h.eng, a), 0);
   CHECK_EQ_INT(rc_engine_remove_event_handler(h.eng, a), RC_ENOTFOUND);
   int before_a = count_a, before_b = count_b;
-  save(&h, "x.json", "{\"v\": 3}");
-  run_until(&h, &h.commits, commits + 2, 5000);
+  h_save(&h, "x.json", "{\"v\": 3}");
+  h_run_until(&h, &h.commits, commits + 2, 5000);
   CHECK_EQ_INT(count_a, before_a);
   CHECK(count_b > before_b);
   CHECK(h.errors == 0); /* the first handler (rc_engine_on_event) still runs */
