@@ -187,7 +187,7 @@ static void poll_now(rc__remote *r) {
     .connect_ms = t && t < RC__NET_CONNECT_MS_DEFAULT ? t : 0,
     .max_body = r->max_bytes, .max_redirects = HTTP_MAX_REDIRECTS,
     .ca_file = r->ca_file, .insecure = r->insecure, .http_version = s->http_version,
-    .url_known = s->url_known,
+    .url_known = s->url_known, .queue = true,
   };
   rc__net_callbacks cb = {.done = on_done};
   r->req = rc__net_start(r->net, &o, &cb, s, &e);

@@ -58,6 +58,7 @@ typedef enum where {
   W_ACTIVE,    /* added to the multi handle */
   W_ADDS,      /* started from inside curl: added when curl returns */
   W_DOOMED,    /* cancelled from inside curl: removed and freed when curl returns */
+  W_QUEUED,    /* a queued request waiting for its turn (RC__NET_MAX_QUEUED_ACTIVE) */
 } where;
 
 struct rc__net_request {
@@ -80,6 +81,12 @@ struct rc__net_request {
   uint32_t connect_ms, total_ms, low_speed_bytes, low_speed_secs, max_redirects;
   bool too_big, headers_too_big, oom;
   bool tls;                  /* https:// */
+  bool queued;               /* opts.queue: counts against RC__NET_MAX_QUEUED_ACTIVE once
+                                it has an easy handle */
+  bool insecure;
+  rc__net_method method;
+  rc__net_http_version http_version;
+  char *ca_file;             /* a copy: a queued request sets its options later */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -95,7 +102,11 @@ struct rc__net {
   long maxconnects;          /* CURLMOPT_MAXCONNECTS as last set */
   uint64_t timer_due;        /* loop time the timer is due at, while it is active */
   rc__net_request *active, *adds, *doomed;
-  size_t nactive;            /* requests not yet done or cancelled */
+  rc__net_request *queued, *queued_tail;  /* W_QUEUED, oldest first */
+  size_t nactive;            /* requests not yet done or cancelled (queued ones too) */
+  size_t nwaiting;           /* of which queued, without an easy handle yet */
+  size_t nlaunched;          /* queued-kind requests holding an easy handle */
+  uv_timer_t pump_timer;     /* starts waiting requests from the loop (pump) */
   CURL *pool[POOL_MAX];
   int npool;
   int busy;                  /* depth of drive(): curl or our dispatch is running */
@@ -108,6 +119,7 @@ struct rc__net {
 
 static void drive(rc__net *net, curl_socket_t s, int flags);
 static void teardown(rc__net *net);
+static void on_pump(uv_timer_t *t);
 
 /* ===================================================================================
  * Lists
@@ -118,6 +130,7 @@ static rc__net_request **list_head(rc__net *net, where w) {
     case W_ACTIVE: return &net->active;
     case W_ADDS: return &net->adds;
     case W_DOOMED: return &net->doomed;
+    case W_QUEUED: return &net->queued;
     default: return NULL;
   }
 }
@@ -131,7 +144,23 @@ static void list_push(rc__net_request *r, where w) {
   *head = r;
 }
 
+/* Appends to the queue: it is served oldest first. */
+static void queue_append(rc__net_request *r) {
+  rc__net *net = r->net;
+  r->where = W_QUEUED;
+  r->next = NULL;
+  r->prev = net->queued_tail;
+  if (net->queued_tail) net->queued_tail->next = r;
+  else net->queued = r;
+  net->queued_tail = r;
+  net->nwaiting++;
+}
+
 static void list_unlink(rc__net_request *r) {
+  if (r->where == W_QUEUED) {
+    if (r->net->queued_tail == r) r->net->queued_tail = r->prev;
+    r->net->nwaiting--;
+  }
   rc__net_request **head = list_head(r->net, r->where);
   if (head) {
     if (r->prev) r->prev->next = r->next;
@@ -204,6 +233,10 @@ static void req_free(rc__net_request *r) {
   for (struct curl_slist *h = r->headers; h; h = h->next)
     explicit_bzero(h->data, strlen(h->data));
   curl_slist_free_all(r->headers);
+  if (r->easy && r->queued) {
+    net->nlaunched--;
+    if (net->queued && !net->closing) uv_timer_start(&net->pump_timer, on_pump, 0, 0);
+  }
   if (r->easy) {
     if (!net->torn_down && net->npool < POOL_MAX) {
       curl_easy_reset(r->easy);
@@ -218,6 +251,7 @@ static void req_free(rc__net_request *r) {
   rc__free(r->url);
   rc__free(r->url_shown);
   rc__free(r->host);
+  rc__free(r->ca_file);
   rc__free(r);
 }
 
@@ -719,7 +753,10 @@ rc__net *rc__net_new(uv_loop_t *loop, rc_error *err) {
   }
   uv_timer_init(loop, &net->timer);  /* cannot fail */
   net->timer.data = net;
-  net->open_handles = 1;
+  uv_timer_init(loop, &net->pump_timer);
+  net->pump_timer.data = net;
+  uv_unref((uv_handle_t *)&net->pump_timer);  /* the requests keep the loop alive */
+  net->open_handles = 2;
   return net;
 
 oom:
@@ -742,7 +779,7 @@ oom:
 static void teardown(rc__net *net) {
   net->busy++;  /* callbacks below must not re-enter teardown */
   rc__net_request *r;
-  while ((r = net->active) || (r = net->adds)) {
+  while ((r = net->active) || (r = net->adds) || (r = net->queued)) {
     list_unlink(r);
     net->nactive--;
     if (r->added) curl_multi_remove_handle(net->multi, r->easy);
@@ -762,6 +799,7 @@ static void teardown(rc__net *net) {
   net->multi = NULL;
   while (net->polls) poll_release(net, net->polls);
   uv_close((uv_handle_t *)&net->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&net->pump_timer, on_timer_closed);
   net->busy--;
 }
 
@@ -783,6 +821,8 @@ bool rc__net_h2c_supported(void) {
 }
 
 size_t rc__net_active(const rc__net *net) { return net ? net->nactive : 0; }
+
+size_t rc__net_in_flight(const rc__net *net) { return net ? net->nactive - net->nwaiting : 0; }
 
 /* ===================================================================================
  * Requests
@@ -862,8 +902,9 @@ out:
   return rc;
 }
 
-/* Sets every curl option for `o`. Returns the first curl error. */
-static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
+/* Sets every curl option of the request (`body`: that of a PUT, POST or DELETE, copied by
+ * curl). Returns the first curl error. */
+static CURLcode set_options(rc__net_request *r, const void *body, size_t body_len) {
   CURL *e = r->easy;
   CURLcode c = CURLE_OK;
 #define SET(opt, val)                                  \
@@ -871,7 +912,7 @@ static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
     CURLcode c_ = curl_easy_setopt(e, opt, val);       \
     if (c_ != CURLE_OK && c == CURLE_OK) c = c_;       \
   } while (0)
-  SET(CURLOPT_URL, o->url);
+  SET(CURLOPT_URL, r->url);
   SET(CURLOPT_PRIVATE, (void *)r);
   SET(CURLOPT_NOSIGNAL, 1L);
   SET(CURLOPT_ERRORBUFFER, r->errbuf);
@@ -892,38 +933,37 @@ static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
   SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
   SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-  if (o->max_redirects) {
+  if (r->max_redirects) {
     SET(CURLOPT_FOLLOWLOCATION, 1L);
-    SET(CURLOPT_MAXREDIRS, (long)o->max_redirects);
+    SET(CURLOPT_MAXREDIRS, (long)r->max_redirects);
   }
   SET(CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_ms);
-  if (o->total_ms) SET(CURLOPT_TIMEOUT_MS, (long)o->total_ms);
-  if (o->low_speed_bytes && o->low_speed_secs) {
-    SET(CURLOPT_LOW_SPEED_LIMIT, (long)o->low_speed_bytes);
-    SET(CURLOPT_LOW_SPEED_TIME, (long)o->low_speed_secs);
+  if (r->total_ms) SET(CURLOPT_TIMEOUT_MS, (long)r->total_ms);
+  if (r->low_speed_bytes && r->low_speed_secs) {
+    SET(CURLOPT_LOW_SPEED_LIMIT, (long)r->low_speed_bytes);
+    SET(CURLOPT_LOW_SPEED_TIME, (long)r->low_speed_secs);
   }
   /* A dead peer on a long watch is noticed by TCP keep-alive probes. */
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_TCP_KEEPIDLE, 60L);
   SET(CURLOPT_TCP_KEEPINTVL, 30L);
-  SET(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
-  SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
-  if (o->ca_file) SET(CURLOPT_CAINFO, o->ca_file);
-  bool with_body =
-    o->method != RC__NET_GET && (o->method != RC__NET_DELETE || o->body_len);
+  SET(CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
+  SET(CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
+  if (r->ca_file) SET(CURLOPT_CAINFO, r->ca_file);
+  bool with_body = r->method != RC__NET_GET && (r->method != RC__NET_DELETE || body_len);
   if (with_body) {
     /* curl copies the body; POSTFIELDSIZE must come first. */
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-    SET(CURLOPT_COPYPOSTFIELDS, o->body_len ? (const char *)o->body : "");
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    SET(CURLOPT_COPYPOSTFIELDS, body_len ? (const char *)body : "");
   }
-  switch (o->method) {
+  switch (r->method) {
     case RC__NET_GET: SET(CURLOPT_HTTPGET, 1L); break;
     case RC__NET_POST: break;  /* POSTFIELDS makes it a POST */
     case RC__NET_PUT: SET(CURLOPT_CUSTOMREQUEST, "PUT"); break;
     case RC__NET_DELETE: SET(CURLOPT_CUSTOMREQUEST, "DELETE"); break;
   }
   SET(CURLOPT_HTTPHEADER, r->headers);
-  switch (o->http_version) {
+  switch (r->http_version) {
     case RC__NET_HTTP_ANY: break;
     case RC__NET_HTTP_1_1: SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); break;
     case RC__NET_HTTP_2:
@@ -944,11 +984,57 @@ static CURLcode set_options(rc__net_request *r, const rc__net_req_opts *o) {
  * below RC__NET_CACHED_CONNECTIONS; idle connections still go when the server closes
  * them or after curl's idle limit (CURLOPT_MAXAGE_CONN, 118 s by default). */
 static void cache_fit(rc__net *net) {
-  long want = (long)net->nactive * 4;
+  long want = (long)(net->nactive - net->nwaiting) * 4;
   if (want < RC__NET_CACHED_CONNECTIONS) want = RC__NET_CACHED_CONNECTIONS;
   if (want <= net->maxconnects) return;
   curl_multi_setopt(net->multi, CURLMOPT_MAXCONNECTS, want);
   net->maxconnects = want;
+}
+
+/* Gives a request its easy handle and options and adds it to the multi handle (or, inside
+ * curl, to the list added when curl returns). 0, or an error with `err` filled; the
+ * request is then on no list and the caller frees it. */
+static int launch(rc__net_request *r, const void *body, size_t body_len, rc_error *err) {
+  rc__net *net = r->net;
+  r->easy = net->npool ? net->pool[--net->npool] : curl_easy_init();
+  if (!r->easy) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  if (r->queued) net->nlaunched++;  /* req_free gives the turn back */
+  CURLcode c = set_options(r, body, body_len);
+  if (c == CURLE_OUT_OF_MEMORY) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  if (c != CURLE_OK)
+    return rc__err(err, RC_EINVAL, url_shown(r), 0, 0, "libcurl refused an option: %s",
+                   curl_easy_strerror(c));
+  cache_fit(net);
+  if (net->in_curl) {
+    list_push(r, W_ADDS);  /* curl is running: join when it returns (flush_adds) */
+    return 0;
+  }
+  list_push(r, W_ACTIVE);
+  if (curl_multi_add_handle(net->multi, r->easy) != CURLM_OK) {
+    list_unlink(r);
+    return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  }
+  r->added = true;
+  return 0;
+}
+
+/* Starts waiting requests while turns are free, oldest first. From the loop (a 0 ms
+ * timer that req_free starts), never inside a caller's call: a request that cannot start
+ * is reported through its done callback. */
+static void on_pump(uv_timer_t *t) {
+  rc__net *net = t->data;
+  net->busy++;
+  rc__net_request *r;
+  while (!net->closing && (r = net->queued) && net->nlaunched < RC__NET_MAX_QUEUED_ACTIVE) {
+    list_unlink(r);
+    rc_error e;
+    if (launch(r, NULL, 0, &e) != 0) {
+      net->nactive--;
+      complete(r, e.code, &e);
+    }
+  }
+  net->busy--;
+  if (net->busy == 0 && net->closing && !net->torn_down) teardown(net);
 }
 
 rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
@@ -1012,8 +1098,6 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
     net->spare = pc;
     net->nspare++;
   }
-  r->easy = net->npool ? net->pool[--net->npool] : curl_easy_init();
-  if (!r->easy) goto oom;
   for (size_t i = 0; i < o->nheaders; i++)
     if (add_header(r, o->headers[i].name, o->headers[i].value)) goto oom;
   if (o->method != RC__NET_GET) {
@@ -1021,26 +1105,20 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
     if (!has_header(o, "Expect") && add_header(r, "Expect", NULL)) goto oom;
     if (!has_header(o, "Content-Type") && add_header(r, "Content-Type", NULL)) goto oom;
   }
-  CURLcode c = set_options(r, o);
-  if (c == CURLE_OUT_OF_MEMORY) goto oom;
-  if (c != CURLE_OK) {
-    rc__err(err, RC_EINVAL, url_shown(r), 0, 0, "libcurl refused an option: %s",
-            curl_easy_strerror(c));
-    goto fail;
-  }
+  r->method = o->method;
+  r->insecure = o->insecure;
+  r->http_version = o->http_version;
+  if (o->ca_file && !(r->ca_file = rc__strdup(o->ca_file))) goto oom;
+  r->queued = o->queue && o->method == RC__NET_GET;
   net->nactive++;
-  cache_fit(net);
-  if (net->in_curl) {
-    list_push(r, W_ADDS);  /* curl is running: join when it returns (flush_adds) */
+  if (r->queued && (net->queued || net->nlaunched >= RC__NET_MAX_QUEUED_ACTIVE)) {
+    queue_append(r);  /* its turn comes when one in flight ends (pump) */
     return r;
   }
-  list_push(r, W_ACTIVE);
-  if (curl_multi_add_handle(net->multi, r->easy) != CURLM_OK) {
-    list_unlink(r);
+  if (launch(r, o->body, o->body_len, err) != 0) {
     net->nactive--;
-    goto oom;
+    goto fail;
   }
-  r->added = true;
   return r;
 
 oom:
@@ -1051,7 +1129,7 @@ fail:
 }
 
 void rc__net_cancel(rc__net_request *r) {
-  if (!r || (r->where != W_ACTIVE && r->where != W_ADDS)) return;
+  if (!r || (r->where != W_ACTIVE && r->where != W_ADDS && r->where != W_QUEUED)) return;
   rc__net *net = r->net;
   list_unlink(r);
   net->nactive--;

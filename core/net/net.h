@@ -34,6 +34,7 @@ typedef struct rc__net_request rc__net_request;
 
 /* Defaults used when the matching option is 0. */
 #define RC__NET_CONNECT_MS_DEFAULT 10000u            /* connect_ms */
+#define RC__NET_MAX_QUEUED_ACTIVE 256                 /* opts.queue requests in curl */
 #define RC__NET_MAX_BODY_DEFAULT (16u * 1024 * 1024) /* max_body in buffered mode */
 /* Response headers we keep per request (all of them, for rc__net_header_value). */
 #define RC__NET_MAX_HEADER_BYTES (64u * 1024)
@@ -109,6 +110,12 @@ typedef struct rc__net_req_opts {
    * again): it is not checked again here (curl still parses it for the transfer, and a
    * bad one then fails the request). Saves a parse per poll. */
   bool url_known;
+  /* A short GET (a poll) that may wait its turn: at most RC__NET_MAX_QUEUED_ACTIVE such
+   * requests are in curl at once, the others wait in order without an easy handle. A
+   * fleet starting at once then holds that many of curl's handles and receive buffers
+   * (about 21 KB each) rather than one per source. Not for long polls or streams, which
+   * would hold their turn. Ignored for other methods. */
+  bool queue;
 } rc__net_req_opts;
 
 /* The outcome of one request, passed to the done callback. Everything is borrowed and
@@ -204,6 +211,10 @@ long rc__net_status(const rc__net_request *req);
  * before 8.0 a reused one fails every request after the first (curl issue 10634), so
  * rc__net_start refuses RC__NET_HTTP_2 on http:// there. Thread: any. */
 bool rc__net_h2c_supported(void);
+
+/* Of those, the requests in curl (holding an easy handle): the others wait their turn
+ * (opts.queue). For tests and diagnostics. */
+size_t rc__net_in_flight(const rc__net *net);
 
 /* Requests in flight (started, not yet done or cancelled): for tests and diagnostics. */
 size_t rc__net_active(const rc__net *net);

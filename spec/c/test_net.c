@@ -451,6 +451,61 @@ static void test_many_concurrent(void) {
   end_loop(&loop);
 }
 
+/* Queued requests (opts.queue): at most RC__NET_MAX_QUEUED_ACTIVE in curl at once, the
+ * others wait without an easy handle and start as turns free up, oldest first; every one
+ * completes. A queued request can be cancelled (no callback), and closing the context
+ * reports those still waiting as cancelled. */
+#define QUEUED (RC__NET_MAX_QUEUED_ACTIVE * 2 + 50)
+static void test_queued(void) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  rc__net *net = new_net(&loop);
+  char u[256];
+  url(u, sizeof u, base, "/hello.txt");
+  static got gs[QUEUED];
+  memset(gs, 0, sizeof gs);
+  rc__net_req_opts o = {.url = u, .total_ms = 10000, .queue = true};
+  rc_error err = {0};
+  int started = 0;
+  for (int i = 0; i < QUEUED; i++) started += start(net, &o, &gs[i], false, &err) != NULL;
+  CHECK_EQ_INT(started, QUEUED);
+  CHECK_EQ_INT(rc__net_active(net), QUEUED);
+  CHECK_EQ_INT(rc__net_in_flight(net), RC__NET_MAX_QUEUED_ACTIVE);
+  rc__net_cancel(gs[QUEUED - 1].self);  /* still waiting: gone, no callback */
+  CHECK_EQ_INT(rc__net_active(net), QUEUED - 1);
+  int done = 0;
+  size_t most = 0;
+  for (int turns = 0; done < QUEUED - 1 && turns < 100000; turns++) {
+    uv_run(&loop, UV_RUN_ONCE);
+    if (rc__net_in_flight(net) > most) most = rc__net_in_flight(net);
+    done = 0;
+    for (int i = 0; i < QUEUED - 1; i++) done += gs[i].done;
+  }
+  CHECK_EQ_INT(done, QUEUED - 1);
+  CHECK(most <= RC__NET_MAX_QUEUED_ACTIVE);
+  CHECK_EQ_INT(gs[QUEUED - 1].done, 0);
+  int ok = 0;
+  for (int i = 0; i < QUEUED - 1; i++) {
+    ok += gs[i].code == 0 && gs[i].status == 200;
+    got_free(&gs[i]);
+  }
+  CHECK_EQ_INT(ok, QUEUED - 1);
+  CHECK_EQ_INT(rc__net_active(net), 0);
+  /* Waiting ones when the context closes: each reported once, as cancelled. */
+  memset(gs, 0, sizeof gs);
+  for (int i = 0; i < RC__NET_MAX_QUEUED_ACTIVE + 3; i++) start(net, &o, &gs[i], false, &err);
+  CHECK_EQ_INT(rc__net_in_flight(net), RC__NET_MAX_QUEUED_ACTIVE);
+  close_net(&loop, net);
+  int cancelled = 0;
+  for (int i = 0; i < RC__NET_MAX_QUEUED_ACTIVE + 3; i++) {
+    CHECK_EQ_INT(gs[i].done, 1);
+    cancelled += gs[i].code == RC_ESTATE;
+    got_free(&gs[i]);
+  }
+  CHECK(cancelled >= 3);
+  end_loop(&loop);
+}
+
 static void test_keepalive(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -1115,6 +1170,7 @@ int main(void) {
   test_headers_and_methods();
   test_bad_arguments();
   test_many_concurrent();
+  test_queued();
   test_keepalive();
   test_keepalive_server_closes();
   test_refused();
