@@ -45,6 +45,23 @@ typedef struct poll_ctx {
   struct poll_ctx *prev, *next;  /* net->polls while open; net->spare (next only) */
 } poll_ctx;
 
+/* The origin (scheme://authority of the URL) of queued requests (opts.queue): its turns
+ * in curl and its requests waiting for one, oldest first. A hung server then holds only
+ * the turns of its own origin. It exists while it has either (or on_pump holds it). */
+typedef struct origin {
+  uint64_t hash;
+  char *key;
+  size_t len;
+  uint32_t launched;                 /* its requests holding an easy handle */
+  uint32_t pins;                     /* on_pump is using it */
+  bool ready;                        /* on net->ready */
+  struct rc__net_request *head, *tail;  /* waiting (W_QUEUED) */
+  struct origin *next;               /* in its bucket */
+  struct origin *next_ready;
+} origin;
+
+#define ORIGIN_BUCKETS 64
+
 /* What we know about one descriptor number; net->socks is indexed by it. */
 typedef struct sock_slot {
   poll_ctx *pc;  /* its poll context while one is open, parked or not */
@@ -58,7 +75,7 @@ typedef enum where {
   W_ACTIVE,    /* added to the multi handle */
   W_ADDS,      /* started from inside curl: added when curl returns */
   W_DOOMED,    /* cancelled from inside curl: removed and freed when curl returns */
-  W_QUEUED,    /* a queued request waiting for its turn (RC__NET_MAX_QUEUED_ACTIVE) */
+  W_QUEUED,    /* waiting for a turn of its origin (RC__NET_MAX_QUEUED_ACTIVE) */
 } where;
 
 struct rc__net_request {
@@ -81,8 +98,7 @@ struct rc__net_request {
   uint32_t connect_ms, total_ms, low_speed_bytes, low_speed_secs, max_redirects;
   bool too_big, headers_too_big, oom;
   bool tls;                  /* https:// */
-  bool queued;               /* opts.queue: counts against RC__NET_MAX_QUEUED_ACTIVE once
-                                it has an easy handle */
+  struct origin *org;        /* opts.queue: the origin whose turns it takes; else NULL */
   bool insecure;
   rc__net_method method;
   rc__net_http_version http_version;
@@ -102,11 +118,11 @@ struct rc__net {
   long maxconnects;          /* CURLMOPT_MAXCONNECTS as last set */
   uint64_t timer_due;        /* loop time the timer is due at, while it is active */
   rc__net_request *active, *adds, *doomed;
-  rc__net_request *queued, *queued_tail;  /* W_QUEUED, oldest first */
-  size_t nactive;            /* requests not yet done or cancelled (queued ones too) */
-  size_t nwaiting;           /* of which queued, without an easy handle yet */
-  size_t nlaunched;          /* queued-kind requests holding an easy handle */
-  uv_timer_t pump_timer;     /* starts waiting requests from the loop (pump) */
+  size_t nactive;            /* requests not yet done or cancelled (waiting ones too) */
+  size_t nwaiting;           /* of which waiting for a turn, without an easy handle */
+  struct origin *origins[ORIGIN_BUCKETS];  /* by hash of their key */
+  struct origin *ready;      /* origins with a free turn and requests waiting for it */
+  uv_timer_t pump_timer;     /* runs on_pump on the next loop turn */
   CURL *pool[POOL_MAX];
   int npool;
   int busy;                  /* depth of drive(): curl or our dispatch is running */
@@ -125,18 +141,18 @@ static void on_pump(uv_timer_t *t);
  * Lists
  * =================================================================================== */
 
-static rc__net_request **list_head(rc__net *net, where w) {
+static rc__net_request **list_head(rc__net_request *r, where w) {
   switch (w) {
-    case W_ACTIVE: return &net->active;
-    case W_ADDS: return &net->adds;
-    case W_DOOMED: return &net->doomed;
-    case W_QUEUED: return &net->queued;
+    case W_ACTIVE: return &r->net->active;
+    case W_ADDS: return &r->net->adds;
+    case W_DOOMED: return &r->net->doomed;
+    case W_QUEUED: return &r->org->head;
     default: return NULL;
   }
 }
 
 static void list_push(rc__net_request *r, where w) {
-  rc__net_request **head = list_head(r->net, w);
+  rc__net_request **head = list_head(r, w);
   r->where = w;
   r->prev = NULL;
   r->next = *head;
@@ -144,24 +160,24 @@ static void list_push(rc__net_request *r, where w) {
   *head = r;
 }
 
-/* Appends to the queue: it is served oldest first. */
+/* Appends to its origin's waiting list: served oldest first. */
 static void queue_append(rc__net_request *r) {
-  rc__net *net = r->net;
+  origin *o = r->org;
   r->where = W_QUEUED;
   r->next = NULL;
-  r->prev = net->queued_tail;
-  if (net->queued_tail) net->queued_tail->next = r;
-  else net->queued = r;
-  net->queued_tail = r;
-  net->nwaiting++;
+  r->prev = o->tail;
+  if (o->tail) o->tail->next = r;
+  else o->head = r;
+  o->tail = r;
+  r->net->nwaiting++;
 }
 
 static void list_unlink(rc__net_request *r) {
   if (r->where == W_QUEUED) {
-    if (r->net->queued_tail == r) r->net->queued_tail = r->prev;
+    if (r->org->tail == r) r->org->tail = r->prev;
     r->net->nwaiting--;
   }
-  rc__net_request **head = list_head(r->net, r->where);
+  rc__net_request **head = list_head(r, r->where);
   if (head) {
     if (r->prev) r->prev->next = r->next;
     else *head = r->next;
@@ -169,6 +185,72 @@ static void list_unlink(rc__net_request *r) {
   }
   r->prev = r->next = NULL;
   r->where = W_NONE;
+}
+
+/* ---- origins of queued requests ---- */
+
+/* "scheme://authority" of `url`: up to the path, query or fragment. */
+static size_t origin_len(const char *url) {
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 : url;
+  return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/* The origin of `url`, made if new. NULL out of memory. */
+static origin *origin_get(rc__net *net, const char *url) {
+  size_t len = origin_len(url);
+  uint64_t h = rc__hash64(url, len);
+  origin **b = &net->origins[h % ORIGIN_BUCKETS];
+  for (origin *o = *b; o; o = o->next)
+    if (o->hash == h && o->len == len && memcmp(o->key, url, len) == 0) return o;
+  origin *o = rc__calloc(1, sizeof *o);
+  if (!o || !(o->key = rc__malloc(len + 1))) {
+    rc__free(o);
+    return NULL;
+  }
+  memcpy(o->key, url, len);
+  o->key[len] = '\0';
+  o->len = len;
+  o->hash = h;
+  o->next = *b;
+  *b = o;
+  return o;
+}
+
+static void origin_free(origin *o) {
+  explicit_bzero(o->key, o->len);  /* the authority may hold credentials */
+  rc__free(o->key);
+  rc__free(o);
+}
+
+/* Frees an origin with nothing left: no turn taken, nobody waiting, not in use. */
+static void origin_release(rc__net *net, origin *o) {
+  if (o->launched || o->head || o->pins || o->ready) return;
+  for (origin **p = &net->origins[o->hash % ORIGIN_BUCKETS]; *p; p = &(*p)->next)
+    if (*p == o) {
+      *p = o->next;
+      break;
+    }
+  origin_free(o);
+}
+
+/* A turn of `o` is free and requests wait for it: on_pump starts them (from the loop,
+ * never inside a caller's call). */
+static void origin_wake(rc__net *net, origin *o) {
+  if (o->ready || !o->head || o->launched >= RC__NET_MAX_QUEUED_ACTIVE || net->closing)
+    return;
+  o->ready = true;
+  o->next_ready = net->ready;
+  net->ready = o;
+  uv_timer_start(&net->pump_timer, on_pump, 0, 0);
+}
+
+/* Some request still waiting for a turn, or NULL. */
+static rc__net_request *first_waiting(rc__net *net) {
+  for (size_t i = 0; i < ORIGIN_BUCKETS; i++)
+    for (origin *o = net->origins[i]; o; o = o->next)
+      if (o->head) return o->head;
+  return NULL;
 }
 
 /* ===================================================================================
@@ -233,9 +315,10 @@ static void req_free(rc__net_request *r) {
   for (struct curl_slist *h = r->headers; h; h = h->next)
     explicit_bzero(h->data, strlen(h->data));
   curl_slist_free_all(r->headers);
-  if (r->easy && r->queued) {
-    net->nlaunched--;
-    if (net->queued && !net->closing) uv_timer_start(&net->pump_timer, on_pump, 0, 0);
+  origin *org = r->org;
+  if (org && r->easy) {
+    org->launched--;  /* its turn is free */
+    origin_wake(net, org);
   }
   if (r->easy) {
     if (!net->torn_down && net->npool < POOL_MAX) {
@@ -253,6 +336,7 @@ static void req_free(rc__net_request *r) {
   rc__free(r->host);
   rc__free(r->ca_file);
   rc__free(r);
+  if (org) origin_release(net, org);
 }
 
 /* ===================================================================================
@@ -779,7 +863,7 @@ oom:
 static void teardown(rc__net *net) {
   net->busy++;  /* callbacks below must not re-enter teardown */
   rc__net_request *r;
-  while ((r = net->active) || (r = net->adds) || (r = net->queued)) {
+  while ((r = net->active) || (r = net->adds) || (r = first_waiting(net))) {
     list_unlink(r);
     net->nactive--;
     if (r->added) curl_multi_remove_handle(net->multi, r->easy);
@@ -792,6 +876,14 @@ static void teardown(rc__net *net) {
     req_free(r);
   }
   reap_doomed(net);
+  /* Origins left only on the ready list (on_pump will not run again). */
+  for (size_t i = 0; i < ORIGIN_BUCKETS; i++)
+    while (net->origins[i]) {
+      origin *o = net->origins[i];
+      net->origins[i] = o->next;
+      origin_free(o);
+    }
+  net->ready = NULL;
   net->torn_down = true;  /* from here req_free no longer pools */
   for (int i = 0; i < net->npool; i++) curl_easy_cleanup(net->pool[i]);
   net->npool = 0;
@@ -998,7 +1090,7 @@ static int launch(rc__net_request *r, const void *body, size_t body_len, rc_erro
   rc__net *net = r->net;
   r->easy = net->npool ? net->pool[--net->npool] : curl_easy_init();
   if (!r->easy) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-  if (r->queued) net->nlaunched++;  /* req_free gives the turn back */
+  if (r->org) r->org->launched++;  /* req_free gives the turn back */
   CURLcode c = set_options(r, body, body_len);
   if (c == CURLE_OUT_OF_MEMORY) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   if (c != CURLE_OK)
@@ -1018,20 +1110,28 @@ static int launch(rc__net_request *r, const void *body, size_t body_len, rc_erro
   return 0;
 }
 
-/* Starts waiting requests while turns are free, oldest first. From the loop (a 0 ms
- * timer that req_free starts), never inside a caller's call: a request that cannot start
- * is reported through its done callback. */
+/* Starts the waiting requests of each origin with free turns, oldest first. From the
+ * loop (the pump timer, started by origin_wake), never inside a caller's call: a request
+ * that cannot start is reported through its done callback. */
 static void on_pump(uv_timer_t *t) {
   rc__net *net = t->data;
   net->busy++;
-  rc__net_request *r;
-  while (!net->closing && (r = net->queued) && net->nlaunched < RC__NET_MAX_QUEUED_ACTIVE) {
-    list_unlink(r);
-    rc_error e;
-    if (launch(r, NULL, 0, &e) != 0) {
-      net->nactive--;
-      complete(r, e.code, &e);
+  origin *o;
+  while (!net->closing && (o = net->ready)) {
+    net->ready = o->next_ready;
+    o->ready = false;
+    o->pins++;  /* a failed start's callback may free requests of this origin */
+    rc__net_request *r;
+    while (!net->closing && (r = o->head) && o->launched < RC__NET_MAX_QUEUED_ACTIVE) {
+      list_unlink(r);
+      rc_error e;
+      if (launch(r, NULL, 0, &e) != 0) {
+        net->nactive--;
+        complete(r, e.code, &e);
+      }
     }
+    o->pins--;
+    origin_release(net, o);
   }
   net->busy--;
   if (net->busy == 0 && net->closing && !net->torn_down) teardown(net);
@@ -1109,10 +1209,10 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
   r->insecure = o->insecure;
   r->http_version = o->http_version;
   if (o->ca_file && !(r->ca_file = rc__strdup(o->ca_file))) goto oom;
-  r->queued = o->queue && o->method == RC__NET_GET;
+  if (o->queue && o->method == RC__NET_GET && !(r->org = origin_get(net, r->url))) goto oom;
   net->nactive++;
-  if (r->queued && (net->queued || net->nlaunched >= RC__NET_MAX_QUEUED_ACTIVE)) {
-    queue_append(r);  /* its turn comes when one in flight ends (pump) */
+  if (r->org && (r->org->head || r->org->launched >= RC__NET_MAX_QUEUED_ACTIVE)) {
+    queue_append(r);  /* its turn comes when one of its origin's ends (on_pump) */
     return r;
   }
   if (launch(r, o->body, o->body_len, err) != 0) {

@@ -34,7 +34,7 @@ typedef struct rc__net_request rc__net_request;
 
 /* Defaults used when the matching option is 0. */
 #define RC__NET_CONNECT_MS_DEFAULT 10000u            /* connect_ms */
-#define RC__NET_MAX_QUEUED_ACTIVE 256                 /* opts.queue requests in curl */
+#define RC__NET_MAX_QUEUED_ACTIVE 256   /* opts.queue requests in curl, per origin */
 #define RC__NET_MAX_BODY_DEFAULT (16u * 1024 * 1024) /* max_body in buffered mode */
 /* Response headers we keep per request (all of them, for rc__net_header_value). */
 #define RC__NET_MAX_HEADER_BYTES (64u * 1024)
@@ -111,10 +111,11 @@ typedef struct rc__net_req_opts {
    * bad one then fails the request). Saves a parse per poll. */
   bool url_known;
   /* A short GET (a poll) that may wait its turn: at most RC__NET_MAX_QUEUED_ACTIVE such
-   * requests are in curl at once, the others wait in order without an easy handle. A
-   * fleet starting at once then holds that many of curl's handles and receive buffers
-   * (about 21 KB each) rather than one per source. Not for long polls or streams, which
-   * would hold their turn. Ignored for other methods. */
+   * requests per origin (scheme://authority) are in curl at once, the others wait in
+   * order without an easy handle. A fleet starting at once then holds that many of
+   * curl's handles and receive buffers (about 21 KB each) per server rather than one per
+   * source, and a hung server holds only its own turns. Not for long polls or streams,
+   * which would hold their turn. Ignored for other methods. */
   bool queue;
 } rc__net_req_opts;
 

@@ -451,9 +451,9 @@ static void test_many_concurrent(void) {
   end_loop(&loop);
 }
 
-/* Queued requests (opts.queue): at most RC__NET_MAX_QUEUED_ACTIVE in curl at once, the
- * others wait without an easy handle and start as turns free up, oldest first; every one
- * completes. A queued request can be cancelled (no callback), and closing the context
+/* Queued requests (opts.queue): at most RC__NET_MAX_QUEUED_ACTIVE of one origin in curl
+ * at once, the others wait without an easy handle and start as turns free up, oldest
+ * first; every one completes, and another origin's request is not held. A queued request can be cancelled (no callback), and closing the context
  * reports those still waiting as cancelled. */
 #define QUEUED (RC__NET_MAX_QUEUED_ACTIVE * 2 + 50)
 static void test_queued(void) {
@@ -490,6 +490,24 @@ static void test_queued(void) {
     got_free(&gs[i]);
   }
   CHECK_EQ_INT(ok, QUEUED - 1);
+  CHECK_EQ_INT(rc__net_active(net), 0);
+  /* Turns are per origin: one origin's full turns do not hold another's request. */
+  memset(gs, 0, sizeof gs);
+  for (int i = 0; i < RC__NET_MAX_QUEUED_ACTIVE + 1; i++) start(net, &o, &gs[i], false, &err);
+  char other[256];
+  snprintf(other, sizeof other, "http://localhost:%s/hello.txt", strrchr(base, ':') + 1);
+  rc__net_req_opts o2 = {.url = other, .total_ms = 10000, .queue = true};
+  got g2 = {0};
+  CHECK(start(net, &o2, &g2, false, &err) != NULL);
+  CHECK_EQ_INT(rc__net_in_flight(net), RC__NET_MAX_QUEUED_ACTIVE + 1);
+  run_until(&loop, &g2.done, 1, 10000);
+  CHECK_EQ_INT(g2.status, 200);
+  got_free(&g2);
+  for (int i = 0; i < RC__NET_MAX_QUEUED_ACTIVE + 1; i++) {
+    run_until(&loop, &gs[i].done, 1, 10000);
+    CHECK_EQ_INT(gs[i].status, 200);
+    got_free(&gs[i]);
+  }
   CHECK_EQ_INT(rc__net_active(net), 0);
   /* Waiting ones when the context closes: each reported once, as cancelled. */
   memset(gs, 0, sizeof gs);
