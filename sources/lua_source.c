@@ -50,36 +50,51 @@ static int l_emit(lua_State *L) {
   return 1;
 }
 
-/* Runs fn(emit, uv, ctx); the stop function it returns is kept. [-0, +0, e] */
+/* Makes the box the emit closure holds and runs fn(emit, uv, ctx); the stop function it
+ * returns is kept. Everything that can raise (the box, luaL_ref, the closure, the ctx
+ * table) is here, under ls_start's protected call: an out-of-memory error (the policy's
+ * `limits.memory`) is then a source error, not a longjmp through the engine and libuv.
+ * The box belongs to the source only once its reference is taken. [-1, +0, e] */
 static int l_start(lua_State *L) {
   lua_source *s = lua_touserdata(L, 1);
-  rc__src_lua_push_option(s->ctx, "fn");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, s->box_ref);
-  lua_pushcclosure(L, l_emit, 1);
+  lsrc_box *box = lua_newuserdatauv(L, sizeof *box, 0);       /* stack: s, box */
+  box->src = NULL;
+  lua_pushvalue(L, -1);
+  int ref = luaL_ref(L, LUA_REGISTRYINDEX);                   /* stack: s, box */
+  box->src = s;
+  s->box = box;
+  s->box_ref = ref;
+  rc__src_lua_push_option(s->ctx, "fn");                      /* stack: s, box, fn */
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, l_emit, 1);                             /* stack: s, box, fn, emit */
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_getfield(L, -1, "luv");
-  lua_remove(L, -2);
+  lua_remove(L, -2);                                          /* stack: ..., emit, luv */
   lua_createtable(L, 0, 3);
   lua_pushstring(L, rc__src_name(s->ctx));
   lua_setfield(L, -2, "name");
   lua_pushstring(L, rc__src_policy_dir(s->ctx));
   lua_setfield(L, -2, "dir");
   lua_pushcfunction(L, rc__lua_parse);
-  lua_setfield(L, -2, "parse");
-  lua_call(L, 3, 1);
+  lua_setfield(L, -2, "parse");                               /* stack: ..., luv, ctx */
+  lua_call(L, 3, 1);                                          /* stack: s, box, result */
   if (lua_isfunction(L, -1)) s->stop_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 0;
 }
 
-/* A failing function is a source error of the component, not a failed engine start. */
+/* A failing function is a source error of the component, not a failed engine start;
+ * so is running out of the policy's memory before it runs. Nothing here touches Lua
+ * outside the protected call. */
 static int ls_start(rc__source *base, rc_error *err) {
   RC__UNUSED(err);
   lua_source *s = (lua_source *)base;
   lua_State *L = rc__src_lua(s->ctx);
-  lsrc_box *box = lua_newuserdatauv(L, sizeof *box, 0);
-  box->src = s;
-  s->box = box;
-  s->box_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (!lua_checkstack(L, 3)) {
+    rc_error e = {0};
+    rc__err(&e, RC_ENOMEM, rc__src_policy_path(s->ctx), 0, 0, "lua_source: out of memory");
+    rc__src_error(s->ctx, &e);
+    return 0;
+  }
   lua_pushcfunction(L, l_start);
   lua_pushlightuserdata(L, s);
   rc_error lerr = {0};
@@ -102,7 +117,7 @@ static void ls_stop(rc__source *base, void (*done)(rc__source *)) {
   lua_State *L = rc__src_lua(s->ctx);
   if (s->box) s->box->src = NULL;
   s->box = NULL;
-  if (s->stop_ref != LUA_NOREF) {
+  if (s->stop_ref != LUA_NOREF && lua_checkstack(L, 2)) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->stop_ref);
     rc_error err = {0};
     if (rc__src_lua_pcall(s->ctx, 0, 0, &err) != 0) {

@@ -12,7 +12,7 @@
 /* The engine's Lua state (the policy's). */
 lua_State *rc__src_lua(const rc__source_ctx *ctx);
 /* Pushes option `key` of the description as the policy made it (functions included), or
- * nil once the source is retired; returns its Lua type. [-0, +1, -] */
+ * nil once the source is retired; returns its Lua type. [-0, +1, m] (call it protected) */
 int rc__src_lua_push_option(const rc__source_ctx *ctx, const char *key);
 /* Calls the function below its `nargs` arguments like a call into the policy: protected,
  * with a traceback and the policy's time budget. 0, or an RC_E* code with `err` filled

@@ -19,7 +19,6 @@ int rc__lua_parse(lua_State *L) {
     lua_pushfstring(L, "%s:%d:%d: %s", fname, err.line, err.column, err.message);
     return 2;
   }
-  rc__lua_push_value(L, v);
-  rc__value_unref(v);
+  rc__lua_push_value_owned(L, v);
   return 1;
 }

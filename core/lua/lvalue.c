@@ -117,6 +117,29 @@ void rc__lua_push_value(lua_State *L, const rc_value_t *v) {
   lua_remove(L, mt);
 }
 
+/* rc__lua_push_value of light userdata 1. [-1, +1, m] */
+static int l_push_borrowed(lua_State *L) {
+  rc__lua_push_value(L, lua_touserdata(L, 1));
+  return 1;
+}
+
+/* [-0, +1, m] */
+void rc__lua_push_value_owned(lua_State *L, rc_value_t *v) {
+  if (!v) {
+    lua_pushnil(L);
+    return;
+  }
+  if (!lua_checkstack(L, 2)) {
+    rc__value_unref(v);
+    luaL_error(L, "stack overflow (pushing a value)");
+  }
+  lua_pushcfunction(L, l_push_borrowed);
+  lua_pushlightuserdata(L, v);
+  int st = lua_pcall(L, 1, 1, 0);                 /* stack: value, or the error */
+  rc__value_unref(v);
+  if (st != LUA_OK) lua_error(L);
+}
+
 /* ==== Lua -> value ==== */
 
 typedef struct conv {

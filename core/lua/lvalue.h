@@ -16,6 +16,9 @@
 /* Pushes `v` (NULL pushes nil) as a plain Lua value; containers become fresh tables.
  * [-0, +1, m] */
 void rc__lua_push_value(lua_State *L, const rc_value_t *v);
+/* The same for a value the caller owns (NULL pushes nil): releases it whether the push
+ * succeeds or raises (out of memory), so nothing leaks when it does. [-0, +1, m] */
+void rc__lua_push_value_owned(lua_State *L, rc_value_t *v);
 
 /* Converts the Lua value at `idx` into a new value (refs 1). Tables with only keys 1..n
  * (n >= 1), or with the `reactcfg.array` metatable, become arrays; other tables need

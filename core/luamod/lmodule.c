@@ -415,11 +415,7 @@ static int l_get(lua_State *L) {
   rc_value_t *shown = v && !reveal ? rc__redact(b->eng, path, v) : rc__value_ref(v);
   rc_snapshot_release(s);
   if (v && !shown) return luaL_error(L, "not enough memory");
-  if (shown)
-    rc__lua_push_value(L, shown);
-  else
-    lua_pushnil(L);
-  rc__value_unref(shown);
+  rc__lua_push_value_owned(L, shown);  /* released even when out of memory raises */
   return 1;
 }
 

@@ -17,8 +17,10 @@ static int l_box_gc(lua_State *L) {
   return 0;
 }
 
-/* Owns `s` through a userdata on the stack until the caller pops it. [-0, +1, m] */
-static char **box_string(lua_State *L, char *s) {
+/* An empty box on the stack that will own a C string (set *box) until the caller pops
+ * it. Made before the string, so that running out of memory here leaks nothing.
+ * [-0, +1, m] */
+static char **box_string(lua_State *L) {
   char **p = lua_newuserdatauv(L, sizeof *p, 0);
   *p = NULL;
   if (luaL_newmetatable(L, "reactcfg.cstring")) {
@@ -26,16 +28,15 @@ static char **box_string(lua_State *L, char *s) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
-  *p = s;
   return p;
 }
 
 /* e:metrics() -> string: rc_engine_metrics_text. [-0, +1, v] */
 static int l_metrics(lua_State *L) {
   lengine *b = check_engine(L);
-  char *text = rc_engine_metrics_text(b->eng);
-  if (!text) return luaL_error(L, "not enough memory");
-  char **box = box_string(L, text);
+  char **box = box_string(L);
+  *box = rc_engine_metrics_text(b->eng);
+  if (!*box) return luaL_error(L, "not enough memory");
   lua_pushstring(L, *box);
   return 1;
 }
@@ -44,9 +45,9 @@ static int l_metrics(lua_State *L) {
  * the same parser as rc.parse. [-0, +1, v] */
 static int l_status(lua_State *L) {
   lengine *b = check_engine(L);
-  char *json = rc_engine_status_json(b->eng);
-  if (!json) return luaL_error(L, "not enough memory");
-  char **box = box_string(L, json);
+  char **box = box_string(L);
+  *box = rc_engine_status_json(b->eng);
+  if (!*box) return luaL_error(L, "not enough memory");
   lua_pushcfunction(L, rc__lua_parse);
   lua_pushstring(L, *box);
   lua_call(L, 1, 2);
@@ -70,12 +71,12 @@ static int l_trace(lua_State *L) {
 static int l_decisions(lua_State *L) {
   lengine *b = check_engine(L);
   lua_Integer rev = luaL_checkinteger(L, 2);
-  char *json = rev > 0 ? rc_engine_explain_json(b->eng, (uint64_t)rev) : NULL;
-  if (!json) {
+  char **box = box_string(L);
+  *box = rev > 0 ? rc_engine_explain_json(b->eng, (uint64_t)rev) : NULL;
+  if (!*box) {
     lua_pushnil(L);
     return 1;
   }
-  char **box = box_string(L, json);
   lua_pushcfunction(L, rc__lua_parse);
   lua_pushstring(L, *box);
   lua_call(L, 1, 2);

@@ -44,11 +44,14 @@ static void push_snapshot(lua_State *L, const struct rc_snapshot *snap) {
   lua_newtable(L);                                        /* stack: proxy */
   lua_createtable(L, 0, 2);                               /* stack: proxy, mt */
   snap_box *b = lua_newuserdatauv(L, sizeof *b, 0);       /* stack: proxy, mt, box */
-  b->snap = rc_snapshot_retain((rc_snapshot_t *)snap);
+  b->snap = NULL;
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, l_snap_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
+  /* Retained only once the box's __gc will release it: nothing above may raise with
+   * a reference belonging to nobody. */
+  b->snap = rc_snapshot_retain((rc_snapshot_t *)snap);
   lua_pushcclosure(L, l_snap_index, 1);                   /* stack: proxy, mt, index */
   lua_setfield(L, -2, "__index");
   lua_setmetatable(L, -2);                                /* stack: proxy */
@@ -63,8 +66,7 @@ static void push_maybe_redacted(lua_State *L, const rc_engine_t *eng, const char
   }
   rc_value_t *r = rc__redact(eng, path, v);
   if (!r) luaL_error(L, "not enough memory");
-  rc__lua_push_value(L, r);
-  rc__value_unref(r);
+  rc__lua_push_value_owned(L, r);
 }
 
 void rc__lua_push_changes(lua_State *L, const rc_change_t *changes, size_t n,

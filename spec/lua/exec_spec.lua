@@ -299,6 +299,31 @@ echo 1
     H.rmdir(dir)
   end)
 
+  -- exec has no connection to lose: its "server" is whatever the command talks to. A run
+  -- that fails (here one asked for by a reload) is retried on the default backoff (1 s
+  -- doubling to 5 s), not at the next interval (an hour away), so the value is right
+  -- within seconds of the service's return, whatever changed while it was down.
+  it("after a failed run, runs again on the default backoff, not the interval, and takes "
+    .. "what changed meanwhile", function()
+    local dir = H.tmpdir("exec-resync")
+    if dir:sub(1, 1) ~= "/" then dir = os.getenv("PWD") .. "/" .. dir end
+    H.write(dir .. "/value", "1")
+    script(dir, "cfg.sh", ([[
+[ -f %s/broken ] && { echo "service unavailable" >&2; exit 1; }
+printf '{"v": %%s}' "$(cat %s/value)"
+]]):format(dir, dir))
+    local e = engine(("command = { %q }, interval = '1h'"):format(dir .. "/cfg.sh"))
+    assert.same({ v = 1 }, e:get("app"))
+    H.write(dir .. "/broken", "")
+    assert(e:reload("app"))
+    assert.truthy(wait_for(e, "source.error", "service unavailable"))
+    H.write(dir .. "/value", "2")                   -- changed while it was down
+    os.remove(dir .. "/broken")
+    assert.truthy(e:run_until(function() return e:get("app.v") == 2 end, "10s"))
+    assert.truthy(H.wait_event(e, "source.recovered"))
+    H.rmdir(dir)
+  end)
+
   it("with cache_for, runs once and holds the answer with the source stopped", function()
     local dir = H.tmpdir("exec-once")
     H.write(dir .. "/n", "1")

@@ -248,6 +248,10 @@ describe("rc.kafka", function()
       assert.truthy(e:run_until(function() return e:get("app.b") == "new" end))
       assert.truthy(H.wait_event(e, "source.recovered"))
       assert.same({ a = { v = 1 }, b = "new" }, e:get("app"))
+      -- The keyed source follows its key again too, from where it was in the log.
+      k.produce(t, 0, "a", '{"v": 2}')
+      assert.truthy(one:run_until(function() return one:get("app.v") == 2 end))
+      assert.truthy(e:run_until(function() return e:get("app.a.v") == 2 end))
     end)
 
     it("starts from the cache while the cluster is down, then follows it again",
