@@ -74,13 +74,29 @@ void append(lengine *b, int slot) {
   lua_rawgetp(L, -1, b);                       /* stack: item, boxes, box */
   lua_getiuservalue(L, -1, slot);              /* stack: item, boxes, box, list */
   lua_pushvalue(L, -4);
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -2) + 1;
+  lua_rawseti(L, -2, n);
+  /* History and the undrained queues hold the last `keep`: a host that runs for months
+   * must not grow with every commit. The pending trace is drained at each commit. */
+  if (slot != SLOT_TRACE && (size_t)n > b->keep) {
+    for (lua_Integer i = 1; i < n; i++) {
+      lua_rawgeti(L, -1, i + 1);
+      lua_rawseti(L, -2, i);
+    }
+    lua_pushnil(L);
+    lua_rawseti(L, -2, n);
+  }
   lua_pop(L, 4);
 }
 
-/* Keeps every committed snapshot of this session for e:get(path, { revision = n }) and
- * e:diff. */
+/* Keeps the last `keep` committed snapshots of this session for e:get(path,
+ * { revision = n }) and e:diff. */
 static void keep_snapshot(lengine *b, const rc_snapshot_t *snap) {
+  if (b->nrevs && b->nrevs >= b->keep) {
+    rc_snapshot_release(b->revs[0]);
+    memmove(b->revs, b->revs + 1, (b->nrevs - 1) * sizeof *b->revs);
+    b->nrevs--;
+  }
   if (b->nrevs == b->caprevs) {
     size_t cap = b->caprevs ? b->caprevs * 2 : 64;
     rc_snapshot_t **v = rc__realloc(b->revs, cap * sizeof *v);
@@ -221,7 +237,9 @@ static bool opt_bool(lua_State *L, int idx, const char *k, bool dflt) {
  * the policy file; the default is to watch it unless simulating), trace = true (record
  * decisions for e:explain), initial = { component = value } (simulation: the values
  * revision 1 starts from, as if the sources had read them), allow = { "module", ... }
- * (modules policies may require, rc_engine_allow_module). */
+ * (modules policies may require, rc_engine_allow_module), keep = N (the revisions
+ * e:history, e:get(path, { revision }) and e:diff can reach, and the most commits and
+ * events e:commits() and e:events() hold undrained: the last N of each; 1000). */
 static int l_engine_new(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   bool simulate = opt_bool(L, 2, "simulate", false);
@@ -229,6 +247,16 @@ static int l_engine_new(lua_State *L) {
   lengine *b = lua_newuserdatauv(L, sizeof *b, NSLOTS);
   memset(b, 0, sizeof *b);
   b->virtual_clock = opt_bool(L, 2, "virtual", false);
+  b->keep = RC__LMODULE_KEEP_DEFAULT;
+  if (lua_istable(L, 2)) {
+    int t = lua_getfield(L, 2, "keep");
+    if (t != LUA_TNIL) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+        return luaL_argerror(L, 2, "keep must be a whole number of revisions, at least 1");
+      b->keep = (size_t)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+  }
   bool trace = opt_bool(L, 2, "trace", b->virtual_clock || simulate);
   luaL_setmetatable(L, ENGINE_MT);
   for (int slot = 1; slot <= NSLOTS; slot++) {
@@ -410,7 +438,10 @@ static int l_get(lua_State *L) {
     lua_pop(L, 2);
   }
   rc_snapshot_t *s = rev ? lengine_snapshot(b, (uint64_t)rev) : rc_snapshot_acquire(b->eng);
-  if (!s) return rev ? luaL_error(L, "no revision %d in this session", (int)rev) : 0;
+  if (!s)
+    return rev ? luaL_error(L, "revision %d is not kept (this session keeps the last %d)",
+                            (int)rev, (int)b->keep)
+               : 0;
   const rc_value_t *v = *path ? rc_snapshot_get(s, path) : rc_snapshot_root(s);
   rc_value_t *shown = v && !reveal ? rc__redact(b->eng, path, v) : rc__value_ref(v);
   rc_snapshot_release(s);

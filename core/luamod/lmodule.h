@@ -18,6 +18,8 @@
 enum { SLOT_COMMITS = 1, SLOT_EVENTS, SLOT_TRACE, SLOT_HISTORY, NSLOTS = SLOT_HISTORY };
 
 /* The userdata behind an engine object. */
+#define RC__LMODULE_KEEP_DEFAULT 1000  /* opts.keep */
+
 typedef struct lengine {
   rc_engine_t *eng;
   uv_loop_t loop;
@@ -26,8 +28,9 @@ typedef struct lengine {
   int sub;
   bool virtual_clock; /* started on the virtual clock */
   int seed_ref;       /* registry ref of opts.initial ({ component = value }), or 0 */
-  rc_snapshot_t **revs; /* every committed snapshot of the session (retained) */
+  rc_snapshot_t **revs; /* the last `keep` committed snapshots (retained), oldest first */
   size_t nrevs, caprevs;
+  size_t keep;        /* opts.keep: revisions (and undrained commits and events) kept */
   size_t lost;        /* records (commits, events, decisions) lost to a memory error */
   int running;        /* run_loop depth: e:close() from its predicate is deferred */
   bool close_pending;

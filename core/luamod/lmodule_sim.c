@@ -266,7 +266,8 @@ static int l_diff(lua_State *L) {
   if (!a || !s) {
     rc_snapshot_release(a);
     rc_snapshot_release(s);
-    return luaL_error(L, "no revision %d in this session", (int)(a ? rb : ra));
+    return luaL_error(L, "revision %d is not kept (this session keeps the last %d)",
+                      (int)(a ? rb : ra), (int)b->keep);
   }
   rc__changeset cs;
   rc__changeset_init(&cs);

@@ -43,4 +43,35 @@ describe("the Lua module's engine", function()
     end
     e:run(0)   -- zero is a duration: one turn of the loop
   end)
+
+  it("keeps the last `keep` revisions, commits and events, not one per commit forever",
+    function()
+    local dir = H.tmpdir("keep")
+    H.write(dir .. "/policy.lua", [[
+local rc = require "reactcfg"
+return rc.policy { components = { n = rc.file "n.json" } }
+]])
+    local rc = require "reactcfg"
+    assert.has_error(function() rc.engine(dir .. "/policy.lua", { keep = 0 }) end)
+    local e = assert(rc.engine(dir .. "/policy.lua", { simulate = true, keep = 5 }))
+    assert(e:start())
+    for i = 1, 30 do e:push("n", { i = i }) end
+    local last = e:revision()
+    assert.equal(30, e:get("n.i"))
+    local history = e:history()
+    assert.equal(5, #history)
+    assert.equal(last - 4, history[1].revision)
+    assert.equal(last, history[5].revision)
+    assert.equal(30 - 4, e:get("n.i", { revision = last - 4 }))
+    assert.has_error(function() e:get("n.i", { revision = last - 5 }) end,
+      ("revision %d is not kept (this session keeps the last 5)"):format(last - 5))
+    assert.has_error(function() e:diff(1, last) end)
+    assert.equal(1, #e:diff(last - 1, last))
+    local commits = e:commits()   -- never drained until now: the last 5
+    assert.equal(5, #commits)
+    assert.equal(last, commits[5].revision)
+    assert.truthy(#e:events() <= 5)
+    e:close()
+    H.rmdir(dir)
+  end)
 end)
