@@ -93,11 +93,10 @@ static void write_big(const harness *h, int round) {
   rename(tmp, p);
 }
 
-
 /* The policy of the pool test, version `v`: the same components, so a reload keeps the
  * running source (and its read in flight) but frees the component it was made for. */
 static void write_pool_policy(const harness *h, int v) {
-  char text[1024], p[1024], tmp[1100];
+  char text[1024];
   snprintf(text, sizeof text,
     "local rc = require 'reactcfg'\n"
     "-- version %d\n"
@@ -106,13 +105,7 @@ static void write_pool_policy(const harness *h, int v) {
     "  big = { source = rc.file 'big.json',\n"
     "          condition = function(c) return c.on == 'on' end },\n"
     "} }\n", v);
-  h_path(h, "policy.lua", p, sizeof p);
-  snprintf(tmp, sizeof tmp, "%s.tmp", p);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) exit(2);
-  fputs(text, f);
-  fclose(f);
-  rename(tmp, p);
+  h_save(h, "policy.lua", text);
 }
 
 static void test_pool_reads_during_toggles(void) {

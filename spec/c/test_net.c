@@ -453,8 +453,9 @@ static void test_many_concurrent(void) {
 
 /* Queued requests (opts.queue): at most RC__NET_MAX_QUEUED_ACTIVE of one origin in curl
  * at once, the others wait without an easy handle and start as turns free up, oldest
- * first; every one completes, and another origin's request is not held. A queued request can be cancelled (no callback), and closing the context
- * reports those still waiting as cancelled. */
+ * first; every one completes, and another origin's request is not held. A queued
+ * request can be cancelled (no callback), and closing the context reports those still
+ * waiting as cancelled. */
 #define QUEUED (RC__NET_MAX_QUEUED_ACTIVE * 2 + 50)
 static void test_queued(void) {
   uv_loop_t loop;
