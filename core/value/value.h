@@ -223,7 +223,8 @@ typedef struct rc__changeset {
   rc_change_t *items;     /* after rc__diff_finish: path points into `paths` */
   size_t n, cap;
   rc__buf paths;          /* all paths, NUL-separated */
-  rc__buf cur;            /* scratch: the path being walked */
+  rc__buf cur;            /* scratch: the path of the change being recorded */
+  size_t root;            /* length of the prefix at the start of `cur` */
   int oom;
 } rc__changeset;
 void rc__changeset_init(rc__changeset *cs);

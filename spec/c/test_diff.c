@@ -124,6 +124,56 @@ static void test_quoted_paths(void) {
   EXPECT("{\"a b\":{\"c\":1}}", "{\"a b\":{\"c\":2}}", "", "modified [\"a b\"].c 1 2");
 }
 
+/* Strings and keys are compared a word at a time with the last word masked: for every
+ * length up to 40 bytes, equal copies in distinct nodes are no change, one byte changed
+ * at any position is one change, and a string one byte shorter (a prefix) is one too. */
+static void test_lengths(void) {
+  char s[48], t[48], ja[160], jb[160];
+  int bad = 0;
+  for (int len = 0; len <= 40; len++) {
+    for (int i = 0; i < len; i++) s[i] = (char)('a' + i % 26);
+    s[len] = '\0';
+    /* heap nodes (rc__value_string), not the parser's arena */
+    rc_value_t *x = rc__value_string(s, (size_t)len), *y = rc__value_string(s, (size_t)len);
+    rc__changeset cs;
+    rc__changeset_init(&cs);
+    CHECK_EQ_INT(rc__diff(x, y, "", &cs), 0);
+    bad += cs.n != 0;
+    rc__value_unref(y);
+    if (len > 0) {
+      y = rc__value_string(s, (size_t)len - 1);
+      CHECK_EQ_INT(rc__diff(x, y, "", &cs), 0);
+      bad += cs.n != 1;
+      rc__value_unref(y);
+    }
+    rc__value_unref(x);
+    rc__changeset_free(&cs);
+    for (int i = 0; i < len; i++) {
+      memcpy(t, s, (size_t)len + 1);
+      t[i] = 'Z';
+      /* the string as a value, then as a key (removed and added) */
+      snprintf(ja, sizeof ja, "{\"k\":\"%s\",\"%s\":1}", s, s);
+      snprintf(jb, sizeof jb, "{\"k\":\"%s\",\"%s\":1}", t, t);
+      rc_value_t *a = J(ja), *b = J(jb);
+      rc__changeset_init(&cs);
+      CHECK_EQ_INT(rc__diff(a, b, "", &cs), 0);
+      rc__diff_finish(&cs);
+      bad += cs.n != 3;
+      for (size_t c = 0; c < cs.n; c++)
+        bad += cs.items[c].kind == RC_CHANGE_MODIFIED && strcmp(cs.items[c].path, "k") != 0;
+      rc__changeset_reset(&cs);
+      rc_value_t *a2 = J(ja);
+      CHECK_EQ_INT(rc__diff(a, a2, "", &cs), 0);
+      bad += cs.n != 0;
+      rc__changeset_free(&cs);
+      rc__value_unref(a);
+      rc__value_unref(a2);
+      rc__value_unref(b);
+    }
+  }
+  CHECK_EQ_INT(bad, 0);
+}
+
 /* Old and new pointers are borrowed from the two trees; NaN equals NaN. */
 static void test_pointers(void) {
   rc__array_builder b;
@@ -326,6 +376,7 @@ int main(void) {
   test_arrays();
   test_type_change_and_subtrees();
   test_quoted_paths();
+  test_lengths();
   test_pointers();
   test_datetimes();
   test_accumulate();
