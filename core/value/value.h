@@ -225,6 +225,10 @@ typedef struct rc__changeset {
   rc__buf paths;          /* all paths, NUL-separated */
   rc__buf cur;            /* scratch: the path of the change being recorded */
   size_t root;            /* length of the prefix at the start of `cur` */
+  /* diff.c's stack of the object members that recorded changes: pairs {member index,
+   * first change}, for putting their changes in key order */
+  size_t *runs;
+  size_t nruns, runcap;
   int oom;
 } rc__changeset;
 void rc__changeset_init(rc__changeset *cs);
