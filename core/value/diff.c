@@ -200,8 +200,24 @@ static void emit_child(rc__changeset *cs, const step *at, const char *k, size_t 
 }
 
 /* Whether two objects of `n` members have the same keys in the same order (then member
- * k of one pairs with member k of the other). */
+ * k of one pairs with member k of the other). The parsers and rc__object_end store an
+ * object's keys one after the other, each after the previous one's NUL: when both
+ * objects' keys lie so, with the same lengths, one comparison of the two key areas
+ * compares every key, without a loop and its branches per key (5% of the diff at 100k
+ * leaves). Keys laid out otherwise are compared one by one. */
 static bool same_keys(const rc__member *ma, const rc__member *mb, uint32_t n) {
+  if (!n) return true;
+  uintptr_t ea = (uintptr_t)ma[0].key, eb = (uintptr_t)mb[0].key;
+  bool packed = true;
+  for (uint32_t i = 0; i < n; i++) {
+    packed &= ((uintptr_t)ma[i].key == ea) & ((uintptr_t)mb[i].key == eb) &
+              (ma[i].klen == mb[i].klen);
+    ea += (uintptr_t)ma[i].klen + 1;
+    eb += (uintptr_t)mb[i].klen + 1;
+  }
+  /* the area: every key and the NULs between them; the last key's tail follows */
+  uintptr_t len = ea - (uintptr_t)ma[0].key - 1;
+  if (packed && len <= UINT32_MAX) return padded_eq(ma[0].key, mb[0].key, (uint32_t)len);
   for (uint32_t i = 0; i < n; i++)
     if (!same_key(&ma[i], &mb[i])) return false;
   return true;

@@ -365,6 +365,38 @@ static void test_against_reference(void) {
   CHECK_EQ_INT(bad, 0);
 }
 
+/* Keys are compared as one area when both objects store them one after the other; a
+ * duplicate key left in the builder's area (the earlier position, the later value)
+ * breaks that layout, and the keys are then compared one by one. */
+static void test_key_layouts(void) {
+  rc__object_builder ob;
+  rc__object_begin(&ob);
+  rc__object_put(&ob, "alpha", 5, rc__value_int(1));
+  rc__object_put(&ob, "beta", 4, rc__value_int(0));
+  rc__object_put(&ob, "alpha", 5, rc__value_int(1)); /* replaces, bytes stay in the area */
+  rc__object_put(&ob, "gamma", 5, rc__value_int(3));
+  rc_value_t *dup = rc__object_end(&ob);
+  rc_value_t *same = J("{\"alpha\":1,\"beta\":2,\"gamma\":3}");
+  rc_value_t *other = J("{\"alpha\":1,\"betb\":2,\"gamma\":3}");
+  rc__changeset cs;
+  rc__changeset_init(&cs);
+  CHECK_EQ_INT(rc__diff(dup, same, "", &cs), 0);
+  rc__diff_finish(&cs);
+  char *got = render(&cs);
+  CHECK_EQ_STR(got, "modified beta 0 2");
+  rc_free(got);
+  rc__changeset_reset(&cs);
+  CHECK_EQ_INT(rc__diff(dup, other, "", &cs), 0);
+  rc__diff_finish(&cs);
+  got = render(&cs);
+  CHECK_EQ_STR(got, "removed beta 0 -\nadded betb - 2");
+  rc_free(got);
+  rc__changeset_free(&cs);
+  rc__value_unref(dup);
+  rc__value_unref(same);
+  rc__value_unref(other);
+}
+
 /* Old and new pointers are borrowed from the two trees; NaN equals NaN. */
 static void test_pointers(void) {
   rc__array_builder b;
@@ -570,6 +602,7 @@ int main(void) {
   test_lengths();
   test_order_same_keys();
   test_against_reference();
+  test_key_layouts();
   test_pointers();
   test_datetimes();
   test_accumulate();
