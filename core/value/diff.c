@@ -198,8 +198,12 @@ static void emit_child(rc__changeset *cs, const step *at, const char *k, size_t 
  * object's keys one after the other, each after the previous one's NUL: when both
  * objects' keys lie so, with the same lengths, one comparison of the two key areas
  * compares every key, without a loop and its branches per key (5% of the diff at 100k
- * leaves). Keys laid out otherwise are compared one by one. */
-static bool same_keys(const rc__member *ma, const rc__member *mb, uint32_t n) {
+ * leaves). Records of one array share one key area in each document (the JSON parser
+ * points objects of one shape at the first one's keys), so the pair of areas found
+ * equal last is remembered and not compared again (7%). Keys laid out otherwise are
+ * compared one by one. */
+static bool same_keys(rc__changeset *cs, const rc__member *ma, const rc__member *mb,
+                      uint32_t n) {
   if (!n) return true;
   uintptr_t ea = (uintptr_t)ma[0].key, eb = (uintptr_t)mb[0].key;
   bool packed = true;
@@ -211,7 +215,15 @@ static bool same_keys(const rc__member *ma, const rc__member *mb, uint32_t n) {
   }
   /* the area: every key and the NULs between them; the last key's tail follows */
   uintptr_t len = ea - (uintptr_t)ma[0].key - 1;
-  if (packed && len <= UINT32_MAX) return padded_eq(ma[0].key, mb[0].key, (uint32_t)len);
+  if (packed && len <= UINT32_MAX) {
+    if (ma[0].key == cs->keys[0] && mb[0].key == cs->keys[1] && len == cs->keylen)
+      return true;
+    if (!padded_eq(ma[0].key, mb[0].key, (uint32_t)len)) return false;
+    cs->keys[0] = ma[0].key;
+    cs->keys[1] = mb[0].key;
+    cs->keylen = len;
+    return true;
+  }
   for (uint32_t i = 0; i < n; i++)
     if (!same_key(&ma[i], &mb[i])) return false;
   return true;
@@ -301,7 +313,7 @@ static void diff_object(rc__changeset *cs, const step *at, const rc_value_t *a,
                         const rc_value_t *b) {
   rc__diff_walked++;
   const rc__member *ma = a->u.members, *mb = b->u.members;
-  if (a->len != b->len || !same_keys(ma, mb, a->len)) {
+  if (a->len != b->len || !same_keys(cs, ma, mb, a->len)) {
     merge_walk(cs, at, a, b);
     return;
   }
@@ -345,6 +357,7 @@ int rc__diff(const rc_value_t *a, const rc_value_t *b, const char *prefix,
   rc__buf_adds(&cs->cur, prefix ? prefix : "");
   if (rc__buf_reserve(&cs->cur, 64)) cs->oom = 1;
   cs->root = cs->cur.n;
+  cs->keys[0] = cs->keys[1] = NULL; /* the last call's trees may be gone */
   if (!a)
     emit(cs, NULL, RC_CHANGE_ADDED, NULL, b);
   else if (!b)

@@ -229,6 +229,9 @@ typedef struct rc__changeset {
    * first change}, for putting their changes in key order */
   size_t *runs;
   size_t nruns, runcap;
+  /* diff.c: the last two key areas found equal in this diff, and their length */
+  const char *keys[2];
+  size_t keylen;
   int oom;
 } rc__changeset;
 void rc__changeset_init(rc__changeset *cs);
