@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT (see LICENSE) */
 /* diff.c: old tree vs new tree -> list of {path, kind, old, new}. The hot path of every
  * commit: children shared by pointer are skipped unwalked, scalars are compared inline,
- * and a path is built only for containers entered and changes emitted. */
+ * and a path's text is built only for the changes recorded. */
 #include "value.h"
 
 #include <string.h>
@@ -20,17 +20,29 @@ void rc__changeset_init(rc__changeset *cs) {
   memset(cs, 0, sizeof *cs);
   rc__buf_init(&cs->paths);
   rc__buf_init(&cs->cur);
+  /* diff_object's notes are allocated with the changeset rather than by the first diff
+   * that needs them (which still does when this fails). Measured in `reactcfg-bench
+   * diff`: this one small block, allocated in the middle of the first diff, changed
+   * where glibc put the documents parsed after it, and it gave their memory back and
+   * faulted it in again every round (123 brk calls instead of 23, 1M-leaf parses 5x
+   * slower). */
+  cs->runs = rc__malloc(64 * sizeof *cs->runs);
+  cs->runcap = cs->runs ? 64 : 0;
 }
 
 void rc__changeset_free(rc__changeset *cs) {
   rc__free(cs->items);
+  rc__free(cs->runs);
   rc__buf_free(&cs->paths);
   rc__buf_free(&cs->cur);
-  rc__changeset_init(cs);
+  memset(cs, 0, sizeof *cs);
+  rc__buf_init(&cs->paths);
+  rc__buf_init(&cs->cur);
 }
 
 void rc__changeset_reset(rc__changeset *cs) {
   cs->n = 0;
+  cs->nruns = 0;
   cs->oom = 0;
   rc__buf_reset(&cs->paths);
   rc__buf_reset(&cs->cur);
@@ -40,8 +52,7 @@ void rc__changeset_reset(rc__changeset *cs) {
 
 /* ==== comparing bytes ====
  * value.c keeps at least 8 readable bytes after every string and after an object's key
- * area, so keys and strings are compared a word at a time, the last word masked. A call
- * to memcmp per member cost more than the rest of the comparison. */
+ * area, so a short key or string is compared as one word, masked. */
 
 static inline uint64_t load64(const char *p) {
   uint64_t v;
@@ -49,19 +60,23 @@ static inline uint64_t load64(const char *p) {
   return v;
 }
 
-/* Whether a[0..n) equals b[0..n); reads up to 7 bytes past n on both. */
-static inline bool padded_eq(const char *a, const char *b, uint32_t n) {
-  uint32_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    if (load64(a + i) != load64(b + i)) return false;
-  uint32_t rest = n - i;
-  if (!rest) return true;
+/* The first n bytes of a word (in memory order), n < 8. */
+static inline uint64_t head_mask(uint32_t n) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  uint64_t mask = ((uint64_t)1 << (8 * rest)) - 1; /* the first `rest` bytes in memory */
+  return ((uint64_t)1 << (8 * n)) - 1;
 #else
-  uint64_t mask = ~(uint64_t)0 << (64 - 8 * rest);
+  return n ? ~(uint64_t)0 << (64 - 8 * n) : 0;
 #endif
-  return ((load64(a + i) ^ load64(b + i)) & mask) == 0;
+}
+
+/* Whether a[0..n) equals b[0..n). Up to 8 bytes (short keys and strings) one masked word,
+ * which may read up to 7 bytes past n; longer, glibc's memcmp, whose vector compares
+ * branch on size classes rather than on every word: 12% faster at 100k leaves than a
+ * word loop here, mostly on key areas (same_keys) and strings. */
+static inline bool padded_eq(const char *a, const char *b, uint32_t n) {
+  if (n > 8) return memcmp(a, b, n) == 0;
+  uint64_t mask = n == 8 ? ~(uint64_t)0 : head_mask(n);
+  return ((load64(a) ^ load64(b)) & mask) == 0;
 }
 
 /* Key order of the sorted index (value.c): bytes as unsigned, a prefix first. */
@@ -82,18 +97,37 @@ static inline bool same_key(const rc__member *x, const rc__member *y) {
  * ones differ; integers and floats compare their 8 payload bytes (floats by bits: NaN
  * equals itself, 0.0 is not -0.0); containers are never "equal" here (they are walked). */
 static inline bool leaf_eq(const rc_value_t *a, const rc_value_t *b) {
-  if (a->type != b->type) return false;
-  if (a->type == RC_TYPE_STRING) return a->len == b->len && padded_eq(a->u.s, b->u.s, a->len);
-  if (a->type == RC_TYPE_DATETIME) return rc__datetime_equal(a->u.dt, b->u.dt);
-  return a->type < RC_TYPE_STRING && a->u.i == b->u.i;
+  uint32_t t = a->type;
+  if (t != b->type) return false;
+  if (t == RC_TYPE_STRING) return a->len == b->len && padded_eq(a->u.s, b->u.s, a->len);
+  if (t < RC_TYPE_STRING) return a->u.i == b->u.i;
+  return t == RC_TYPE_DATETIME && rc__datetime_equal(a->u.dt, b->u.dt);
 }
 
 /* ==== recording changes ==== */
 
-/* Records one change at the path in cs->cur. The path is stored as an offset into
- * cs->paths, which may move as it grows; rc__diff_finish makes the pointers. */
-static void emit(rc__changeset *cs, rc_change_kind_t kind, const rc_value_t *o,
-                 const rc_value_t *n) {
+/* The path being walked: one step per container entered, on the C stack, a key or (key
+ * NULL) an index. Its text is written only when a change is recorded: a walk enters a
+ * container for each few leaves, while changes are rare. */
+typedef struct step {
+  const struct step *up;
+  const char *key;
+  size_t n; /* key length, or the index */
+} step;
+
+static void write_path(rc__buf *b, const step *s) {
+  if (!s) return;
+  write_path(b, s->up);
+  if (s->key)
+    rc__path_add_key(b, s->key, s->n);
+  else
+    rc__path_add_index(b, s->n);
+}
+
+/* Records one change at path `at` (below the prefix). The path is stored as an offset
+ * into cs->paths, which may move as it grows; rc__diff_finish makes the pointers. */
+static void emit(rc__changeset *cs, const step *at, rc_change_kind_t kind,
+                 const rc_value_t *o, const rc_value_t *n) {
   if (cs->oom) return;
   if (cs->n == cs->cap) {
     size_t cap = cs->cap ? cs->cap * 2 : 64;
@@ -105,14 +139,17 @@ static void emit(rc__changeset *cs, rc_change_kind_t kind, const rc_value_t *o,
     cs->items = items;
     cs->cap = cap;
   }
+  rc__buf *cur = &cs->cur;
+  cur->n = cs->root;
+  write_path(cur, at);
   rc__buf *p = &cs->paths;
-  size_t len = cs->cur.n;
-  if (rc__buf_reserve(p, len + 1) || cs->cur.oom) {
+  size_t len = cur->n;
+  if (cur->oom || rc__buf_reserve(p, len + 1)) {
     cs->oom = 1;
     return;
   }
   size_t off = p->n;
-  if (len) memcpy(p->p + off, cs->cur.p, len);
+  if (len) memcpy(p->p + off, cur->p, len);
   p->p[off + len] = '\0';
   p->n = off + len + 1;
   p->p[p->n] = '\0';
@@ -123,186 +160,197 @@ static void emit(rc__changeset *cs, rc_change_kind_t kind, const rc_value_t *o,
   c->new_value = n;
 }
 
-static inline void cut(rc__buf *cur, size_t n) {
-  cur->n = n;
-  if (cur->p) cur->p[n] = '\0';
-}
-
 /* ==== walking ==== */
 
-static void diff_object(rc__changeset *cs, const rc_value_t *a, const rc_value_t *b);
-static void diff_array(rc__changeset *cs, const rc_value_t *a, const rc_value_t *b);
+static void diff_object(rc__changeset *cs, const step *at, const rc_value_t *a,
+                        const rc_value_t *b);
+static void diff_array(rc__changeset *cs, const step *at, const rc_value_t *a,
+                       const rc_value_t *b);
 
-/* Compares two present, distinct values whose path is cs->cur. */
-static void diff_value(rc__changeset *cs, const rc_value_t *a, const rc_value_t *b) {
+/* Compares two present, distinct values at path `at`. */
+static void diff_value(rc__changeset *cs, const step *at, const rc_value_t *a,
+                       const rc_value_t *b) {
   if (a->type != b->type)
-    emit(cs, RC_CHANGE_MODIFIED, a, b);
+    emit(cs, at, RC_CHANGE_MODIFIED, a, b);
   else if (a->type == RC_TYPE_OBJECT)
-    diff_object(cs, a, b);
+    diff_object(cs, at, a, b);
   else if (a->type == RC_TYPE_ARRAY)
-    diff_array(cs, a, b);
+    diff_array(cs, at, a, b);
   else if (!leaf_eq(a, b))
-    emit(cs, RC_CHANGE_MODIFIED, a, b);
+    emit(cs, at, RC_CHANGE_MODIFIED, a, b);
 }
 
-/* A child pair of the container whose path is cs->cur: equal leaves and shared subtrees
- * cost no path work; otherwise the segment is appended for the comparison. */
-#define CHILD(cs, va, vb, add_segment)                \
-  do {                                                \
-    if ((va) == (vb) || leaf_eq((va), (vb))) break;   \
-    size_t base_ = (cs)->cur.n;                       \
-    add_segment;                                      \
-    diff_value((cs), (va), (vb));                     \
-    cut(&(cs)->cur, base_);                           \
+/* A child pair (key `k` of length `kn`, or index `kn` when `k` is NULL) of the container
+ * at `at`: equal leaves and shared subtrees are done here, the rest is compared one step
+ * further down. */
+#define CHILD(cs, at, va, vb, k, kn)                 \
+  do {                                               \
+    if ((va) == (vb) || leaf_eq((va), (vb))) break;  \
+    const step s_ = {(at), (k), (kn)};               \
+    diff_value((cs), &s_, (va), (vb));               \
   } while (0)
 
-/* The walk is bound by memory latency: each child is its own allocation, first touched
- * when its type is read. Asking for the nodes a few members ahead overlaps the misses. */
-#define AHEAD 8
+/* A change to the member or element `k`/`kn` of the container at `at` (as CHILD). */
+static void emit_child(rc__changeset *cs, const step *at, const char *k, size_t kn,
+                       rc_change_kind_t kind, const rc_value_t *o, const rc_value_t *n) {
+  const step s = {at, k, kn};
+  emit(cs, &s, kind, o, n);
+}
 
-/* Members that differ (or are containers to enter), remembered by the in-order pass. */
-#define MARKS 32
-
-/* The first pass over two objects of equal size: in insertion order, which is the
- * children's order in memory (parsers allocate them in document order) so the hardware
- * streams them in, it checks that the keys are the same in the same order and notes
- * which members need attention. Returns false when the keys differ (the caller then does
- * the general merge walk); else *nmarks is the number of marked members, or MARKS + 1
- * when there were more than `marks` can hold. */
-static bool scan_in_order(const rc_value_t *a, const rc_value_t *b, uint32_t *marks,
-                          uint32_t *nmarks) {
-  const rc__member *ma = a->u.members, *mb = b->u.members;
-  uint32_t n = a->len, nm = 0;
-  for (uint32_t i = 0; i < AHEAD && i < n; i++) {
-    __builtin_prefetch(ma[i].val);
-    __builtin_prefetch(mb[i].val);
-  }
+/* Whether two objects of `n` members have the same keys in the same order (then member
+ * k of one pairs with member k of the other). The parsers and rc__object_end store an
+ * object's keys one after the other, each after the previous one's NUL: when both
+ * objects' keys lie so, with the same lengths, one comparison of the two key areas
+ * compares every key, without a loop and its branches per key (5% of the diff at 100k
+ * leaves). Records of one array share one key area in each document (the JSON parser
+ * points objects of one shape at the first one's keys), so the pair of areas found
+ * equal last is remembered and not compared again (7%). Keys laid out otherwise are
+ * compared one by one. */
+static bool same_keys(rc__changeset *cs, const rc__member *ma, const rc__member *mb,
+                      uint32_t n) {
+  if (!n) return true;
+  uintptr_t ea = (uintptr_t)ma[0].key, eb = (uintptr_t)mb[0].key;
+  bool packed = true;
   for (uint32_t i = 0; i < n; i++) {
-    if (i + AHEAD < n) {
-      __builtin_prefetch(ma[i + AHEAD].val);
-      __builtin_prefetch(mb[i + AHEAD].val);
-    }
-    if (!same_key(&ma[i], &mb[i])) return false;
-    const rc_value_t *va = ma[i].val, *vb = mb[i].val;
-    if (va == vb || leaf_eq(va, vb)) continue;
-    if (nm < MARKS) marks[nm] = i;
-    if (nm <= MARKS) nm++;
+    packed &= ((uintptr_t)ma[i].key == ea) & ((uintptr_t)mb[i].key == eb) &
+              (ma[i].klen == mb[i].klen);
+    ea += (uintptr_t)ma[i].klen + 1;
+    eb += (uintptr_t)mb[i].klen + 1;
   }
-  *nmarks = nm;
+  /* the area: every key and the NULs between them; the last key's tail follows */
+  uintptr_t len = ea - (uintptr_t)ma[0].key - 1;
+  if (packed && len <= UINT32_MAX) {
+    if (ma[0].key == cs->keys[0] && mb[0].key == cs->keys[1] && len == cs->keylen)
+      return true;
+    if (!padded_eq(ma[0].key, mb[0].key, (uint32_t)len)) return false;
+    cs->keys[0] = ma[0].key;
+    cs->keys[1] = mb[0].key;
+    cs->keylen = len;
+    return true;
+  }
+  for (uint32_t i = 0; i < n; i++)
+    if (!same_key(&ma[i], &mb[i])) return false;
   return true;
 }
 
-/* Sorts a few member indices into key order (insertion sort: at most MARKS). */
-static void sort_marks(const rc__member *m, uint32_t *marks, uint32_t n) {
-  for (uint32_t i = 1; i < n; i++) {
-    uint32_t x = marks[i], j = i;
-    while (j > 0 && key_cmp(m[x].key, m[x].klen, m[marks[j - 1]].key, m[marks[j - 1]].klen) < 0) {
-      marks[j] = marks[j - 1];
-      j--;
-    }
-    marks[j] = x;
-  }
-}
-
 /* The general case: a merge walk over the two sorted indexes. */
-static void merge_walk(rc__changeset *cs, const rc_value_t *a, const rc_value_t *b) {
+static void merge_walk(rc__changeset *cs, const step *at, const rc_value_t *a,
+                       const rc_value_t *b) {
   const rc__member *ma = a->u.members, *mb = b->u.members;
   const uint32_t *sa = rc__sorted(a), *sb = rc__sorted(b);
   uint32_t i = 0, j = 0, na = a->len, nb = b->len;
-  rc__buf *cur = &cs->cur;
-  size_t base = cur->n;
-  for (uint32_t k = 0; k < AHEAD; k++) {
-    if (k < na) __builtin_prefetch(ma[sa[k]].val);
-    if (k < nb) __builtin_prefetch(mb[sb[k]].val);
-  }
   while (i < na && j < nb && !cs->oom) {
-    if (i + AHEAD < na) __builtin_prefetch(ma[sa[i + AHEAD]].val);
-    if (j + AHEAD < nb) __builtin_prefetch(mb[sb[j + AHEAD]].val);
     const rc__member *x = &ma[sa[i]], *y = &mb[sb[j]];
     int c = same_key(x, y) ? 0 : key_cmp(x->key, x->klen, y->key, y->klen);
     if (c == 0) {
       i++;
       j++;
-      CHILD(cs, x->val, y->val, rc__path_add_key(cur, x->key, x->klen));
+      CHILD(cs, at, x->val, y->val, x->key, x->klen);
     } else if (c < 0) {
       i++;
-      rc__path_add_key(cur, x->key, x->klen);
-      emit(cs, RC_CHANGE_REMOVED, x->val, NULL);
-      cut(cur, base);
+      emit_child(cs, at, x->key, x->klen, RC_CHANGE_REMOVED, x->val, NULL);
     } else {
       j++;
-      rc__path_add_key(cur, y->key, y->klen);
-      emit(cs, RC_CHANGE_ADDED, NULL, y->val);
-      cut(cur, base);
+      emit_child(cs, at, y->key, y->klen, RC_CHANGE_ADDED, NULL, y->val);
     }
   }
   for (; i < na && !cs->oom; i++) {
     const rc__member *x = &ma[sa[i]];
-    rc__path_add_key(cur, x->key, x->klen);
-    emit(cs, RC_CHANGE_REMOVED, x->val, NULL);
-    cut(cur, base);
+    emit_child(cs, at, x->key, x->klen, RC_CHANGE_REMOVED, x->val, NULL);
   }
   for (; j < nb && !cs->oom; j++) {
     const rc__member *y = &mb[sb[j]];
-    rc__path_add_key(cur, y->key, y->klen);
-    emit(cs, RC_CHANGE_ADDED, NULL, y->val);
-    cut(cur, base);
+    emit_child(cs, at, y->key, y->klen, RC_CHANGE_ADDED, NULL, y->val);
   }
 }
 
-static void diff_object(rc__changeset *cs, const rc_value_t *a, const rc_value_t *b) {
-  rc__diff_walked++;
-  uint32_t marks[MARKS], nm;
-  if (a->len != b->len || !scan_in_order(a, b, marks, &nm)) {
-    merge_walk(cs, a, b);
-    return;
+/* ==== putting an object's changes in key order ==== */
+
+static void reverse(rc_change_t *x, size_t n) {
+  for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
+    rc_change_t t = x[i];
+    x[i] = x[j - 1];
+    x[j - 1] = t;
   }
-  /* Same keys, same order: member k of one pairs with member k of the other, so only
-   * the marked members are visited, in key order. */
-  const rc__member *ma = a->u.members, *mb = b->u.members;
-  rc__buf *cur = &cs->cur;
-  if (nm <= MARKS) {
-    sort_marks(ma, marks, nm);
-    for (uint32_t i = 0; i < nm && !cs->oom; i++) {
-      uint32_t k = marks[i];
-      CHILD(cs, ma[k].val, mb[k].val, rc__path_add_key(cur, ma[k].key, ma[k].klen));
+}
+
+/* Notes that member `k` recorded the changes from `first` on. */
+static void push_run(rc__changeset *cs, size_t k, size_t first) {
+  if (cs->nruns + 2 > cs->runcap) {
+    size_t cap = cs->runcap ? cs->runcap * 2 : 32;
+    size_t *runs = rc__realloc(cs->runs, cap * sizeof *runs);
+    if (!runs) {
+      cs->oom = 1;
+      return;
     }
-    return;
+    cs->runs = runs;
+    cs->runcap = cap;
   }
-  const uint32_t *sa = rc__sorted(a);
-  for (uint32_t i = 0; i < a->len && !cs->oom; i++) {
-    uint32_t k = sa[i];
-    CHILD(cs, ma[k].val, mb[k].val, rc__path_add_key(cur, ma[k].key, ma[k].klen));
+  cs->runs[cs->nruns++] = k;
+  cs->runs[cs->nruns++] = first;
+}
+
+/* The runs from cs->runs[base] on, one per member of `m` that recorded changes, in the
+ * order the members were walked (insertion order): sorts them by key, moving each run's
+ * changes as a block (insertion sort by rotations: changes are few, and in place). */
+static void order_runs(rc__changeset *cs, const rc__member *m, size_t base) {
+  size_t *r = cs->runs + base, nr = (cs->nruns - base) / 2;
+  for (size_t j = 1; j < nr; j++) {
+    for (size_t i = j; i > 0; i--) {
+      const rc__member *x = &m[r[2 * i]], *y = &m[r[2 * i - 2]];
+      if (key_cmp(x->key, x->klen, y->key, y->klen) > 0) break;
+      /* swap run i - 1 and run i: rotate their changes, then their entries */
+      size_t start = r[2 * i - 1], mid = r[2 * i + 1], end = i + 1 < nr ? r[2 * i + 3] : cs->n;
+      rc_change_t *c = cs->items + start;
+      reverse(c, mid - start);
+      reverse(c + (mid - start), end - mid);
+      reverse(c, end - start);
+      size_t k = r[2 * i];
+      r[2 * i] = r[2 * i - 2];
+      r[2 * i - 2] = k;
+      r[2 * i + 1] = start + (end - mid);
+    }
   }
 }
 
-static void diff_array(rc__changeset *cs, const rc_value_t *a, const rc_value_t *b) {
+static void diff_object(rc__changeset *cs, const step *at, const rc_value_t *a,
+                        const rc_value_t *b) {
+  rc__diff_walked++;
+  const rc__member *ma = a->u.members, *mb = b->u.members;
+  if (a->len != b->len || !same_keys(cs, ma, mb, a->len)) {
+    merge_walk(cs, at, a, b);
+    return;
+  }
+  /* Same keys, same order: member k of one pairs with member k of the other. They are
+   * walked in insertion order, which is their order in memory (the parsers allocate in
+   * document order), about 15% faster at 100k leaves than in key order through the
+   * sorted index; the few members that record changes are noted, and their changes put
+   * in key order at the end. */
+  size_t base = cs->nruns;
+  for (uint32_t k = 0; k < a->len && !cs->oom; k++) {
+    const rc_value_t *va = ma[k].val, *vb = mb[k].val;
+    if (va == vb || leaf_eq(va, vb)) continue;
+    size_t first = cs->n;
+    const step s = {at, ma[k].key, ma[k].klen};
+    diff_value(cs, &s, va, vb);
+    if (cs->n != first) push_run(cs, k, first);
+  }
+  if (cs->nruns - base > 2 && !cs->oom) order_runs(cs, ma, base);
+  cs->nruns = base;
+}
+
+static void diff_array(rc__changeset *cs, const step *at, const rc_value_t *a,
+                       const rc_value_t *b) {
   rc__diff_walked++;
   rc_value_t *const *ia = a->u.items, *const *ib = b->u.items;
   uint32_t na = a->len, nb = b->len, common = na < nb ? na : nb, i;
-  rc__buf *cur = &cs->cur;
-  size_t base = cur->n;
-  for (i = 0; i < common && i < AHEAD; i++) {
-    __builtin_prefetch(ia[i]);
-    __builtin_prefetch(ib[i]);
-  }
   for (i = 0; i < common && !cs->oom; i++) {
-    if (i + AHEAD < common) {
-      __builtin_prefetch(ia[i + AHEAD]);
-      __builtin_prefetch(ib[i + AHEAD]);
-    }
-    CHILD(cs, ia[i], ib[i], rc__path_add_index(cur, i));
+    CHILD(cs, at, ia[i], ib[i], NULL, i);
   }
-  for (i = common; i < na && !cs->oom; i++) {
-    rc__path_add_index(cur, i);
-    emit(cs, RC_CHANGE_REMOVED, ia[i], NULL);
-    cut(cur, base);
-  }
-  for (i = common; i < nb && !cs->oom; i++) {
-    rc__path_add_index(cur, i);
-    emit(cs, RC_CHANGE_ADDED, NULL, ib[i]);
-    cut(cur, base);
-  }
+  for (i = common; i < na && !cs->oom; i++)
+    emit_child(cs, at, NULL, i, RC_CHANGE_REMOVED, ia[i], NULL);
+  for (i = common; i < nb && !cs->oom; i++)
+    emit_child(cs, at, NULL, i, RC_CHANGE_ADDED, NULL, ib[i]);
 }
 
 int rc__diff(const rc_value_t *a, const rc_value_t *b, const char *prefix,
@@ -312,12 +360,14 @@ int rc__diff(const rc_value_t *a, const rc_value_t *b, const char *prefix,
   rc__buf_reset(&cs->cur);
   rc__buf_adds(&cs->cur, prefix ? prefix : "");
   if (rc__buf_reserve(&cs->cur, 64)) cs->oom = 1;
+  cs->root = cs->cur.n;
+  cs->keys[0] = cs->keys[1] = NULL; /* the last call's trees may be gone */
   if (!a)
-    emit(cs, RC_CHANGE_ADDED, NULL, b);
+    emit(cs, NULL, RC_CHANGE_ADDED, NULL, b);
   else if (!b)
-    emit(cs, RC_CHANGE_REMOVED, a, NULL);
+    emit(cs, NULL, RC_CHANGE_REMOVED, a, NULL);
   else
-    diff_value(cs, a, b);
+    diff_value(cs, NULL, a, b);
   return cs->oom ? RC_ENOMEM : 0;
 }
 

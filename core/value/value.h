@@ -223,7 +223,15 @@ typedef struct rc__changeset {
   rc_change_t *items;     /* after rc__diff_finish: path points into `paths` */
   size_t n, cap;
   rc__buf paths;          /* all paths, NUL-separated */
-  rc__buf cur;            /* scratch: the path being walked */
+  rc__buf cur;            /* scratch: the path of the change being recorded */
+  size_t root;            /* length of the prefix at the start of `cur` */
+  /* diff.c's stack of the object members that recorded changes: pairs {member index,
+   * first change}, for putting their changes in key order */
+  size_t *runs;
+  size_t nruns, runcap;
+  /* diff.c: the last two key areas found equal in this diff, and their length */
+  const char *keys[2];
+  size_t keylen;
   int oom;
 } rc__changeset;
 void rc__changeset_init(rc__changeset *cs);
