@@ -662,14 +662,7 @@ static void pages_reset(etcd_source *s) {
  * just after its last key. Returns 0 or RC_ENOMEM. */
 static int keep_page(etcd_source *s, const rc_value_t *kvs, bool more) {
   uint32_t n = kvs && kvs->type == RC_TYPE_ARRAY ? kvs->len : 0;
-  if (s->nkvs + n > s->kvs_cap) {
-    size_t cap = s->kvs_cap ? s->kvs_cap * 2 : 64;
-    while (cap < s->nkvs + n) cap *= 2;
-    rc_value_t **grown = rc__realloc(s->kvs, cap * sizeof *grown);
-    if (!grown) return RC_ENOMEM;
-    s->kvs = grown;
-    s->kvs_cap = cap;
-  }
+  if (RC__GROW(s->kvs, s->kvs_cap, s->nkvs + n, 64)) return RC_ENOMEM;
   for (uint32_t i = 0; i < n; i++) s->kvs[s->nkvs++] = rc__value_ref(kvs->u.items[i]);
   rc__free(s->page_from);
   s->page_from = NULL;

@@ -31,6 +31,7 @@ static void poll_now(rc__remote *r);
 
 static void set_str(char **dst, const char *v) {
   if (!v) return;  /* a response without the validator keeps the old one (304) */
+  if (*dst && strcmp(*dst, v) == 0) return; /* the usual 304: no copy per poll */
   char *copy = rc__strdup(v);
   if (!copy) return;
   rc__free(*dst);

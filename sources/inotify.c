@@ -36,13 +36,7 @@ static bool listed(const rc__inotify *in, const rc__inotify_listener *l) {
 
 int rc__inotify_listen(rc__inotify *in, rc__inotify_listener *l) {
   if (listed(in, l)) return 0;
-  if (in->n == in->cap) {
-    size_t cap = in->cap ? in->cap * 2 : 8;
-    rc__inotify_listener **v = rc__realloc(in->listeners, cap * sizeof *v);
-    if (!v) return RC_ENOMEM;
-    in->listeners = v;
-    in->cap = cap;
-  }
+  if (RC__GROW(in->listeners, in->cap, in->n + 1, 8)) return RC_ENOMEM;
   l->slot = in->n;
   in->listeners[in->n++] = l;
   return 0;

@@ -358,13 +358,7 @@ static kafka_entry *entry_for(kafka_source *s, const char *k, size_t n, bool cre
     s->index = idx;
     s->index_cap = cap;
   }
-  if (s->nentries == s->entries_cap) {
-    size_t cap = s->entries_cap ? s->entries_cap * 2 : 32;
-    kafka_entry *p = rc__realloc(s->entries, cap * sizeof *p);
-    if (!p) goto oom;
-    s->entries = p;
-    s->entries_cap = cap;
-  }
+  if (RC__GROW(s->entries, s->entries_cap, s->nentries + 1, 32)) goto oom;
   char *key = rc__strndup(k, n);
   if (!key) goto oom;
   kafka_entry *en = &s->entries[s->nentries++];

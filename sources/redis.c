@@ -606,15 +606,9 @@ static void on_scan(redisAsyncContext *ac, void *reply, void *pd) {
                 s->r.limits.max_nodes);
         break;
       }
-      if (s->nscanned == s->scanned_cap) {
-        size_t cap = s->scanned_cap ? s->scanned_cap * 2 : 64;
-        char **p = rc__realloc(s->scanned, cap * sizeof *p);
-        if (!p) {
-          rc__err(&e, RC_ENOMEM, s->shown, 0, 0, "out of memory");
-          break;
-        }
-        s->scanned = p;
-        s->scanned_cap = cap;
+      if (RC__GROW(s->scanned, s->scanned_cap, s->nscanned + 1, 64)) {
+        rc__err(&e, RC_ENOMEM, s->shown, 0, 0, "out of memory");
+        break;
       }
       if (!(s->scanned[s->nscanned] = rc__strdup(k->str))) {
         rc__err(&e, RC_ENOMEM, s->shown, 0, 0, "out of memory");

@@ -44,6 +44,24 @@ void rc__free(void *p) {
 
 void rc_free(void *ptr) { rc__free(ptr); }
 
+int rc__grow(void *items, size_t *cap, size_t need, size_t size, size_t first) {
+  if (need <= *cap) return 0;
+  size_t n = *cap ? *cap : (first ? first : 1);
+  while (n < need) {
+    if (n > SIZE_MAX / 2) return RC_ENOMEM;
+    n *= 2;
+  }
+  if (size && n > SIZE_MAX / size) return RC_ENOMEM;
+  /* The array pointer is read and written as bytes: `items` points at a T*, not a void*. */
+  void *old;
+  memcpy(&old, items, sizeof old);
+  void *grown = rc__realloc(old, n * size);
+  if (!grown) return RC_ENOMEM;
+  memcpy(items, &grown, sizeof grown);
+  *cap = n;
+  return 0;
+}
+
 char *rc__strndup(const char *s, size_t n) {
   char *d = rc__malloc(n + 1);
   if (!d) return NULL;

@@ -20,6 +20,15 @@ void *rc__realloc(void *p, size_t n);       /* on failure returns NULL, `p` stay
 void rc__free(void *p);                     /* NULL ok; preserves errno */
 char *rc__strdup(const char *s);            /* NULL on failure */
 char *rc__strndup(const char *s, size_t n); /* copies n bytes + NUL; NULL on failure */
+/* Makes room in a growable array for at least `need` elements: when *cap is smaller it
+ * doubles (starting from `first`) until `need` fits and reallocates. `items` is the
+ * address of the array pointer (any element type; `size` bytes each). Returns 0, or
+ * RC_ENOMEM (allocation failure or size overflow) with the array and *cap unchanged.
+ * RC__GROW(arr, cap, need, first) passes the element size from the array and checks the
+ * capacity inline (hot paths). */
+int rc__grow(void *items, size_t *cap, size_t need, size_t size, size_t first);
+#define RC__GROW(arr, cap, need, first) \
+  ((need) <= (cap) ? 0 : rc__grow(&(arr), &(cap), (need), sizeof *(arr), (first)))
 /* Copies `src` into `dst` (size n > 0), cut to fit and NUL-terminated; returns the length
  * copied. For hot paths where snprintf("%s") would parse a format each time. */
 size_t rc__strcpy_cut(char *dst, size_t n, const char *src);

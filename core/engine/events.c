@@ -52,13 +52,7 @@ bool rc__events_wanted(rc_engine_t *eng) {
 
 /* Slot 0 is rc_engine_on_event's (empty when fn is NULL); the others are added ones. */
 static int add_handler(rc_engine_t *eng, int id, rc_event_fn fn, void *ud) {
-  if (eng->nhandlers == eng->caphandlers) {
-    size_t cap = eng->caphandlers ? eng->caphandlers * 2 : 4;
-    rc__handler *v = rc__realloc(eng->handlers, cap * sizeof *v);
-    if (!v) return RC_ENOMEM;
-    eng->handlers = v;
-    eng->caphandlers = cap;
-  }
+  if (RC__GROW(eng->handlers, eng->caphandlers, eng->nhandlers + 1, 4)) return RC_ENOMEM;
   eng->handlers[eng->nhandlers++] = (rc__handler){id, fn, ud};
   return id;
 }

@@ -70,14 +70,8 @@ int rc_module_register(rc_engine_t *eng, const char *name, const char *pattern,
   if (name_used(eng, name)) {
     rc = rc__err(err, RC_EINVAL, NULL, 0, 0, "a module named '%s' is registered already",
                  name);
-  } else if (eng->ncmods == eng->capcmods) {
-    size_t cap = eng->capcmods ? eng->capcmods * 2 : 8;
-    rc__module **v = rc__realloc(eng->cmods, cap * sizeof *v);
-    if (!v) rc = rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-    else {
-      eng->cmods = v;
-      eng->capcmods = cap;
-    }
+  } else if (RC__GROW(eng->cmods, eng->capcmods, eng->ncmods + 1, 8)) {
+    rc = rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   }
   if (rc == 0) {
     m->id = ++eng->next_module_id;

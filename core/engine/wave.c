@@ -44,13 +44,7 @@ static bool add_touched(rc_engine_t *eng, rc__changeset *cs, const rc_value_t *r
     if (listed) continue;
     const rc_value_t *v = rc_value_get(root, c->name);
     if (!v) continue;
-    if (cs->n == cs->cap) {
-      size_t cap = cs->cap ? cs->cap * 2 : 16;
-      rc_change_t *items = rc__realloc(cs->items, cap * sizeof *items);
-      if (!items) return false;
-      cs->items = items;
-      cs->cap = cap;
-    }
+    if (RC__GROW(cs->items, cs->cap, cs->n + 1, 16)) return false;
     /* The path points at the component's own name, which outlives the wave. */
     cs->items[cs->n++] = (rc_change_t){.path = c->name, .kind = RC_CHANGE_TOUCHED,
                                        .old_value = v, .new_value = v};

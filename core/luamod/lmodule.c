@@ -97,13 +97,7 @@ static void keep_snapshot(lengine *b, const rc_snapshot_t *snap) {
     memmove(b->revs, b->revs + 1, (b->nrevs - 1) * sizeof *b->revs);
     b->nrevs--;
   }
-  if (b->nrevs == b->caprevs) {
-    size_t cap = b->caprevs ? b->caprevs * 2 : 64;
-    rc_snapshot_t **v = rc__realloc(b->revs, cap * sizeof *v);
-    if (!v) return;
-    b->revs = v;
-    b->caprevs = cap;
-  }
+  if (RC__GROW(b->revs, b->caprevs, b->nrevs + 1, 64)) return;
   b->revs[b->nrevs++] = rc_snapshot_retain((rc_snapshot_t *)snap);
 }
 

@@ -801,13 +801,7 @@ static const anchor *anchor_find(const yp *p, const char *name) {
  * Returns its index, or -1 on OOM. */
 static long anchor_add(yp *p, const char *name) {
   if (p->nan >= UINT32_MAX - 1) return -1;
-  if (p->nan == p->capan) {
-    size_t cap = p->capan ? p->capan * 2 : 16;
-    anchor *an = rc__realloc(p->an, cap * sizeof *an);
-    if (!an) return -1;
-    p->an = an;
-    p->capan = cap;
-  }
+  if (RC__GROW(p->an, p->capan, p->nan + 1, 16)) return -1;
   if ((p->nused + 1) * 2 > p->nslots) {
     size_t ns = p->nslots ? p->nslots * 2 : 32;
     uint32_t *old = p->slots;
@@ -902,13 +896,7 @@ static int add_key(yp *p, const char *s, size_t n, const ymark *m) {
   if (n > p->lim->max_string)
     return FAIL_AT(p, RC_ELIMIT, m, "key longer than the limit of %zu bytes",
                    p->lim->max_string);
-  if (p->nkr == p->capkr) {
-    size_t cap = p->capkr ? p->capkr * 2 : 64;
-    keyrec *kr = rc__realloc(p->kr, cap * sizeof *kr);
-    if (!kr) return oom(p);
-    p->kr = kr;
-    p->capkr = cap;
-  }
+  if (RC__GROW(p->kr, p->capkr, p->nkr + 1, 64)) return oom(p);
   /* The builder needs a pointer even for an empty key, so the arena always has a byte. */
   size_t off = p->keys.n;
   rc__buf_add(&p->keys, s, n);
@@ -1253,13 +1241,7 @@ static int on_start(yp *p, struct fy_event *e, bool map) {
                    (unsigned)p->lim->max_depth);
   size_t nodes0 = p->nodes;
   if ((rc = check_nodes(p, 1, m, false))) return rc;
-  if (p->nfr == p->capfr) {
-    size_t cap = p->capfr ? p->capfr * 2 : 16;
-    frame *fr = rc__realloc(p->fr, cap * sizeof *fr);
-    if (!fr) return oom(p);
-    p->fr = fr;
-    p->capfr = cap;
-  }
+  if (RC__GROW(p->fr, p->capfr, p->nfr + 1, 16)) return oom(p);
   long a = -1;
   if (anchor_name && (a = anchor_add(p, anchor_name)) < 0) return oom(p);
   f = &p->fr[p->nfr++];

@@ -168,13 +168,8 @@ typedef struct cond_args {
 static void note_read(rc__component *c, int idx) {
   for (size_t i = 0; i < c->nreads; i++)
     if (c->reads[i] == idx) return;
-  if (c->nreads == c->reads_cap) {
-    size_t cap = c->reads_cap ? c->reads_cap * 2 : 4;
-    int *r = rc__realloc(c->reads, cap * sizeof *r);
-    if (!r) return; /* a missed read only costs a later re-evaluation */
-    c->reads = r;
-    c->reads_cap = cap;
-  }
+  /* A missed read only costs a later re-evaluation. */
+  if (RC__GROW(c->reads, c->reads_cap, c->nreads + 1, 4)) return;
   c->reads[c->nreads++] = idx;
 }
 

@@ -129,15 +129,9 @@ static void write_path(rc__buf *b, const step *s) {
 static void emit(rc__changeset *cs, const step *at, rc_change_kind_t kind,
                  const rc_value_t *o, const rc_value_t *n) {
   if (cs->oom) return;
-  if (cs->n == cs->cap) {
-    size_t cap = cs->cap ? cs->cap * 2 : 64;
-    rc_change_t *items = rc__realloc(cs->items, cap * sizeof *items);
-    if (!items) {
-      cs->oom = 1;
-      return;
-    }
-    cs->items = items;
-    cs->cap = cap;
+  if (RC__GROW(cs->items, cs->cap, cs->n + 1, 64)) {
+    cs->oom = 1;
+    return;
   }
   rc__buf *cur = &cs->cur;
   cur->n = cs->root;
@@ -276,15 +270,9 @@ static void reverse(rc_change_t *x, size_t n) {
 
 /* Notes that member `k` recorded the changes from `first` on. */
 static void push_run(rc__changeset *cs, size_t k, size_t first) {
-  if (cs->nruns + 2 > cs->runcap) {
-    size_t cap = cs->runcap ? cs->runcap * 2 : 32;
-    size_t *runs = rc__realloc(cs->runs, cap * sizeof *runs);
-    if (!runs) {
-      cs->oom = 1;
-      return;
-    }
-    cs->runs = runs;
-    cs->runcap = cap;
+  if (RC__GROW(cs->runs, cs->runcap, cs->nruns + 2, 32)) {
+    cs->oom = 1;
+    return;
   }
   cs->runs[cs->nruns++] = k;
   cs->runs[cs->nruns++] = first;

@@ -113,16 +113,10 @@ void rc__array_push(rc__array_builder *b, rc_value_t *child) {
     rc__value_unref(child);
     return;
   }
-  if (b->n == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 8;
-    rc_value_t **items = rc__realloc(b->items, cap * sizeof *items);
-    if (!items) {
-      rc__value_unref(child);
-      b->oom = 1;
-      return;
-    }
-    b->items = items;
-    b->cap = cap;
+  if (RC__GROW(b->items, b->cap, b->n + 1, 8)) {
+    rc__value_unref(child);
+    b->oom = 1;
+    return;
   }
   b->items[b->n++] = child;
 }
