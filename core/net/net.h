@@ -220,4 +220,8 @@ size_t rc__net_in_flight(const rc__net *net);
 /* Requests in flight (started, not yet done or cancelled): for tests and diagnostics. */
 size_t rc__net_active(const rc__net *net);
 
+/* Requests the own HTTP/1.1 client (h1.c) has taken since rc__net_new, redirects and
+ * retries not counted again: for tests and diagnostics. Thread: the loop thread. */
+size_t rc__net_h1_requests(const rc__net *net);
+
 #endif
