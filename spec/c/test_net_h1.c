@@ -7,6 +7,7 @@
  * (RC_HTTP_CLIENT=curl, non-poll requests). Every callback is counted; each test ends
  * with its loop closed (uv_loop_close is 0). */
 #include "check.h"
+#include "failalloc.h"
 #include "net.h"
 
 #include <arpa/inet.h>
@@ -289,7 +290,8 @@ static rc__net_request *poll_url(rc__net *net, const char *url, got *g, uint32_t
   rc_error err = {0};
   g->net = net;
   rc__net_request *r = rc__net_start(net, &o, &cb, g, &err);
-  if (!r) fprintf(stderr, "rc__net_start(%s): %s\n", url, err.message);
+  if (!r && err.code != RC_ENOMEM)
+    fprintf(stderr, "rc__net_start(%s): %s\n", url, err.message);
   return r;
 }
 
@@ -671,6 +673,47 @@ static void test_many(void) {
   finish(&loop, net);
 }
 
+/* The Nth allocation fails, for every N until a whole run succeeds: a redirected poll,
+ * then one on the kept-alive connection. Each ends once, as a success or RC_ENOMEM, and
+ * nothing leaks. */
+static void test_alloc_failures(void) {
+  bool succeeded = false;
+  for (long n = 0; n < 400 && !succeeded; n++) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    fa_live = 0;
+    fa_install(n);
+    rc_error err = {0};
+    rc__net *net = rc__net_new(&loop, &err);
+    if (!net) {
+      CHECK_EQ_INT(err.code, RC_ENOMEM);
+    } else {
+      got a = {0}, b = {0};
+      bool ok = false;
+      if (poll_url(net, u("/redirect"), &a, 5000, 0, 3)) {
+        run_until(&loop, &a.done, 1);
+        CHECK_EQ_INT(a.done, 1);
+        CHECK(a.code == 0 || a.code == RC_ENOMEM);
+        if (a.code == 0) CHECK_EQ_STR(a.body, "hello");
+        if (a.code == 0 && poll_url(net, u("/cl"), &b, 5000, 0, 0)) {
+          run_until(&loop, &b.done, 1);
+          CHECK_EQ_INT(b.done, 1);
+          CHECK(b.code == 0 || b.code == RC_ENOMEM);
+          ok = b.code == 0 && b.status == 200 && fa_failures == 0;
+        }
+      }
+      rc__net_close(net, NULL, NULL);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      succeeded = ok;
+    }
+    fa_uninstall();
+    fa_failures = 0;
+    CHECK_EQ_INT(fa_live, 0);
+    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  }
+  CHECK(succeeded);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const char *proxies[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
@@ -685,6 +728,7 @@ int main(void) {
   test_cancel_and_close();
   test_routing();
   test_many();
+  test_alloc_failures();
   server_stop();
   return check_report("test_net_h1");
 }
