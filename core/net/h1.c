@@ -11,6 +11,7 @@
  * between rc__net_enter and rc__net_leave, and after one we touch neither the request
  * nor the connection it had (the callback may have closed everything). */
 #include "net_int.h"
+#include "sigpipe.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define H1_READ_BYTES (64 * 1024)
 #define H1_IDLE_MS 118000u     /* curl's CURLOPT_MAXAGE_CONN default */
@@ -583,22 +585,36 @@ static void on_written(uv_write_t *w, int status) {
   rc__net_leave(net);
 }
 
-/* Sends the request on its connection: one write, usually taken at once by the kernel. */
+/* Sends the request on its connection: one send(), usually taken whole by the kernel.
+ * With MSG_NOSIGNAL, not uv_try_write: a write() to a peer that has gone raises SIGPIPE,
+ * and the host's disposition of it is not ours to change. What the socket did not take
+ * at once (a request larger than the free send buffer: only with very large headers)
+ * goes through uv_write, guarded while it tries at once; a later part of that write by
+ * libuv is the one exposure left (as rc.websocket's notes say of uv_write). */
 static void send_request(h1_conn *c) {
   rc__net_request *r = c->req;
   http_parser_init(&c->parser, HTTP_RESPONSE);
   c->parser.data = c;
   c->got_bytes = c->complete = c->begun = c->in_value = false;
-  uv_buf_t b = uv_buf_init(r->h1.reqbuf, (unsigned)r->h1.reqlen);
-  int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-  if (n == (int)r->h1.reqlen) return;
+  uv_os_fd_t fd;
+  ssize_t n = UV_EAGAIN;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+    do n = send(fd, r->h1.reqbuf, r->h1.reqlen, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) n = errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+  }
+  if (n == (ssize_t)r->h1.reqlen) return;
   if (n < 0 && n != UV_EAGAIN) {
-    conn_broke(c, n);
+    conn_broke(c, (int)n);
     return;
   }
-  if (n > 0) b = uv_buf_init(r->h1.reqbuf + n, (unsigned)(r->h1.reqlen - (size_t)n));
+  size_t at = n > 0 ? (size_t)n : 0;
+  uv_buf_t b = uv_buf_init(r->h1.reqbuf + at, (unsigned)(r->h1.reqlen - at));
   c->write.data = c;
+  rc__sigpipe_guard g;
+  rc__sigpipe_block(&g);
   int rc = uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  rc__sigpipe_restore(&g);
   if (rc < 0) {
     conn_broke(c, rc);
     return;

@@ -157,9 +157,14 @@ static void *server_main(void *arg) {
     if (p[0].revents) {
       char cmd = 0;
       if (read(srv.wake[0], &cmd, 1) != 1 || cmd == 'q') break;
-      if (cmd == 'd')  /* drop every connection, as a server ending its keep-alives */
-        for (int i = 0; i < MAX_CONNS; i++)
-          if (srv.conns[i].fd >= 0) sconn_close(&srv.conns[i]);
+      /* 'd': drop every connection, as a server ending its keep-alives; 'r': the same
+       * with a reset (SO_LINGER 0), as a crashed or firewalled peer. */
+      for (int i = 0; cmd == 'd' || cmd == 'r' ? i < MAX_CONNS : 0; i++)
+        if (srv.conns[i].fd >= 0) {
+          struct linger lg = {.l_onoff = 1, .l_linger = 0};
+          if (cmd == 'r') setsockopt(srv.conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+          sconn_close(&srv.conns[i]);
+        }
       continue;
     }
     if (p[1].revents & POLLIN) {
@@ -452,6 +457,22 @@ static void test_retry_on_reused(void) {
   CHECK_EQ_INT(b.connects, 1);
   CHECK_EQ_INT(srv.accepted - before, 2);
   CHECK_EQ_INT(srv.requests - seen, 3);
+
+  /* The server resets the kept-alive connection and the next poll goes out before the
+   * loop has seen it: the send fails, the poll is sent again on a new connection, and
+   * no SIGPIPE reaches the process (its default disposition would end this test). */
+  signal(SIGPIPE, SIG_DFL);
+  got c = {0}, d = {0};
+  poll_url(net, u("/cl"), &c, 5000, 0, 0);
+  run_until(&loop, &c.done, 1);
+  CHECK_EQ_INT(c.code, 0);
+  server_cmd('r');
+  poll_url(net, u("/cl"), &d, 5000, 0, 0);
+  run_until(&loop, &d.done, 1);
+  CHECK_EQ_INT(d.code, 0);
+  CHECK_EQ_STR(d.body, "hello");
+  CHECK_EQ_INT(d.connects, 1);
+  signal(SIGPIPE, SIG_IGN);
   finish(&loop, net);
 }
 
