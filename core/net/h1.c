@@ -433,6 +433,16 @@ static bool parse_target(const char *url, target *t) {
   return true;
 }
 
+/* Writes `port` (1..65535) in decimal to `out` (at least 5 bytes); returns the length. */
+static size_t port_text(unsigned port, char *out) {
+  char tmp[8];
+  size_t n = 0;
+  do tmp[n++] = (char)('0' + port % 10);
+  while ((port /= 10) && n < 5);
+  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
 static bool has_line(const struct curl_slist *l, const char *name) {
   size_t n = strlen(name);
   for (; l; l = l->next)
@@ -458,7 +468,11 @@ static int build_request(rc__net_request *r, const target *t, bool other_origin)
     if (t->v6) rc__buf_addc(&b, '[');
     rc__buf_add(&b, t->host, t->hlen);
     if (t->v6) rc__buf_addc(&b, ']');
-    if (t->port != 80) rc__buf_printf(&b, ":%u", t->port);
+    if (t->port != 80) {
+      char num[8];
+      rc__buf_addc(&b, ':');
+      rc__buf_add(&b, num, port_text(t->port, num));
+    }
     rc__buf_adds(&b, "\r\n");
   }
   if (!has_line(r->headers, "User-Agent"))
@@ -494,13 +508,19 @@ static int build_request(rc__net_request *r, const target *t, bool other_origin)
   return 0;
 }
 
-/* The origin of `t`, made if new (IP literals get their address at once). */
+/* The origin of `t`, made if new (IP literals get their address at once). Runs for every
+ * poll: no printf. */
 static h1_origin *origin_of(rc__net *net, const target *t) {
   char key[300];
-  int klen = snprintf(key, sizeof key, "%s%.*s%s:%u", t->v6 ? "[" : "", (int)t->hlen,
-                      t->host, t->v6 ? "]" : "", t->port);
-  for (int i = 0; i < klen; i++)
-    if (key[i] >= 'A' && key[i] <= 'Z') key[i] = (char)(key[i] - 'A' + 'a');
+  int klen = 0;
+  if (t->v6) key[klen++] = '[';
+  for (size_t i = 0; i < t->hlen; i++) {
+    char ch = t->host[i];
+    key[klen++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+  }
+  if (t->v6) key[klen++] = ']';
+  key[klen++] = ':';
+  klen += (int)port_text(t->port, key + klen);
   uint64_t hash = rc__hash64(key, (size_t)klen);
   h1_origin **b = &net->h1.origins[hash % RC__H1_BUCKETS];
   for (h1_origin *o = *b; o; o = o->next)
