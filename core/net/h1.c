@@ -253,7 +253,7 @@ static void on_timer(uv_timer_t *t) {
   if (!net->closing) {
     uint64_t next = UINT64_MAX;
     for (rc__net_request *r = h->inflight; r; r = r->h1.next) {
-      uint64_t d = due_of(r);
+      uint64_t d = r->h1.late_set ? now : due_of(r);  /* late: set by a callback above */
       if (d && d < next) next = d;
     }
     for (size_t i = 0; i < RC__H1_BUCKETS; i++)
