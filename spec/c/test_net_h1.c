@@ -127,6 +127,15 @@ static bool answer(sconn *c, size_t len) {
          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   } else if (!strcmp(path, "/redirect")) {
     SEND("HTTP/1.1 302 Found\r\nLocation: /cl\r\nContent-Length: 3\r\n\r\nxyz");
+  } else if (!strcmp(path, "/elsewhere")) {
+    char a[256];
+    snprintf(a, sizeof a, "HTTP/1.1 307 Moved\r\nLocation: http://localhost:%d/cl\r\n"
+             "Content-Length: 0\r\n\r\n", srv.port);
+    SEND(a);
+  } else if (!strcmp(path, "/tls")) {
+    /* to an https:// port where nobody listens: curl takes the request over */
+    SEND("HTTP/1.1 301 Moved\r\nLocation: https://127.0.0.1:1/x\r\n"
+         "Content-Length: 0\r\n\r\n");
   } else if (!strcmp(path, "/loop")) {
     SEND("HTTP/1.1 301 Moved\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n");
   } else if (!strcmp(path, "/notmod")) {
@@ -410,6 +419,14 @@ static void test_bodies(void) {
   CHECK_EQ_INT(g.status, 404);
 }
 
+static int turns;
+static void count_turn(uv_check_t *c) {
+  (void)c;
+  turns++;
+}
+
+static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
+
 static void test_keepalive(void) {
   uv_loop_t loop;
   rc__net *net = new_net(&loop);
@@ -428,11 +445,24 @@ static void test_keepalive(void) {
 
   /* The server ends the idle connection: seen while idle, the next poll opens one. */
   server_cmd('d');
-  uv_run(&loop, UV_RUN_NOWAIT);
+  /* The loop sees the end once and the connection goes; one still read after its end
+   * would make the loop turn without end (thousands of turns here, not a handful). */
+  uv_check_t check;
+  uv_check_init(&loop, &check);
+  uv_check_start(&check, count_turn);
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  turns = 0;
+  uv_timer_start(&t, stop_loop, 100, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);  /* until stop_loop */
+  CHECK(turns <= 20);
+  uv_close((uv_handle_t *)&check, NULL);
+  uv_close((uv_handle_t *)&t, NULL);
   poll_url(net, u("/cl"), &c, 5000, 0, 0);
   run_until(&loop, &c.done, 1);
   CHECK_EQ_INT(c.code, 0);
   CHECK_EQ_STR(c.body, "hello");
+  CHECK_EQ_INT(c.connects, 1);
   CHECK_EQ_INT(srv.accepted - before, 2);
   CHECK_EQ_INT(rc__net_h1_requests(net), 3);
   finish(&loop, net);
@@ -558,6 +588,32 @@ static void test_names_and_redirects(void) {
   CHECK_EQ_INT(d.status, 302);
   CHECK_EQ_STR(d.body, "xyz");
   CHECK_EQ_INT(rc__net_h1_requests(net), 4);
+
+  /* To another origin: the caller's headers go along, but not Authorization or Cookie
+   * (as curl does). */
+  got e = {0}, f = {0};
+  rc__net_header hs[] = {{"Authorization", "Bearer " TOKEN}, {"X-Other", "1"}};
+  rc__net_req_opts o = {.url = u("/elsewhere"), .headers = hs, .nheaders = 2,
+                        .total_ms = 5000, .max_redirects = 3, .queue = true};
+  rc__net_callbacks cb = {.done = on_done};
+  rc__net_start(net, &o, &cb, &e, NULL);
+  run_until(&loop, &e.done, 1);
+  CHECK_EQ_INT(e.code, 0);
+  CHECK_EQ_STR(e.body, "hello");
+  pthread_mutex_lock(&srv.mu);
+  CHECK(strstr(srv.last, "GET /cl HTTP/1.1\r\n") == srv.last);
+  CHECK(strstr(srv.last, "\r\nHost: localhost:") != NULL);
+  CHECK(strstr(srv.last, "\r\nX-Other: 1\r\n") != NULL);
+  CHECK(strstr(srv.last, TOKEN) == NULL);
+  pthread_mutex_unlock(&srv.mu);
+  /* To https://: curl goes on from there (here to a refused connection). */
+  poll_url(net, u("/tls"), &f, 5000, 0, 3);
+  run_until(&loop, &f.done, 1);
+  CHECK_EQ_INT(f.done, 1);
+  CHECK_EQ_INT(f.code, RC_EIO);
+  CHECK_EQ_STR(f.message, "connection refused");
+  CHECK_EQ_STR(f.file, "https://127.0.0.1:1/x");
+  CHECK_EQ_INT(rc__net_h1_requests(net), 6);
   finish(&loop, net);
 }
 
@@ -678,6 +734,7 @@ static void test_many(void) {
   static got gs[MANY];
   memset(gs, 0, sizeof gs);
   static int done_all;
+  int before = srv.accepted;
   for (int i = 0; i < MANY; i++) poll_url(net, u("/cl"), &gs[i], 10000, 0, 0);
   CHECK_EQ_INT(rc__net_active(net), MANY);
   CHECK(rc__net_in_flight(net) <= RC__NET_MAX_QUEUED_ACTIVE);
@@ -690,6 +747,7 @@ static void test_many(void) {
   int ok = 0;
   for (int i = 0; i < MANY; i++) ok += gs[i].done == 1 && gs[i].code == 0;
   CHECK_EQ_INT(ok, MANY);
+  CHECK(srv.accepted - before <= RC__NET_MAX_HOST_CONNECTIONS);
   CHECK_EQ_INT(rc__net_h1_requests(net), MANY);
   finish(&loop, net);
 }
