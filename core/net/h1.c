@@ -874,7 +874,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     rc__net_request *r;
     while (!net->closing && (r = o->whead)) {
       waiter_unlink(r);
-      if (o->naddrs) conn_open(r, 0);
+      /* h1_go, not a connection each: the cap on connections holds here too. */
+      if (o->naddrs) h1_go(r, false);
       else fail(r, RC_EIO, "cannot resolve host name \"%s\"", o->host);
     }
     rc__net_leave(net);  /* may tear down (and free the origin) */
