@@ -882,7 +882,7 @@ int rc__net_h1_to_curl(rc__net_request *r, const char *url, uint32_t redirects,
                        rc_error *err) {
   char *copy = rc__strdup(url);
   if (!copy) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-  rc__h1_release(r);
+  rc__h1_release(r);  /* may free `url` (the own client's current target) */
   r->h1.on = false;
   list_unlink(r);
   if (r->url) explicit_bzero(r->url, strlen(r->url));
@@ -891,7 +891,7 @@ int rc__net_h1_to_curl(rc__net_request *r, const char *url, uint32_t redirects,
   rc__free(r->url_shown);
   rc__free(r->host);
   r->url_shown = r->host = NULL;
-  r->tls = strncasecmp(url, "https:", 6) == 0;
+  r->tls = strncasecmp(copy, "https:", 6) == 0;
   r->max_redirects = redirects;
   return launch(r, NULL, 0, err);
 }

@@ -102,7 +102,8 @@ int rc__net_resp_header(rc__net_request *r, const char *name, size_t nlen,
                         const char *value, size_t vlen);
 /* An own-client request ended: off the active list, done callback, freed. */
 void rc__net_h1_done(rc__net_request *r, int code, const rc_error *e);
-/* An own-client request continues in curl from `url` (a redirect to https), with
+/* An own-client request continues in curl from `url` (a redirect to https; it may be
+ * the own client's buffer, so it is copied before that is freed), with
  * `redirects` more to follow. 0, or an error with `err` filled (the caller reports it). */
 int rc__net_h1_to_curl(rc__net_request *r, const char *url, uint32_t redirects,
                        rc_error *err);
