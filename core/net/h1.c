@@ -953,8 +953,10 @@ void rc__h1_init(rc__net *net) {
 
 bool rc__h1_route(rc__net_request *r, const rc__net_req_opts *o, bool streaming) {
   target t;
+  /* The own client has no low-speed limit: a caller that asks for one gets curl. */
   r->h1.on = r->net->h1.enabled && o->method == RC__NET_GET && o->queue &&
-             o->http_version != RC__NET_HTTP_2 && !streaming && parse_target(o->url, &t);
+             o->http_version != RC__NET_HTTP_2 && !streaming &&
+             !(o->low_speed_bytes && o->low_speed_secs) && parse_target(o->url, &t);
   return r->h1.on;
 }
 
