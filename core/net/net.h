@@ -23,7 +23,7 @@
  *
  * The own HTTP/1.1 client (h1.c): polls take another path. A request that is a GET over
  * plain http:// with opts.queue, buffered (no data callback), not RC__NET_HTTP_2, with no
- * user info in the URL, runs on a small client of ours (libuv TCP, one send of a request
+ * user info in the URL and no low-speed limit, runs on a small client of ours (libuv TCP, one send of a request
  * built once, Debian's http-parser for the answer, a pool of kept-alive connections per
  * host:port, one uv timer for all its deadlines) unless a proxy variable (http_proxy,
  * HTTP_PROXY, all_proxy, ALL_PROXY) or RC_HTTP_CLIENT=curl was in the environment at
