@@ -7,7 +7,7 @@
  * callbacks (curl refuses recursive calls). The only user callback that runs inside
  * curl is the streaming data callback, so cancel, start and close called from there are
  * recorded and carried out when curl_multi_socket_action has returned (drive()). */
-#include "net.h"
+#include "net_int.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -22,10 +22,6 @@
 #error "reactcfg needs libcurl 7.84.0 or newer"
 #endif
 
-/* Idle easy handles kept for reuse: a fleet of pollers has a few dozen requests in
- * flight at its busiest moments, and each handle made anew costs an init and a cleanup
- * (about 5 KB each). */
-#define POOL_MAX 64
 /* Poll contexts kept ready so that curl's socket callback need not allocate: failing
  * there would leave curl's multi handle unusable. */
 #define SPARE_POLLS_MIN 4
@@ -35,7 +31,7 @@
  * Structures
  * =================================================================================== */
 
-typedef struct poll_ctx {
+struct poll_ctx {
   uv_poll_t poll;
   curl_socket_t fd;
   rc__net *net;
@@ -43,7 +39,7 @@ typedef struct poll_ctx {
   bool parked;                   /* curl no longer watches it: its connection is idle in
                                     curl's cache (see on_socket) */
   struct poll_ctx *prev, *next;  /* net->polls while open; net->spare (next only) */
-} poll_ctx;
+};
 
 /* The origin (scheme://authority of the URL) of queued requests (opts.queue): its turns
  * in curl and its requests waiting for one, oldest first. A hung server then holds only
@@ -60,82 +56,17 @@ typedef struct origin {
   struct origin *next_ready;
 } origin;
 
-#define ORIGIN_BUCKETS 64
 
 /* What we know about one descriptor number; net->socks is indexed by it. */
-typedef struct sock_slot {
+struct sock_slot {
   poll_ctx *pc;  /* its poll context while one is open, parked or not */
   bool conn;     /* a connection socket: curl will close it through on_close_socket */
-} sock_slot;
-
-/* Which list a request is on; it is on exactly one, or none while its done callback
- * runs. */
-typedef enum where {
-  W_NONE = 0,  /* finishing (done callback running) or being freed */
-  W_ACTIVE,    /* added to the multi handle */
-  W_ADDS,      /* started from inside curl: added when curl returns */
-  W_DOOMED,    /* cancelled from inside curl: removed and freed when curl returns */
-  W_QUEUED,    /* waiting for a turn of its origin (RC__NET_MAX_QUEUED_ACTIVE) */
-} where;
-
-struct rc__net_request {
-  rc__net *net;
-  CURL *easy;
-  bool added;                /* curl_multi_add_handle succeeded */
-  where where;
-  rc__net_request *prev, *next;
-  rc__net_callbacks cb;
-  void *ud;
-  struct curl_slist *headers;  /* request headers; wiped before they are freed */
-  char *url;                 /* as given; may hold credentials: wiped before freed */
-  char *url_shown;           /* the URL without credentials, query or fragment, and */
-  char *host;                /* the host name, for messages: made when first needed */
-  rc__buf body;              /* buffered mode */
-  rc__buf resp;              /* response headers: "name\0value\0" ... */
-  size_t max_body;           /* 0 = no limit */
-  size_t received;           /* body bytes of the current response */
-  long cur_status;           /* status of the response whose headers are arriving */
-  uint32_t connect_ms, total_ms, low_speed_bytes, low_speed_secs, max_redirects;
-  bool too_big, headers_too_big, oom;
-  bool tls;                  /* https:// */
-  struct origin *org;        /* opts.queue: the origin whose turns it takes; else NULL */
-  bool insecure;
-  rc__net_method method;
-  rc__net_http_version http_version;
-  char *ca_file;             /* a copy: a queued request sets its options later */
-  char errbuf[CURL_ERROR_SIZE];
-};
-
-struct rc__net {
-  uv_loop_t *loop;
-  CURLM *multi;
-  uv_timer_t timer;
-  poll_ctx *polls;           /* open poll handles (doubly linked) */
-  poll_ctx *spare;           /* ready contexts (singly linked) */
-  int nspare;
-  sock_slot *socks;          /* by descriptor, up to the highest connection socket seen */
-  size_t nsocks;
-  long maxconnects;          /* CURLMOPT_MAXCONNECTS as last set */
-  uint64_t timer_due;        /* loop time the timer is due at, while it is active */
-  rc__net_request *active, *adds, *doomed;
-  size_t nactive;            /* requests not yet done or cancelled (waiting ones too) */
-  size_t nwaiting;           /* of which waiting for a turn, without an easy handle */
-  struct origin *origins[ORIGIN_BUCKETS];  /* by hash of their key */
-  struct origin *ready;      /* origins with a free turn and requests waiting for it */
-  uv_timer_t pump_timer;     /* runs on_pump on the next loop turn */
-  CURL *pool[POOL_MAX];
-  int npool;
-  int busy;                  /* depth of drive(): curl or our dispatch is running */
-  int in_curl;               /* inside curl_multi_socket_action */
-  bool closing, torn_down;
-  int open_handles;          /* uv handles not yet closed */
-  void (*close_done)(void *ud);
-  void *close_ud;
 };
 
 static void drive(rc__net *net, curl_socket_t s, int flags);
 static void teardown(rc__net *net);
 static void on_pump(uv_timer_t *t);
+static int launch(rc__net_request *r, const void *body, size_t body_len, rc_error *err);
 
 /* ===================================================================================
  * Lists
@@ -315,9 +246,11 @@ static void req_free(rc__net_request *r) {
   for (struct curl_slist *h = r->headers; h; h = h->next)
     explicit_bzero(h->data, strlen(h->data));
   curl_slist_free_all(r->headers);
+  if (r->h1.on) rc__h1_release(r);
   origin *org = r->org;
-  if (org && r->easy) {
+  if (org && r->turn) {
     org->launched--;  /* its turn is free */
+    r->turn = false;
     origin_wake(net, org);
   }
   if (r->easy) {
@@ -366,8 +299,9 @@ static void describe_url(rc__net_request *r) {
   curl_url_cleanup(u);
 }
 
-/* The URL for messages; "" when memory ran out making it. */
-static const char *url_shown(rc__net_request *r) {
+/* The URL for messages; "" when memory ran out making it. The own client's messages use
+ * it too (net_int.h). */
+const char *rc__net_url_shown(rc__net_request *r) {
   describe_url(r);
   return r->url_shown ? r->url_shown : "";
 }
@@ -389,7 +323,7 @@ static bool starts_with(const char *s, const char *prefix) {
 /* Turns a failed transfer into one sentence. The wording of timeouts depends on curl's
  * error text only to tell which timer fired; an unknown text reads as the total one. */
 static int describe_failure(rc__net_request *r, CURLcode rc, rc_error *e) {
-  const char *file = url_shown(r);
+  const char *file = rc__net_url_shown(r);
   char text[CURL_ERROR_SIZE + 16];
   curl_text(r, rc, text, sizeof text);
   if (r->oom || rc == CURLE_OUT_OF_MEMORY)
@@ -456,7 +390,11 @@ static void fill_result(rc__net_request *r, int code, rc__net_result *res,
   res->code = code;
   res->err = code ? e : NULL;
   res->body = "";
-  if (r->added) {
+  if (r->h1.on) {
+    res->status = r->cur_status;
+    res->connects = r->h1.connects;
+    res->duration_ns = r->h1.duration_ns;
+  } else if (r->added) {
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &res->status);
     curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &res->connects);
     curl_off_t us = 0;
@@ -538,40 +476,30 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
-/* Keeps every header of the latest response (a new status line starts over: redirects,
- * 100 Continue) and refuses a Content-Length above max_body before any body arrives. */
-static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  rc__net_request *r = ud;
-  size_t len = size * n;
-  if (r->where != W_ACTIVE || r->net->closing) return 0;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-    rc__buf_reset(&r->resp);
-    /* One allocation for a usual set of headers rather than a few doublings from 64. */
-    if (rc__buf_reserve(&r->resp, 511) != 0) {
-      r->oom = true;
-      return 0;
-    }
-    r->received = 0;
-    rc__buf_reset(&r->body);
-    const char *sp = memchr(p, ' ', len);
-    r->cur_status = sp ? strtol(sp + 1, NULL, 10) : 0;
-    return len;
+/* ---- the kept response headers, for both clients ---- */
+
+int rc__net_resp_begin(rc__net_request *r, long status) {
+  rc__buf_reset(&r->resp);
+  /* One allocation for a usual set of headers rather than a few doublings from 64. */
+  if (rc__buf_reserve(&r->resp, 511) != 0) {
+    r->oom = true;
+    return RC_ENOMEM;
   }
-  size_t end = len;
-  while (end && (p[end - 1] == '\r' || p[end - 1] == '\n')) end--;
-  /* Obsolete line folding (RFC 9112 5.2) is dropped rather than joined. */
-  if (end == 0 || p[0] == ' ' || p[0] == '\t') return len;
-  const char *colon = memchr(p, ':', end);
-  if (!colon || colon == p) return len;
-  size_t nlen = (size_t)(colon - p);
-  const char *v = colon + 1;
-  const char *vend = p + end;
+  r->received = 0;
+  rc__buf_reset(&r->body);
+  r->cur_status = status;
+  return 0;
+}
+
+int rc__net_resp_header(rc__net_request *r, const char *p, size_t nlen, const char *v,
+                        size_t vlen) {
+  const char *vend = v + vlen;
   while (v < vend && (*v == ' ' || *v == '\t')) v++;
   while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
-  size_t vlen = (size_t)(vend - v);
+  vlen = (size_t)(vend - v);
   if (r->resp.n + nlen + vlen + 2 > RC__NET_MAX_HEADER_BYTES) {
     r->headers_too_big = true;
-    return 0;
+    return -1;
   }
   rc__buf_add(&r->resp, p, nlen);
   rc__buf_addc(&r->resp, '\0');
@@ -579,7 +507,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   rc__buf_addc(&r->resp, '\0');
   if (r->resp.oom) {
     r->oom = true;
-    return 0;
+    return -1;
   }
   /* A 304 may announce the size of the representation it did not send; a followed
    * redirect's body is skipped. */
@@ -593,10 +521,31 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     unsigned long long cl = strtoull(num, &endp, 10);
     if (endp != num && (errno == ERANGE || cl > r->max_body)) {
       r->too_big = true;
-      return 0;
+      return -1;
     }
   }
-  return len;
+  return 0;
+}
+
+/* Keeps every header of the latest response (a new status line starts over: redirects,
+ * 100 Continue) and refuses a Content-Length above max_body before any body arrives. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  rc__net_request *r = ud;
+  size_t len = size * n;
+  if (r->where != W_ACTIVE || r->net->closing) return 0;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+    const char *sp = memchr(p, ' ', len);
+    return rc__net_resp_begin(r, sp ? strtol(sp + 1, NULL, 10) : 0) == 0 ? len : 0;
+  }
+  size_t end = len;
+  while (end && (p[end - 1] == '\r' || p[end - 1] == '\n')) end--;
+  /* Obsolete line folding (RFC 9112 5.2) is dropped rather than joined. */
+  if (end == 0 || p[0] == ' ' || p[0] == '\t') return len;
+  const char *colon = memchr(p, ':', end);
+  if (!colon || colon == p) return len;
+  size_t nlen = (size_t)(colon - p);
+  const char *v = colon + 1;
+  return rc__net_resp_header(r, p, nlen, v, (size_t)(p + end - v)) == 0 ? len : 0;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -774,7 +723,7 @@ static void flush_adds(rc__net *net) {
     list_unlink(r);
     net->nactive--;
     rc_error e;
-    rc__err(&e, RC_ENOMEM, url_shown(r), 0, 0, "out of memory");
+    rc__err(&e, RC_ENOMEM, rc__net_url_shown(r), 0, 0, "out of memory");
     complete(r, RC_ENOMEM, &e);
   }
 }
@@ -841,6 +790,7 @@ rc__net *rc__net_new(uv_loop_t *loop, rc_error *err) {
   net->pump_timer.data = net;
   uv_unref((uv_handle_t *)&net->pump_timer);  /* the requests keep the loop alive */
   net->open_handles = 2;
+  rc__h1_init(net);  /* its timer: one more handle */
   return net;
 
 oom:
@@ -868,7 +818,7 @@ static void teardown(rc__net *net) {
     net->nactive--;
     if (r->added) curl_multi_remove_handle(net->multi, r->easy);
     rc_error e;
-    rc__err(&e, RC_ESTATE, url_shown(r), 0, 0, "cancelled: network closed");
+    rc__err(&e, RC_ESTATE, rc__net_url_shown(r), 0, 0, "cancelled: network closed");
     rc__net_result res;
     fill_result(r, RC_ESTATE, &res, &e);
     r->added = false;
@@ -884,6 +834,7 @@ static void teardown(rc__net *net) {
       origin_free(o);
     }
   net->ready = NULL;
+  rc__h1_teardown(net);
   net->torn_down = true;  /* from here req_free no longer pools */
   for (int i = 0; i < net->npool; i++) curl_easy_cleanup(net->pool[i]);
   net->npool = 0;
@@ -906,6 +857,46 @@ void rc__net_close(rc__net *net, void (*done)(void *ud), void *ud) {
   net->close_ud = ud;
   if (net->busy == 0) teardown(net);
 }
+
+/* ---- for the own client (net_int.h) ---- */
+
+void rc__net_enter(rc__net *net) { net->busy++; }
+
+void rc__net_leave(rc__net *net) {
+  net->busy--;
+  if (net->busy == 0 && net->closing && !net->torn_down) teardown(net);
+}
+
+void rc__net_handle_closed(rc__net *net) {
+  net->open_handles--;
+  maybe_finish(net);
+}
+
+void rc__net_h1_done(rc__net_request *r, int code, const rc_error *e) {
+  list_unlink(r);
+  r->net->nactive--;
+  complete(r, code, e);
+}
+
+int rc__net_h1_to_curl(rc__net_request *r, const char *url, uint32_t redirects,
+                       rc_error *err) {
+  char *copy = rc__strdup(url);
+  if (!copy) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
+  rc__h1_release(r);  /* may free `url` (the own client's current target) */
+  r->h1.on = false;
+  list_unlink(r);
+  if (r->url) explicit_bzero(r->url, strlen(r->url));
+  rc__free(r->url);
+  r->url = copy;
+  rc__free(r->url_shown);
+  rc__free(r->host);
+  r->url_shown = r->host = NULL;
+  r->tls = strncasecmp(copy, "https:", 6) == 0;
+  r->max_redirects = redirects;
+  return launch(r, NULL, 0, err);
+}
+
+size_t rc__net_h1_requests(const rc__net *net) { return net ? net->h1.requests : 0; }
 
 bool rc__net_h2c_supported(void) {
   const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
@@ -1088,13 +1079,24 @@ static void cache_fit(rc__net *net) {
  * request is then on no list and the caller frees it. */
 static int launch(rc__net_request *r, const void *body, size_t body_len, rc_error *err) {
   rc__net *net = r->net;
+  if (r->org && !r->turn) {
+    r->org->launched++;  /* req_free gives the turn back */
+    r->turn = true;
+  }
+  if (r->h1.on) {
+    list_push(r, W_ACTIVE);
+    if (rc__h1_launch(r, err) != 0) {
+      list_unlink(r);
+      return RC_ENOMEM;
+    }
+    return 0;
+  }
   r->easy = net->npool ? net->pool[--net->npool] : curl_easy_init();
   if (!r->easy) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
-  if (r->org) r->org->launched++;  /* req_free gives the turn back */
   CURLcode c = set_options(r, body, body_len);
   if (c == CURLE_OUT_OF_MEMORY) return rc__err(err, RC_ENOMEM, NULL, 0, 0, "out of memory");
   if (c != CURLE_OK)
-    return rc__err(err, RC_EINVAL, url_shown(r), 0, 0, "libcurl refused an option: %s",
+    return rc__err(err, RC_EINVAL, rc__net_url_shown(r), 0, 0, "libcurl refused an option: %s",
                    curl_easy_strerror(c));
   cache_fit(net);
   if (net->in_curl) {
@@ -1184,7 +1186,7 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
     goto fail;
   }
   if (o->http_version == RC__NET_HTTP_2 && !r->tls && !rc__net_h2c_supported()) {
-    rc__err(err, RC_EINVAL, url_shown(r), 0, 0,
+    rc__err(err, RC_EINVAL, rc__net_url_shown(r), 0, 0,
             "HTTP/2 without TLS needs libcurl 8.0 or newer (this one is %s)",
             curl_version_info(CURLVERSION_NOW)->version);
     goto fail;
@@ -1210,6 +1212,7 @@ rc__net_request *rc__net_start(rc__net *net, const rc__net_req_opts *o,
   r->http_version = o->http_version;
   if (o->ca_file && !(r->ca_file = rc__strdup(o->ca_file))) goto oom;
   if (o->queue && o->method == RC__NET_GET && !(r->org = origin_get(net, r->url))) goto oom;
+  rc__h1_route(r, o, cb->data != NULL);
   net->nactive++;
   if (r->org && (r->org->head || r->org->launched >= RC__NET_MAX_QUEUED_ACTIVE)) {
     queue_append(r);  /* its turn comes when one of its origin's ends (on_pump) */
