@@ -16,6 +16,7 @@
  * (about 5 KB each). */
 #define POOL_MAX 64
 #define ORIGIN_BUCKETS 64
+#define RC__NET_KNOWN_HEADERS 4
 
 typedef struct poll_ctx poll_ctx;
 typedef struct sock_slot sock_slot;
@@ -45,6 +46,8 @@ struct rc__net_request {
   char *host;                /* the host name, for messages: made when first needed */
   rc__buf body;              /* buffered mode */
   rc__buf resp;              /* response headers: "name\0value\0" ... */
+  uint32_t known[RC__NET_KNOWN_HEADERS];  /* where ETag, Last-Modified, Content-Type and
+                                             Retry-After start in resp, + 1; 0: absent */
   size_t max_body;           /* 0 = no limit */
   size_t received;           /* body bytes of the current response */
   long cur_status;           /* status of the response whose headers are arriving */

@@ -138,6 +138,12 @@ static bool answer(sconn *c, size_t len) {
          "Content-Length: 0\r\n\r\n");
   } else if (!strcmp(path, "/loop")) {
     SEND("HTTP/1.1 301 Moved\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n");
+  } else if (!strcmp(path, "/tagged")) {
+    SEND("HTTP/1.1 302 Found\r\nETag: \"r\"\r\nContent-Type: x/redirect\r\n"
+         "Location: /dup\r\nContent-Length: 0\r\n\r\n");
+  } else if (!strcmp(path, "/dup")) {
+    SEND("HTTP/1.1 200 OK\r\netag: \"first\"\r\nETag: \"second\"\r\n"
+         "Content-Length: 2\r\n\r\nok");
   } else if (!strcmp(path, "/notmod")) {
     SEND("HTTP/1.1 304 Not Modified\r\nETag: \"e1\"\r\nContent-Length: 5000000\r\n\r\n");
   } else if (!strcmp(path, "/hang")) {
@@ -588,6 +594,15 @@ static void test_names_and_redirects(void) {
   CHECK_EQ_INT(d.status, 302);
   CHECK_EQ_STR(d.body, "xyz");
   CHECK_EQ_INT(rc__net_h1_requests(net), 4);
+  /* The result's headers are the final response's (none of the redirect's), the first
+   * of a repeated one, matched whatever their case. */
+  got t = {0};
+  poll_url(net, u("/tagged"), &t, 5000, 0, 3);
+  run_until(&loop, &t.done, 1);
+  CHECK_EQ_INT(t.code, 0);
+  CHECK_EQ_STR(t.body, "ok");
+  CHECK_EQ_STR(t.etag, "\"first\"");
+  CHECK_EQ_STR(t.content_type, "");
 
   /* To another origin: the caller's headers go along, but not Authorization or Cookie
    * (as curl does). */
@@ -613,7 +628,7 @@ static void test_names_and_redirects(void) {
   CHECK_EQ_INT(f.code, RC_EIO);
   CHECK_EQ_STR(f.message, "connection refused");
   CHECK_EQ_STR(f.file, "https://127.0.0.1:1/x");
-  CHECK_EQ_INT(rc__net_h1_requests(net), 6);
+  CHECK_EQ_INT(rc__net_h1_requests(net), 7);
   finish(&loop, net);
 }
 
