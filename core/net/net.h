@@ -23,16 +23,18 @@
  *
  * The own HTTP/1.1 client (h1.c): polls take another path. A request that is a GET over
  * plain http:// with opts.queue, buffered (no data callback), not RC__NET_HTTP_2, with no
- * user info in the URL and no low-speed limit, runs on a small client of ours (libuv TCP, one send of a request
- * built once, Debian's http-parser for the answer, a pool of kept-alive connections per
- * host:port, one uv timer for all its deadlines) unless a proxy variable (http_proxy,
- * HTTP_PROXY, all_proxy, ALL_PROXY) or RC_HTTP_CLIENT=curl was in the environment at
- * rc__net_new, which leaves every request to curl. Why: 1,000 rc.http sources polling a
- * local nginx every second spent about 80% of their user time inside libcurl 7.88 (its
- * printf engine building each request, connection bookkeeping) and made two polls per
- * transfer; scripts/bench fleet measured 5.5 to 6% of one core through curl and 2.1 to
- * 2.5% through the own client (issue 18). Results, messages, limits, turns, cancel and close are the
- * same on both paths; a redirect to https:// continues in curl. */
+ * user info in the URL and no low-speed limit, runs on a small client of ours (libuv TCP,
+ * one send of a request built once, Debian's http-parser for the answer, a pool of
+ * kept-alive connections per host:port, one uv timer for all its deadlines) unless a
+ * proxy variable (http_proxy, HTTP_PROXY, all_proxy, ALL_PROXY) or RC_HTTP_CLIENT=curl
+ * was in the environment at rc__net_new, which leaves every request to curl. Why: 1,000
+ * rc.http sources polling a local nginx every second spent about 80% of their user time
+ * inside libcurl 7.88 (its printf engine building each request, connection bookkeeping)
+ * and made two polls per transfer; scripts/bench measured 5.13% of one core through curl
+ * and 2.17% through the own client in the same run (issue 18). Results, messages, limits,
+ * turns, cancel and close are the same on both paths; a redirect to https:// continues in
+ * curl.
+ */
 #ifndef RC_NET_H
 #define RC_NET_H
 
