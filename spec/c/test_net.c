@@ -8,6 +8,7 @@
 #include "check.h"
 #include "failalloc.h"
 #include "net.h"
+#include "net_fixture.h"
 #include "nginx_fixture.h"
 
 #include <stdlib.h>
@@ -61,7 +62,6 @@ static void got_free(got *g) {
   g->body = NULL;
 }
 
-static void on_closed(void *ud);
 static void on_done(void *ud, rc__net_request *req, const rc__net_result *res);
 static void on_data(void *ud, rc__net_request *req, const char *data, size_t n);
 
@@ -122,57 +122,14 @@ static void on_data(void *ud, rc__net_request *req, const char *data, size_t n) 
          rc__net_header_value(req, "content-type"));
     if (g->start_in_data && g->next) start_next(g);
     if (g->cancel_in_data) rc__net_cancel(req);
-    if (g->close_in_data) rc__net_close(g->net, on_closed, NULL);
+    if (g->close_in_data) rc__net_close(g->net, nf_on_closed, NULL);
   }
   g->streamed += n;
-}
-
-/* Runs the loop until *count >= want, nothing is left to run, or `limit_ms` passed
- * (a safety net, not a timing assertion). */
-static bool expired;
-static void on_expire(uv_timer_t *t) {
-  (void)t;
-  expired = true;
-}
-static void run_until(uv_loop_t *loop, const int *count, int want, uint64_t limit_ms) {
-  uv_timer_t guard;
-  uv_timer_init(loop, &guard);
-  uv_unref((uv_handle_t *)&guard);
-  expired = false;
-  uv_timer_start(&guard, on_expire, limit_ms, 0);
-  while (*count < want && !expired)
-    if (!uv_run(loop, UV_RUN_ONCE) && *count < want) break;
-  if (expired) fprintf(stderr, "run_until: gave up after %llu ms\n",
-                       (unsigned long long)limit_ms);
-  uv_close((uv_handle_t *)&guard, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
-}
-
-static int closed_count;
-static void on_closed(void *ud) {
-  (void)ud;
-  closed_count++;
-}
-
-/* Closes `net`, runs the loop dry and checks that every handle went away. */
-static void close_net(uv_loop_t *loop, rc__net *net) {
-  int before = closed_count;
-  rc__net_close(net, on_closed, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(closed_count, before + 1);
 }
 
 static void end_loop(uv_loop_t *loop) {
   uv_run(loop, UV_RUN_DEFAULT);
   CHECK_EQ_INT(uv_loop_close(loop), 0);
-}
-
-static rc__net *new_net(uv_loop_t *loop) {
-  rc_error err = {0};
-  rc__net *net = rc__net_new(loop, &err);
-  if (!net) fprintf(stderr, "rc__net_new: %s\n", err.message);
-  CHECK(net != NULL);
-  return net;
 }
 
 /* A socket listening on 127.0.0.1 that the test never accepts from: connections
@@ -203,14 +160,14 @@ static void url(char *out, size_t n, const char *b, const char *path) {
 static void test_get_200(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/hello.txt");
   got g = {0};
   CHECK(get(net, u, &g) != NULL);
   CHECK_EQ_INT(g.done, 0);  /* never called before rc__net_start returns */
   CHECK_EQ_INT(rc__net_active(net), 1);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.done, 1);
   CHECK_EQ_INT(g.code, 0);
   CHECK_EQ_INT(g.status, 200);
@@ -229,7 +186,7 @@ static void test_get_200(void) {
   snprintf(u, sizeof u, "http://localhost:%d/hello.txt", ngx.port);
   got n = {0};
   CHECK(get(net, u, &n) != NULL);
-  run_until(&loop, &n.done, 1, 10000);
+  nf_run_until(&loop, &n.done, 1, 10000);
   CHECK_EQ_INT(n.done, 1);
   CHECK_EQ_INT(n.status, 200);
   if (n.code) fprintf(stderr, "localhost: %s\n", n.message);
@@ -239,31 +196,31 @@ static void test_get_200(void) {
   url(u, sizeof u, base, "/missing.txt");
   got m = {0};
   CHECK(get(net, u, &m) != NULL);
-  run_until(&loop, &m.done, 1, 10000);
+  nf_run_until(&loop, &m.done, 1, 10000);
   CHECK_EQ_INT(m.done, 1);
   CHECK_EQ_INT(m.code, 0);
   CHECK_EQ_INT(m.status, 404);
   got_free(&m);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
 static void test_conditional_get(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/hello.txt");
   got first = {0};
   get(net, u, &first);
-  run_until(&loop, &first.done, 1, 10000);
+  nf_run_until(&loop, &first.done, 1, 10000);
   CHECK_EQ_INT(first.status, 200);
 
   rc__net_header inm[] = {{"If-None-Match", first.etag}};
   rc__net_req_opts o = {.url = u, .headers = inm, .nheaders = 1, .total_ms = 10000};
   got g = {0};
   CHECK(start(net, &o, &g, false, NULL) != NULL);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.code, 0);
   CHECK_EQ_INT(g.status, 304);
   CHECK_EQ_INT(g.body_len, 0);
@@ -273,35 +230,35 @@ static void test_conditional_get(void) {
   o.headers = ims;
   got h = {0};
   start(net, &o, &h, false, NULL);
-  run_until(&loop, &h.done, 1, 10000);
+  nf_run_until(&loop, &h.done, 1, 10000);
   CHECK_EQ_INT(h.status, 304);
 
   rc__net_header other[] = {{"If-None-Match", "\"not-the-etag\""}};
   o.headers = other;
   got k = {0};
   start(net, &o, &k, false, NULL);
-  run_until(&loop, &k.done, 1, 10000);
+  nf_run_until(&loop, &k.done, 1, 10000);
   CHECK_EQ_INT(k.status, 200);
   CHECK_EQ_STR(k.body, "hello, world\n");
   got_free(&first);
   got_free(&g);
   got_free(&h);
   got_free(&k);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
 static void test_headers_and_methods(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/echo");
   rc__net_header hs[] = {{"X-Vault-Token", TOKEN}, {"X-Empty", ""}};
   rc__net_req_opts o = {.url = u, .headers = hs, .nheaders = 2, .total_ms = 10000};
   got g = {0};
   start(net, &o, &g, false, NULL);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.status, 200);
   CHECK_EQ_STR(g.body, "GET|" TOKEN "|");
   CHECK_EQ_STR(g.consul_index, "42");
@@ -312,7 +269,7 @@ static void test_headers_and_methods(void) {
   o.body_len = 2;
   got p = {0};
   start(net, &o, &p, false, NULL);
-  run_until(&loop, &p.done, 1, 10000);
+  nf_run_until(&loop, &p.done, 1, 10000);
   CHECK_EQ_INT(p.status, 200);
   CHECK_EQ_STR(p.body, "POST|" TOKEN "|");
 
@@ -322,28 +279,28 @@ static void test_headers_and_methods(void) {
                           .body_len = 7, .total_ms = 10000};
   got pu = {0}, rd = {0}, de = {0}, gone = {0};
   start(net, &put, &pu, false, NULL);
-  run_until(&loop, &pu.done, 1, 10000);
+  nf_run_until(&loop, &pu.done, 1, 10000);
   CHECK_EQ_INT(pu.status, 201);
   get(net, u, &rd);
-  run_until(&loop, &rd.done, 1, 10000);
+  nf_run_until(&loop, &rd.done, 1, 10000);
   CHECK_EQ_STR(rd.body, "{\"a\":1}");
   rc__net_req_opts del = {.url = u, .method = RC__NET_DELETE, .total_ms = 10000};
   start(net, &del, &de, false, NULL);
-  run_until(&loop, &de.done, 1, 10000);
+  nf_run_until(&loop, &de.done, 1, 10000);
   CHECK_EQ_INT(de.status, 204);
   get(net, u, &gone);
-  run_until(&loop, &gone.done, 1, 10000);
+  nf_run_until(&loop, &gone.done, 1, 10000);
   CHECK_EQ_INT(gone.status, 404);
 
   /* Redirects: the 3xx itself unless asked to follow. */
   url(u, sizeof u, base, "/moved");
   got r0 = {0}, r1 = {0};
   get(net, u, &r0);
-  run_until(&loop, &r0.done, 1, 10000);
+  nf_run_until(&loop, &r0.done, 1, 10000);
   CHECK_EQ_INT(r0.status, 301);
   rc__net_req_opts follow = {.url = u, .max_redirects = 3, .total_ms = 10000};
   start(net, &follow, &r1, false, NULL);
-  run_until(&loop, &r1.done, 1, 10000);
+  nf_run_until(&loop, &r1.done, 1, 10000);
   CHECK_EQ_INT(r1.status, 200);
   CHECK_EQ_STR(r1.body, "hello, world\n");
   CHECK_EQ_STR(r1.content_type, "text/plain");
@@ -353,14 +310,14 @@ static void test_headers_and_methods(void) {
     CHECK_EQ_INT(all[i]->done, 1);
     got_free(all[i]);
   }
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
 static void test_bad_arguments(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   got g = {0};
   rc_error err = {0};
   rc__net_req_opts o = {.url = "ftp://127.0.0.1/x"};
@@ -398,12 +355,12 @@ static void test_bad_arguments(void) {
   o.url = "http://[::1";
   o.url_known = true;
   CHECK(start(net, &o, &g, false, &err) != NULL);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK(g.code != 0);
   CHECK_EQ_INT(rc__net_active(net), 0);
   got_free(&g);
-  close_net(&loop, net);
-  rc__net_close(NULL, on_closed, NULL);  /* NULL: done at once */
+  nf_close_net(&loop, net);
+  rc__net_close(NULL, nf_on_closed, NULL);  /* NULL: done at once */
   end_loop(&loop);
 }
 
@@ -411,7 +368,7 @@ static void test_bad_arguments(void) {
 static void test_many_concurrent(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/hello.txt");
   static got gs[MANY];
@@ -425,9 +382,9 @@ static void test_many_concurrent(void) {
   uv_timer_t guard;
   uv_timer_init(&loop, &guard);
   uv_unref((uv_handle_t *)&guard);
-  expired = false;
-  uv_timer_start(&guard, on_expire, 30000, 0);
-  while (!expired && uv_run(&loop, UV_RUN_ONCE)) {
+  nf_expired = false;
+  uv_timer_start(&guard, nf_on_expire, 30000, 0);
+  while (!nf_expired && uv_run(&loop, UV_RUN_ONCE)) {
   }
   uv_close((uv_handle_t *)&guard, NULL);
   uv_run(&loop, UV_RUN_NOWAIT);
@@ -447,7 +404,7 @@ static void test_many_concurrent(void) {
   CHECK(connects >= 1);
   CHECK(connects <= RC__NET_MAX_HOST_CONNECTIONS);  /* reused, never over the cap */
   CHECK_EQ_INT(rc__net_active(net), 0);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -460,7 +417,7 @@ static void test_many_concurrent(void) {
 static void test_queued(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/hello.txt");
   static got gs[QUEUED];
@@ -501,11 +458,11 @@ static void test_queued(void) {
   got g2 = {0};
   CHECK(start(net, &o2, &g2, false, &err) != NULL);
   CHECK_EQ_INT(rc__net_in_flight(net), RC__NET_MAX_QUEUED_ACTIVE + 1);
-  run_until(&loop, &g2.done, 1, 10000);
+  nf_run_until(&loop, &g2.done, 1, 10000);
   CHECK_EQ_INT(g2.status, 200);
   got_free(&g2);
   for (int i = 0; i < RC__NET_MAX_QUEUED_ACTIVE + 1; i++) {
-    run_until(&loop, &gs[i].done, 1, 10000);
+    nf_run_until(&loop, &gs[i].done, 1, 10000);
     CHECK_EQ_INT(gs[i].status, 200);
     got_free(&gs[i]);
   }
@@ -514,7 +471,7 @@ static void test_queued(void) {
   memset(gs, 0, sizeof gs);
   for (int i = 0; i < RC__NET_MAX_QUEUED_ACTIVE + 3; i++) start(net, &o, &gs[i], false, &err);
   CHECK_EQ_INT(rc__net_in_flight(net), RC__NET_MAX_QUEUED_ACTIVE);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   int cancelled = 0;
   for (int i = 0; i < RC__NET_MAX_QUEUED_ACTIVE + 3; i++) {
     CHECK_EQ_INT(gs[i].done, 1);
@@ -528,7 +485,7 @@ static void test_queued(void) {
 static void test_keepalive(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/hello.txt");
   /* Each starts the next from its done callback: the connection is back in the cache. */
@@ -538,7 +495,7 @@ static void test_keepalive(void) {
   b.next = &c;
   copy(b.next_url, sizeof b.next_url, u);
   get(net, u, &a);
-  run_until(&loop, &c.done, 1, 10000);
+  nf_run_until(&loop, &c.done, 1, 10000);
   CHECK_EQ_INT(a.done, 1);
   CHECK_EQ_INT(b.done, 1);
   CHECK_EQ_INT(c.done, 1);
@@ -549,13 +506,13 @@ static void test_keepalive(void) {
   /* Later, from outside any callback, too. */
   got d = {0};
   get(net, u, &d);
-  run_until(&loop, &d.done, 1, 10000);
+  nf_run_until(&loop, &d.done, 1, 10000);
   CHECK_EQ_INT(d.connects, 0);
   got_free(&a);
   got_free(&b);
   got_free(&c);
   got_free(&d);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -638,16 +595,16 @@ static void test_keepalive_server_closes(void) {
   uv_loop_init(&loop);
   ka_server k;
   ka_open(&loop, &k);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[128];
   snprintf(u, sizeof u, "http://127.0.0.1:%d/x", k.port);
   got a = {0}, b = {0}, c = {0};
   get(net, u, &a);
-  run_until(&loop, &a.done, 1, 10000);
+  nf_run_until(&loop, &a.done, 1, 10000);
   CHECK_EQ_INT(a.status, 200);
   CHECK_EQ_INT(a.connects, 1);
   get(net, u, &b);  /* kept alive: same connection */
-  run_until(&loop, &b.done, 1, 10000);
+  nf_run_until(&loop, &b.done, 1, 10000);
   CHECK_EQ_INT(b.status, 200);
   CHECK_EQ_INT(b.connects, 0);
   ka_drop(&k);
@@ -665,7 +622,7 @@ static void test_keepalive_server_closes(void) {
   uv_close((uv_handle_t *)&check, NULL);
   uv_close((uv_handle_t *)&t, NULL);
   get(net, u, &c);
-  run_until(&loop, &c.done, 1, 10000);
+  nf_run_until(&loop, &c.done, 1, 10000);
   CHECK_EQ_INT(c.code, 0);
   CHECK_EQ_INT(c.status, 200);
   CHECK_EQ_INT(c.connects, 1);
@@ -676,14 +633,14 @@ static void test_keepalive_server_closes(void) {
   got_free(&c);
   ka_drop(&k);
   uv_close((uv_handle_t *)&k.listener, NULL);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
 static void test_refused(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   snprintf(u, sizeof u, "http://user:pw@127.0.0.1:%d/x?token=" TOKEN, nginx_free_port());
   rc__net_header hs[] = {{"X-Consul-Token", TOKEN}};
@@ -691,7 +648,7 @@ static void test_refused(void) {
   got g = {0};
   rc_error copyerr = {0};
   CHECK(start(net, &o, &g, false, &copyerr) != NULL);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.done, 1);
   CHECK_EQ_INT(g.code, RC_EIO);
   CHECK_EQ_STR(g.message, "connection refused");
@@ -699,7 +656,7 @@ static void test_refused(void) {
   CHECK_EQ_INT(g.body_len, 0);
   CHECK(strstr(g.message, TOKEN) == NULL);
   got_free(&g);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -713,7 +670,7 @@ static void on_done_file(void *ud, rc__net_request *req, const rc__net_result *r
 static void test_error_names_url_without_secrets(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256], want[256];
   int port = nginx_free_port();
   snprintf(u, sizeof u, "http://user:" TOKEN "@127.0.0.1:%d/v1/kv/app?token=" TOKEN,
@@ -723,10 +680,10 @@ static void test_error_names_url_without_secrets(void) {
   rc__net_req_opts o = {.url = u, .total_ms = 5000};
   rc__net_callbacks cb = {.done = on_done_file};
   CHECK(rc__net_start(net, &o, &cb, &n, NULL) != NULL);
-  run_until(&loop, &n, 1, 10000);
+  nf_run_until(&loop, &n, 1, 10000);
   CHECK_EQ_INT(n, 1);
   CHECK_EQ_STR(last_file, want);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -739,7 +696,7 @@ static void on_tick(uv_timer_t *t) {
 static void test_timeout(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   snprintf(u, sizeof u, "http://127.0.0.1:%d/never", hang_port);
   /* A ticking timer proves the loop keeps turning while the request waits. */
@@ -751,7 +708,7 @@ static void test_timeout(void) {
   rc__net_req_opts o = {.url = u, .total_ms = 300};
   got g = {0};
   start(net, &o, &g, false, NULL);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.done, 1);
   CHECK_EQ_INT(g.code, RC_EIO);
   CHECK_EQ_STR(g.message, "timed out after 300 ms");
@@ -761,28 +718,28 @@ static void test_timeout(void) {
   rc__net_req_opts slow = {.url = u, .low_speed_bytes = 1, .low_speed_secs = 1};
   got s = {0};
   start(net, &slow, &s, false, NULL);
-  run_until(&loop, &s.done, 1, 10000);
+  nf_run_until(&loop, &s.done, 1, 10000);
   CHECK_EQ_INT(s.done, 1);
   CHECK_EQ_INT(s.code, RC_EIO);
   CHECK_EQ_STR(s.message, "transfer too slow: under 1 bytes/s for 1 s");
   uv_close((uv_handle_t *)&tick, NULL);
   got_free(&g);
   got_free(&s);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
 static void test_max_body(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   /* Content-Length announces more than allowed. */
   url(u, sizeof u, base, "/big.bin");
   rc__net_req_opts o = {.url = u, .max_body = 1000, .total_ms = 10000};
   got g = {0};
   start(net, &o, &g, false, NULL);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.code, RC_ELIMIT);
   CHECK_EQ_STR(g.message, "body larger than 1000 bytes");
   CHECK_EQ_INT(g.body_len, 0);
@@ -791,7 +748,7 @@ static void test_max_body(void) {
   got z = {0};
   o.url = u;
   start(net, &o, &z, false, NULL);
-  run_until(&loop, &z.done, 1, 10000);
+  nf_run_until(&loop, &z.done, 1, 10000);
   CHECK_EQ_INT(z.code, RC_ELIMIT);
   CHECK_EQ_STR(z.message, "body larger than 1000 bytes");
   CHECK_EQ_STR(z.content_length, "");  /* the chunked path was the one tested */
@@ -800,37 +757,37 @@ static void test_max_body(void) {
   rc__net_req_opts exact = {.url = u, .max_body = 13, .total_ms = 10000};
   got e = {0};
   start(net, &exact, &e, false, NULL);
-  run_until(&loop, &e.done, 1, 10000);
+  nf_run_until(&loop, &e.done, 1, 10000);
   CHECK_EQ_INT(e.code, 0);
   CHECK_EQ_INT(e.status, 200);
   /* The connection aborted mid-body is not reused wrongly: the next request works. */
   url(u, sizeof u, base, "/hello.txt");
   got after = {0};
   get(net, u, &after);
-  run_until(&loop, &after.done, 1, 10000);
+  nf_run_until(&loop, &after.done, 1, 10000);
   CHECK_EQ_STR(after.body, "hello, world\n");
   got_free(&g);
   got_free(&z);
   got_free(&e);
   got_free(&after);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
 static void test_huge_headers(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/bigheaders");
   got g = {0};
   get(net, u, &g);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.done, 1);
   CHECK_EQ_INT(g.code, RC_ELIMIT);
   CHECK_EQ_STR(g.message, "response headers larger than 65536 bytes");
   got_free(&g);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -838,13 +795,13 @@ static void test_huge_headers(void) {
 static void test_streaming(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, base, "/lines.ndjson");
   rc__net_req_opts o = {.url = u, .total_ms = 10000};
   got g = {0};
   start(net, &o, &g, true, NULL);
-  run_until(&loop, &g.done, 1, 10000);
+  nf_run_until(&loop, &g.done, 1, 10000);
   CHECK_EQ_INT(g.done, 1);
   CHECK_EQ_INT(g.code, 0);
   CHECK_EQ_INT(g.status, 200);
@@ -860,7 +817,7 @@ static void test_streaming(void) {
     url(u, sizeof u, base, "/watch");
     got w = {0};
     start(net, &o, &w, true, NULL);
-    run_until(&loop, &w.done, 1, 10000);
+    nf_run_until(&loop, &w.done, 1, 10000);
     CHECK_EQ_INT(w.done, 1);
     CHECK_EQ_INT(w.code, 0);
     CHECK(w.chunks >= 2);
@@ -872,10 +829,10 @@ static void test_streaming(void) {
   rc__net_req_opts lim = {.url = u, .total_ms = 10000, .max_body = 5000};
   got l = {0};
   start(net, &lim, &l, true, NULL);
-  run_until(&loop, &l.done, 1, 10000);
+  nf_run_until(&loop, &l.done, 1, 10000);
   CHECK_EQ_INT(l.code, RC_ELIMIT);
   got_free(&l);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -887,7 +844,7 @@ static void on_cancel_timer(uv_timer_t *t) {
 static void test_cancel(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char hang[256], big[256], hello[256];
   snprintf(hang, sizeof hang, "http://127.0.0.1:%d/never", hang_port);
   url(big, sizeof big, base, "/lines.ndjson");
@@ -945,7 +902,7 @@ static void test_cancel(void) {
   got_free(&c);
   got_free(&e);
   got_free(&f);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -953,14 +910,14 @@ static void test_cancel(void) {
 #define STREAMS 5
 static rc__net *close_me;
 static void on_close_timer(uv_timer_t *t) {
-  rc__net_close(close_me, on_closed, NULL);
+  rc__net_close(close_me, nf_on_closed, NULL);
   uv_close((uv_handle_t *)t, NULL);
 }
 
 static void test_close_in_flight(void) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char hang[256], big[256], hello[256];
   snprintf(hang, sizeof hang, "http://127.0.0.1:%d/never", hang_port);
   url(big, sizeof big, base, "/slow.ndjson");
@@ -980,12 +937,12 @@ static void test_close_in_flight(void) {
   for (int i = HANGING; i < HANGING + STREAMS; i++) start(net, &s, &gs[i], true, NULL);
   rc__net_cancel(gs[1].self);
   close_me = net;
-  int before = closed_count;
+  int before = nf_closed_count;
   uv_timer_t t;
   uv_timer_init(&loop, &t);
   uv_timer_start(&t, on_close_timer, 100, 0);
   uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(closed_count, before + 1);
+  CHECK_EQ_INT(nf_closed_count, before + 1);
   int cancelled = 0, calls = 0;
   for (int i = 0; i < HANGING + STREAMS; i++) {
     calls += gs[i].done;
@@ -1002,7 +959,7 @@ static void test_close_in_flight(void) {
 
   /* Closing from a done callback while another request hangs. */
   uv_loop_init(&loop);
-  net = new_net(&loop);
+  net = nf_new_net(&loop);
   got a = {0}, b = {0};
   start(net, &o, &b, false, NULL);
   a.close_in_done = true;
@@ -1018,15 +975,15 @@ static void test_close_in_flight(void) {
 
   /* Closing from a data callback of a stream (inside curl: deferred until it returns). */
   uv_loop_init(&loop);
-  net = new_net(&loop);
+  net = nf_new_net(&loop);
   got c = {0}, d = {0};
   c.close_in_data = true;
   rc__net_req_opts s2 = {.url = big, .total_ms = 10000};
   start(net, &s2, &c, true, NULL);
   start(net, &o, &d, false, NULL);
-  before = closed_count;
+  before = nf_closed_count;
   uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(closed_count, before + 1);
+  CHECK_EQ_INT(nf_closed_count, before + 1);
   CHECK_EQ_INT(c.chunks, 1);
   CHECK_EQ_INT(c.done, 1);
   CHECK_EQ_INT(c.code, RC_ESTATE);
@@ -1041,30 +998,30 @@ static void test_tls(void) {
   if (!tls_base[0]) return;
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc__net *net = new_net(&loop);
+  rc__net *net = nf_new_net(&loop);
   char u[256];
   url(u, sizeof u, tls_base, "/hello.txt");
   got a = {0}, b = {0}, c = {0};
   get(net, u, &a);
-  run_until(&loop, &a.done, 1, 10000);
+  nf_run_until(&loop, &a.done, 1, 10000);
   CHECK_EQ_INT(a.code, RC_EIO);
   CHECK(strncmp(a.message, "TLS certificate verification failed: ", 37) == 0);
   if (a.code != RC_EIO) fprintf(stderr, "tls: %s\n", a.message);
   rc__net_req_opts o = {.url = u, .ca_file = ngx.cert, .total_ms = 10000};
   start(net, &o, &b, false, NULL);
-  run_until(&loop, &b.done, 1, 10000);
+  nf_run_until(&loop, &b.done, 1, 10000);
   CHECK_EQ_INT(b.code, 0);
   CHECK_EQ_INT(b.status, 200);
   CHECK_EQ_STR(b.body, "hello, world\n");
   rc__net_req_opts in = {.url = u, .insecure = true, .total_ms = 10000};
   start(net, &in, &c, false, NULL);
-  run_until(&loop, &c.done, 1, 10000);
+  nf_run_until(&loop, &c.done, 1, 10000);
   CHECK_EQ_INT(c.code, 0);
   CHECK_EQ_INT(c.status, 200);
   got_free(&a);
   got_free(&b);
   got_free(&c);
-  close_net(&loop, net);
+  nf_close_net(&loop, net);
   end_loop(&loop);
 }
 
@@ -1090,7 +1047,7 @@ static void test_alloc_failures(void) {
       if (!r) {
         CHECK_EQ_INT(err.code, RC_ENOMEM);
       } else {
-        run_until(&loop, &g.done, 1, 10000);
+        nf_run_until(&loop, &g.done, 1, 10000);
         CHECK_EQ_INT(g.done, 1);
         CHECK(g.code == 0 || g.code == RC_ENOMEM);
         succeeded = g.code == 0 && g.status == 200;

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "failalloc.h"
 #include "net.h"
+#include "net_fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -315,46 +316,19 @@ static rc__net_request *poll_url(rc__net *net, const char *url, got *g, uint32_t
   return r;
 }
 
-static bool expired;
-static void on_expire(uv_timer_t *t) {
-  (void)t;
-  expired = true;
-}
-
 /* Runs the loop until *count >= want, nothing is left, or a safety limit passed. */
 static void run_until(uv_loop_t *loop, const int *count, int want) {
-  uv_timer_t guard;
-  uv_timer_init(loop, &guard);
-  uv_unref((uv_handle_t *)&guard);
-  expired = false;
-  uv_timer_start(&guard, on_expire, 20000, 0);
-  while (*count < want && !expired)
-    if (!uv_run(loop, UV_RUN_ONCE) && *count < want) break;
-  if (expired) fprintf(stderr, "run_until: gave up\n");
-  uv_close((uv_handle_t *)&guard, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
-}
-
-static int closed_count;
-static void on_closed(void *ud) {
-  (void)ud;
-  closed_count++;
+  nf_run_until(loop, count, want, 20000);
 }
 
 static void finish(uv_loop_t *loop, rc__net *net) {
-  int before = closed_count;
-  rc__net_close(net, on_closed, NULL);
-  uv_run(loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(closed_count, before + 1);
+  nf_close_net(loop, net);
   CHECK_EQ_INT(uv_loop_close(loop), 0);
 }
 
 static rc__net *new_net(uv_loop_t *loop) {
   uv_loop_init(loop);
-  rc_error err = {0};
-  rc__net *net = rc__net_new(loop, &err);
-  CHECK(net != NULL);
-  return net;
+  return nf_new_net(loop);
 }
 
 static char *u(const char *path) {
@@ -670,10 +644,10 @@ static void test_cancel_and_close(void) {
   CHECK_EQ_INT(rc__net_active(net), 5);
   CHECK_EQ_INT(rc__net_in_flight(net), 5);
   uv_run(&loop, UV_RUN_NOWAIT);
-  int before = closed_count;
-  rc__net_close(net, on_closed, NULL);
+  int before = nf_closed_count;
+  rc__net_close(net, nf_on_closed, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK_EQ_INT(closed_count, before + 1);
+  CHECK_EQ_INT(nf_closed_count, before + 1);
   for (int i = 0; i < 5; i++) {
     CHECK_EQ_INT(gs[i].done, 1);
     CHECK_EQ_INT(gs[i].code, RC_ESTATE);
