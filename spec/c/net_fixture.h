@@ -58,4 +58,27 @@ static rc__net *nf_new_net(uv_loop_t *loop) {
   return net;
 }
 
+static int nf_turns;
+static void nf_count_turn(uv_check_t *c) {
+  (void)c;
+  nf_turns++;
+}
+static void nf_stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
+
+/* Runs the loop for `ms` and returns how many times it turned: a handle still polling
+ * an ended socket makes it turn without end (thousands of turns, not a handful). */
+static int nf_turns_for(uv_loop_t *loop, uint64_t ms) {
+  uv_check_t check;
+  uv_check_init(loop, &check);
+  uv_check_start(&check, nf_count_turn);
+  uv_timer_t t;
+  uv_timer_init(loop, &t);
+  nf_turns = 0;
+  uv_timer_start(&t, nf_stop_loop, ms, 0);
+  uv_run(loop, UV_RUN_DEFAULT); /* until nf_stop_loop */
+  uv_close((uv_handle_t *)&check, NULL);
+  uv_close((uv_handle_t *)&t, NULL);
+  return nf_turns;
+}
+
 #endif

@@ -579,14 +579,6 @@ static void ka_open(uv_loop_t *loop, ka_server *k) {
   k->port = ntohs(a.sin_port);
 }
 
-static int turns;
-static void count_turn(uv_check_t *c) {
-  (void)c;
-  turns++;
-}
-
-static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
-
 /* An idle kept-alive connection that the server closes: its poll handle (kept while the
  * connection is idle in curl's cache) sees the end once and stops, the loop does not
  * spin on it, and the next request opens a new connection. */
@@ -610,17 +602,7 @@ static void test_keepalive_server_closes(void) {
   ka_drop(&k);
   /* Let the loop notice the close; a handle still polling an ended socket would make
    * it turn without end (thousands of turns here, not a handful). */
-  uv_check_t check;
-  uv_check_init(&loop, &check);
-  uv_check_start(&check, count_turn);
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  turns = 0;
-  uv_timer_start(&t, stop_loop, 100, 0);
-  uv_run(&loop, UV_RUN_DEFAULT);  /* until stop_loop */
-  CHECK(turns <= 20);
-  uv_close((uv_handle_t *)&check, NULL);
-  uv_close((uv_handle_t *)&t, NULL);
+  CHECK(nf_turns_for(&loop, 100) <= 20);
   get(net, u, &c);
   nf_run_until(&loop, &c.done, 1, 10000);
   CHECK_EQ_INT(c.code, 0);

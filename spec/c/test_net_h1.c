@@ -399,14 +399,6 @@ static void test_bodies(void) {
   CHECK_EQ_INT(g.status, 404);
 }
 
-static int turns;
-static void count_turn(uv_check_t *c) {
-  (void)c;
-  turns++;
-}
-
-static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
-
 static void test_keepalive(void) {
   uv_loop_t loop;
   rc__net *net = new_net(&loop);
@@ -427,17 +419,7 @@ static void test_keepalive(void) {
   server_cmd('d');
   /* The loop sees the end once and the connection goes; one still read after its end
    * would make the loop turn without end (thousands of turns here, not a handful). */
-  uv_check_t check;
-  uv_check_init(&loop, &check);
-  uv_check_start(&check, count_turn);
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  turns = 0;
-  uv_timer_start(&t, stop_loop, 100, 0);
-  uv_run(&loop, UV_RUN_DEFAULT);  /* until stop_loop */
-  CHECK(turns <= 20);
-  uv_close((uv_handle_t *)&check, NULL);
-  uv_close((uv_handle_t *)&t, NULL);
+  CHECK(nf_turns_for(&loop, 100) <= 20);
   poll_url(net, u("/cl"), &c, 5000, 0, 0);
   run_until(&loop, &c.done, 1);
   CHECK_EQ_INT(c.code, 0);
