@@ -330,6 +330,19 @@ static void test_keys(void) {
   /* an alias as a key: the text of the anchored scalar */
   CHECK_YAML("x: &k 0x1F\ny: {*k : v}", "{\"x\":31,\"y\":{\"0x1F\":\"v\"}}");
   CHECK_YAML("&k key: 1\nother: {*k : 2}", "{\"key\":1,\"other\":{\"key\":2}}");
+  /* libfyaml 0.7.12 frees a simple key twice on a tab after ':' inside an explicit key
+   * and then crashes in fy_parser_destroy (scripts/fuzz yaml): refused before it parses */
+  ERR("? b:\t-", 1, 5,
+      "a tab after ':' in a document with an explicit key ('?') is refused: the YAML "
+      "library mishandles it; use spaces");
+  ERR("? ab:\t- \n\n  -\" -\tc\n     -0 d\n-\tb\n ", 1, 6,
+      "a tab after ':' in a document with an explicit key ('?') is refused: the YAML "
+      "library mishandles it; use spaces");
+  ERR("? k\n: v\nx:  \ty", 3, 5,
+      "a tab after ':' in a document with an explicit key ('?') is refused: the YAML "
+      "library mishandles it; use spaces");
+  CHECK_YAML("? k\n: v\nx:  y", "{\"k\":\"v\",\"x\":\"y\"}"); /* spaces */
+  CHECK_YAML("a:\tb\nc: d?", "{\"a\":\"b\",\"c\":\"d?\"}");  /* no explicit key */
   /* complex keys */
   ERR("[a, b]: c", 1, 1,
       "a mapping key must be a scalar: a sequence cannot be a key (complex keys are not "
