@@ -78,7 +78,9 @@ static int nf_turns_for(uv_loop_t *loop, uint64_t ms) {
   uv_run(loop, UV_RUN_DEFAULT); /* until nf_stop_loop */
   uv_close((uv_handle_t *)&check, NULL);
   uv_close((uv_handle_t *)&t, NULL);
-  return nf_turns;
+  int turns = nf_turns;
+  uv_run(loop, UV_RUN_NOWAIT); /* the handles live on this stack: finish closing them */
+  return turns;
 }
 
 #endif
