@@ -1436,15 +1436,20 @@ static void discard(yp *p) {
  * blank or the end) is refused here, before libfyaml
  * sees it; spaces there are fine, and so is either feature alone. Deliberately coarse:
  * a '?' or ": <tab>" inside a quoted or block scalar counts too (docs/POLICY.md). */
+static bool yaml_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* Runs on every YAML parse: memchr for the rare bytes, not a loop over every byte. */
 static int check_libfyaml_hazard(yp *p) {
-  const char *s = p->s, *end = p->s + p->n;
+  const char *s = p->s, *end = p->s + p->n, *q = s;
   bool explicit_key = false;
-  for (const char *q = s; q < end && !explicit_key; q++)
-    explicit_key = *q == '?' && (q == s || strchr(" \t\n\r{[,", q[-1])) &&
-                   (q + 1 == end || strchr(" \t\n\r", q[1]));
+  while (!explicit_key && (q = memchr(q, '?', (size_t)(end - q)))) {
+    explicit_key = (q == s || yaml_blank(q[-1]) || q[-1] == '{' || q[-1] == '[' ||
+                    q[-1] == ',') &&
+                   (q + 1 == end || yaml_blank(q[1]));
+    q++;
+  }
   if (!explicit_key) return 0;
-  for (const char *q = s; q < end; q++) {
-    if (*q != ':') continue;
+  for (q = s; (q = memchr(q, ':', (size_t)(end - q))); q++) {
     const char *t = q + 1;
     while (t < end && *t == ' ') t++;
     if (t < end && *t == '\t') {

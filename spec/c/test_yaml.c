@@ -341,6 +341,9 @@ static void test_keys(void) {
   ERR("? k\n: v\nx:  \ty", 3, 5,
       "a tab after ':' in a document with an explicit key ('?') is refused: the YAML "
       "library mishandles it; use spaces");
+  ERR("{? a: 1, b:\tc}", 1, 12, /* a flow explicit key counts too */
+      "a tab after ':' in a document with an explicit key ('?') is refused: the YAML "
+      "library mishandles it; use spaces");
   CHECK_YAML("? k\n: v\nx:  y", "{\"k\":\"v\",\"x\":\"y\"}"); /* spaces */
   CHECK_YAML("a:\tb\nc: d?", "{\"a\":\"b\",\"c\":\"d?\"}");  /* no explicit key */
   /* complex keys */
