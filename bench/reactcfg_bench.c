@@ -30,6 +30,7 @@ static int usage(void) {
           "                  [--own-thread] [--seconds S] [--settle-ms MS]\n"
           "       %s load [--components N]\n"
           "       %s admin [--updates N] [--rounds R] [--components C] [--requests Q]\n"
+          "       %s stall POLICY\n"
           "  diff     parse both files and diff the trees; prints\n"
           "           changes=<n> parse_ms=<median ms to parse both> diff_ms=<median ms>\n"
           "  parse    parse one file N times; prints\n"
@@ -58,8 +59,12 @@ static int usage(void) {
           "           free; prints load components=<n> check_ms= load_ms= start_ms= ...\n"
           "  admin    the pipeline with /metrics scraped every 100 ms beside without, and\n"
           "           /metrics latency with C components; prints admin pipeline ...\n"
-          "           scraped_over_plain=<x> and admin latency path=<p> ... p99_us=..\n",
-          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog);
+          "           scraped_over_plain=<x> and admin latency path=<p> ... p99_us=..\n"
+          "  stall    the longest the running engine's loop is held when POLICY replaces\n"
+          "           its policy file; prints stall policy=<f> outcome=<o> budget_ms=..\n"
+          "           reload_ms=.. max_gap_ms=.. past_budget_ms=..\n",
+          prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog, prog,
+          prog);
   return 1;
 }
 
@@ -221,6 +226,7 @@ int rc_bench_redis_latency_main(int argc, char **argv); /* bench/redis_latency.c
 int rc_bench_pg_latency_main(int argc, char **argv);    /* bench/pg_latency.c */
 int rc_bench_sources_idle_main(int argc, char **argv);  /* bench/sources_idle.c */
 int rc_bench_load_main(int argc, char **argv);     /* bench/load.c */
+int rc_bench_stall_main(int argc, char **argv);    /* bench/stall.c */
 int rc_bench_admin_main(int argc, char **argv);    /* bench/admin.c */
 
 /* Subcommands. Each gets the arguments after its name. */
@@ -238,6 +244,7 @@ static const struct {
   {"etcd-latency", rc_bench_etcd_latency_main},
   {"read", rc_bench_read_main},
   {"reload", rc_bench_reload_main},
+  {"stall", rc_bench_stall_main},
   {"redis-latency", rc_bench_redis_latency_main},
   {"pg-latency", rc_bench_pg_latency_main},
   {"sources-idle", rc_bench_sources_idle_main},

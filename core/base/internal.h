@@ -79,6 +79,19 @@ int rc__fds_free(int want);
  * instead of failing (its signal pipe), so callers check rc__fds_free first. */
 #define RC__LOOP_FDS 6
 
+/* ---- freeing off the caller's thread (reaper.c) ---- */
+/* A thread that frees what its owner hands it, in order (a Lua state of a replaced
+ * policy version, a value tree a stopped conversion built), so that the owner's thread
+ * (the engine's loop) does not wait for it. */
+typedef struct rc__reaper rc__reaper;
+/* Queues fn(p) for *rp's thread, creating the reaper on first use (*rp NULL). Without a
+ * thread or memory for the note, runs fn(p) here and now. `fn` runs on another thread:
+ * it may only touch what `p` owns and what is safe from any thread (rc__free, atomic
+ * references). Thread: the owner's, one at a time. Never fails. */
+void rc__reap(rc__reaper **rp, void (*fn)(void *), void *p);
+/* Runs everything still queued, ends the thread and frees the reaper; NULL: nothing. */
+void rc__reaper_free(rc__reaper *r);
+
 /* ---- time ---- */
 uint64_t rc__mono_ns(void);  /* CLOCK_MONOTONIC */
 int64_t rc__real_ns(void);   /* CLOCK_REALTIME */

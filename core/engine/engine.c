@@ -454,6 +454,7 @@ void rc_engine_free(rc_engine_t *eng) {
   /* The Lua states last: sources, components and modules no longer touch them. */
   rc__lua_retired_close_all(eng);
   rc__lua_close(eng->L);
+  rc__reaper_free(eng->reaper); /* before the snapshots: reaped states may hold some */
   for (size_t i = 0; i < eng->nallowed; i++) rc__free(eng->allowed[i]);
   rc__free(eng->allowed);
   rc__sched_free(&eng->sched);

@@ -275,10 +275,12 @@ struct rc_engine {
 
   /* Lua states (core/policy/lua_state.c): each policy version runs in its own state. The
    * modules the embedder allowed (copies) are given to every version's state; replaced
-   * versions' states wait in `retiring` until their luv handles closed. */
+   * versions' states wait in `retiring` until their luv handles closed, then are
+   * closed by `reaper`'s thread (freeing a big heap would hold the loop). */
   char **allowed;
   size_t nallowed;
   struct rc__retiring *retiring;
+  rc__reaper *reaper;            /* started on first use; joined by rc_engine_free */
   uint8_t policy_digest[16];     /* 128-bit digest of the policy text in force (reload.c
                                     compares it: a 64-bit hash could drop a change) */
   struct rc__name_index *names;  /* `comps` by name (component.c), rebuilt on change */

@@ -12,22 +12,22 @@
 
 /* Registry key of the array metatable: the address of this variable. */
 static const char array_mt_key = 0;
-/* Registry key of the state's budget query (a userdata holding the function). */
-static const char budget_key = 0;
+/* Registry key of the state's hooks (a userdata holding an rc__lua_hooks). */
+static const char hooks_key = 0;
 
-void rc__lua_set_budget_query(lua_State *L, rc__lua_budget_query q) {
-  rc__lua_budget_query *box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = q;
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &budget_key);
+void rc__lua_set_hooks(lua_State *L, const rc__lua_hooks *h) {
+  rc__lua_hooks *box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = *h;
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &hooks_key);
 }
 
-/* L's budget query, or NULL. [-0, +0, -] */
-static rc__lua_budget_query budget_query(lua_State *L) {
-  rc__lua_budget_query q = NULL;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &budget_key) == LUA_TUSERDATA)
-    q = *(rc__lua_budget_query *)lua_touserdata(L, -1);
+/* L's hooks (all NULL when it has none). [-0, +0, -] */
+static rc__lua_hooks lua_hooks(lua_State *L) {
+  rc__lua_hooks h = {0};
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &hooks_key) == LUA_TUSERDATA)
+    h = *(rc__lua_hooks *)lua_touserdata(L, -1);
   lua_pop(L, 1);
-  return q;
+  return h;
 }
 
 /* The JSON null: a light userdata NULL, which is also cjson.null. [-0, +1, -] */
@@ -149,8 +149,9 @@ typedef struct conv {
   rc__buf path;  /* path of the value being converted, for messages */
   char *err;
   size_t errsz;
-  rc__lua_budget_query spent;  /* the state's budget query, or NULL */
+  rc__lua_hooks hooks;  /* the state's budget query and disposer, or NULLs */
   size_t tables; /* tables converted so far (a table shared n times counts n times) */
+  rc__array_builder junk; /* what a failed conversion built, released in one piece */
 } conv;
 
 static rc_value_t *fail(conv *c, const char *fmt, ...) RC__PRINTF(2, 3);
@@ -199,7 +200,7 @@ static rc_value_t *table(conv *c, int idx, int depth) {
     return fail(c, "nested deeper than %d levels (is there a cycle?)", c->max_depth);
   /* A table referenced twice is converted twice: a few levels of sharing make an
    * exponential amount of work, which must stop with the budget like Lua code does. */
-  if ((++c->tables & 4095) == 0 && c->spent && c->spent(L))
+  if ((++c->tables & 4095) == 0 && c->hooks.spent && c->hooks.spent(L))
     return fail(c, "stopped: the time budget ran out converting the value (%zu tables so "
                 "far; is one table shared many times?)", c->tables);
   if (!lua_checkstack(L, 4)) return fail(c, "nested too deeply for the Lua stack");
@@ -240,7 +241,7 @@ static rc_value_t *table(conv *c, int idx, int depth) {
       lua_rawgeti(L, idx, i);                        /* stack: item */
       rc_value_t *v = child(c, NULL, 0, (size_t)(i - 1), depth + 1);
       if (!v) {
-        rc__array_abort(&b);
+        rc__array_abort_into(&b, &c->junk);
         return NULL;
       }
       rc__array_push(&b, v);
@@ -264,7 +265,7 @@ static rc_value_t *table(conv *c, int idx, int depth) {
     rc_value_t *v = child(c, key, klen, 0, depth + 1); /* stack: key */
     if (!v) {
       lua_pop(L, 1);
-      rc__object_abort(&b);
+      rc__object_abort_into(&b, &c->junk);
       return NULL;
     }
     rc__object_put(&b, key, klen, v);
@@ -321,11 +322,19 @@ static rc_value_t *convert(conv *c, int idx, int depth) {
 rc_value_t *rc__lua_to_value(lua_State *L, int idx, int max_depth, char *err, size_t errsz) {
   idx = lua_absindex(L, idx);
   rc__lua_push_array_mt(L);                          /* stack: mt */
-  conv c = {L, max_depth, lua_gettop(L), {0}, err, errsz, budget_query(L), 0};
+  conv c = {L, max_depth, lua_gettop(L), {0}, err, errsz, lua_hooks(L), 0, {0}};
   rc__buf_init(&c.path);
+  rc__array_begin(&c.junk);
   if (err && errsz) err[0] = '\0';
   rc_value_t *v = convert(&c, idx, 0);
   rc__buf_free(&c.path);
+  if (c.junk.n) {
+    rc_value_t *junk = rc__array_end(&c.junk); /* NULL: released here already */
+    if (junk && c.hooks.dispose)
+      c.hooks.dispose(L, junk);
+    else
+      rc__value_unref(junk);
+  }
   lua_pop(L, 1);
   return v;
 }

@@ -29,12 +29,19 @@ void rc__lua_push_value_owned(lua_State *L, rc_value_t *v);
  * memory errors. [-0, +0, m] */
 rc_value_t *rc__lua_to_value(lua_State *L, int idx, int max_depth, char *err, size_t errsz);
 
-/* Whether the running call's time budget is spent: the engine's states carry such a
- * query (a plain Lua state has none), and conversions of large or shared tables ask it
- * every few thousand nodes, then stop with an error instead of running on. */
-typedef bool (*rc__lua_budget_query)(lua_State *L);
-/* Sets L's query (once, at the state's creation). [-0, +0, m] */
-void rc__lua_set_budget_query(lua_State *L, rc__lua_budget_query q);
+/* What the engine's states tell conversions (a plain Lua state has none of it):
+ * - spent: whether the running call's time budget is spent; conversions of large or
+ *   shared tables ask it every few thousand nodes, then stop with an error instead of
+ *   running on;
+ * - dispose: takes what a stopped conversion had built (a value, the caller's
+ *   reference) and releases it off the caller's thread, which freeing millions of nodes
+ *   would hold for as long as the budget itself. */
+typedef struct rc__lua_hooks {
+  bool (*spent)(lua_State *L);
+  void (*dispose)(lua_State *L, rc_value_t *v);
+} rc__lua_hooks;
+/* Sets L's hooks (once, at the state's creation; copied). [-0, +0, m] */
+void rc__lua_set_hooks(lua_State *L, const rc__lua_hooks *h);
 
 /* Pushes the shared `reactcfg.null` sentinel. [-0, +1, -] */
 void rc__lua_push_null(lua_State *L);

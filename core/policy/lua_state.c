@@ -177,6 +177,18 @@ static bool budget_spent(lua_State *L) {
   return m && m->deadline_ns && (m->expired || rc__mono_ns() >= m->deadline_ns);
 }
 
+static void unref_value(void *v) { rc__value_unref(v); }
+
+/* For the same conversions: what one stopped by the budget had built goes to the
+ * engine's reaper (freed on its thread), not freed on the loop. */
+static void dispose_value(lua_State *L, rc_value_t *v) {
+  rc_engine_t *eng = rc__lua_engine(L);
+  if (eng)
+    rc__reap(&eng->reaper, unref_value, v);
+  else
+    rc__value_unref(v);
+}
+
 void rc__lua_budget_arm(lua_State *L, uint64_t budget_ms) {
   lua_mem *m = rc__lua_mem(L);
   if (m->depth++ == 0) {
@@ -292,7 +304,7 @@ static int l_init_state(lua_State *L) {
   rc__lua_open_patterns(L);
   rc__lua_open_bounded(L);
   close_escapes(L);
-  rc__lua_set_budget_query(L, budget_spent);
+  rc__lua_set_hooks(L, &(rc__lua_hooks){budget_spent, dispose_value});
   rc__lua_preload(L);
   return 0;
 }
@@ -477,11 +489,16 @@ static void unlink_retiring(rc__retiring *r) {
   }
 }
 
+/* rc__reap's callback: a retired state has no luv handle or request left, so closing
+ * it touches nothing of the loop's; its own finalizers release snapshots and reload
+ * handles, which any thread may do. */
+static void close_retired(void *L) { rc__lua_close(L); }
+
 static void retiring_closed(uv_handle_t *h) {
   rc__retiring *r = h->data;
   rc_engine_t *eng = r->eng;
   unlink_retiring(r);
-  rc__lua_close(r->L);
+  rc__reap(&eng->reaper, close_retired, r->L);
   rc__free(r);
   rc__handle_closed(eng);
 }
@@ -497,7 +514,11 @@ void rc__lua_retire(rc_engine_t *eng, lua_State *L) {
   if (!L) return;
   rc__lua_mem(L)->retired = true;
   int live = luv_live(L, true);
-  if (live == 0 || !eng || !eng->loop) {
+  if (live == 0 && eng) {
+    rc__reap(&eng->reaper, close_retired, L);
+    return;
+  }
+  if (!eng || !eng->loop) {
     rc__lua_close(L);
     return;
   }

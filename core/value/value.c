@@ -127,6 +127,12 @@ void rc__array_abort(rc__array_builder *b) {
   rc__array_begin(b);
 }
 
+void rc__array_abort_into(rc__array_builder *b, rc__array_builder *junk) {
+  for (size_t i = 0; i < b->n; i++) rc__array_push(junk, b->items[i]);
+  rc__free(b->items);
+  rc__array_begin(b);
+}
+
 rc_value_t *rc__array_end(rc__array_builder *b) {
   if (b->oom || b->n > UINT32_MAX) {
     rc__array_abort(b);
@@ -203,6 +209,12 @@ void rc__object_put(rc__object_builder *b, const char *key, size_t klen, rc_valu
 
 void rc__object_abort(rc__object_builder *b) {
   for (size_t i = 0; i < b->n; i++) rc__value_unref(b->members[i].val);
+  rc__free(b->members);
+  rc__object_begin(b);
+}
+
+void rc__object_abort_into(rc__object_builder *b, rc__array_builder *junk) {
+  for (size_t i = 0; i < b->n; i++) rc__array_push(junk, b->members[i].val);
   rc__free(b->members);
   rc__object_begin(b);
 }

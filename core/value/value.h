@@ -113,6 +113,9 @@ void rc__array_begin(rc__array_builder *b);
 void rc__array_push(rc__array_builder *b, rc_value_t *child); /* child NULL => oom */
 rc_value_t *rc__array_end(rc__array_builder *b);   /* NULL on OOM; builder reset */
 void rc__array_abort(rc__array_builder *b);        /* releases children */
+/* Abandons the array, moving its children into `junk` (to be released in one piece,
+ * perhaps on another thread: see rc__reap); a child that does not fit is released. */
+void rc__array_abort_into(rc__array_builder *b, rc__array_builder *junk);
 
 typedef struct rc__object_builder {
   rc__member *members;   /* keys here are owned copies until end */
@@ -126,6 +129,8 @@ void rc__object_begin(rc__object_builder *b);
 void rc__object_put(rc__object_builder *b, const char *key, size_t klen, rc_value_t *val);
 rc_value_t *rc__object_end(rc__object_builder *b);  /* NULL on OOM; builder reset */
 void rc__object_abort(rc__object_builder *b);
+/* Abandons the object, moving its values into `junk` as rc__array_abort_into does. */
+void rc__object_abort_into(rc__object_builder *b, rc__array_builder *junk);
 
 /* Object member lookup by key bytes: index into u.members or -1. O(log n). */
 long rc__object_find(const rc_value_t *obj, const char *key, size_t klen);
