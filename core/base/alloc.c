@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,9 +20,54 @@ static void *default_fn(void *ud, void *ptr, size_t size) {
 static void *(*alloc_fn)(void *, void *, size_t) = default_fn;
 static void *alloc_ud;
 
+/* Big blocks kept for reuse (rc__big_get/rc__big_put): a singly linked stack, the link
+ * in the block's first bytes. */
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *big_free;
+static size_t big_count;
+
+static void big_drain(void) {
+  pthread_mutex_lock(&big_mu);
+  void *p = big_free;
+  big_free = NULL;
+  big_count = 0;
+  pthread_mutex_unlock(&big_mu);
+  while (p) {
+    void *next;
+    memcpy(&next, p, sizeof next);
+    alloc_fn(alloc_ud, p, 0);
+    p = next;
+  }
+}
+
 void rc_set_allocator(void *(*fn)(void *ud, void *ptr, size_t size), void *ud) {
+  big_drain(); /* kept blocks go back to the allocator that made them */
   alloc_fn = fn ? fn : default_fn;
   alloc_ud = fn ? ud : NULL;
+}
+
+void *rc__big_get(void) {
+  pthread_mutex_lock(&big_mu);
+  void *p = big_free;
+  if (p) {
+    memcpy(&big_free, p, sizeof big_free);
+    big_count--;
+  }
+  pthread_mutex_unlock(&big_mu);
+  return p ? p : rc__malloc(RC__BIG_BLOCK);
+}
+
+void rc__big_put(void *p) {
+  if (!p) return;
+  pthread_mutex_lock(&big_mu);
+  bool keep = big_count < RC__BIG_KEEP;
+  if (keep) {
+    memcpy(p, &big_free, sizeof big_free);
+    big_free = p;
+    big_count++;
+  }
+  pthread_mutex_unlock(&big_mu);
+  if (!keep) rc__free(p);
 }
 
 void *rc__malloc(size_t n) { return alloc_fn(alloc_ud, NULL, n ? n : 1); }

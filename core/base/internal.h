@@ -33,6 +33,15 @@ int rc__grow(void *items, size_t *cap, size_t need, size_t size, size_t first);
  * copied. For hot paths where snprintf("%s") would parse a format each time. */
 size_t rc__strcpy_cut(char *dst, size_t n, const char *src);
 
+/* Blocks of RC__BIG_BLOCK bytes (the document arenas' chunks), of which up to RC__BIG_KEEP
+ * freed ones are kept for the next taker: the C library gives a freed block this big back
+ * to the kernel, and the next document would fault every page of it in again (half of a
+ * large JSON parse's time). rc_set_allocator frees the kept ones first. Thread: any. */
+#define RC__BIG_BLOCK ((size_t)8 << 20)
+#define RC__BIG_KEEP 8
+void *rc__big_get(void);     /* a kept block or a new one; NULL on failure */
+void rc__big_put(void *p);   /* NULL ok: kept, or freed when RC__BIG_KEEP are */
+
 /* ---- growable byte buffer; on allocation failure `oom` is set and later appends are
  * no-ops, so callers check once at the end. `p` is always NUL-terminated when non-NULL. */
 typedef struct rc__buf {

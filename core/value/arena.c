@@ -11,6 +11,7 @@
 typedef struct chunk {
   rc__arena *arena;
   struct chunk *next;
+  size_t size;       /* header included */
 } chunk;
 
 struct rc__arena {
@@ -21,18 +22,26 @@ struct rc__arena {
   size_t grow;       /* size of the next ordinary chunk */
 };
 
-/* Chunks stay below glibc's largest dynamic mmap threshold (32 MiB): after the first
- * document is freed, later ones come from the heap instead of fresh mmaps whose every
- * page faults on first touch. A node's offset in its chunk must fit 32 bits as well. */
-#define CHUNK_MAX ((size_t)8 << 20)
+/* The largest chunks are the big blocks of core/base (rc__big_get): a large document's
+ * chunks are kept when it is freed and the next document is built in them, instead of
+ * memory the C library gave back to the kernel and every page of which faults again
+ * (glibc trims or unmaps a freed block this big). A node's offset in its chunk must fit
+ * 32 bits as well. */
+#define CHUNK_MAX RC__BIG_BLOCK
 #define CHUNK_MIN ((size_t)1 << 10)
+
+static chunk *chunk_alloc(size_t size) {
+  chunk *c = size == CHUNK_MAX ? rc__big_get() : rc__malloc(size);
+  if (c) c->size = size;
+  return c;
+}
 
 static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* Links a new chunk of `size` bytes (header included); makes it the current one unless
  * `aside` (a chunk for one large node, so the current chunk's free part is kept). */
 static chunk *add_chunk(rc__arena *a, size_t size, bool aside) {
-  chunk *c = rc__malloc(size);
+  chunk *c = chunk_alloc(size);
   if (!c) return NULL;
   c->arena = a;
   c->next = a->chunks;
@@ -49,7 +58,7 @@ rc__arena *rc__arena_new(size_t hint) {
   size_t first = align8(sizeof(chunk)) + align8(sizeof(rc__arena)) + hint;
   if (first < CHUNK_MIN) first = CHUNK_MIN;
   if (first > CHUNK_MAX) first = CHUNK_MAX;
-  chunk *c = rc__malloc(first);
+  chunk *c = chunk_alloc(first);
   if (!c) return NULL;
   /* the arena lives in its first chunk, after the header */
   rc__arena *a = (rc__arena *)((char *)c + align8(sizeof *c));
@@ -101,7 +110,10 @@ void rc__arena_discard(rc__arena *a) {
   chunk *c = a->chunks; /* the last one holds the arena itself */
   while (c) {
     chunk *next = c->next;
-    rc__free(c);
+    if (c->size == CHUNK_MAX)
+      rc__big_put(c);
+    else
+      rc__free(c);
     c = next;
   }
 }
