@@ -266,21 +266,19 @@ static void read_done(void *ud, rc__parse_result *r) {
   }
 }
 
-/* Resolves where the path leads now and keeps the target directory watched. */
-static void follow_target(file_source *s, const char *real) {
+/* Keeps the directory the path leads to watched when it is another: `link` is the
+ * path's symlink text and `real` where it leads now, or both NULL when the path is not
+ * a symlink (the file is then in the path's own directory). */
+static void follow_target(file_source *s, const char *link, const char *real) {
   rc__free(s->link_head);
   s->link_head = NULL;
-  char link[PATH_MAX];
-  ssize_t n = readlink(s->path, link, sizeof link - 1);
-  if (n > 0) {
-    link[n] = '\0';
-    if (link[0] != '/') {
-      char *slash = strchr(link, '/');
-      if (slash) *slash = '\0';
-      if (strcmp(link, ".") && strcmp(link, "..")) s->link_head = rc__strdup(link);
-    }
+  if (link && link[0] != '/') {
+    const char *slash = strchr(link, '/');
+    size_t n = slash ? (size_t)(slash - link) : strlen(link);
+    if (!(n == 1 && link[0] == '.') && !(n == 2 && link[0] == '.' && link[1] == '.'))
+      s->link_head = rc__strndup(link, n);
   }
-  const char *slash = strrchr(real, '/');
+  const char *slash = real ? strrchr(real, '/') : NULL; /* no real: in s->dir */
   size_t dlen = slash ? (size_t)(slash - real) : 0;
   bool other_dir = slash && (strlen(s->dir) != dlen || strncmp(s->dir, real, dlen) != 0);
   if (!other_dir) {
@@ -331,17 +329,33 @@ static void check(file_source *s) {
     s->reread = true;
     return;
   }
-  char real[PATH_MAX];
-  if (!realpath(s->path, real)) {
-    if (errno == ENOENT || errno == ENOTDIR)
-      missing(s);
-    else
-      report(s, RC_EIO, "cannot resolve %s: %s", s->path, strerror(errno));
+  /* One readlink tells whether the path is a symlink; only then is it resolved (a
+   * realpath costs a readlink per component, on every change). */
+  char link[PATH_MAX], real[PATH_MAX];
+  const char *path = s->path;
+  ssize_t n = readlink(s->path, link, sizeof link - 1);
+  if (n >= 0) {
+    link[n] = '\0';
+    if (!realpath(s->path, real)) {
+      if (errno == ENOENT || errno == ENOTDIR)
+        missing(s);
+      else
+        report(s, RC_EIO, "cannot resolve %s: %s", s->path, strerror(errno));
+      return;
+    }
+    if (s->in) follow_target(s, link, real);
+    path = real;
+  } else if (errno == EINVAL) { /* not a symlink */
+    if (s->in) follow_target(s, NULL, NULL);
+  } else if (errno == ENOENT || errno == ENOTDIR) {
+    missing(s);
+    return;
+  } else {
+    report(s, RC_EIO, "cannot resolve %s: %s", s->path, strerror(errno));
     return;
   }
-  if (s->in) follow_target(s, real);
   rc__parse_input in = {
-    .path = real, .fmt = s->fmt, .limits = rc__src_limits(s->ctx), .name = s->path,
+    .path = path, .fmt = s->fmt, .limits = rc__src_limits(s->ctx), .name = s->path,
     /* force: the same bytes again still count as a delivery */
     .compare = s->have && s->present && !rc__src_repeats(s->ctx),
     .sync = rc__src_initial(s->ctx),
