@@ -61,21 +61,54 @@ void rc__metrics_free(rc__metrics *m) {
     rc__free(s->name);
     rc__free(s);
   }
+  rc__free(m->health_index);
   rc__free(m->spare.target);
   pthread_mutex_destroy(&m->mu);
 }
 
+/* The index slot where `name` is or would go (the index has a free slot). */
+static size_t health_slot(const rc__metrics *m, const char *name) {
+  size_t mask = m->health_slots - 1;
+  size_t i = (size_t)rc__hash64(name, strlen(name)) & mask;
+  while (m->health_index[i] && strcmp(m->health_index[i]->name, name) != 0)
+    i = (i + 1) & mask;
+  return i;
+}
+
+/* Makes room for one more record in the index: 0, or -1 without memory. */
+static int health_index_grow(rc__metrics *m) {
+  if (2 * (m->health_count + 1) <= m->health_slots) return 0;
+  size_t slots = m->health_slots ? m->health_slots * 2 : 64;
+  rc__health **old = m->health_index;
+  size_t old_slots = m->health_slots;
+  rc__health **idx = rc__calloc(slots, sizeof *idx);
+  if (!idx) return -1;
+  m->health_index = idx;
+  m->health_slots = slots;
+  for (size_t i = 0; i < old_slots; i++)
+    if (old[i]) m->health_index[health_slot(m, old[i]->name)] = old[i];
+  rc__free(old);
+  return 0;
+}
+
+/* A component name's record, found through the index (a policy of 10,000 components
+ * looked each name up along the whole list: quadratic load). */
 rc__health *rc__health_for(rc__metrics *m, const char *name) {
   pthread_mutex_lock(&m->mu);
-  rc__health *h = m->health;
-  while (h && strcmp(h->name, name) != 0) h = h->next;
-  if (!h && (h = rc__calloc(1, sizeof *h))) {
-    if ((h->name = rc__strdup(name))) { /* appended: the lists keep declaration order */
-      *m->health_tail = h;
-      m->health_tail = &h->next;
-    } else {
-      rc__free(h);
-      h = NULL;
+  rc__health *h = NULL;
+  if (health_index_grow(m) == 0) {
+    size_t i = health_slot(m, name);
+    h = m->health_index[i];
+    if (!h && (h = rc__calloc(1, sizeof *h))) {
+      if ((h->name = rc__strdup(name))) { /* appended: the lists keep declaration order */
+        *m->health_tail = h;
+        m->health_tail = &h->next;
+        m->health_index[i] = h;
+        m->health_count++;
+      } else {
+        rc__free(h);
+        h = NULL;
+      }
     }
   }
   pthread_mutex_unlock(&m->mu);

@@ -83,6 +83,9 @@ typedef struct rc__metrics {
   rc__histogram fetch[RC__METRIC_KINDS];
   pthread_mutex_t mu;                /* guards the lists and the health strings */
   rc__health *health, **health_tail;
+  rc__health **health_index;         /* the records by name: open addressing, a power of
+                                        two slots, at most half full (rc__health_for) */
+  size_t health_slots, health_count;
   rc__module_metrics *modules, **modules_tail;
   rc__health spare;                  /* stands in when a record cannot be allocated */
   rc__module_metrics spare_module;

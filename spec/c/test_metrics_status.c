@@ -6,6 +6,7 @@
  * fake Consul server); the text accepted by `promtool check metrics`; and another thread
  * reading both while the engine commits (run under ThreadSanitizer too). */
 #include "harness.h"
+#include "metrics.h"
 #include "server_fixture.h"
 
 #include <arpa/inet.h>
@@ -483,6 +484,35 @@ static bool has(const char *json, const char *needle) {
   return found;
 }
 
+/* Health records by name: one per name, found again, listed in the order first asked
+ * (the exposition's order), through an index that grows (a list walk per lookup made
+ * loading 10,000 components quadratic: 1.3 s for --check, now 0.5). */
+static void test_health_index(void) {
+  rc__metrics m;
+  memset(&m, 0, sizeof m);
+  rc__metrics_init(&m);
+  enum { N = 3000 };
+  static rc__health *first[N];
+  char name[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(name, sizeof name, "c%d", i);
+    first[i] = rc__health_for(&m, name);
+  }
+  int same = 0, distinct = 0, ordered = 0;
+  for (int i = 0; i < N; i++) {
+    snprintf(name, sizeof name, "c%d", i);
+    same += rc__health_for(&m, name) == first[i];
+    distinct += first[i] != &m.spare && (i == 0 || first[i] != first[i - 1]);
+  }
+  int i = 0;
+  for (rc__health *h = m.health; h; h = h->next, i++) ordered += i < N && h == first[i];
+  CHECK_EQ_INT(same, N);
+  CHECK_EQ_INT(distinct, N);
+  CHECK_EQ_INT(ordered, N);
+  CHECK_EQ_INT(i, N);
+  rc__metrics_free(&m);
+}
+
 static void test_trace_ring(void) {
   harness h = {0};
   h_tmpdir(&h, "metrics-trace");
@@ -599,6 +629,7 @@ int main(void) {
   test_states();
   test_polling_and_stale();
   test_trace_ring();
+  test_health_index();
   test_threads();
   return check_report("test_metrics_status");
 }
