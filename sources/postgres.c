@@ -486,11 +486,23 @@ static char *shown_name(const PQconninfoOption *opts) {
   return out;
 }
 
+/* core/base's settings for a peer gone without a word, as libpq's options. */
+static const struct {
+  const char *key, *val;
+} PG_DEAD_PEER[] = {
+    {"keepalives", "1"},
+    {"keepalives_idle", RC__XSTR(RC__TCP_IDLE_S)},
+    {"keepalives_interval", RC__XSTR(RC__TCP_INTVL_S)},
+    {"keepalives_count", RC__XSTR(RC__TCP_PROBES)},
+    {"tcp_user_timeout", RC__XSTR(RC__TCP_USER_TIMEOUT_MS)},
+};
+
 /* The first connect step, once every host name has an address. */
 static void connect_libpq(pg_source *s) {
   size_t n = 0;
   for (PQconninfoOption *o = s->opts; o->keyword; o++) n++;
-  const char **kw = rc__calloc(n + 6, sizeof *kw), **val = rc__calloc(n + 6, sizeof *val);
+  size_t room = n + 6 + sizeof PG_DEAD_PEER / sizeof *PG_DEAD_PEER;
+  const char **kw = rc__calloc(room, sizeof *kw), **val = rc__calloc(room, sizeof *val);
   rc__buf addrs;
   rc__buf_init(&addrs);
   rc_error e = {0};
@@ -572,6 +584,13 @@ static void connect_libpq(pg_source *s) {
   }
   kw[k] = "fallback_application_name";
   val[k++] = "reactcfg";
+  /* A server gone without a word is noticed in seconds, unless the connection string
+   * says otherwise (libpq ignores these on a unix socket). */
+  for (size_t i = 0; i < sizeof PG_DEAD_PEER / sizeof *PG_DEAD_PEER; i++) {
+    if (opt_val(s->opts, PG_DEAD_PEER[i].key)) continue;
+    kw[k] = PG_DEAD_PEER[i].key;
+    val[k++] = PG_DEAD_PEER[i].val;
+  }
   kw[k] = NULL;
   val[k] = NULL;
   bool oom = addrs.oom || hosts.oom || plist.oom;

@@ -327,7 +327,7 @@ static int conn_open(redis_source *s, redis_conn *c, rc_error *err) {
   ac->c.reader->privdata = &c->budget;
   ac->data = c;
   c->ac = ac;
-  redisEnableKeepAlive(&ac->c);  /* a peer gone without a word is noticed (~30 s) */
+  rc__tcp_dead_peer(ac->c.fd);   /* a peer gone without a word is noticed (~8 s) */
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   return 0;

@@ -101,6 +101,21 @@ void rc__reap(rc__reaper **rp, void (*fn)(void *), void *p);
 /* Runs everything still queued, ends the thread and frees the reaper; NULL: nothing. */
 void rc__reaper_free(rc__reaper *r);
 
+/* ---- TCP peers gone without a word (tcp.c) ---- */
+/* A connection whose peer's host vanished (no FIN, no RST: power cut, network gone) looks
+ * alive for ever to an idle client, and for about 15 minutes to one with data unsent.
+ * Keepalive probes after RC__TCP_IDLE_S idle seconds, RC__TCP_PROBES of them
+ * RC__TCP_INTVL_S apart, and unacknowledged data given up after RC__TCP_USER_TIMEOUT_MS,
+ * notice it in about 8 s; the kernel sends the probes (no wakeup of ours). */
+#define RC__TCP_IDLE_S 5
+#define RC__TCP_INTVL_S 1
+#define RC__TCP_PROBES 3
+#define RC__TCP_USER_TIMEOUT_MS 8000
+#define RC__XSTR(x) RC__STR(x)
+#define RC__STR(x) #x
+/* Sets the above on TCP socket `fd` (anything else: ignored, as are failures). */
+void rc__tcp_dead_peer(int fd);
+
 /* ---- time ---- */
 uint64_t rc__mono_ns(void);  /* CLOCK_MONOTONIC */
 int64_t rc__real_ns(void);   /* CLOCK_REALTIME */

@@ -25,8 +25,6 @@
 #define STREAM_READ_BYTES (64u * 1024)
 /* Reads per wakeup before the loop gets its turn back (a fast peer cannot starve it). */
 #define STREAM_READS_PER_WAKEUP 16
-/* TCP keepalive: the kernel notices a peer gone without a word, whatever the protocol. */
-#define STREAM_KEEPALIVE_S 30
 
 /* The socket and its poll handle: allocated together, freed by the close callback,
  * which closes the descriptor once libuv no longer watches it. */
@@ -385,11 +383,9 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static int client_socket(const struct addrinfo *a) {
   int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
-  int on = 1, idle = STREAM_KEEPALIVE_S;
+  int on = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle);
+  rc__tcp_dead_peer(fd);
   return fd;
 }
 

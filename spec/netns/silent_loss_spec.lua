@@ -1,0 +1,72 @@
+-- SPDX-License-Identifier: MIT (see LICENSE)
+-- Servers gone without a word: the spec runs in a network namespace of its own
+-- (spec/netns/run.sh) and takes its loopback down, so every peer vanishes with no FIN
+-- and no RST, as a host that lost power or network would. A subscribed rc.redis and a
+-- connected rc.websocket (its own pings off) are idle then: before, each noticed it after
+-- 30 s or more of TCP keepalive; now the kernel's probes (5 s idle, 3 probes 1 s apart)
+-- end the connection in about 8 s, the source says so, and once the network is back it
+-- reconnects and reads the value again.
+local H = require "spec.lua.helpers"
+
+assert(os.getenv("RC_NETNS") == "1",
+  "run through spec/netns/run.sh: this spec takes the loopback down")
+
+local function loopback(up)
+  assert(os.execute("env -u LD_PRELOAD ip link set lo " .. (up and "up" or "down")))
+end
+
+local QUICK = "backoff = { min = '100ms', max = '1s' }, circuit = false"
+
+-- Takes the network away until `e` reports a source.error (at most 20 s: the kernel's
+-- probes take about 8), brings it back, and returns that error's message.
+local function lose_network(e)
+  e:events()
+  loopback(false)
+  local ok, err = pcall(H.wait_for, e, "source.error", ".", "20s")
+  loopback(true)
+  assert(ok, err)
+  assert(err, "no source.error within 20 s of the network's loss")
+  return err.message
+end
+
+describe("a server gone without a word", function()
+  after_each(function()
+    loopback(true)
+    H.cleanup()
+  end)
+
+  it("is noticed by rc.redis, which reads the value again once it is back", function()
+    local r = H.redis_server()
+    local ok, err = pcall(function()
+      r.cmd("SET", "app:config", '{"v": 1}')
+      local e = H.engine(H.source_policy("app", "redis")(
+        ("addr = %q, key = 'app:config', %s"):format(r.addr, QUICK)))
+      assert.same({ v = 1 }, e:get("app"))
+      e:run("6s") -- idle longer than the keepalive's 5 s: only probes can tell
+      lose_network(e)
+      r.cmd("SET", "app:config", '{"v": 2}')
+      e:run_until(function() return (e:get("app.v")) == 2 end, "30s")
+      assert.equal(2, e:get("app.v"))
+    end)
+    r.stop()
+    assert(ok, err)
+  end)
+
+  it("is noticed by rc.websocket, which takes the current document once it is back", function()
+    local w = H.ws_server()
+    local ok, err = pcall(function()
+      w.set('{"v": 1}')
+      -- Without pings of its own (ping = false): what the kernel's probes tell is all.
+      local e = H.engine(H.source_policy("app", "websocket")(
+        ("url = %q, ping = false, %s"):format(w.url .. "/live", QUICK)))
+      assert.same({ v = 1 }, e:get("app"))
+      e:run("6s")
+      lose_network(e)
+      w.set('{"v": 2}')
+      e:run_until(function() return (e:get("app.v")) == 2 end, "30s")
+      assert.equal(2, e:get("app.v"))
+    end)
+    w.stop()
+    assert(ok, err)
+  end)
+end)
