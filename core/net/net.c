@@ -686,6 +686,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 static int on_open_socket(void *userp, curl_socket_t s, curlsocktype purpose) {
   rc__net *net = userp;
   if (purpose != CURLSOCKTYPE_IPCXN || s < 0) return CURL_SOCKOPT_OK;
+  rc__tcp_dead_peer(s); /* a peer gone without a word: about 8 s (internal.h) */
   if ((size_t)s >= net->nsocks) {
     size_t n = net->nsocks ? net->nsocks : 64;
     while (n <= (size_t)s) n *= 2;
@@ -1055,10 +1056,11 @@ static CURLcode set_options(rc__net_request *r, const void *body, size_t body_le
     SET(CURLOPT_LOW_SPEED_LIMIT, (long)r->low_speed_bytes);
     SET(CURLOPT_LOW_SPEED_TIME, (long)r->low_speed_secs);
   }
-  /* A dead peer on a long watch is noticed by TCP keep-alive probes. */
+  /* A dead peer on a long watch (a blocking query, a watch stream) is noticed by TCP
+   * keep-alive probes; on_open_socket sets the probe count and TCP_USER_TIMEOUT. */
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
-  SET(CURLOPT_TCP_KEEPIDLE, 60L);
-  SET(CURLOPT_TCP_KEEPINTVL, 30L);
+  SET(CURLOPT_TCP_KEEPIDLE, (long)RC__TCP_IDLE_S);
+  SET(CURLOPT_TCP_KEEPINTVL, (long)RC__TCP_INTVL_S);
   SET(CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
   SET(CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
   if (r->ca_file) SET(CURLOPT_CAINFO, r->ca_file);

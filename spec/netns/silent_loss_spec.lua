@@ -2,8 +2,9 @@
 -- Servers gone without a word: the spec runs in a network namespace of its own
 -- (spec/netns/run.sh) and takes its loopback down, so every peer vanishes with no FIN
 -- and no RST, as a host that lost power or network would. A subscribed rc.redis and a
--- connected rc.websocket (its own pings off) are idle then: before, each noticed it after
--- 30 s or more of TCP keepalive; now the kernel's probes (5 s idle, 3 probes 1 s apart)
+-- connected rc.websocket (its own pings off) and rc.consul in a blocking query are idle
+-- then: before, each noticed it after 30 s or more of TCP keepalive (curl's: minutes);
+-- now the kernel's probes (5 s idle, 3 probes 1 s apart)
 -- end the connection in about 8 s, the source says so, and once the network is back it
 -- reconnects and reads the value again.
 local H = require "spec.lua.helpers"
@@ -49,6 +50,31 @@ describe("a server gone without a word", function()
       assert.equal(2, e:get("app.v"))
     end)
     r.stop()
+    assert(ok, err)
+  end)
+
+  -- A blocking query waits up to `wait` (5 min) for an answer: only the probes tell
+  -- (curl's sockets: before, 60 s idle and probes 30 s apart).
+  it("is noticed by rc.consul in a blocking query, which reads again once it is back",
+    function()
+    local s = H.fake_server("consul_server.py")
+    local function put(v)
+      H.sh(("env -u LD_PRELOAD curl -s -X PUT --data-binary '%s' '%s/v1/kv/app'")
+        :format(v, s.addr))
+    end
+    local ok, err = pcall(function()
+      put('{"v": 1}')
+      local e = H.engine(H.source_policy("app", "consul")(
+        ("addr = %q, key = 'app', %s"):format(s.addr, QUICK)))
+      e:run_until(function() return (e:get("app.v")) == 1 end, "10s")
+      assert.equal(1, e:get("app.v"))
+      e:run("6s")
+      lose_network(e)
+      put('{"v": 2}')
+      e:run_until(function() return (e:get("app.v")) == 2 end, "30s")
+      assert.equal(2, e:get("app.v"))
+    end)
+    s.stop()
     assert(ok, err)
   end)
 
