@@ -330,7 +330,7 @@ rc_value_t *rc__lua_to_value(lua_State *L, int idx, int max_depth, char *err, si
   rc__buf_free(&c.path);
   if (c.junk.n) {
     rc_value_t *junk = rc__array_end(&c.junk); /* NULL: released here already */
-    if (junk && c.hooks.dispose)
+    if (junk && c.hooks.dispose && c.tables >= 4096) /* small: freed here, at once */
       c.hooks.dispose(L, junk);
     else
       rc__value_unref(junk);
