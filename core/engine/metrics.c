@@ -96,7 +96,9 @@ static int health_index_grow(rc__metrics *m) {
 rc__health *rc__health_for(rc__metrics *m, const char *name) {
   pthread_mutex_lock(&m->mu);
   rc__health *h = NULL;
-  if (health_index_grow(m) == 0) {
+  if (health_index_grow(m) != 0) { /* no memory for the index: the list still finds it */
+    for (h = m->health; h && strcmp(h->name, name) != 0;) h = h->next;
+  } else {
     size_t i = health_slot(m, name);
     h = m->health_index[i];
     if (!h && (h = rc__calloc(1, sizeof *h))) {

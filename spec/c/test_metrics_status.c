@@ -487,7 +487,18 @@ static bool has(const char *json, const char *needle) {
 /* Health records by name: one per name, found again, listed in the order first asked
  * (the exposition's order), through an index that grows (a list walk per lookup made
  * loading 10,000 components quadratic: 1.3 s for --check, now 0.5). */
+static _Atomic int refuse_memory;
+static void *refusing_alloc(void *ud, void *ptr, size_t size) {
+  (void)ud;
+  if (size == 0) {
+    free(ptr);
+    return NULL;
+  }
+  return atomic_load(&refuse_memory) ? NULL : realloc(ptr, size);
+}
+
 static void test_health_index(void) {
+  rc_set_allocator(refusing_alloc, NULL);
   rc__metrics m;
   memset(&m, 0, sizeof m);
   rc__metrics_init(&m);
@@ -511,6 +522,21 @@ static void test_health_index(void) {
   CHECK_EQ_INT(ordered, N);
   CHECK_EQ_INT(i, N);
   rc__metrics_free(&m);
+  /* An index that must grow but cannot (no memory): known names are still found. */
+  memset(&m, 0, sizeof m);
+  rc__metrics_init(&m);
+  rc__health *h[32];
+  for (int k = 0; k < 32; k++) { /* 64 slots, half full: the next call wants to grow */
+    snprintf(name, sizeof name, "n%d", k);
+    h[k] = rc__health_for(&m, name);
+  }
+  atomic_store(&refuse_memory, 1);
+  CHECK(rc__health_for(&m, "n5") == h[5]);
+  CHECK(rc__health_for(&m, "new") == &m.spare); /* a new one: the stand-in */
+  atomic_store(&refuse_memory, 0);
+  CHECK(rc__health_for(&m, "n31") == h[31]);
+  rc__metrics_free(&m);
+  rc_set_allocator(NULL, NULL);
 }
 
 static void test_trace_ring(void) {
