@@ -30,6 +30,26 @@ local function lose_network(e)
   return err.message
 end
 
+-- One case: the server holds {"v": 1} (`set`), an engine follows it through `kind` with
+-- `opts`, stays idle longer than the keepalive's 5 s (only probes can tell then), loses
+-- the network until the source reports it, and follows {"v": 2} once it is back.
+-- `server.stop` runs whatever happened.
+local function survives(server, set, kind, opts)
+  local ok, err = pcall(function()
+    set(1)
+    local e = H.engine(H.source_policy("app", kind)(opts .. ", " .. QUICK))
+    e:run_until(function() return (e:get("app.v")) == 1 end, "10s")
+    assert.equal(1, e:get("app.v"))
+    e:run("6s")
+    lose_network(e)
+    set(2)
+    e:run_until(function() return (e:get("app.v")) == 2 end, "30s")
+    assert.equal(2, e:get("app.v"))
+  end)
+  server.stop()
+  assert(ok, err)
+end
+
 describe("a server gone without a word", function()
   after_each(function()
     loopback(true)
@@ -38,19 +58,8 @@ describe("a server gone without a word", function()
 
   it("is noticed by rc.redis, which reads the value again once it is back", function()
     local r = H.redis_server()
-    local ok, err = pcall(function()
-      r.cmd("SET", "app:config", '{"v": 1}')
-      local e = H.engine(H.source_policy("app", "redis")(
-        ("addr = %q, key = 'app:config', %s"):format(r.addr, QUICK)))
-      assert.same({ v = 1 }, e:get("app"))
-      e:run("6s") -- idle longer than the keepalive's 5 s: only probes can tell
-      lose_network(e)
-      r.cmd("SET", "app:config", '{"v": 2}')
-      e:run_until(function() return (e:get("app.v")) == 2 end, "30s")
-      assert.equal(2, e:get("app.v"))
-    end)
-    r.stop()
-    assert(ok, err)
+    survives(r, function(v) r.cmd("SET", "app:config", ('{"v": %d}'):format(v)) end,
+      "redis", ("addr = %q, key = 'app:config'"):format(r.addr))
   end)
 
   -- A blocking query waits up to `wait` (5 min) for an answer: only the probes tell
@@ -58,41 +67,16 @@ describe("a server gone without a word", function()
   it("is noticed by rc.consul in a blocking query, which reads again once it is back",
     function()
     local s = H.fake_server("consul_server.py")
-    local function put(v)
-      H.sh(("env -u LD_PRELOAD curl -s -X PUT --data-binary '%s' '%s/v1/kv/app'")
+    survives(s, function(v)
+      H.sh(("env -u LD_PRELOAD curl -s -X PUT --data-binary '{\"v\": %d}' '%s/v1/kv/app'")
         :format(v, s.addr))
-    end
-    local ok, err = pcall(function()
-      put('{"v": 1}')
-      local e = H.engine(H.source_policy("app", "consul")(
-        ("addr = %q, key = 'app', %s"):format(s.addr, QUICK)))
-      e:run_until(function() return (e:get("app.v")) == 1 end, "10s")
-      assert.equal(1, e:get("app.v"))
-      e:run("6s")
-      lose_network(e)
-      put('{"v": 2}')
-      e:run_until(function() return (e:get("app.v")) == 2 end, "30s")
-      assert.equal(2, e:get("app.v"))
-    end)
-    s.stop()
-    assert(ok, err)
+    end, "consul", ("addr = %q, key = 'app'"):format(s.addr))
   end)
 
+  -- Without pings of its own (ping = false): what the kernel's probes tell is all.
   it("is noticed by rc.websocket, which takes the current document once it is back", function()
     local w = H.ws_server()
-    local ok, err = pcall(function()
-      w.set('{"v": 1}')
-      -- Without pings of its own (ping = false): what the kernel's probes tell is all.
-      local e = H.engine(H.source_policy("app", "websocket")(
-        ("url = %q, ping = false, %s"):format(w.url .. "/live", QUICK)))
-      assert.same({ v = 1 }, e:get("app"))
-      e:run("6s")
-      lose_network(e)
-      w.set('{"v": 2}')
-      e:run_until(function() return (e:get("app.v")) == 2 end, "30s")
-      assert.equal(2, e:get("app.v"))
-    end)
-    w.stop()
-    assert(ok, err)
+    survives(w, function(v) w.set(('{"v": %d}'):format(v)) end, "websocket",
+      ("url = %q, ping = false"):format(w.url .. "/live"))
   end)
 end)
