@@ -445,6 +445,9 @@ RC_API int rc_engine_allow_module(rc_engine_t *eng, const char *name);
 /* Whether the engine watches the policy file and reloads it when it changes (default:
  * on). A new version replaces the running one only if it loads and its first evaluation
  * succeeds; otherwise a "policy.error" event says why and the running policy stays.
+ * The replaced (or refused) version's Lua state is freed on a thread the engine starts
+ * for that on first use, so that freeing a large heap does not hold the loop; that
+ * thread runs only rc_set_allocator's free and ends in rc_engine_free.
  * Thread: before rc_engine_start/attach. */
 RC_API void rc_engine_set_policy_reload(rc_engine_t *eng, bool on);
 
@@ -467,7 +470,8 @@ RC_API int rc_engine_attach(rc_engine_t *eng, void *uv_loop, rc_error *err);
  * In embedded mode: the loop thread. */
 RC_API int rc_engine_stop(rc_engine_t *eng);
 
-/* Stops if needed and frees the engine, its Lua state and every snapshot only it holds.
+/* Stops if needed and frees the engine, its Lua state and every snapshot only it holds
+ * (waiting for the thread that frees replaced policy versions, if it was started).
  * Snapshots acquired by the caller stay valid until released. NULL is ignored.
  * Thread: the creating thread (embedded mode: the loop thread, not inside a callback). */
 RC_API void rc_engine_free(rc_engine_t *eng);
