@@ -1,13 +1,14 @@
 -- SPDX-License-Identifier: MIT (see LICENSE)
 -- Servers gone without a word: the spec runs in a network namespace of its own
 -- (spec/netns/run.sh) and takes its loopback down, so every peer vanishes with no FIN
--- and no RST, as a host that lost power or network would. A subscribed rc.redis and a
--- connected rc.websocket (its own pings off) and rc.consul in a blocking query are idle
--- then: before, each noticed it after 30 s or more of TCP keepalive (curl's: minutes);
--- now the kernel's probes (5 s idle, 3 probes 1 s apart)
--- end the connection in about 8 s, the source says so, and once the network is back it
--- reconnects and reads the value again.
+-- and no RST, as a host that lost power or network would. A subscribed rc.redis, a
+-- connected rc.websocket (its own pings off), rc.postgres listening over TCP and
+-- rc.consul in a blocking query are idle then: before, each noticed it after 30 s or
+-- more of TCP keepalive (curl's: minutes; PostgreSQL's: the system's two hours); now the
+-- kernel's probes (5 s idle, 3 probes 1 s apart) end the connection in about 8 s, the
+-- source says so, and once the network is back it reconnects and reads the value again.
 local H = require "spec.lua.helpers"
+local P = require "spec.lua.postgres"
 
 assert(os.getenv("RC_NETNS") == "1",
   "run through spec/netns/run.sh: this spec takes the loopback down")
@@ -71,6 +72,19 @@ describe("a server gone without a word", function()
       H.sh(("env -u LD_PRELOAD curl -s -X PUT --data-binary '{\"v\": %d}' '%s/v1/kv/app'")
         :format(v, s.addr))
     end, "consul", ("addr = %q, key = 'app'"):format(s.addr))
+  end)
+
+  -- Over TCP (the server also has a unix socket, which psql uses meanwhile); the
+  -- keepalive settings are libpq's options here.
+  it("is noticed by rc.postgres over TCP, which runs its query again once it is back",
+    function()
+    local pg = P.new()
+    pg:sql([[CREATE TABLE kv (key text PRIMARY KEY, value jsonb);
+      INSERT INTO kv VALUES ('v', '0')]])
+    survives({ stop = function() pg:close() end },
+      function(v) pg:sql(("UPDATE kv SET value = '%d' WHERE key = 'v'"):format(v)) end,
+      "postgres", ("conninfo = 'host=127.0.0.1 port=%d dbname=app user=postgres', "
+        .. "query = 'SELECT key, value FROM kv', interval = '1h'"):format(pg.port))
   end)
 
   -- Without pings of its own (ping = false): what the kernel's probes tell is all.
