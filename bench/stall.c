@@ -6,7 +6,7 @@
  * refused, the state discarded). The longest gap from the write until 500 ms after the
  * reload ended is the stall; it is printed beside the load budget (target: within the
  * budget plus 10 ms). One line of key=value words. */
-#include "engine.h"
+#include "bench_engine.h"
 #include "lua_state.h"
 
 #include <stdio.h>
@@ -49,27 +49,6 @@ static int write_file(const char *path, const char *text, size_t len) {
   return rename(tmp, path);
 }
 
-static char *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 > cap) {
-      cap = cap ? cap * 2 : 65536;
-      char *nb = realloc(buf, cap);
-      if (!nb) break;
-      buf = nb;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  fclose(f);
-  *len = n;
-  return buf;
-}
-
 /* Runs `loop` until *flag or `ms` passed. */
 static void run_for(uv_loop_t *loop, const bool *flag, uint64_t ms) {
   bool expired = false;
@@ -88,9 +67,10 @@ int rc_bench_stall_main(int argc, char **argv) {
     return 2;
   }
   size_t hlen = 0;
-  char *hostile = read_all(argv[0], &hlen);
+  rc_error err = {0};
+  char *hostile = rc__read_policy(argv[0], &hlen, &err); /* as the engine reads policies */
   if (!hostile) {
-    fprintf(stderr, "reactcfg-bench stall: cannot read %s\n", argv[0]);
+    fprintf(stderr, "reactcfg-bench stall: %s\n", err.message);
     return 1;
   }
   const char *base = getenv("BENCH_TMPDIR");
@@ -107,7 +87,6 @@ int rc_bench_stall_main(int argc, char **argv) {
   stall_run run = {0};
   uv_loop_t loop;
   uv_loop_init(&loop);
-  rc_error err = {0};
   rc_engine_t *eng = write_file(policy, calm, strlen(calm)) ? NULL : rc_engine_new(&err);
   int rc = eng ? rc_engine_load_policy(eng, policy, &err) : RC_ENOMEM;
   if (!rc) rc_engine_on_event(eng, on_event, &run);
@@ -137,10 +116,8 @@ int rc_bench_stall_main(int argc, char **argv) {
          "past_budget_ms=%.1f\n",
          name ? name + 1 : argv[0], !run.ended ? "none" : run.refused ? "refused" : "reloaded",
          RC_LUA_LOAD_BUDGET_MS, reload_ms, gap_ms, gap_ms - RC_LUA_LOAD_BUDGET_MS);
-  rc_engine_free(eng);
-  rc__loop_close_all(&loop);
-  while (uv_loop_close(&loop) == UV_EBUSY) uv_run(&loop, UV_RUN_NOWAIT);
-  free(hostile);
+  bench_engine_free(eng, &loop);
+  rc__free(hostile);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "reactcfg-bench stall: could not remove %s\n", dir);

@@ -298,6 +298,16 @@ static void follow_target(file_source *s, const char *link, const char *real) {
   s->tname = rc__strdup(slash + 1);
   s->twd = -1;
   if (s->tdir && s->tname && rc__inotify_watch(s->in, s->tdir, &s->twd) != 0) s->twd = -1;
+  if (s->twd >= 0 && s->twd == s->wd) {
+    /* The path's own directory under another name (a symlinked directory on the way):
+     * inotify gives the same watch, whose events must stay the path's own (with the
+     * check for a writer still at work), not a target directory's. */
+    rc__inotify_unwatch(s->in, s->twd);
+    s->twd = -1;
+    rc__free(s->tdir);
+    rc__free(s->tname);
+    s->tdir = s->tname = NULL;
+  }
 }
 
 /* Whether another process still has the file open for writing: a read lease is refused

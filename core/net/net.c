@@ -1057,10 +1057,7 @@ static CURLcode set_options(rc__net_request *r, const void *body, size_t body_le
     SET(CURLOPT_LOW_SPEED_TIME, (long)r->low_speed_secs);
   }
   /* A dead peer on a long watch (a blocking query, a watch stream) is noticed by TCP
-   * keep-alive probes; on_open_socket sets the probe count and TCP_USER_TIMEOUT. */
-  SET(CURLOPT_TCP_KEEPALIVE, 1L);
-  SET(CURLOPT_TCP_KEEPIDLE, (long)RC__TCP_IDLE_S);
-  SET(CURLOPT_TCP_KEEPINTVL, (long)RC__TCP_INTVL_S);
+   * keep-alive probes: on_open_socket sets them on each new connection. */
   SET(CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
   SET(CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
   if (r->ca_file) SET(CURLOPT_CAINFO, r->ca_file);

@@ -84,20 +84,34 @@ return rc.policy { components = { app = rc.file "app.json" } }
   end)
 
   -- The path's directory is a symlink: the file was taken for a symlink's target in
-  -- another directory, whose events skipped the check for a writer still at work.
-  it("reports none either through a symlinked directory", function()
+  -- another directory, whose events skipped the check for a writer still at work. The
+  -- same when the path is itself a symlink to a file beside it in that directory (its
+  -- target's directory then differs from the path's by name only).
+  local function storm_through_link(target)
     local dir = H.tmpdir("storm-link")
     assert(os.execute(("mkdir '%s/real' && ln -s real '%s/link'"):format(dir, dir)))
-    H.write(dir .. "/real/app.json", '{"n": 0}')
+    H.write(dir .. "/real/" .. target, '{"n": 0}')
+    if target ~= "app.json" then
+      assert(os.execute(("ln -s '%s' '%s/real/app.json'"):format(target, dir)))
+    end
     H.write(dir .. "/policy.lua", [[
 local rc = require "reactcfg"
 return rc.policy { components = { app = rc.file "link/app.json" } }
 ]])
     local e = assert(require("reactcfg").engine(dir .. "/policy.lua"))
     assert(e:start())
-    local ok, err = pcall(storm, e, dir .. "/real/app.json")
+    local ok, err = pcall(storm, e, dir .. "/real/" .. target)
     e:close()
     H.rmdir(dir)
     assert(ok, err)
+  end
+
+  it("reports none either through a symlinked directory", function()
+    storm_through_link("app.json")
+  end)
+
+  it("reports none either through a symlinked directory to a symlink beside its target",
+    function()
+    storm_through_link("app-real.json")
   end)
 end)
